@@ -1,0 +1,1 @@
+//! Benchmarks of otsensor; see `benches/` for the criterion targets.

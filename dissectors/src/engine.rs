@@ -1,0 +1,595 @@
+//! The decoding engine: packets in, PDUs out.
+//!
+//! For each packet: decode L2-L4 ([`crate::packet`]), find or create its flow, reassemble TCP
+//! ([`crate::tcp`]), identify the application protocol by port *and* content, and run the
+//! protocol's [`StreamDissector`]. Time comes only from packets. The flow table is bounded:
+//! idle flows time out in packet time and, when the table is full, the least recently seen
+//! flows are evicted and counted.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::dnp3::{self, Dnp3Stream};
+use crate::event::{Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, Protocol, Sink, Timestamp, Transport};
+use crate::modbus::{self, ModbusStream};
+use crate::packet::{self, Skip, TcpSegment};
+use crate::s7::{self, S7Stream};
+use crate::stream::{Parsed, Probe, StreamDissector};
+use crate::tcp::{Accepted, HalfStream};
+
+/// Payload segments of a flow examined before giving up on identifying its protocol.
+pub const MAX_PROBE_SEGMENTS: u8 = 8;
+/// Bytes a direction may hold while waiting for the rest of a PDU; more means the dissector
+/// lost framing, and the bytes are dropped as a gap.
+pub const MAX_PENDING_BYTES: usize = 128 * 1024;
+
+/// What the engine watches, and its bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// TCP ports watched for Modbus/TCP.
+    pub modbus_ports: Vec<u16>,
+    /// TCP ports watched for DNP3.
+    pub dnp3_tcp_ports: Vec<u16>,
+    /// UDP ports watched for DNP3.
+    pub dnp3_udp_ports: Vec<u16>,
+    /// TCP ports watched for S7comm and S7comm-plus.
+    pub s7_ports: Vec<u16>,
+    /// Whether to look for DNP3 and S7 by content on other ports (their headers carry strong
+    /// signatures; Modbus's does not, so Modbus is only looked for on its ports).
+    pub detect_on_any_port: bool,
+    /// Most flows tracked at once.
+    pub max_flows: usize,
+    /// Seconds of packet time after which a silent flow is forgotten.
+    pub idle_timeout_secs: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            modbus_ports: vec![502],
+            dnp3_tcp_ports: vec![20000],
+            dnp3_udp_ports: vec![20000],
+            s7_ports: vec![102],
+            detect_on_any_port: true,
+            max_flows: 65_536,
+            idle_timeout_secs: 600,
+        }
+    }
+}
+
+/// Counters of everything the engine did; never reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Packets offered.
+    pub packets: u64,
+    /// Bytes offered (captured lengths).
+    pub bytes: u64,
+    /// TCP segments.
+    pub tcp_packets: u64,
+    /// UDP datagrams.
+    pub udp_packets: u64,
+    /// Packets not decoded to TCP/UDP, by reason: unsupported link type, not IP, IP
+    /// fragment, other transport, malformed.
+    pub skipped: [u64; 5],
+    /// Flows created.
+    pub flows: u64,
+    /// Flows forgotten after the idle timeout.
+    pub flows_timed_out: u64,
+    /// Flows evicted because the table was full.
+    pub flows_evicted: u64,
+    /// Flows closed by FIN or RST.
+    pub flows_closed: u64,
+    /// Flows on a watched port whose content was not the port's protocol.
+    pub flows_not_protocol: u64,
+    /// Flows identified by content on a port not configured for their protocol.
+    pub flows_unexpected_port: u64,
+    /// PDUs per protocol, in [`Protocol::ALL`] order.
+    pub pdus: [u64; 4],
+    /// PDUs carrying at least one protocol-violation flag.
+    pub violations: u64,
+    /// Stream gaps (lost bytes, out-of-order overflow, lost framing).
+    pub gaps: u64,
+    /// Bytes lost in gaps.
+    pub gap_bytes: u64,
+    /// Bytes dissectors skipped while resynchronising.
+    pub resync_bytes: u64,
+    /// Retransmitted or overlapping bytes dropped.
+    pub retransmitted_bytes: u64,
+}
+
+impl EngineStats {
+    /// The index of a [`Skip`] reason in [`EngineStats::skipped`].
+    pub const fn skip_index(s: Skip) -> usize {
+        match s {
+            Skip::LinkType(_) => 0,
+            Skip::NotIp => 1,
+            Skip::Fragment => 2,
+            Skip::OtherTransport => 3,
+            Skip::Malformed => 4,
+        }
+    }
+    /// Total PDUs.
+    pub fn total_pdus(&self) -> u64 {
+        self.pdus.iter().sum()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FlowKey {
+    a: Endpoint,
+    b: Endpoint,
+    udp: bool,
+}
+
+impl FlowKey {
+    fn new(x: Endpoint, y: Endpoint, udp: bool) -> Self {
+        if x <= y {
+            FlowKey { a: x, b: y, udp }
+        } else {
+            FlowKey { a: y, b: x, udp }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum App {
+    Undecided,
+    Ignored,
+    Modbus(ModbusStream),
+    Dnp3(Box<Dnp3Stream>),
+    S7(Box<S7Stream>),
+}
+
+impl App {
+    fn new(p: Protocol) -> App {
+        match p {
+            Protocol::Modbus => App::Modbus(ModbusStream::new()),
+            Protocol::Dnp3 => App::Dnp3(Box::default()),
+            Protocol::S7comm | Protocol::S7commPlus => App::S7(Box::default()),
+        }
+    }
+    fn dissector(&mut self) -> Option<&mut dyn StreamDissector> {
+        match self {
+            App::Modbus(d) => Some(d),
+            App::Dnp3(d) => Some(d.as_mut()),
+            App::S7(d) => Some(d.as_mut()),
+            App::Undecided | App::Ignored => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Flow {
+    id: u64,
+    client: Endpoint,
+    expected: Option<Protocol>,
+    last_seen: Timestamp,
+    half: [HalfStream; 2],
+    app: App,
+    probes: u8,
+}
+
+fn probe(p: Protocol, data: &[u8]) -> Probe {
+    match p {
+        Protocol::Modbus => modbus::probe(data),
+        Protocol::Dnp3 => dnp3::probe(data),
+        Protocol::S7comm | Protocol::S7commPlus => s7::probe(data),
+    }
+}
+
+/// Context of the packet being processed, for building PDUs and notices.
+struct PacketCtx {
+    ts: Timestamp,
+    pkt: u64,
+    src: Endpoint,
+    dst: Endpoint,
+    transport: Transport,
+}
+
+/// The decoding engine. One per capture source; single-threaded and deterministic.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    flows: FxHashMap<FlowKey, Flow>,
+    next_flow_id: u64,
+    last_sweep: i64,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// An engine with `config`.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            config,
+            flows: FxHashMap::default(),
+            next_flow_id: 1,
+            last_sweep: i64::MIN,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Flows currently tracked.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn tcp_expected(&self, port: u16) -> Option<Protocol> {
+        let c = &self.config;
+        if c.modbus_ports.contains(&port) {
+            Some(Protocol::Modbus)
+        } else if c.dnp3_tcp_ports.contains(&port) {
+            Some(Protocol::Dnp3)
+        } else if c.s7_ports.contains(&port) {
+            Some(Protocol::S7comm)
+        } else {
+            None
+        }
+    }
+
+    fn udp_expected(&self, port: u16) -> Option<Protocol> {
+        self.config.dnp3_udp_ports.contains(&port).then_some(Protocol::Dnp3)
+    }
+
+    /// Processes one captured frame of link type `linktype`, numbered `pkt` (1-based) in its
+    /// capture and taken at `ts`. Never fails: what cannot be decoded is counted.
+    pub fn process(&mut self, ts: Timestamp, pkt: u64, linktype: u32, data: &[u8], sink: &mut dyn Sink) {
+        self.stats.packets += 1;
+        self.stats.bytes += data.len() as u64;
+        if ts.secs > self.last_sweep.saturating_add(10) {
+            self.sweep(ts);
+        }
+        let d = match packet::decode(linktype, data) {
+            Ok(d) => d,
+            Err(skip) => {
+                if let Some(c) = self.stats.skipped.get_mut(EngineStats::skip_index(skip)) {
+                    *c += 1;
+                }
+                return;
+            }
+        };
+        match d.transport {
+            packet::Transport::Tcp(seg) => {
+                self.stats.tcp_packets += 1;
+                self.tcp(ts, pkt, d.src, d.dst, &seg, sink);
+            }
+            packet::Transport::Udp { src_port, dst_port, payload } => {
+                self.stats.udp_packets += 1;
+                let src = Endpoint { ip: d.src, port: src_port };
+                let dst = Endpoint { ip: d.dst, port: dst_port };
+                self.udp(PacketCtx { ts, pkt, src, dst, transport: Transport::Udp }, payload, sink);
+            }
+        }
+    }
+
+    /// Forgets flows idle for longer than the timeout.
+    fn sweep(&mut self, now: Timestamp) {
+        self.last_sweep = now.secs;
+        let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
+        let before = self.flows.len();
+        self.flows.retain(|_, f| f.last_seen.secs >= limit);
+        self.stats.flows_timed_out += (before - self.flows.len()) as u64;
+    }
+
+    /// Makes room for one more flow: times out idle flows, then evicts the least recently
+    /// seen eighth of the table, so that a flood of new flows costs amortised O(1).
+    fn make_room(&mut self, now: Timestamp) {
+        if self.flows.len() < self.config.max_flows {
+            return;
+        }
+        self.sweep(now);
+        if self.flows.len() < self.config.max_flows {
+            return;
+        }
+        let mut seen: Vec<Timestamp> = self.flows.values().map(|f| f.last_seen).collect();
+        let k = (seen.len() / 8).max(1) - 1;
+        let (_, cutoff, _) = seen.select_nth_unstable(k);
+        let cutoff = *cutoff;
+        let before = self.flows.len();
+        self.flows.retain(|_, f| f.last_seen > cutoff);
+        self.stats.flows_evicted += (before - self.flows.len()) as u64;
+    }
+
+    fn new_flow(&mut self, client: Endpoint, expected: Option<Protocol>, ts: Timestamp) -> Flow {
+        self.stats.flows += 1;
+        let id = self.next_flow_id;
+        self.next_flow_id += 1;
+        Flow {
+            id,
+            client,
+            expected,
+            last_seen: ts,
+            half: [HalfStream::default(), HalfStream::default()],
+            app: App::Undecided,
+            probes: 0,
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        ts: Timestamp,
+        pkt: u64,
+        src_ip: IpAddr,
+        dst_ip: IpAddr,
+        seg: &TcpSegment<'_>,
+        sink: &mut dyn Sink,
+    ) {
+        let src = Endpoint { ip: src_ip, port: seg.src_port };
+        let dst = Endpoint { ip: dst_ip, port: seg.dst_port };
+        let key = FlowKey::new(src, dst, false);
+        let ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp };
+
+        // A fresh SYN on a tuple that already carried traffic is a new connection.
+        if seg.syn && !seg.ack && self.flows.get(&key).is_some_and(|f| f.half.iter().any(HalfStream::started)) {
+            self.flows.remove(&key);
+            self.stats.flows_closed += 1;
+        }
+
+        if !self.flows.contains_key(&key) {
+            if seg.rst || (seg.payload.is_empty() && !seg.syn) {
+                return;
+            }
+            let (client, server) = if seg.syn {
+                if seg.ack {
+                    (dst, src)
+                } else {
+                    (src, dst)
+                }
+            } else if self.tcp_expected(dst.port).is_some() {
+                (src, dst)
+            } else if self.tcp_expected(src.port).is_some() {
+                (dst, src)
+            } else if src.port < dst.port {
+                // Servers listen on low ports; clients use ephemeral ones.
+                (dst, src)
+            } else {
+                (src, dst)
+            };
+            let expected = self.tcp_expected(server.port);
+            self.make_room(ts);
+            let flow = self.new_flow(client, expected, ts);
+            self.flows.insert(key, flow);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else { return };
+        flow.last_seen = ts;
+        let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
+        let d = dir.index();
+        let accepted = match flow.half.get_mut(d) {
+            Some(h) => h.accept(seg.seq, seg.syn, seg.fin, seg.payload),
+            None => return,
+        };
+        let st = &mut self.stats;
+        let cfg = &self.config;
+        match accepted {
+            Accepted::Data(data) => deliver(cfg, st, flow, dir, data, &ctx, sink),
+            Accepted::AfterGap { lost, data } => {
+                gap(st, flow, dir, lost, &ctx, sink);
+                deliver(cfg, st, flow, dir, data, &ctx, sink);
+            }
+            Accepted::Queued => {
+                if flow.half.get(d).is_some_and(HalfStream::over_limit) {
+                    skip_hole(st, flow, dir, &ctx, sink);
+                }
+            }
+            Accepted::Duplicate => {}
+        }
+        drain_ready(cfg, st, flow, dir, &ctx, sink);
+        if seg.fin || seg.rst {
+            // Nothing more will fill a hole in this direction.
+            while flow.half.get(d).is_some_and(|h| h.queued_bytes() > 0) {
+                skip_hole(st, flow, dir, &ctx, sink);
+                drain_ready(cfg, st, flow, dir, &ctx, sink);
+            }
+        }
+        let done = seg.rst || flow.half.iter().all(|h| h.fin);
+        for h in &mut flow.half {
+            st.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
+        }
+        if done {
+            self.flows.remove(&key);
+            self.stats.flows_closed += 1;
+        }
+    }
+
+    fn udp(&mut self, ctx: PacketCtx, payload: &[u8], sink: &mut dyn Sink) {
+        let (src, dst) = (ctx.src, ctx.dst);
+        let key = FlowKey::new(src, dst, true);
+        if !self.flows.contains_key(&key) {
+            let (client, server) = if self.udp_expected(dst.port).is_some() {
+                (src, dst)
+            } else if self.udp_expected(src.port).is_some() || src.port < dst.port {
+                (dst, src)
+            } else {
+                (src, dst)
+            };
+            let expected = self.udp_expected(server.port);
+            if expected.is_none() && !self.config.detect_on_any_port {
+                return;
+            }
+            self.make_room(ctx.ts);
+            let flow = self.new_flow(client, expected, ctx.ts);
+            self.flows.insert(key, flow);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else { return };
+        flow.last_seen = ctx.ts;
+        let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
+        if matches!(flow.app, App::Undecided) {
+            identify(&self.config, &mut self.stats, flow, payload, &ctx, sink, true);
+        }
+        let st = &mut self.stats;
+        let flow_id = flow.id;
+        if let Some(dis) = flow.app.dissector() {
+            let proto = dis.protocol();
+            let parsed = dis.parse_datagram(payload, dir, &mut |body| emit(st, &ctx, dir, flow_id, body, sink));
+            note_resync(st, proto, parsed, &ctx, sink);
+        }
+    }
+}
+
+fn emit(
+    st: &mut EngineStats,
+    ctx: &PacketCtx,
+    direction: Direction,
+    flow_id: u64,
+    body: PduBody<'_>,
+    sink: &mut dyn Sink,
+) {
+    let proto = body.protocol();
+    if let Some(c) = st.pdus.get_mut(proto as usize) {
+        *c += 1;
+    }
+    if !body.flags().is_empty() {
+        st.violations += 1;
+    }
+    sink.pdu(&Pdu {
+        ts: ctx.ts,
+        pkt: ctx.pkt,
+        src: ctx.src,
+        dst: ctx.dst,
+        transport: ctx.transport,
+        direction,
+        flow_id,
+        body,
+    });
+}
+
+fn notice(ctx: &PacketCtx, kind: NoticeKind, sink: &mut dyn Sink) {
+    sink.notice(&Notice { ts: ctx.ts, pkt: ctx.pkt, src: ctx.src, dst: ctx.dst, kind });
+}
+
+fn note_resync(st: &mut EngineStats, protocol: Protocol, parsed: Parsed, ctx: &PacketCtx, sink: &mut dyn Sink) {
+    if parsed.skipped > 0 {
+        st.resync_bytes += parsed.skipped as u64;
+        notice(ctx, NoticeKind::Resync { protocol, bytes: parsed.skipped as u64 }, sink);
+    }
+}
+
+/// Decides the flow's protocol from the first payload bytes seen. On a watched port the
+/// content must confirm the port's protocol; elsewhere only strong signatures count.
+fn identify(
+    cfg: &EngineConfig,
+    st: &mut EngineStats,
+    flow: &mut Flow,
+    data: &[u8],
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+    udp: bool,
+) {
+    flow.probes = flow.probes.saturating_add(1);
+    match flow.expected {
+        Some(p) => {
+            if probe(p, data) == Probe::Yes {
+                flow.app = App::new(p);
+            } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && probe(p, data) == Probe::No) {
+                flow.app = App::Ignored;
+                st.flows_not_protocol += 1;
+                notice(ctx, NoticeKind::NotProtocol { expected: p }, sink);
+            }
+        }
+        None => {
+            let found = [Protocol::Dnp3, Protocol::S7comm]
+                .into_iter()
+                .filter(|p| !udp || *p == Protocol::Dnp3)
+                .find(|p| probe(*p, data) == Probe::Yes);
+            match found {
+                Some(p) if cfg.detect_on_any_port => {
+                    flow.app = App::new(p);
+                    st.flows_unexpected_port += 1;
+                    notice(ctx, NoticeKind::UnexpectedPort { found: p }, sink);
+                }
+                _ if flow.probes >= MAX_PROBE_SEGMENTS || !cfg.detect_on_any_port || udp => flow.app = App::Ignored,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn gap(st: &mut EngineStats, flow: &mut Flow, dir: Direction, lost: u64, ctx: &PacketCtx, sink: &mut dyn Sink) {
+    st.gaps += 1;
+    st.gap_bytes += lost;
+    if let Some(h) = flow.half.get_mut(dir.index()) {
+        h.pending.clear();
+    }
+    if let Some(dis) = flow.app.dissector() {
+        dis.gap(dir);
+        notice(ctx, NoticeKind::StreamGap { bytes: lost }, sink);
+    }
+}
+
+fn skip_hole(st: &mut EngineStats, flow: &mut Flow, dir: Direction, ctx: &PacketCtx, sink: &mut dyn Sink) {
+    let lost = flow.half.get_mut(dir.index()).and_then(HalfStream::skip_hole);
+    match lost {
+        Some(lost) => gap(st, flow, dir, lost, ctx, sink),
+        // Nothing queued: the caller's loop must end.
+        None => {
+            if let Some(h) = flow.half.get_mut(dir.index()) {
+                h.pending.clear();
+            }
+        }
+    }
+}
+
+fn drain_ready(
+    cfg: &EngineConfig,
+    st: &mut EngineStats,
+    flow: &mut Flow,
+    dir: Direction,
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+) {
+    while let Some(data) = flow.half.get_mut(dir.index()).and_then(HalfStream::pop_ready) {
+        deliver(cfg, st, flow, dir, &data, ctx, sink);
+    }
+}
+
+/// Hands in-order bytes to the flow's dissector, zero-copy when no partial PDU is pending.
+fn deliver(
+    cfg: &EngineConfig,
+    st: &mut EngineStats,
+    flow: &mut Flow,
+    dir: Direction,
+    data: &[u8],
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+) {
+    if data.is_empty() {
+        return;
+    }
+    if matches!(flow.app, App::Undecided) {
+        identify(cfg, st, flow, data, ctx, sink, false);
+    }
+    let flow_id = flow.id;
+    let Some(dis) = flow.app.dissector() else { return };
+    let proto = dis.protocol();
+    let Some(half) = flow.half.get_mut(dir.index()) else { return };
+    let mut emit_one = |body: PduBody<'_>| emit(st, ctx, dir, flow_id, body, sink);
+    let parsed = if half.pending.is_empty() {
+        let parsed = dis.parse(data, dir, &mut emit_one);
+        half.pending.extend_from_slice(data.get(parsed.consumed..).unwrap_or_default());
+        parsed
+    } else {
+        half.pending.extend_from_slice(data);
+        let parsed = dis.parse(&half.pending, dir, &mut emit_one);
+        half.pending.drain(..parsed.consumed.min(half.pending.len()));
+        parsed
+    };
+    if half.pending.len() > MAX_PENDING_BYTES {
+        let lost = half.pending.len() as u64;
+        half.pending.clear();
+        dis.gap(dir);
+        st.gaps += 1;
+        st.gap_bytes += lost;
+        notice(ctx, NoticeKind::StreamGap { bytes: lost }, sink);
+    }
+    note_resync(st, proto, parsed, ctx, sink);
+}

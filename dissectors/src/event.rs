@@ -1,0 +1,353 @@
+//! The event types every downstream crate consumes.
+//!
+//! A dissector turns stream bytes into [`PduBody`] values; the [`crate::engine::Engine`] wraps
+//! each one in a [`Pdu`] with the packet's time, number and endpoints and hands it to a
+//! [`Sink`]. Bodies borrow from the reassembly buffer (zero-copy), so a sink that keeps
+//! anything past the call copies what it needs.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::dnp3::Dnp3Pdu;
+use crate::modbus::ModbusPdu;
+use crate::s7::{S7Pdu, S7PlusPdu};
+
+/// Packet time, from the capture, never from the wall clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    /// Whole seconds since the Unix epoch.
+    pub secs: i64,
+    /// Nanoseconds within the second, `0..1_000_000_000`.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// Builds a timestamp from nanoseconds since the epoch.
+    pub const fn from_nanos(n: i64) -> Self {
+        Timestamp { secs: n.div_euclid(1_000_000_000), nanos: n.rem_euclid(1_000_000_000) as u32 }
+    }
+    /// Nanoseconds since the epoch (saturating far outside the year 2262).
+    pub const fn as_nanos(self) -> i64 {
+        self.secs.saturating_mul(1_000_000_000).saturating_add(self.nanos as i64)
+    }
+    /// Seconds as a float; loses sub-microsecond precision, so use it for arithmetic only.
+    pub fn as_secs_f64(self) -> f64 {
+        self.secs as f64 + f64::from(self.nanos) * 1e-9
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Decimal seconds with every digit the capture recorded: six fraction digits for
+    /// microsecond captures, nine when the nanoseconds are not a whole microsecond.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nanos % 1000 == 0 {
+            write!(f, "{}.{:06}", self.secs, self.nanos / 1000)
+        } else {
+            write!(f, "{}.{:09}", self.secs, self.nanos)
+        }
+    }
+}
+
+/// Which way a message travels on its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// From the client (master, HMI, engineering station) to the server (PLC, outstation).
+    ToServer,
+    /// From the server back to the client.
+    ToClient,
+}
+
+impl Direction {
+    /// The opposite direction.
+    pub const fn reverse(self) -> Self {
+        match self {
+            Direction::ToServer => Direction::ToClient,
+            Direction::ToClient => Direction::ToServer,
+        }
+    }
+    /// 0 for [`Direction::ToServer`], 1 for [`Direction::ToClient`]; for per-direction arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Direction::ToServer => 0,
+            Direction::ToClient => 1,
+        }
+    }
+}
+
+/// An IP address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// IPv4 or IPv6 address.
+    pub ip: IpAddr,
+    /// TCP or UDP port.
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
+    }
+}
+
+/// The transport a PDU arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP, reassembled per direction.
+    Tcp,
+    /// UDP, one datagram at a time.
+    Udp,
+}
+
+/// The industrial protocols otsensor dissects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// Modbus/TCP (MBAP), TCP 502.
+    Modbus,
+    /// DNP3 (IEEE 1815) over TCP or UDP 20000.
+    Dnp3,
+    /// Siemens S7comm (protocol id 0x32) over TPKT/COTP, TCP 102.
+    S7comm,
+    /// Siemens S7comm-plus (protocol id 0x72) over TPKT/COTP, TCP 102.
+    S7commPlus,
+}
+
+impl Protocol {
+    /// All protocols, in output order.
+    pub const ALL: [Protocol; 4] = [Protocol::Modbus, Protocol::Dnp3, Protocol::S7comm, Protocol::S7commPlus];
+
+    /// The name used in JSON (`proto`), metrics labels and the baseline.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Modbus => "modbus",
+            Protocol::Dnp3 => "dnp3",
+            Protocol::S7comm => "s7comm",
+            Protocol::S7commPlus => "s7comm_plus",
+        }
+    }
+
+    /// Parses a [`Protocol::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        Protocol::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of protocol-violation flags: "parsed, but wrong". Each protocol numbers its own
+/// violations and gives their names; a flagged PDU is still delivered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Flags {
+    bits: u64,
+    names: &'static [&'static str],
+}
+
+impl Flags {
+    /// An empty set whose bit `i` is named `names[i]`.
+    pub const fn new(names: &'static [&'static str]) -> Self {
+        Flags { bits: 0, names }
+    }
+    /// Sets bit `bit`.
+    pub fn set(&mut self, bit: u32) {
+        self.bits |= 1u64 << (bit & 63);
+    }
+    /// Whether bit `bit` is set.
+    pub const fn has(&self, bit: u32) -> bool {
+        self.bits & (1u64 << (bit & 63)) != 0
+    }
+    /// Whether no violation is recorded.
+    pub const fn is_empty(&self) -> bool {
+        self.bits == 0
+    }
+    /// The raw bits.
+    pub const fn bits(&self) -> u64 {
+        self.bits
+    }
+    /// Whether the violation called `name` is set.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|n| n == name)
+    }
+    /// Names of the set violations, in bit order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let bits = self.bits;
+        self.names.iter().enumerate().filter(move |(i, _)| *i < 64 && bits & (1u64 << i) != 0).map(|(_, n)| *n)
+    }
+}
+
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A function code's name: a static name, or `unknown-<n>` for a code the protocol does not
+/// define (kept with its raw value, because an unexpected code is itself a finding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FuncName {
+    /// A name defined by the specification, in upper snake case.
+    Known(&'static str),
+    /// A code with no public meaning.
+    Unknown(u16),
+}
+
+impl fmt::Display for FuncName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FuncName::Known(s) => f.write_str(s),
+            FuncName::Unknown(n) => write!(f, "unknown-{n}"),
+        }
+    }
+}
+
+/// One protocol message as a dissector decoded it.
+#[derive(Debug)]
+pub enum PduBody<'a> {
+    /// A Modbus/TCP ADU.
+    Modbus(ModbusPdu<'a>),
+    /// A DNP3 link frame or application fragment.
+    Dnp3(Dnp3Pdu<'a>),
+    /// An S7comm PDU.
+    S7(S7Pdu<'a>),
+    /// An S7comm-plus PDU (recognised, header fields only).
+    S7Plus(S7PlusPdu),
+}
+
+impl PduBody<'_> {
+    /// The protocol of this message.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            PduBody::Modbus(_) => Protocol::Modbus,
+            PduBody::Dnp3(_) => Protocol::Dnp3,
+            PduBody::S7(_) => Protocol::S7comm,
+            PduBody::S7Plus(_) => Protocol::S7commPlus,
+        }
+    }
+    /// Whether the message is a request (from the client or master).
+    pub fn is_request(&self) -> bool {
+        match self {
+            PduBody::Modbus(p) => p.is_request,
+            PduBody::Dnp3(p) => p.is_request,
+            PduBody::S7(p) => p.is_request,
+            PduBody::S7Plus(p) => p.is_request,
+        }
+    }
+    /// The function code as a number.
+    pub fn func(&self) -> u16 {
+        match self {
+            PduBody::Modbus(p) => u16::from(p.func.raw()),
+            PduBody::Dnp3(p) => p.func_code(),
+            PduBody::S7(p) => p.func_code(),
+            PduBody::S7Plus(p) => p.func_code(),
+        }
+    }
+    /// The function code's name.
+    pub fn func_name(&self) -> FuncName {
+        match self {
+            PduBody::Modbus(p) => p.func.name(),
+            PduBody::Dnp3(p) => p.func_name(),
+            PduBody::S7(p) => p.func_name(),
+            PduBody::S7Plus(p) => p.func_name(),
+        }
+    }
+    /// Protocol violations recorded while decoding.
+    pub fn flags(&self) -> Flags {
+        match self {
+            PduBody::Modbus(p) => p.flags,
+            PduBody::Dnp3(p) => p.flags(),
+            PduBody::S7(p) => p.flags(),
+            PduBody::S7Plus(p) => p.flags(),
+        }
+    }
+}
+
+/// A decoded message with the context of the packet that completed it.
+#[derive(Debug)]
+pub struct Pdu<'a> {
+    /// Time of the packet that completed the PDU.
+    pub ts: Timestamp,
+    /// 1-based index, in its capture, of the packet that completed the PDU.
+    pub pkt: u64,
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// Which way the message travels on its connection.
+    pub direction: Direction,
+    /// Identifier of the flow (connection) within this run; stable for the flow's life.
+    pub flow_id: u64,
+    /// The protocol message.
+    pub body: PduBody<'a>,
+}
+
+impl Pdu<'_> {
+    /// Whether the message is a request (from the client or master).
+    pub fn is_request(&self) -> bool {
+        self.body.is_request()
+    }
+}
+
+/// Something the engine noticed that is not a PDU: a stream that is not the protocol its
+/// port promises, lost bytes, an evicted flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// Time of the packet concerned.
+    pub ts: Timestamp,
+    /// 1-based packet index in its capture.
+    pub pkt: u64,
+    /// Sender of the packet concerned.
+    pub src: Endpoint,
+    /// Receiver of the packet concerned.
+    pub dst: Endpoint,
+    /// What was noticed.
+    pub kind: NoticeKind,
+}
+
+/// The kinds of [`Notice`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Traffic on a port watched for `expected` is not that protocol; it is not dissected.
+    NotProtocol {
+        /// The protocol the port is configured for.
+        expected: Protocol,
+    },
+    /// `found` was identified by content on a port not configured for it.
+    UnexpectedPort {
+        /// The protocol the content matched.
+        found: Protocol,
+    },
+    /// Bytes of a TCP stream were never seen (capture loss or pick-up mid-stream); the
+    /// dissector resynchronised after them.
+    StreamGap {
+        /// Number of bytes skipped.
+        bytes: u64,
+    },
+    /// Bytes a dissector skipped while looking for the next valid header.
+    Resync {
+        /// Protocol being resynchronised.
+        protocol: Protocol,
+        /// Number of bytes skipped.
+        bytes: u64,
+    },
+}
+
+/// Where the engine delivers what it decodes.
+pub trait Sink {
+    /// Called for each PDU, in capture order.
+    fn pdu(&mut self, pdu: &Pdu<'_>);
+    /// Called for each notice; ignored by default.
+    fn notice(&mut self, _notice: &Notice) {}
+}
+
+impl<F: FnMut(&Pdu<'_>)> Sink for F {
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        self(pdu)
+    }
+}

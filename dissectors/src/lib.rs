@@ -1,0 +1,54 @@
+//! # otsensor-dissectors
+//!
+//! Wire formats and event types for otsensor, the passive ICS network sensor.
+//!
+//! This crate owns everything between a captured frame and a protocol event:
+//!
+//! - [`packet`]: link layer (Ethernet with 802.1Q/QinQ, Linux cooked v1/v2, raw IP, BSD
+//!   loopback), IPv4/IPv6, TCP and UDP, through etherparse, without copying;
+//! - [`tcp`]: per-direction TCP reassembly with bounded out-of-order buffering and gaps;
+//! - [`engine`]: the flow table, protocol identification by port *and* content, and the
+//!   dispatch to the dissectors;
+//! - [`modbus`], [`dnp3`], [`s7`]: the application-layer dissectors;
+//! - [`event`]: the [`event::Pdu`] and [`event::Notice`] types every other crate consumes.
+//!
+//! It must never depend on I/O, clocks, threads, metrics or any other otsensor crate: time
+//! is the packet's, passed in, so a capture replayed gives exactly what live capture gave.
+//! Nothing here panics on input: malformed bytes become flags on a PDU, counted skips, or
+//! resynchronisation.
+//!
+//! ```
+//! use otsensor_dissectors::engine::{Engine, EngineConfig};
+//! use otsensor_dissectors::event::{Pdu, PduBody, Timestamp};
+//! use otsensor_dissectors::packet::linktype;
+//!
+//! // An IPv4/TCP segment 10.0.0.1:1234 -> 10.0.0.2:502 carrying a Read Holding Registers
+//! // request (transaction 1, unit 1, address 0, quantity 10).
+//! let frame = [
+//!     0x45, 0, 0, 52, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4
+//!     0x04, 0xd2, 0x01, 0xf6, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0x20, 0, 0, 0, 0, 0, // TCP
+//!     0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10, // Modbus
+//! ];
+//! let mut engine = Engine::new(EngineConfig::default());
+//! let mut funcs = Vec::new();
+//! let mut sink = |pdu: &Pdu<'_>| {
+//!     if let PduBody::Modbus(m) = &pdu.body {
+//!         funcs.push((m.func.raw(), m.address, m.quantity));
+//!     }
+//! };
+//! engine.process(Timestamp::default(), 1, linktype::RAW, &frame, &mut sink);
+//! assert_eq!(funcs, [(3, Some(0), Some(10))]);
+//! ```
+
+#![cfg_attr(not(test), warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod dnp3;
+pub mod engine;
+pub mod event;
+pub mod modbus;
+pub mod packet;
+pub mod s7;
+pub mod stream;
+pub mod tcp;

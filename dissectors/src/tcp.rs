@@ -1,0 +1,240 @@
+//! TCP stream reassembly for one direction of a connection.
+//!
+//! Delivers payload in sequence order exactly once: retransmissions are dropped, overlaps
+//! trimmed (the first copy wins, as in Suricata's default policy), segments that arrive
+//! early are held in a bounded out-of-order queue. When the queue is full, or the connection
+//! ends or idles with a hole, the hole is declared a gap and skipped; the dissector is told,
+//! and resynchronises on the next valid header. A sensor on a mirror port usually starts
+//! mid-connection, so the first segment seen sets the starting sequence number.
+
+/// Segments held ahead of a hole, per direction.
+pub const MAX_OOO_SEGMENTS: usize = 32;
+/// Bytes held ahead of a hole, per direction.
+pub const MAX_OOO_BYTES: usize = 64 * 1024;
+/// A segment further ahead than this is not a reordering but a new or desynchronised
+/// stream: the reassembler jumps to it.
+pub const MAX_SEQ_JUMP: u32 = 1 << 20;
+
+/// What [`HalfStream::accept`] made of a segment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted<'p> {
+    /// In-order new bytes, to deliver now (overlap already trimmed).
+    Data(&'p [u8]),
+    /// Nothing new: empty, or entirely a retransmission.
+    Duplicate,
+    /// Held in the out-of-order queue.
+    Queued,
+    /// Bytes were lost before this in-order data: deliver a gap of `lost` bytes, then `data`.
+    AfterGap {
+        /// Bytes skipped.
+        lost: u64,
+        /// New bytes following the gap.
+        data: &'p [u8],
+    },
+}
+
+/// Reassembly state of one direction.
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    next_seq: Option<u32>,
+    ooo: Vec<(u32, Vec<u8>)>,
+    ooo_bytes: usize,
+    /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
+    pub pending: Vec<u8>,
+    /// Retransmitted or overlapping bytes dropped.
+    pub retransmitted_bytes: u64,
+    /// Bytes lost in gaps.
+    pub gap_bytes: u64,
+    /// Number of gaps.
+    pub gaps: u64,
+    /// FIN seen.
+    pub fin: bool,
+}
+
+/// Signed distance from `b` to `a` in sequence space.
+fn seq_diff(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b) as i32)
+}
+
+impl HalfStream {
+    /// Whether the first sequence number is known.
+    pub fn started(&self) -> bool {
+        self.next_seq.is_some()
+    }
+
+    /// Bytes held in the out-of-order queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+
+    /// Memory held by this direction.
+    pub fn memory(&self) -> usize {
+        self.ooo_bytes + self.pending.capacity()
+    }
+
+    /// Takes a segment with sequence number `seq` (of the first payload byte, or of the SYN).
+    pub fn accept<'p>(&mut self, seq: u32, syn: bool, fin: bool, payload: &'p [u8]) -> Accepted<'p> {
+        let seq = if syn {
+            let data_seq = seq.wrapping_add(1);
+            if self.next_seq.is_none() || !payload.is_empty() {
+                self.next_seq.get_or_insert(data_seq);
+            }
+            data_seq
+        } else {
+            seq
+        };
+        if fin {
+            self.fin = true;
+        }
+        if payload.is_empty() {
+            return Accepted::Duplicate;
+        }
+        let next = *self.next_seq.get_or_insert(seq);
+        let diff = seq_diff(seq, next);
+        let len = payload.len() as i64;
+        if diff == 0 {
+            self.advance(payload.len());
+            Accepted::Data(payload)
+        } else if diff < 0 {
+            if diff + len <= 0 {
+                self.retransmitted_bytes += payload.len() as u64;
+                return Accepted::Duplicate;
+            }
+            let overlap = (-diff) as usize;
+            self.retransmitted_bytes += overlap as u64;
+            let fresh = payload.get(overlap..).unwrap_or_default();
+            self.advance(fresh.len());
+            Accepted::Data(fresh)
+        } else if diff as u64 > u64::from(MAX_SEQ_JUMP) {
+            // Too far ahead to be reordering: the stream lost sync; restart here.
+            self.clear_queue();
+            self.next_seq = Some(seq);
+            self.advance(payload.len());
+            self.gaps += 1;
+            Accepted::AfterGap { lost: 0, data: payload }
+        } else {
+            self.enqueue(seq, payload);
+            Accepted::Queued
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        if let Some(s) = self.next_seq.as_mut() {
+            *s = s.wrapping_add(n as u32);
+        }
+    }
+
+    fn clear_queue(&mut self) {
+        self.ooo.clear();
+        self.ooo_bytes = 0;
+    }
+
+    fn enqueue(&mut self, seq: u32, payload: &[u8]) {
+        let Some(next) = self.next_seq else { return };
+        let key = seq_diff(seq, next);
+        let pos = self.ooo.partition_point(|(s, _)| seq_diff(*s, next) < key);
+        if let Some((s, d)) = self.ooo.get(pos) {
+            if *s == seq && d.len() >= payload.len() {
+                self.retransmitted_bytes += payload.len() as u64;
+                return;
+            }
+        }
+        self.ooo_bytes += payload.len();
+        self.ooo.insert(pos, (seq, payload.to_vec()));
+    }
+
+    /// Whether the out-of-order queue is over its bounds, so the hole must be skipped.
+    pub fn over_limit(&self) -> bool {
+        self.ooo.len() > MAX_OOO_SEGMENTS || self.ooo_bytes > MAX_OOO_BYTES
+    }
+
+    /// Pops the next queued segment if it is now in order (trimmed of overlap). Call after
+    /// delivering in-order data until it returns `None`.
+    pub fn pop_ready(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let next = self.next_seq?;
+            let (seq, len) = self.ooo.first().map(|(s, d)| (*s, d.len()))?;
+            let diff = seq_diff(seq, next);
+            if diff > 0 {
+                return None;
+            }
+            let (_, mut data) = self.ooo.remove(0);
+            self.ooo_bytes -= len;
+            let overlap = (-diff) as usize;
+            if overlap >= len {
+                self.retransmitted_bytes += len as u64;
+                continue;
+            }
+            if overlap > 0 {
+                self.retransmitted_bytes += overlap as u64;
+                data.drain(..overlap);
+            }
+            self.advance(data.len());
+            return Some(data);
+        }
+    }
+
+    /// Skips the hole before the first queued segment; returns the bytes lost, or `None` when
+    /// nothing is queued.
+    pub fn skip_hole(&mut self) -> Option<u64> {
+        let next = self.next_seq?;
+        let (seq, _) = self.ooo.first()?;
+        let lost = seq_diff(*seq, next).max(0) as u64;
+        self.next_seq = Some(*seq);
+        self.gaps += 1;
+        self.gap_bytes += lost;
+        Some(lost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivers_in_order_and_drops_retransmissions() {
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(99, true, false, b""), Accepted::Duplicate);
+        assert_eq!(h.accept(100, false, false, b"abc"), Accepted::Data(b"abc"));
+        assert_eq!(h.accept(100, false, false, b"abc"), Accepted::Duplicate);
+        assert_eq!(h.accept(101, false, false, b"bcde"), Accepted::Data(b"de"));
+        assert_eq!(h.retransmitted_bytes, 5);
+    }
+
+    #[test]
+    fn reorders_a_swapped_pair() {
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(0, false, false, b"ab"), Accepted::Data(b"ab"));
+        assert_eq!(h.accept(4, false, false, b"ef"), Accepted::Queued);
+        assert_eq!(h.accept(2, false, false, b"cd"), Accepted::Data(b"cd"));
+        assert_eq!(h.pop_ready().as_deref(), Some(&b"ef"[..]));
+        assert_eq!(h.pop_ready(), None);
+    }
+
+    #[test]
+    fn skips_a_hole_when_asked() {
+        let mut h = HalfStream::default();
+        h.accept(0, false, false, b"ab");
+        h.accept(10, false, false, b"kl");
+        assert_eq!(h.skip_hole(), Some(8));
+        assert_eq!(h.pop_ready().as_deref(), Some(&b"kl"[..]));
+        assert_eq!(h.gap_bytes, 8);
+    }
+
+    #[test]
+    fn bounds_the_out_of_order_queue() {
+        let mut h = HalfStream::default();
+        h.accept(0, false, false, b"a");
+        for i in 0..=MAX_OOO_SEGMENTS as u32 {
+            h.accept(10 + i * 10, false, false, b"x");
+        }
+        assert!(h.over_limit());
+    }
+
+    #[test]
+    fn handles_sequence_wraparound() {
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(u32::MAX - 1, false, false, b"ab"), Accepted::Data(b"ab"));
+        assert_eq!(h.accept(0, false, false, b"cd"), Accepted::Data(b"cd"));
+    }
+}

@@ -1,0 +1,314 @@
+//! The `otsensor dissect` JSON-lines schema: one object per PDU, in capture order.
+//!
+//! Every PDU has `ts`, `pkt`, `proto`, `src_ip`, `src_port`, `dst_ip`, `dst_port`,
+//! `is_request`, `func`, `func_name`, `flags` and `flow`; each protocol adds its own keys (see
+//! the README for the whole schema).
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use otsensor_dissectors::event::{Pdu, PduBody, Timestamp};
+
+/// A JSON text being built in a reused buffer. Writers call the `key_*` methods in order; the
+/// buffer takes care of commas.
+#[derive(Debug, Default)]
+pub struct JsonBuf {
+    buf: Vec<u8>,
+    first: bool,
+}
+
+impl JsonBuf {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true }
+    }
+
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Forgets everything written.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.first = true;
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Writes the buffer to `w` and clears it.
+    pub fn flush_to(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        w.write_all(&self.buf)?;
+        self.clear();
+        Ok(())
+    }
+
+    /// Opens an object.
+    pub fn begin(&mut self) {
+        self.sep();
+        self.buf.push(b'{');
+        self.first = true;
+    }
+
+    /// Closes an object.
+    pub fn end(&mut self) {
+        self.buf.push(b'}');
+        self.first = false;
+    }
+
+    /// Closes a top-level object and ends the line.
+    pub fn end_line(&mut self) {
+        self.buf.extend_from_slice(b"}\n");
+        self.first = true;
+    }
+
+    /// Opens an array under `k`.
+    pub fn begin_array(&mut self, k: &str) {
+        self.key(k);
+        self.buf.push(b'[');
+        self.first = true;
+    }
+
+    /// Closes an array.
+    pub fn end_array(&mut self) {
+        self.buf.push(b']');
+        self.first = false;
+    }
+
+    /// Opens an object under `k`.
+    pub fn begin_object(&mut self, k: &str) {
+        self.key(k);
+        self.buf.push(b'{');
+        self.first = true;
+    }
+
+    fn sep(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    /// Writes `"k":` (keys are static identifiers and need no escaping).
+    pub fn key(&mut self, k: &str) {
+        self.sep();
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+        self.first = true;
+    }
+
+    /// An unsigned number as an array element.
+    pub fn u64(&mut self, v: u64) {
+        self.sep();
+        self.buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    /// A signed number as an array element.
+    pub fn i64(&mut self, v: i64) {
+        self.sep();
+        self.buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    /// A string as an array element.
+    pub fn str(&mut self, s: &str) {
+        self.sep();
+        self.escaped(s.as_bytes());
+    }
+
+    /// `"k":v`.
+    pub fn key_u64(&mut self, k: &str, v: u64) {
+        self.key(k);
+        self.u64(v);
+    }
+
+    /// `"k":v` or `"k":null`.
+    pub fn key_opt_u64(&mut self, k: &str, v: Option<u64>) {
+        match v {
+            Some(v) => self.key_u64(k, v),
+            None => self.key_null(k),
+        }
+    }
+
+    /// `"k":null`.
+    pub fn key_null(&mut self, k: &str) {
+        self.key(k);
+        self.sep();
+        self.buf.extend_from_slice(b"null");
+    }
+
+    /// `"k":true|false`.
+    pub fn key_bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.sep();
+        self.buf.extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    /// `"k":"s"`, escaped.
+    pub fn key_str(&mut self, k: &str, s: &str) {
+        self.key(k);
+        self.str(s);
+    }
+
+    /// `"k":"..."` from bytes, invalid UTF-8 replaced.
+    pub fn key_bytes_lossy(&mut self, k: &str, b: &[u8]) {
+        self.key(k);
+        self.sep();
+        self.escaped(String::from_utf8_lossy(b).as_bytes());
+    }
+
+    /// `"k":"<hex>"`.
+    pub fn key_hex(&mut self, k: &str, b: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.key(k);
+        self.sep();
+        self.buf.push(b'"');
+        for &x in b {
+            self.buf.push(HEX[usize::from(x >> 4)]);
+            self.buf.push(HEX[usize::from(x & 15)]);
+        }
+        self.buf.push(b'"');
+    }
+
+    /// `"k":<secs>.<fraction>` with every digit the capture recorded.
+    pub fn key_ts(&mut self, k: &str, ts: Timestamp) {
+        self.key(k);
+        self.sep();
+        self.buf.extend_from_slice(itoa::Buffer::new().format(ts.secs).as_bytes());
+        self.buf.push(b'.');
+        let (frac, digits) = if ts.nanos % 1000 == 0 { (ts.nanos / 1000, 6) } else { (ts.nanos, 9) };
+        let mut tmp = [b'0'; 9];
+        let mut f = frac;
+        for i in (0..digits).rev() {
+            tmp[i] = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        self.buf.extend_from_slice(&tmp[..digits]);
+    }
+
+    /// `"k":"a.b.c.d"` or an IPv6 address.
+    pub fn key_ip(&mut self, k: &str, ip: IpAddr) {
+        self.key(k);
+        self.sep();
+        self.buf.push(b'"');
+        match ip {
+            IpAddr::V4(v4) => {
+                let mut ib = itoa::Buffer::new();
+                for (i, o) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b'.');
+                    }
+                    self.buf.extend_from_slice(ib.format(o).as_bytes());
+                }
+            }
+            IpAddr::V6(v6) => {
+                let _ = write!(self.buf, "{v6}");
+            }
+        }
+        self.buf.push(b'"');
+    }
+
+    fn escaped(&mut self, s: &[u8]) {
+        self.buf.push(b'"');
+        for &c in s {
+            match c {
+                b'"' => self.buf.extend_from_slice(b"\\\""),
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                b'\r' => self.buf.extend_from_slice(b"\\r"),
+                b'\t' => self.buf.extend_from_slice(b"\\t"),
+                0..=0x1f => {
+                    let _ = write!(self.buf, "\\u{c:04x}");
+                }
+                _ => self.buf.push(c),
+            }
+        }
+        self.buf.push(b'"');
+    }
+}
+
+/// Writes `pdu` as one JSON line.
+pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
+    out.begin();
+    out.key_ts("ts", pdu.ts);
+    out.key_u64("pkt", pdu.pkt);
+    out.key_str("proto", pdu.body.protocol().name());
+    out.key_ip("src_ip", pdu.src.ip);
+    out.key_u64("src_port", u64::from(pdu.src.port));
+    out.key_ip("dst_ip", pdu.dst.ip);
+    out.key_u64("dst_port", u64::from(pdu.dst.port));
+    out.key_str(
+        "transport",
+        match pdu.transport {
+            otsensor_dissectors::event::Transport::Tcp => "tcp",
+            otsensor_dissectors::event::Transport::Udp => "udp",
+        },
+    );
+    out.key_u64("flow", pdu.flow_id);
+    out.key_bool("is_request", pdu.is_request());
+    out.key_u64("func", u64::from(pdu.body.func()));
+    match pdu.body.func_name() {
+        otsensor_dissectors::event::FuncName::Known(n) => out.key_str("func_name", n),
+        otsensor_dissectors::event::FuncName::Unknown(n) => {
+            out.key("func_name");
+            out.sep();
+            out.buf.extend_from_slice(b"\"unknown-");
+            out.buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.buf.push(b'"');
+        }
+    }
+    out.begin_array("flags");
+    for f in pdu.body.flags().iter() {
+        out.str(f);
+    }
+    out.end_array();
+    match &pdu.body {
+        PduBody::Modbus(m) => super::json_modbus::write(out, m),
+        PduBody::Dnp3(d) => super::json_dnp3::write(out, d),
+        PduBody::S7(s) => super::json_s7::write(out, s),
+        PduBody::S7Plus(s) => super::json_s7::write_plus(out, s),
+    }
+    out.end_line();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_timestamps_with_every_recorded_digit() {
+        let mut b = JsonBuf::new();
+        b.begin();
+        b.key_ts("a", Timestamp { secs: 1_500_000_000, nanos: 120_000 });
+        b.key_ts("b", Timestamp { secs: 1, nanos: 5 });
+        b.end_line();
+        assert_eq!(b.as_bytes(), b"{\"a\":1500000000.000120,\"b\":1.000000005}\n");
+    }
+
+    #[test]
+    fn escapes_strings_and_nests() {
+        let mut b = JsonBuf::new();
+        b.begin();
+        b.key_str("s", "a\"b\\\n\u{1}");
+        b.begin_array("l");
+        b.u64(1);
+        b.u64(2);
+        b.end_array();
+        b.begin_object("o");
+        b.key_null("n");
+        b.end();
+        b.end_line();
+        let v: serde_json::Value = serde_json::from_slice(b.as_bytes()).unwrap();
+        assert_eq!(v["s"], "a\"b\\\n\u{1}");
+        assert_eq!(v["l"], serde_json::json!([1, 2]));
+        assert!(v["o"]["n"].is_null());
+    }
+}
