@@ -1,1 +1,6 @@
-//! Benchmarks of otsensor; see `benches/` for the criterion targets.
+//! # otsensor-benches
+//!
+//! Criterion benchmarks (`benches/`) and the synthetic capture generator ([`gen`], binary
+//! `gencap`) used to measure otsensor against the capture read limit and against Suricata.
+
+pub mod gen;

@@ -1,0 +1,3 @@
+//! Placeholder until the detect bench lands.
+
+fn main() {}

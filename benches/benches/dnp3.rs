@@ -1,0 +1,3 @@
+//! Placeholder until the dnp3 bench lands.
+
+fn main() {}

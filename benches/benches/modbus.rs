@@ -1,0 +1,3 @@
+//! Placeholder until the modbus bench lands.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Placeholder until the s7 bench lands.
+
+fn main() {}

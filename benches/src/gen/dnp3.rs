@@ -1,0 +1,1 @@
+//! dnp3 traffic model for the capture generator (placeholder).

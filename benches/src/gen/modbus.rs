@@ -1,0 +1,1 @@
+//! modbus traffic model for the capture generator (placeholder).

@@ -1,0 +1,1 @@
+//! s7 traffic model for the capture generator (placeholder).
