@@ -432,11 +432,13 @@ mod tests {
 
     #[test]
     fn reads_microsecond_and_nanosecond_pcap() {
-        let us: Vec<_> = CaptureReader::new(&pcap_le(false)).unwrap().collect::<Result<_, _>>().unwrap();
+        let bytes = pcap_le(false);
+        let us: Vec<_> = CaptureReader::new(&bytes).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(us.len(), 2);
         assert_eq!(us[0].ts, Timestamp { secs: 1_500_000_000, nanos: 123_456_000 });
         assert_eq!((us[1].index, us[1].data), (2, &[0xaa, 0xbb, 1][..]));
-        let ns: Vec<_> = CaptureReader::new(&pcap_le(true)).unwrap().collect::<Result<_, _>>().unwrap();
+        let bytes = pcap_le(true);
+        let ns: Vec<_> = CaptureReader::new(&bytes).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(ns[0].ts.nanos, 123_456);
     }
 
