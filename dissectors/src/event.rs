@@ -205,6 +205,163 @@ impl fmt::Display for FuncName {
     }
 }
 
+/// Broad classes of operation, shared by all protocols, for scoring: control above write
+/// above read above diagnostic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FunctionClass {
+    /// Reads process data (or polls events).
+    Read,
+    /// Writes process data (registers, coils, variables, points).
+    Write,
+    /// Operates equipment (select/operate, direct operate, control blocks).
+    Control,
+    /// Diagnostics, identification, status, time synchronisation, confirmations.
+    Diagnostic,
+    /// Programming, configuration, file transfer, start/stop, restart, firmware.
+    Program,
+    /// Anything else, including unknown codes.
+    Other,
+}
+
+impl FunctionClass {
+    /// Name for JSON and the baseline.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FunctionClass::Read => "read",
+            FunctionClass::Write => "write",
+            FunctionClass::Control => "control",
+            FunctionClass::Diagnostic => "diagnostic",
+            FunctionClass::Program => "program",
+            FunctionClass::Other => "other",
+        }
+    }
+}
+
+/// Operations that are alerted whatever the baseline says, because they stop, restart,
+/// reprogram or blind a controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CriticalOp {
+    /// Device restart (Modbus FC 8/1 restart communications, DNP3 cold restart).
+    ColdRestart,
+    /// DNP3 warm restart.
+    WarmRestart,
+    /// Modbus FC 8/4 force listen-only mode: the device stops answering.
+    ListenOnly,
+    /// DNP3 stop application.
+    StopApplication,
+    /// DNP3 initialize data / initialize application.
+    Initialize,
+    /// DNP3 disable unsolicited responses.
+    DisableUnsolicited,
+    /// DNP3 file operations (open, close, delete, authenticate, abort).
+    FileOperation,
+    /// S7 PLC stop.
+    PlcStop,
+    /// S7 PLC (re)start, hot or cold (PI service).
+    PlcStart,
+    /// Program or block download to the controller (S7 request download, DNP3 file write).
+    ProgramDownload,
+    /// Program or block upload from the controller.
+    ProgramUpload,
+    /// Block delete (S7 PI `_DELE`).
+    BlockDelete,
+    /// Copy RAM to ROM, compress memory and similar memory operations.
+    MemoryOperation,
+    /// Protection level or password change, password authentication (S7 security).
+    ProtectionChange,
+    /// Firmware replacement (Modbus FC 125) or similar.
+    Firmware,
+}
+
+impl CriticalOp {
+    /// Snake-case name, used in alert ids.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CriticalOp::ColdRestart => "cold_restart",
+            CriticalOp::WarmRestart => "warm_restart",
+            CriticalOp::ListenOnly => "force_listen_only",
+            CriticalOp::StopApplication => "stop_application",
+            CriticalOp::Initialize => "initialize",
+            CriticalOp::DisableUnsolicited => "disable_unsolicited",
+            CriticalOp::FileOperation => "file_operation",
+            CriticalOp::PlcStop => "plc_stop",
+            CriticalOp::PlcStart => "plc_start",
+            CriticalOp::ProgramDownload => "program_download",
+            CriticalOp::ProgramUpload => "program_upload",
+            CriticalOp::BlockDelete => "block_delete",
+            CriticalOp::MemoryOperation => "memory_operation",
+            CriticalOp::ProtectionChange => "protection_change",
+            CriticalOp::Firmware => "firmware",
+        }
+    }
+}
+
+/// An address space of a protocol, in which points (registers, objects, variables) live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// Modbus coils (FC 1, 5, 15).
+    ModbusCoils,
+    /// Modbus discrete inputs (FC 2).
+    ModbusDiscreteInputs,
+    /// Modbus holding registers (FC 3, 6, 16, 22, 23).
+    ModbusHoldingRegisters,
+    /// Modbus input registers (FC 4).
+    ModbusInputRegisters,
+    /// Modbus FIFO queue pointer (FC 24).
+    ModbusFifo,
+    /// A DNP3 object group and variation.
+    Dnp3 {
+        /// Object group.
+        group: u8,
+        /// Variation.
+        variation: u8,
+    },
+    /// An S7 memory area (area code, e.g. 0x84 DB, 0x83 flags) and DB number (0 outside DBs).
+    /// Start and count are in bits for S7 (byte address * 8 + bit), so that bit and byte
+    /// accesses share one numbering.
+    S7 {
+        /// Area code.
+        area: u8,
+        /// Data block number.
+        db: u16,
+    },
+}
+
+/// How a point range was touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Access {
+    /// Read or polled.
+    Read,
+    /// Written, operated or controlled.
+    Write,
+}
+
+/// A range of points in one space, as a request names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PointRange {
+    /// The address space.
+    pub space: Space,
+    /// First index.
+    pub start: u32,
+    /// Number of points (0 when the protocol does not say, e.g. DNP3 "all objects").
+    pub count: u32,
+    /// Read or written.
+    pub access: Access,
+}
+
+/// One value of one point, as written by a request or read in a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PointValue {
+    /// The address space.
+    pub space: Space,
+    /// The point's index.
+    pub index: u32,
+    /// The value (registers and analogs as integers, bits as 0/1).
+    pub value: i64,
+    /// Read or written.
+    pub access: Access,
+}
+
 /// One protocol message as a dissector decoded it.
 #[derive(Debug)]
 pub enum PduBody<'a> {
@@ -253,6 +410,54 @@ impl PduBody<'_> {
             PduBody::Dnp3(p) => p.func_name(),
             PduBody::S7(p) => p.func_name(),
             PduBody::S7Plus(p) => p.func_name(),
+        }
+    }
+    /// The class of operation.
+    pub fn class(&self) -> FunctionClass {
+        match self {
+            PduBody::Modbus(p) => p.class(),
+            PduBody::Dnp3(p) => p.class(),
+            PduBody::S7(p) => p.class(),
+            PduBody::S7Plus(p) => p.class(),
+        }
+    }
+    /// The critical operation this message requests, if any (requests only).
+    pub fn critical(&self) -> Option<CriticalOp> {
+        match self {
+            PduBody::Modbus(p) => p.critical(),
+            PduBody::Dnp3(p) => p.critical(),
+            PduBody::S7(p) => p.critical(),
+            PduBody::S7Plus(p) => p.critical(),
+        }
+    }
+    /// Calls `f` for each range of points the message reads or writes. Requests name the
+    /// ranges; responses repeat their request's where the dissector matched them.
+    pub fn for_each_point(&self, f: &mut dyn FnMut(PointRange)) {
+        match self {
+            PduBody::Modbus(p) => p.for_each_point(f),
+            PduBody::Dnp3(p) => p.for_each_point(f),
+            PduBody::S7(p) => p.for_each_point(f),
+            PduBody::S7Plus(_) => {}
+        }
+    }
+    /// Calls `f` for each point value the message carries (written values in requests, read
+    /// values in responses).
+    pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
+        match self {
+            PduBody::Modbus(p) => p.for_each_value(f),
+            PduBody::Dnp3(p) => p.for_each_value(f),
+            PduBody::S7(p) => p.for_each_value(f),
+            PduBody::S7Plus(_) => {}
+        }
+    }
+    /// An exception or error code in a response (Modbus exception, S7 error class and code,
+    /// DNP3 IIN error bits), if the response reports failure.
+    pub fn error_code(&self) -> Option<u16> {
+        match self {
+            PduBody::Modbus(p) => p.exception_code.map(u16::from),
+            PduBody::Dnp3(p) => p.error_code(),
+            PduBody::S7(p) => p.error_code(),
+            PduBody::S7Plus(_) => None,
         }
     }
     /// Protocol violations recorded while decoding.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod detect;
 mod tshark_dnp3;
 mod tshark_modbus;
 mod tshark_s7;

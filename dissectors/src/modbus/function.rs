@@ -1,7 +1,7 @@
 //! Modbus function codes (Modbus Application Protocol Specification V1.1b3, section 5.1 and
 //! section 6), named as Zeek's ICSNPP modbus logs name them.
 
-use crate::event::FuncName;
+use crate::event::{FuncName, FunctionClass};
 
 /// A Modbus function code, with the 0x80 exception bit removed. Unknown and user-defined
 /// codes are kept with their raw value.
@@ -148,27 +148,13 @@ impl FunctionCode {
     pub const fn class(self) -> FunctionClass {
         match self.0 {
             5 | 6 | 15 | 16 | 21 | 22 | 23 => FunctionClass::Write,
+            8 => FunctionClass::Diagnostic,
             1 | 2 | 3 | 4 | 20 | 24 => FunctionClass::Read,
-            7 | 8 | 11 | 12 | 17 | 43 => FunctionClass::Diagnostic,
+            7 | 11 | 12 | 17 | 43 => FunctionClass::Diagnostic,
             9 | 10 | 13 | 14 | 18 | 19 | 40 | 90 | 125 | 126 | 127 => FunctionClass::Program,
             _ => FunctionClass::Other,
         }
     }
-}
-
-/// Broad classes of operation, shared by all protocols, for scoring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FunctionClass {
-    /// Reads process data.
-    Read,
-    /// Writes process data or operates equipment.
-    Write,
-    /// Diagnostics, identification, status.
-    Diagnostic,
-    /// Programming, configuration, start/stop, firmware.
-    Program,
-    /// Anything else, including unknown codes.
-    Other,
 }
 
 /// Name of a Modbus exception code (section 7).

@@ -12,11 +12,11 @@
 
 mod function;
 
-pub use function::{
-    device_id_object_name, diagnostic_subfunction_name, exception_code_name, FunctionClass, FunctionCode,
-};
+pub use function::{device_id_object_name, diagnostic_subfunction_name, exception_code_name, FunctionCode};
 
-use crate::event::{Direction, Flags, PduBody, Protocol};
+use crate::event::{
+    Access, CriticalOp, Direction, Flags, FunctionClass, PduBody, PointRange, PointValue, Protocol, Space,
+};
 use crate::stream::{Parsed, Probe, StreamDissector};
 
 /// Length of the MBAP header, unit id included.
@@ -191,6 +191,72 @@ impl<'a> ModbusPdu<'a> {
         // id, number of objects, then the objects.
         let count = *self.data.get(5)?;
         Some(DeviceIdObjects { rest: self.data.get(6..)?, left: count })
+    }
+
+    /// The class of operation (FC 8 restart and listen-only count as programming).
+    pub fn class(&self) -> FunctionClass {
+        if self.critical().is_some() {
+            return FunctionClass::Program;
+        }
+        self.func.class()
+    }
+
+    /// The critical operation a request asks for: restart communications (FC 8/1), force
+    /// listen-only mode (FC 8/4), firmware replacement (FC 125).
+    pub fn critical(&self) -> Option<CriticalOp> {
+        if !self.is_request {
+            return None;
+        }
+        match (self.func.raw(), self.sub_function) {
+            (8, Some(1)) => Some(CriticalOp::ColdRestart),
+            (8, Some(4)) => Some(CriticalOp::ListenOnly),
+            (125, _) => Some(CriticalOp::Firmware),
+            _ => None,
+        }
+    }
+
+    fn space(&self) -> Option<Space> {
+        Some(match self.func.raw() {
+            1 | 5 | 15 => Space::ModbusCoils,
+            2 => Space::ModbusDiscreteInputs,
+            3 | 6 | 16 | 22 | 23 => Space::ModbusHoldingRegisters,
+            4 => Space::ModbusInputRegisters,
+            24 => Space::ModbusFifo,
+            _ => return None,
+        })
+    }
+
+    /// Calls `f` for the ranges read and written (FC 23 does both).
+    pub fn for_each_point(&self, f: &mut dyn FnMut(PointRange)) {
+        let Some(space) = self.space() else { return };
+        let Some(start) = self.address else { return };
+        let single = matches!(self.func.raw(), 5 | 6 | 22 | 24);
+        let count = if single { 1 } else { self.quantity.unwrap_or(0) };
+        let access = if self.func.is_write() && self.func.raw() != 23 { Access::Write } else { Access::Read };
+        f(PointRange { space, start: u32::from(start), count: u32::from(count), access });
+        if let (Some(ws), Some(wq)) = (self.write_address, self.write_quantity) {
+            f(PointRange { space, start: u32::from(ws), count: u32::from(wq), access: Access::Write });
+        }
+    }
+
+    /// Calls `f` for each value written (requests) or read (responses), with its address.
+    pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
+        let Some(space) = self.space() else { return };
+        if self.exception_code.is_some() || self.func.raw() == 22 {
+            return;
+        }
+        let (base, access) = match (self.func.raw(), self.is_request) {
+            (23, true) => (self.write_address, Access::Write),
+            (23, false) => (self.address, Access::Read),
+            (_, true) => (self.address, Access::Write),
+            (_, false) if self.func.is_write() => return,
+            (_, false) => (self.address, Access::Read),
+        };
+        let Some(base) = base else { return };
+        for (i, v) in self.values.iter().enumerate() {
+            let index = u32::from(base).saturating_add(i as u32);
+            f(PointValue { space, index, value: i64::from(v), access });
+        }
     }
 
     /// Whether this is an exception response.

@@ -3,7 +3,7 @@
 //! Placeholder until the S7 dissector lands: it defines the event types and a stream
 //! dissector that recognises nothing.
 
-use crate::event::{Direction, Flags, FuncName, PduBody, Protocol};
+use crate::event::{CriticalOp, Direction, Flags, FuncName, FunctionClass, PduBody, PointRange, PointValue, Protocol};
 use crate::stream::{Parsed, Probe, StreamDissector};
 
 /// Names of the S7 protocol violations, indexed by flag bit.
@@ -35,6 +35,22 @@ impl S7Pdu<'_> {
     pub fn flags(&self) -> Flags {
         self.flags
     }
+    /// Class of operation.
+    pub fn class(&self) -> FunctionClass {
+        FunctionClass::Other
+    }
+    /// Critical operation requested.
+    pub fn critical(&self) -> Option<CriticalOp> {
+        None
+    }
+    /// Point ranges touched.
+    pub fn for_each_point(&self, _f: &mut dyn FnMut(PointRange)) {}
+    /// Point values carried.
+    pub fn for_each_value(&self, _f: &mut dyn FnMut(PointValue)) {}
+    /// Error reported by a response.
+    pub fn error_code(&self) -> Option<u16> {
+        None
+    }
 }
 
 /// An S7comm-plus PDU, recognised by its header.
@@ -60,6 +76,14 @@ impl S7PlusPdu {
     /// Violations.
     pub fn flags(&self) -> Flags {
         self.flags
+    }
+    /// Class of operation.
+    pub fn class(&self) -> FunctionClass {
+        FunctionClass::Other
+    }
+    /// Critical operation requested.
+    pub fn critical(&self) -> Option<CriticalOp> {
+        None
     }
 }
 
