@@ -1,6 +1,70 @@
 //! # otsensor-models
 //!
-//! Baselines of normal behaviour and the scoring of deviations. Deterministic and clock-free:
-//! time is the packets'. Depends only on `otsensor-dissectors`; never on I/O.
+//! Baselines of normal behaviour and the scoring of deviations: the part of otsensor that
+//! learns, between each pair of devices, what normal looks like, and says in words an
+//! engineer trusts when something deviates.
+//!
+//! It owns:
+//! - [`Learner`]: PDUs and notices in, a [`Baseline`] out (assets, pairs, function codes,
+//!   point ranges, value envelopes, polling periods, latency, exception rates, function
+//!   transitions, per-window rates and a statistical model);
+//! - [`baseline`]: the versioned, ordered, checksummed JSON document, to and from strings;
+//! - [`Detector`]: PDUs scored against a baseline, folded and rate-limited into
+//!   [`Alert`]s with a rule id, score, severity, evidence and ATT&CK technique;
+//! - [`rules_catalog`]: the detections' stable ids, numeric rule ids and weights;
+//! - [`stats`]: the PCA model (smartcore) over per-window features.
+//!
+//! It depends on `otsensor-dissectors` (the event types) only, never on I/O, clocks,
+//! threads, the rules crate's loader or the sensor: it serializes to strings and the sensor
+//! writes files. It is deterministic: time is the packets', maps are iterated in sorted
+//! order wherever order reaches output, and the same input gives byte-identical alerts.
+//!
+//! ```
+//! use otsensor_models::{Baseline, Detector, Learner};
+//!
+//! let mut learner = Learner::new();
+//! // learner.pdu(&pdu) for each PDU of the learning captures...
+//! let mut baseline = learner.finish();
+//! let text = baseline.to_json();
+//! let loaded = Baseline::from_json(&text).expect("checksum verifies");
+//! let mut detector = Detector::new(&loaded).expect("valid baseline");
+//! // detector.pdu(&pdu) for each PDU to score...
+//! let mut alerts = Vec::new();
+//! detector.finish(&mut alerts);
+//! assert!(alerts.is_empty());
+//! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+
+pub mod alert;
+pub mod baseline;
+pub mod detect;
+pub mod learn;
+pub mod model;
+pub mod rules_catalog;
+pub mod stats;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use alert::Alert;
+pub use baseline::{Baseline, BaselineError};
+pub use detect::Detector;
+pub use learn::Learner;
+pub use rules_catalog::Severity;
+
+/// Seconds of packet time per rate and feature window.
+pub const WINDOW_SECS: i64 = 10;
+/// Value envelopes kept per pair; points beyond are not tracked (and never alerted).
+pub const MAX_VALUE_POINTS: usize = 256;
+/// Distinct values an envelope keeps as a set before it becomes a range.
+pub const MAX_SET_VALUES: usize = 8;
+/// Ranges kept per unit, space and access of a pair; beyond, the closest merge.
+pub const MAX_RANGES: usize = 64;
+/// Recurring-request signatures tracked per pair.
+pub const MAX_POLLS: usize = 64;
+/// Function-code transitions kept per pair; beyond, every transition counts as known.
+pub const MAX_TRANSITIONS: usize = 256;

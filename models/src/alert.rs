@@ -1,0 +1,225 @@
+//! Alerts, and the folding that keeps them few: repeats of one rule on one subject within
+//! [`FOLD_WINDOW_SECS`] become one alert with a count, rules that report something new
+//! report it once per run, and each rule on each pair may open at most
+//! [`MAX_FOLDS_PER_RULE_PAIR`] alerts per window (the rest fold into one "and more" alert),
+//! so a flood of one kind cannot bury the others.
+
+use otsensor_dissectors::event::{Endpoint, FunctionClass, Protocol, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::rules_catalog::{impact, score, Family, Kind, Severity};
+
+/// Repeats within this many seconds of packet time fold into one alert.
+pub const FOLD_WINDOW_SECS: i64 = 60;
+/// Alerts one rule may open on one pair per fold window; further distinct subjects fold
+/// into a single overflow alert.
+pub const MAX_FOLDS_PER_RULE_PAIR: u32 = 5;
+/// Detail key of the overflow alert.
+const OVERFLOW: u64 = u64::MAX;
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// `<family>.<name>`, e.g. `modbus.new_function_code`.
+    pub id: String,
+    /// Numeric rule id.
+    pub rule_id: u32,
+    /// Rule revision.
+    pub rev: u32,
+    /// Human name of the rule.
+    pub name: &'static str,
+    /// Severity, from the score.
+    pub severity: Severity,
+    /// 0-100.
+    pub score: u8,
+    /// Time of the first occurrence (packet time).
+    pub ts_first: Timestamp,
+    /// Time of the last occurrence folded in.
+    pub ts_last: Timestamp,
+    /// Packet number of the first occurrence.
+    pub pkt_first: u64,
+    /// Packet number of the last occurrence.
+    pub pkt_last: u64,
+    /// Source (the client for pair rules).
+    pub src: Endpoint,
+    /// Destination (the server for pair rules).
+    pub dst: Endpoint,
+    /// Protocol, for protocol rules.
+    pub protocol: Option<Protocol>,
+    /// One sentence.
+    pub summary: String,
+    /// The baseline fact violated and what was seen.
+    pub evidence: String,
+    /// Occurrences folded into this alert.
+    pub count: u64,
+    /// MITRE ATT&CK for ICS technique.
+    pub mitre: Option<&'static str>,
+}
+
+/// One occurrence of a detection, before folding.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Occ {
+    pub(crate) kind: Kind,
+    pub(crate) family: Family,
+    /// Hash of the pair (or host) the rule is about.
+    pub(crate) subject: u64,
+    /// What, within the subject: a function code, a point, a value key.
+    pub(crate) detail: u64,
+    pub(crate) ts: Timestamp,
+    pub(crate) pkt: u64,
+    /// Last packet the occurrence covers (a window's last), else `ts` and `pkt` again.
+    pub(crate) ts_last: Timestamp,
+    pub(crate) pkt_last: u64,
+    pub(crate) src: Endpoint,
+    pub(crate) dst: Endpoint,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) class: Option<FunctionClass>,
+    /// How far from normal, about 0.8-1.3.
+    pub(crate) deviation: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FoldKey {
+    kind: Kind,
+    family: Family,
+    subject: u64,
+    detail: u64,
+}
+
+#[derive(Debug)]
+struct Fold {
+    alert: Alert,
+    opened_ns: i64,
+}
+
+/// Folds occurrences into alerts.
+#[derive(Debug, Default)]
+pub(crate) struct Folder {
+    open: FxHashMap<FoldKey, Fold>,
+    done: FxHashSet<FoldKey>,
+    limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
+    out: Vec<Alert>,
+    /// Asset criticality (1.0 until the rules crate provides it).
+    pub(crate) criticality: f64,
+}
+
+fn fold_window(ns: i64) -> i64 {
+    ns.div_euclid(FOLD_WINDOW_SECS * 1_000_000_000)
+}
+
+impl Folder {
+    pub(crate) fn new() -> Self {
+        Folder { criticality: 1.0, ..Folder::default() }
+    }
+
+    /// Whether a once-per-run key already alerted (cheap pre-check for callers).
+    pub(crate) fn is_done(&self, kind: Kind, family: Family, subject: u64, detail: u64) -> bool {
+        kind.info().once && self.done.contains(&FoldKey { kind, family, subject, detail })
+    }
+
+    /// Records an occurrence; `text` gives the summary and evidence and is called only when a
+    /// new alert opens.
+    pub(crate) fn hit(&mut self, occ: Occ, text: impl FnOnce() -> (String, String)) {
+        let info = occ.kind.info();
+        let mut key = FoldKey { kind: occ.kind, family: occ.family, subject: occ.subject, detail: occ.detail };
+        if info.once && self.done.contains(&key) {
+            return;
+        }
+        let ns = occ.ts.as_nanos();
+        if let Some(f) = self.open.get_mut(&key) {
+            if ns.saturating_sub(f.opened_ns) < FOLD_WINDOW_SECS * 1_000_000_000 {
+                f.alert.count += 1;
+                f.alert.ts_last = occ.ts_last;
+                f.alert.pkt_last = occ.pkt_last;
+                return;
+            }
+            if let Some(f) = self.open.remove(&key) {
+                self.out.push(f.alert);
+            }
+            if info.once {
+                self.done.insert(key);
+                return;
+            }
+        }
+        // Rate limit per rule and pair.
+        let w = fold_window(ns);
+        let lim = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
+        if lim.0 != w {
+            *lim = (w, 0);
+        }
+        let (summary, evidence) = if lim.1 >= MAX_FOLDS_PER_RULE_PAIR {
+            key.detail = OVERFLOW;
+            if let Some(f) = self.open.get_mut(&key) {
+                f.alert.count += 1;
+                f.alert.ts_last = occ.ts_last;
+                f.alert.pkt_last = occ.pkt_last;
+                return;
+            }
+            let (s, e) = text();
+            (
+                format!(
+                    "More {} alerts on this pair than the per-window limit; further ones are folded here",
+                    info.title.to_lowercase()
+                ),
+                format!("first folded: {s}; {e}"),
+            )
+        } else {
+            lim.1 += 1;
+            text()
+        };
+        let imp = occ.class.map_or(1.0, impact);
+        let sc = score(info.weight, occ.deviation, imp, self.criticality);
+        let alert = Alert {
+            id: format!("{}.{}", occ.family.name(), info.name),
+            rule_id: occ.kind.rule_id(occ.family),
+            rev: info.rev,
+            name: info.title,
+            severity: Severity::from_score(sc),
+            score: sc,
+            ts_first: occ.ts,
+            ts_last: occ.ts_last,
+            pkt_first: occ.pkt,
+            pkt_last: occ.pkt_last,
+            src: occ.src,
+            dst: occ.dst,
+            protocol: occ.protocol,
+            summary,
+            evidence,
+            count: 1,
+            mitre: info.mitre,
+        };
+        self.open.insert(key, Fold { alert, opened_ns: ns });
+    }
+
+    /// Closes folds opened more than a fold window before `now_ns`, in a stable order.
+    pub(crate) fn sweep(&mut self, now_ns: i64) {
+        let limit = FOLD_WINDOW_SECS * 1_000_000_000;
+        let mut expired: Vec<FoldKey> =
+            self.open.iter().filter(|(_, f)| now_ns.saturating_sub(f.opened_ns) >= limit).map(|(k, _)| *k).collect();
+        expired.sort_unstable();
+        for k in expired {
+            if let Some(f) = self.open.remove(&k) {
+                if k.kind.info().once {
+                    self.done.insert(k);
+                }
+                self.out.push(f.alert);
+            }
+        }
+        self.limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
+    }
+
+    /// Closes every fold.
+    pub(crate) fn close_all(&mut self) {
+        self.sweep(i64::MAX);
+    }
+
+    /// Alerts closed so far, in the order they closed, each batch sorted by first packet
+    /// time; the caller takes them.
+    pub(crate) fn drain(&mut self, into: &mut Vec<Alert>) {
+        // Within a batch, order by time then rule, so output is stable and readable.
+        self.out.sort_by(|a, b| {
+            (a.ts_first, a.pkt_first, a.rule_id, &a.summary).cmp(&(b.ts_first, b.pkt_first, b.rule_id, &b.summary))
+        });
+        into.append(&mut self.out);
+    }
+}

@@ -1,0 +1,436 @@
+//! The baseline document: what normal looks like, as versioned, human-readable JSON.
+//!
+//! Everything is ordered (sorted vectors, `BTreeMap`s), so two baselines of the same network
+//! diff cleanly in review. The document carries a SHA-256 of its canonical content (compact
+//! JSON with `checksum` empty); [`Baseline::from_json`] refuses a document whose checksum does
+//! not match, so a corrupt or hand-broken file is never scored against. After an intentional
+//! edit, re-seal it (`otsensor baseline seal FILE`, or [`reseal`]).
+//!
+//! This module serializes to and from strings; the sensor writes files (atomically).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use otsensor_dissectors::event::{Access, Protocol, Space};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `format` of every baseline.
+pub const FORMAT: &str = "otsensor-baseline";
+/// The document version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// A learned baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Document version, [`VERSION`].
+    pub version: u32,
+    /// `sha256:<hex>` of the canonical content with this field empty.
+    pub checksum: String,
+    /// Software that wrote it.
+    pub software: String,
+    /// What was learned from.
+    pub learning: Learning,
+    /// Devices, sorted by address.
+    pub assets: Vec<Asset>,
+    /// Communication pairs, sorted by client, server, port, protocol.
+    pub pairs: Vec<Pair>,
+    /// Ports seen carrying another protocol during learning (so they are not alerted).
+    pub port_notices: Vec<PortNotice>,
+    /// The statistical model, when enough windows were seen to fit one.
+    pub model: Option<StatModel>,
+}
+
+/// The learning window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Learning {
+    /// Packet time of the first PDU learned, nanoseconds since the epoch.
+    pub first_ns: i64,
+    /// Packet time of the last PDU learned.
+    pub last_ns: i64,
+    /// Seconds of capture time learned (sum over learning runs).
+    pub duration_secs: f64,
+    /// Packets read while learning.
+    pub packets: u64,
+    /// PDUs learned.
+    pub pdus: u64,
+    /// Learning runs merged into this baseline.
+    pub runs: u32,
+}
+
+/// A device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    /// IP address.
+    pub ip: IpAddr,
+    /// MAC address; `null` until the engine hands link-layer addresses to the models.
+    pub mac: Option<String>,
+    /// Protocols it spoke, sorted.
+    pub protocols: Vec<String>,
+    /// Role inferred from behaviour: `client`, `server`, `client+server`, or
+    /// `engineering_station` (a client that programs, restarts or configures).
+    pub role: String,
+    /// Identity revealed by the protocol (Modbus read device identification objects).
+    pub identity: BTreeMap<String, String>,
+    /// PDUs sent or received.
+    pub pdus: u64,
+    /// Most servers it contacted as a client in one rate window.
+    pub max_servers_per_window: u32,
+}
+
+/// A client-server conversation in one protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    /// Requesting side (master, HMI, engineering station).
+    pub client: IpAddr,
+    /// Answering side (PLC, outstation, RTU).
+    pub server: IpAddr,
+    /// Server port.
+    pub port: u16,
+    /// Protocol name.
+    pub protocol: String,
+    /// Requests seen.
+    pub requests: u64,
+    /// Responses seen.
+    pub responses: u64,
+    /// Function codes, sorted.
+    pub functions: Vec<Function>,
+    /// Unit ids (Modbus) addressed, sorted.
+    pub units: Vec<u16>,
+    /// Point ranges read and written, sorted.
+    pub points: Vec<PointRanges>,
+    /// Value envelopes, sorted; at most [`crate::MAX_VALUE_POINTS`] points per pair.
+    pub values: Vec<ValueEnvelope>,
+    /// Whether more points carried values than were kept.
+    pub values_truncated: bool,
+    /// Recurring requests and their period.
+    pub polling: Vec<Polling>,
+    /// Request-to-response latency.
+    pub latency: Latency,
+    /// Error responses / responses.
+    pub exception_rate: f64,
+    /// Function-code transitions `[from, to, count]` between consecutive requests, sorted.
+    pub transitions: Vec<[u64; 3]>,
+    /// Per-window maxima, for floods, bursts and scans.
+    pub rates: Rates,
+    /// Protocol-violation names seen (so they are not alerted again), sorted.
+    pub violations: Vec<String>,
+}
+
+/// One function code of a pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    /// Code.
+    pub func: u16,
+    /// Name (`unknown-<n>` for codes without one).
+    pub name: String,
+    /// Class: read, write, control, diagnostic, program, other.
+    pub class: String,
+    /// Requests with this code.
+    pub requests: u64,
+    /// Responses with this code.
+    pub responses: u64,
+    /// Error responses with this code.
+    pub exceptions: u64,
+}
+
+/// Ranges of one space, unit and access of a pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointRanges {
+    /// Unit id (Modbus), 0 elsewhere.
+    pub unit: u16,
+    /// Address space (`holding_registers`, `g30v1`, `s7:db:1`...).
+    pub space: String,
+    /// `read` or `write`.
+    pub access: String,
+    /// Inclusive `[first, last]` ranges, sorted and disjoint.
+    pub ranges: Vec<[u32; 2]>,
+    /// Whether ranges were merged to stay under [`crate::MAX_RANGES`] (the ranges then
+    /// cover more than was seen).
+    pub coarsened: bool,
+}
+
+/// The envelope of one point's values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueEnvelope {
+    /// Unit id (Modbus), 0 elsewhere.
+    pub unit: u16,
+    /// Address space.
+    pub space: String,
+    /// Point index.
+    pub index: u32,
+    /// `read` or `write`.
+    pub access: String,
+    /// `set` (a few distinct values), `range`, or `counter` (never decreased).
+    pub kind: String,
+    /// The distinct values, for `set`.
+    pub values: Vec<i64>,
+    /// Smallest value.
+    pub min: i64,
+    /// Largest value.
+    pub max: i64,
+    /// Values seen.
+    pub samples: u64,
+}
+
+/// A recurring request and its period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Polling {
+    /// Function code.
+    pub func: u16,
+    /// Unit id.
+    pub unit: u16,
+    /// First point of the first range (0 when none).
+    pub start: u32,
+    /// Point count of the first range.
+    pub count: u32,
+    /// Mean period, seconds.
+    pub period_secs: f64,
+    /// Standard deviation of the period, seconds.
+    pub spread_secs: f64,
+    /// Longest gap, seconds, including the gaps from the start and to the end of learning.
+    pub max_gap_secs: f64,
+    /// Intervals measured.
+    pub samples: u64,
+}
+
+/// Request-to-response latency.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Mean, seconds.
+    pub mean_secs: f64,
+    /// Largest, seconds.
+    pub max_secs: f64,
+    /// Responses measured.
+    pub samples: u64,
+}
+
+/// Per-window maxima of a pair.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Window length, seconds.
+    pub window_secs: u32,
+    /// Windows with traffic.
+    pub windows: u64,
+    /// Mean requests per active window.
+    pub mean_requests: f64,
+    /// Most requests in a window.
+    pub max_requests: u64,
+    /// Most error responses in a window.
+    pub max_exceptions: u64,
+    /// Most distinct points (first point of each range) requested in a window.
+    pub max_distinct_points: u32,
+    /// Most distinct function codes in a window.
+    pub max_distinct_functions: u32,
+    /// Most distinct unit ids in a window.
+    pub max_distinct_units: u32,
+}
+
+/// A notice seen during learning: a server port carrying another protocol.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PortNotice {
+    /// Server address.
+    pub server: IpAddr,
+    /// Server port.
+    pub port: u16,
+    /// `unexpected_port:<protocol>` or `not_protocol:<protocol>`.
+    pub kind: String,
+}
+
+/// The statistical model: PCA on standardized per-window features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatModel {
+    /// Window length, seconds.
+    pub window_secs: u32,
+    /// Feature names, in vector order.
+    pub features: Vec<String>,
+    /// Feature means (of the transformed features).
+    pub mean: Vec<f64>,
+    /// Feature standard deviations.
+    pub std: Vec<f64>,
+    /// Principal components kept, one row each (unit vectors in standardized space).
+    pub components: Vec<Vec<f64>>,
+    /// Squared reconstruction error above which a window is anomalous.
+    pub threshold: f64,
+    /// The learning quantile the threshold starts from.
+    pub quantile: f64,
+    /// Learning windows (a deterministic sample of at most
+    /// [`crate::stats::MAX_SAMPLES`]), kept so that learning can continue.
+    pub samples: Vec<Vec<f64>>,
+}
+
+/// Why a baseline document was refused.
+#[derive(Debug)]
+pub enum BaselineError {
+    /// Not JSON, or not a baseline's shape.
+    Parse(serde_json::Error),
+    /// Not an otsensor baseline.
+    Format(String),
+    /// A version this build does not read.
+    Version(u32),
+    /// The checksum does not match the content.
+    Checksum {
+        /// What the document says.
+        stored: String,
+        /// What its content hashes to.
+        computed: String,
+    },
+    /// A field holds a value that cannot be right (unknown protocol, space or access).
+    Invalid(String),
+}
+
+impl fmt::Display for BaselineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BaselineError::Parse(e) => write!(f, "not a valid baseline document: {e}"),
+            BaselineError::Format(s) => write!(f, "not an otsensor baseline (format {s:?})"),
+            BaselineError::Version(v) => {
+                write!(f, "baseline version {v} is not supported (this build reads version {VERSION}); learn again")
+            }
+            BaselineError::Checksum { stored, computed } => write!(
+                f,
+                "checksum mismatch (file says {stored}, content is {computed}): the baseline is corrupt or was edited; \
+                 learn again, or after an intentional review edit re-seal it with `otsensor baseline seal FILE`"
+            ),
+            BaselineError::Invalid(s) => write!(f, "invalid baseline: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for BaselineError {}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+impl Baseline {
+    /// The checksum of the canonical content (compact JSON with `checksum` empty).
+    pub fn compute_checksum(&self) -> String {
+        let mut copy = self.clone();
+        copy.checksum.clear();
+        // Serializing plain data to a string cannot fail.
+        let canonical = serde_json::to_vec(&copy).unwrap_or_default();
+        format!("sha256:{}", hex(&Sha256::digest(&canonical)))
+    }
+
+    /// Sets the checksum and returns the pretty JSON document.
+    pub fn to_json(&mut self) -> String {
+        self.checksum = self.compute_checksum();
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Parses a document and verifies its format, version and checksum.
+    pub fn from_json(text: &str) -> Result<Baseline, BaselineError> {
+        let b = parse_unverified(text)?;
+        let computed = b.compute_checksum();
+        if computed != b.checksum {
+            return Err(BaselineError::Checksum { stored: b.checksum, computed });
+        }
+        Ok(b)
+    }
+}
+
+fn parse_unverified(text: &str) -> Result<Baseline, BaselineError> {
+    // Check format and version first, so an old or foreign document gets the right message.
+    let v: serde_json::Value = serde_json::from_str(text).map_err(BaselineError::Parse)?;
+    let format = v.get("format").and_then(|f| f.as_str()).unwrap_or_default();
+    if format != FORMAT {
+        return Err(BaselineError::Format(format.to_string()));
+    }
+    let version = v.get("version").and_then(|x| x.as_u64()).unwrap_or(0);
+    if version != u64::from(VERSION) {
+        return Err(BaselineError::Version(u32::try_from(version).unwrap_or(u32::MAX)));
+    }
+    serde_json::from_value(v).map_err(BaselineError::Parse)
+}
+
+/// Re-seals a reviewed document: parses it without checking the checksum and returns it
+/// with a fresh one. For `otsensor baseline seal`.
+pub fn reseal(text: &str) -> Result<String, BaselineError> {
+    let mut b = parse_unverified(text)?;
+    crate::model::Model::from_baseline(&b)?;
+    Ok(b.to_json())
+}
+
+/// Name of a space in the baseline.
+pub fn space_name(s: Space) -> String {
+    match s {
+        Space::ModbusCoils => "coils".into(),
+        Space::ModbusDiscreteInputs => "discrete_inputs".into(),
+        Space::ModbusHoldingRegisters => "holding_registers".into(),
+        Space::ModbusInputRegisters => "input_registers".into(),
+        Space::ModbusFifo => "fifo".into(),
+        Space::Dnp3 { group, variation } => format!("g{group}v{variation}"),
+        Space::S7 { area, db } => format!("s7:{area}:{db}"),
+    }
+}
+
+/// Parses a [`space_name`].
+pub fn parse_space(s: &str) -> Option<Space> {
+    Some(match s {
+        "coils" => Space::ModbusCoils,
+        "discrete_inputs" => Space::ModbusDiscreteInputs,
+        "holding_registers" => Space::ModbusHoldingRegisters,
+        "input_registers" => Space::ModbusInputRegisters,
+        "fifo" => Space::ModbusFifo,
+        _ => {
+            if let Some(rest) = s.strip_prefix("s7:") {
+                let (a, d) = rest.split_once(':')?;
+                Space::S7 { area: a.parse().ok()?, db: d.parse().ok()? }
+            } else {
+                let rest = s.strip_prefix('g')?;
+                let (g, v) = rest.split_once('v')?;
+                Space::Dnp3 { group: g.parse().ok()?, variation: v.parse().ok()? }
+            }
+        }
+    })
+}
+
+/// Name of an access.
+pub const fn access_name(a: Access) -> &'static str {
+    match a {
+        Access::Read => "read",
+        Access::Write => "write",
+    }
+}
+
+/// Parses an [`access_name`].
+pub fn parse_access(s: &str) -> Option<Access> {
+    match s {
+        "read" => Some(Access::Read),
+        "write" => Some(Access::Write),
+        _ => None,
+    }
+}
+
+/// Parses a protocol name.
+pub fn parse_protocol(s: &str) -> Option<Protocol> {
+    Protocol::from_name(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_names_round_trip() {
+        for s in [
+            Space::ModbusCoils,
+            Space::ModbusHoldingRegisters,
+            Space::Dnp3 { group: 30, variation: 1 },
+            Space::S7 { area: 0x84, db: 7 },
+        ] {
+            assert_eq!(parse_space(&space_name(s)), Some(s));
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! Detection: PDUs scored against a baseline, alerts out.
+//!
+//! The per-PDU path does one hash lookup for the pair, bitmap tests for function codes,
+//! range look-ups for points and envelope look-ups for values; nothing is formatted or
+//! allocated unless an alert opens. Time is the packets': windows close and silence is
+//! judged as packet time advances, never by the wall clock.
+
+use std::net::IpAddr;
+
+use otsensor_dissectors::event::{Access, Endpoint, FunctionClass, Notice, Pdu, Protocol, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::alert::{Alert, Folder, Occ};
+use crate::baseline::{access_name, space_name, Baseline, BaselineError};
+use crate::learn::port_notice;
+use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::rules_catalog::{Family, Kind};
+use crate::stats;
+use crate::window::{window_of, ClientAcc, WindowAcc, WindowSummary};
+
+/// Requests per window above which a pair unknown to the baseline counts as flooding.
+pub const NEW_PAIR_FLOOD_REQUESTS: u64 = 200;
+/// Distinct points per window above which a pair unknown to the baseline is scanning.
+pub const NEW_PAIR_SCAN_POINTS: u32 = 32;
+/// Fewest distinct function codes, unit ids or hosts in a window for a scan.
+pub const MIN_SCAN_SPREAD: u32 = 5;
+
+#[derive(Debug)]
+struct Rt {
+    key: PairKey,
+    subject: u64,
+    base: Option<u32>,
+    assets_known: bool,
+    client: Endpoint,
+    server: Endpoint,
+    win: WindowAcc,
+    prev_func: Option<u16>,
+    poll_seen: FxHashMap<u64, i64>,
+    silent: FxHashSet<u64>,
+    polls_sorted: Vec<u64>,
+}
+
+/// Scores PDUs against a baseline.
+#[derive(Debug)]
+pub struct Detector {
+    model: Model,
+    rts: Vec<Rt>,
+    index: FxHashMap<PairKey, u32>,
+    clients: FxHashMap<IpAddr, ClientAcc>,
+    folder: Folder,
+    start_ns: Option<i64>,
+    tick: i64,
+    learned: String,
+    pdus: u64,
+}
+
+/// "3 h 12 min", "14 min 5 s", "42 s".
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{sec} s"),
+        (0, _) => format!("{m} min {sec} s"),
+        _ => format!("{h} h {m} min"),
+    }
+}
+
+/// How far an observation is above its threshold, as a score factor in 0.8-1.3.
+fn deviation(observed: f64, threshold: f64) -> f64 {
+    if threshold <= 0.0 {
+        return 1.3;
+    }
+    (0.8 + 0.2 * (observed / threshold).max(1e-9).log2()).clamp(0.8, 1.3)
+}
+
+impl Detector {
+    /// A detector for a verified baseline.
+    pub fn new(baseline: &Baseline) -> Result<Self, BaselineError> {
+        let model = Model::from_baseline(baseline)?;
+        let mut d = Detector {
+            learned: human_duration(model.learned_secs()),
+            rts: Vec::new(),
+            index: FxHashMap::default(),
+            clients: FxHashMap::default(),
+            folder: Folder::new(),
+            start_ns: None,
+            tick: i64::MIN,
+            pdus: 0,
+            model,
+        };
+        for i in 0..d.model.pairs.len() {
+            let Some(pm) = d.model.pairs.get(i) else { continue };
+            let key = pm.key;
+            let mut polls: Vec<(&Poll, u64)> = pm.polls.iter().map(|(s, p)| (p, *s)).collect();
+            polls.sort_by_key(|(p, s)| (p.func, p.unit, p.start, p.count, *s));
+            let polls_sorted = polls.into_iter().map(|(_, s)| s).collect();
+            d.push_rt(key, Some(i as u32), polls_sorted);
+        }
+        Ok(d)
+    }
+
+    fn push_rt(&mut self, key: PairKey, base: Option<u32>, polls_sorted: Vec<u64>) -> usize {
+        let i = self.rts.len();
+        let assets_known = self.model.assets.contains_key(&key.client) && self.model.assets.contains_key(&key.server);
+        self.rts.push(Rt {
+            key,
+            subject: key.hash64(),
+            base,
+            assets_known,
+            client: Endpoint { ip: key.client, port: 0 },
+            server: Endpoint { ip: key.server, port: key.port },
+            win: WindowAcc::default(),
+            prev_func: None,
+            poll_seen: FxHashMap::default(),
+            silent: FxHashSet::default(),
+            polls_sorted,
+        });
+        self.index.insert(key, i as u32);
+        i
+    }
+
+    /// PDUs scored so far.
+    pub fn pdus(&self) -> u64 {
+        self.pdus
+    }
+
+    /// Scores one PDU.
+    pub fn pdu(&mut self, pdu: &Pdu<'_>) {
+        let ns = pdu.ts.as_nanos();
+        self.pdus += 1;
+        let start = *self.start_ns.get_or_insert(ns);
+        let w = window_of(ns);
+        if w != self.tick {
+            self.tick = w;
+            self.silence(ns, pdu.ts, pdu.pkt, start);
+            self.folder.sweep(ns);
+        }
+        let key = PairKey::of(pdu);
+        let ri = match self.index.get(&key) {
+            Some(&i) => i as usize,
+            None => self.push_rt(key, None, Vec::new()),
+        };
+        let Detector { model, rts, folder, clients, learned, .. } = self;
+        let Some(rt) = rts.get_mut(ri) else { return };
+        let body = &pdu.body;
+        let protocol = key.protocol;
+        let family = Family::Proto(protocol);
+        let is_req = body.is_request();
+        let func = body.func();
+        let class = body.class();
+        let unit = unit_of(body);
+        let (client, server) = if is_req { (pdu.src, pdu.dst) } else { (pdu.dst, pdu.src) };
+        rt.client = client;
+        rt.server = server;
+        let base: Option<&PairModel> = rt.base.and_then(|b| model.pairs.get(b as usize));
+        let occ = Occ {
+            kind: Kind::NewPair,
+            family,
+            subject: rt.subject,
+            detail: 0,
+            ts: pdu.ts,
+            pkt: pdu.pkt,
+            ts_last: pdu.ts,
+            pkt_last: pdu.pkt,
+            src: client,
+            dst: server,
+            protocol: Some(protocol),
+            class: Some(class),
+            deviation: 1.0,
+        };
+
+        if !rt.assets_known {
+            for (ip, other, sends) in [(key.client, key.server, true), (key.server, key.client, false)] {
+                if model.assets.contains_key(&ip) {
+                    continue;
+                }
+                let o = Occ { kind: Kind::NewAsset, family: Family::Net, subject: hash64(&ip), ..occ };
+                if folder.is_done(o.kind, o.family, o.subject, 0) {
+                    continue;
+                }
+                let fname = body.func_name();
+                folder.hit(o, || {
+                    let what = if sends {
+                        format!("{ip} sent {fname} to {other} ({protocol})")
+                    } else {
+                        format!("{ip} answered {protocol} requests from {other}")
+                    };
+                    (
+                        format!("New asset {ip} speaking {protocol}"),
+                        format!("{what}; no device at this address spoke an industrial protocol during {learned} of learning"),
+                    )
+                });
+            }
+        }
+
+        if base.is_none() && !folder.is_done(Kind::NewPair, family, rt.subject, 0) {
+            let fname = body.func_name();
+            let client_role = model.assets.get(&key.client).map(|a| a.role());
+            folder.hit(occ, || {
+                let role = match client_role {
+                    Some(r) => format!("; {} was known as {r}", key.client),
+                    None => String::new(),
+                };
+                (
+                    format!("New {protocol} pair: {} talks to {}:{} ({fname})", key.client, key.server, key.port),
+                    format!(
+                        "{} never talked {protocol} to {}:{} during {learned} of learning{role}",
+                        key.client, key.server, key.port
+                    ),
+                )
+            });
+        }
+
+        if let Some(sum) = rt.win.roll(ns, pdu.pkt) {
+            check_window(model, folder, rt, base, &sum);
+        }
+
+        if is_req {
+            if let Some(op) = body.critical() {
+                let fname = body.func_name();
+                folder.hit(Occ { kind: Kind::Critical(op), detail: 0, ..occ }, || {
+                    let title = Kind::Critical(op).info().title;
+                    (
+                        format!("{title}: {} sent {fname} to {}", client.ip, server),
+                        format!(
+                            "{fname} ({}) from {} to {} ({protocol}); critical operations are alerted whatever the baseline",
+                            op.name(),
+                            client,
+                            server
+                        ),
+                    )
+                });
+            }
+            let writes = matches!(class, FunctionClass::Write | FunctionClass::Control);
+            let base_wrote = base.is_some_and(|b| b.wrote);
+            if writes && !base_wrote {
+                let fname = body.func_name();
+                let known = base.is_some();
+                folder.hit(Occ { kind: Kind::WriteOnReadOnlyPair, ..occ }, || {
+                    (
+                        format!("{} wrote to {} ({fname}) on a pair that never wrote", client.ip, server),
+                        if known {
+                            format!(
+                                "{fname} unit {unit} from {}: this pair only read during {learned} of learning",
+                                client.ip
+                            )
+                        } else {
+                            format!(
+                                "{fname} unit {unit} from {}: this pair was not seen at all during {learned} of learning",
+                                client.ip
+                            )
+                        },
+                    )
+                });
+            }
+            let mut first: Option<(u32, u32)> = None;
+            let win = &mut rt.win;
+            let fname = body.func_name();
+            body.for_each_point(&mut |r| {
+                win.points.set_hash(hash64(&(unit, r.space, r.start)));
+                if first.is_none() {
+                    first = Some((r.start, r.count));
+                }
+                let Some(b) = base else { return };
+                if r.access == Access::Write && !b.wrote {
+                    return;
+                }
+                let last = r.start.saturating_add(r.count.max(1) - 1);
+                let pk = PointKey { unit, space: r.space, access: r.access };
+                if b.ranges.get(&pk).is_some_and(|s| s.contains(r.start, last)) {
+                    return;
+                }
+                let kind =
+                    if r.access == Access::Write { Kind::WriteOutsideBaseline } else { Kind::ReadOutsideBaseline };
+                let detail = hash64(&(unit, r.space, r.start, r.count, r.access));
+                let learned_ranges = b.ranges.get(&pk).map(|s| s.ranges.clone());
+                folder.hit(Occ { kind, detail, ..occ }, || {
+                    let space = space_name(r.space);
+                    let acc = access_name(r.access);
+                    let known = match learned_ranges {
+                        Some(rs) if !rs.is_empty() => {
+                            let shown: Vec<String> = rs.iter().take(6).map(|(a, b)| format!("{a}-{b}")).collect();
+                            format!(
+                                "this pair's {acc}s of unit {unit} {space} during {learned} of learning covered only {}{}",
+                                shown.join(", "),
+                                if rs.len() > 6 { ", ..." } else { "" }
+                            )
+                        }
+                        _ => format!("this pair never {acc} unit {unit} {space} during {learned} of learning"),
+                    };
+                    (
+                        format!(
+                            "{} {} {space} {}-{} of unit {unit} on {}, outside the learned points",
+                            client.ip,
+                            if r.access == Access::Write { "wrote" } else { "read" },
+                            r.start,
+                            last,
+                            server
+                        ),
+                        format!("{fname} to unit {unit} {space} {}-{} from {}: {known}", r.start, last, client.ip),
+                    )
+                });
+            });
+            if let Some(b) = base {
+                if !b.has_func(func) {
+                    let fname = body.func_name();
+                    folder.hit(Occ { kind: Kind::NewFunctionCode, detail: u64::from(func), ..occ }, || {
+                        let used: Vec<String> = b.funcs.values().map(|f| f.name.clone()).collect();
+                        (
+                            format!(
+                                "{} used {fname} ({func}) on {}, a function this pair never used",
+                                client.ip, server
+                            ),
+                            format!(
+                                "{fname} from {} to unit {unit}: during {learned} of learning this pair used only {}",
+                                client.ip,
+                                if used.is_empty() { "no function".to_string() } else { used.join(", ") }
+                            ),
+                        )
+                    });
+                } else if let Some(prev) = rt.prev_func {
+                    if b.has_func(prev) && !b.knows_transition(prev, func) {
+                        let fname = body.func_name();
+                        let pname = b.funcs.get(&prev).map(|f| f.name.clone()).unwrap_or_default();
+                        folder.hit(
+                            Occ { kind: Kind::UnseenFunctionSequence, detail: (u64::from(prev) << 16) | u64::from(func), ..occ },
+                            || {
+                                (
+                                    format!("{} sent {fname} right after {pname} to {}, an order never seen", client.ip, server),
+                                    format!(
+                                        "{pname} -> {fname}: this transition never occurred on this pair during {learned} of learning"
+                                    ),
+                                )
+                            },
+                        );
+                    }
+                }
+                let (start, count) = first.unwrap_or((0, 0));
+                let sig = Poll::signature(func, unit, start, count);
+                if b.polls.contains_key(&sig) {
+                    rt.poll_seen.insert(sig, ns);
+                    rt.silent.remove(&sig);
+                }
+            }
+            rt.prev_func = Some(func);
+            rt.win.request(ns, func, unit, class, bytes_of(body));
+            let ca = clients.entry(key.client).or_default();
+            if let Some((n, pkt0, ns0)) = ca.roll(ns, pdu.pkt) {
+                check_hosts(model, folder, key, n, pkt0, ns0, pdu);
+            }
+            ca.servers.set_hash(hash64(&key.server));
+        } else {
+            rt.win.response(body.error_code().is_some(), bytes_of(body));
+        }
+
+        if let Some(b) = base {
+            let fname = body.func_name();
+            body.for_each_value(&mut |v| {
+                let vk = ValueKey { unit, space: v.space, index: v.index, access: v.access };
+                let Some(env) = b.values.get(&vk) else { return };
+                if env.admits(v.value) {
+                    return;
+                }
+                let write = v.access == Access::Write;
+                let o = Occ {
+                    kind: Kind::ValueOutsideEnvelope,
+                    detail: hash64(&vk),
+                    class: Some(if write { FunctionClass::Write } else { FunctionClass::Read }),
+                    deviation: if write { 1.0 } else { 0.8 },
+                    ..occ
+                };
+                folder.hit(o, || {
+                    let space = space_name(v.space);
+                    (
+                        format!(
+                            "{} value {} at unit {unit} {space} {} on {}, outside its learned envelope",
+                            if write { "Wrote" } else { "Read" },
+                            v.value,
+                            v.index,
+                            server
+                        ),
+                        format!(
+                            "{fname} {} unit {unit} {space} {} = {} ({}): during {learned} of learning it was {} ({} samples)",
+                            if write { "to" } else { "from" },
+                            v.index,
+                            v.value,
+                            if write { format!("written by {}", client.ip) } else { format!("read by {}", client.ip) },
+                            env.describe(),
+                            env.samples
+                        ),
+                    )
+                });
+            });
+        }
+
+        let flags = body.flags();
+        if !flags.is_empty() {
+            for name in flags.iter() {
+                if base.is_some_and(|b| b.violations.contains(name)) {
+                    continue;
+                }
+                let fname = body.func_name();
+                let src = pdu.src;
+                let dst = pdu.dst;
+                folder.hit(Occ { kind: Kind::ProtocolViolation, detail: hash64(name), src, dst, ..occ }, || {
+                    (
+                        format!("Malformed {protocol} message from {src} to {dst}: {name}"),
+                        format!(
+                            "{fname} from {src} flagged {name} by the dissector; this pair never sent such a message during {learned} of learning"
+                        ),
+                    )
+                });
+            }
+        }
+    }
+
+    /// Scores one notice (a port carrying another protocol).
+    pub fn notice(&mut self, n: &Notice) {
+        let Some(pn) = port_notice(n) else { return };
+        if self.model.port_notices.contains(&pn) {
+            return;
+        }
+        let learned = &self.learned;
+        let occ = Occ {
+            kind: Kind::PortProtocolMismatch,
+            family: Family::Net,
+            subject: hash64(&(pn.server, pn.port)),
+            detail: hash64(&pn.kind),
+            ts: n.ts,
+            pkt: n.pkt,
+            ts_last: n.ts,
+            pkt_last: n.pkt,
+            src: n.src,
+            dst: n.dst,
+            protocol: None,
+            class: None,
+            deviation: 1.0,
+        };
+        self.folder.hit(occ, || {
+            let what = match pn.kind.split_once(':') {
+                Some(("unexpected_port", p)) => format!("{p} was found by content on port {}", pn.port),
+                Some((_, p)) => format!("port {} is configured for {p} but carries something else", pn.port),
+                None => pn.kind.clone(),
+            };
+            (
+                format!("{}:{}: {what}", pn.server, pn.port),
+                format!("{what} (between {} and {}); not seen during {learned} of learning", n.src, n.dst),
+            )
+        });
+    }
+
+    /// Channels silent for longer than their learned period allows.
+    fn silence(&mut self, ns: i64, ts: Timestamp, pkt: u64, start: i64) {
+        let Detector { model, rts, folder, learned, .. } = self;
+        for rt in rts.iter_mut() {
+            let Some(b) = rt.base.and_then(|i| model.pairs.get(i as usize)) else { continue };
+            let mut newly: Vec<(&Poll, f64)> = Vec::new();
+            for sig in &rt.polls_sorted {
+                let Some(p) = b.polls.get(sig) else { continue };
+                let last = rt.poll_seen.get(sig).copied().unwrap_or(start);
+                let gap = (ns - last) as f64 * 1e-9;
+                if gap > p.silence_after() && !rt.silent.contains(sig) {
+                    rt.silent.insert(*sig);
+                    newly.push((p, gap));
+                }
+            }
+            if newly.is_empty() {
+                continue;
+            }
+            let occ = Occ {
+                kind: Kind::ChannelSilent,
+                family: Family::Proto(rt.key.protocol),
+                subject: rt.subject,
+                detail: 0,
+                ts,
+                pkt,
+                ts_last: ts,
+                pkt_last: pkt,
+                src: rt.client,
+                dst: rt.server,
+                protocol: Some(rt.key.protocol),
+                class: None,
+                deviation: 1.0,
+            };
+            let key = rt.key;
+            folder.hit(occ, || {
+                let parts: Vec<String> = newly
+                    .iter()
+                    .take(4)
+                    .map(|(p, gap)| {
+                        let name = b.funcs.get(&p.func).map(|f| f.name.clone()).unwrap_or_else(|| p.func.to_string());
+                        format!(
+                            "{name} unit {} @{} x{} was polled every {:.2} s (spread {:.2} s) and has been silent for {}",
+                            p.unit,
+                            p.start,
+                            p.count,
+                            p.mean,
+                            p.spread(),
+                            human_duration(*gap)
+                        )
+                    })
+                    .collect();
+                (
+                    format!(
+                        "Polling from {} to {}:{} stopped ({} recurring request{})",
+                        key.client,
+                        key.server,
+                        key.port,
+                        newly.len(),
+                        if newly.len() == 1 { "" } else { "s" }
+                    ),
+                    format!("{}{}; learned over {learned}", parts.join("; "), if newly.len() > 4 { "; ..." } else { "" }),
+                )
+            });
+        }
+    }
+
+    /// Alerts closed so far (folds whose window passed), in a stable order.
+    pub fn drain(&mut self, out: &mut Vec<Alert>) {
+        self.folder.drain(out);
+    }
+
+    /// Ends the input: closes every window and fold, and hands over the remaining alerts.
+    pub fn finish(&mut self, out: &mut Vec<Alert>) {
+        let Detector { model, rts, folder, clients, .. } = self;
+        for rt in rts.iter_mut() {
+            if let Some(sum) = rt.win.close() {
+                let base = rt.base.and_then(|b| model.pairs.get(b as usize));
+                check_window(model, folder, rt, base, &sum);
+            }
+        }
+        let mut cl: Vec<(&IpAddr, &mut ClientAcc)> = clients.iter_mut().collect();
+        cl.sort_by_key(|(ip, _)| **ip);
+        for (ip, ca) in cl {
+            if let Some((n, pkt0, ns0)) = ca.close() {
+                check_hosts_end(model, folder, *ip, n, pkt0, ns0);
+            }
+        }
+        folder.close_all();
+        folder.drain(out);
+    }
+}
+
+/// Window checks: flood, exception burst, scans of points, functions and units, and the
+/// statistical model.
+fn check_window(model: &Model, folder: &mut Folder, rt: &Rt, base: Option<&PairModel>, s: &WindowSummary) {
+    let key = rt.key;
+    let protocol = key.protocol;
+    let ts = Timestamp::from_nanos(s.first_ns);
+    let occ = Occ {
+        kind: Kind::Flood,
+        family: Family::Proto(protocol),
+        subject: rt.subject,
+        detail: 0,
+        ts,
+        pkt: s.first_pkt,
+        ts_last: Timestamp::from_nanos(s.last_ns),
+        pkt_last: s.last_pkt,
+        src: rt.client,
+        dst: rt.server,
+        protocol: Some(protocol),
+        class: None,
+        deviation: 1.0,
+    };
+    let win = crate::WINDOW_SECS;
+    let r = base.map(|b| b.rates).unwrap_or_default();
+    let learned = human_duration(model.learned_secs());
+    let flood_thr =
+        if base.is_some() { (3 * r.max_requests).max(r.max_requests + 30) } else { NEW_PAIR_FLOOD_REQUESTS };
+    if s.requests > flood_thr {
+        folder.hit(Occ { deviation: deviation(s.requests as f64, flood_thr as f64), ..occ }, || {
+            (
+                format!("{} sent {} requests in {win} s to {}:{}", key.client, s.requests, key.server, key.port),
+                if base.is_some() {
+                    format!(
+                        "{} requests in one {win} s window; the most in any window during {learned} of learning was {} (mean {:.1})",
+                        s.requests,
+                        r.max_requests,
+                        if r.windows > 0 { r.sum_requests / r.windows as f64 } else { 0.0 }
+                    )
+                } else {
+                    format!(
+                        "{} requests in one {win} s window from a pair unknown to the baseline (limit {NEW_PAIR_FLOOD_REQUESTS})",
+                        s.requests
+                    )
+                },
+            )
+        });
+    }
+    let exc_thr = (2 * r.max_exceptions).max(r.max_exceptions + 5);
+    if s.exceptions > exc_thr {
+        folder.hit(
+            Occ { kind: Kind::ExceptionBurst, deviation: deviation(s.exceptions as f64, exc_thr as f64), ..occ },
+            || {
+                (
+                    format!(
+                        "{}:{} returned {} errors to {} in {win} s",
+                        key.server, key.port, s.exceptions, key.client
+                    ),
+                    format!(
+                        "{} error responses in one {win} s window; the most during {learned} of learning was {}",
+                        s.exceptions, r.max_exceptions
+                    ),
+                )
+            },
+        );
+    }
+    let pts_thr = if base.is_some() { (2 * r.max_points).max(r.max_points + 32) } else { NEW_PAIR_SCAN_POINTS };
+    if s.points > pts_thr {
+        folder.hit(
+            Occ { kind: Kind::Scan, detail: 1, deviation: deviation(f64::from(s.points), f64::from(pts_thr)), ..occ },
+            || {
+                (
+                    format!(
+                        "{} probed about {} distinct addresses of {}:{} in {win} s",
+                        key.client, s.points, key.server, key.port
+                    ),
+                    format!(
+                        "about {} distinct start addresses requested in one {win} s window; the most during {learned} of learning was {}",
+                        s.points, r.max_points
+                    ),
+                )
+            },
+        );
+    }
+    let f_thr = (2 * r.max_funcs).max(r.max_funcs + 3).max(MIN_SCAN_SPREAD - 1);
+    if s.funcs > f_thr {
+        folder.hit(
+            Occ { kind: Kind::Scan, detail: 2, deviation: deviation(f64::from(s.funcs), f64::from(f_thr)), ..occ },
+            || {
+                (
+                    format!(
+                        "{} tried {} function codes on {}:{} in {win} s",
+                        key.client, s.funcs, key.server, key.port
+                    ),
+                    format!(
+                    "{} distinct function codes in one {win} s window; the most during {learned} of learning was {}",
+                    s.funcs, r.max_funcs
+                ),
+                )
+            },
+        );
+    }
+    let u_thr = (2 * r.max_units).max(r.max_units + 4).max(MIN_SCAN_SPREAD - 1);
+    if s.units > u_thr {
+        folder.hit(
+            Occ { kind: Kind::Scan, detail: 3, deviation: deviation(f64::from(s.units), f64::from(u_thr)), ..occ },
+            || {
+                (
+                    format!("{} addressed {} unit ids on {}:{} in {win} s", key.client, s.units, key.server, key.port),
+                    format!(
+                        "{} distinct unit ids in one {win} s window; the most during {learned} of learning was {}",
+                        s.units, r.max_units
+                    ),
+                )
+            },
+        );
+    }
+    // Pairs unknown to the baseline are alerted as such; the model knows only learned pairs.
+    if let (Some(sm), Some(_)) = (&model.stat, base) {
+        let (err, res) = stats::error(sm, &s.features);
+        if err > sm.threshold {
+            folder.hit(
+                Occ { kind: Kind::StatisticalAnomaly, deviation: deviation(err, sm.threshold * 2.0), ..occ },
+                || {
+                    let top = stats::top_features(sm, &s.features, &res);
+                    (
+                        format!(
+                            "Traffic from {} to {}:{} in a {win} s window is unlike any learned window",
+                            key.client, key.server, key.port
+                        ),
+                        format!(
+                            "reconstruction error {err:.2} above the learned threshold {:.2} (the {:.0}th percentile of {} learning windows, with margin); moved most: {}",
+                            sm.threshold,
+                            sm.quantile * 100.0,
+                            sm.samples.len(),
+                            top.join("; ")
+                        ),
+                    )
+                },
+            );
+        }
+    }
+}
+
+fn host_threshold(model: &Model, ip: &IpAddr) -> u32 {
+    let learned = model.assets.get(ip).map_or(0, |a| a.max_servers);
+    (2 * learned).max(learned + 5).max(MIN_SCAN_SPREAD - 1)
+}
+
+fn check_hosts(model: &Model, folder: &mut Folder, key: PairKey, n: u32, pkt0: u64, ns0: i64, pdu: &Pdu<'_>) {
+    let thr = host_threshold(model, &key.client);
+    if n <= thr {
+        return;
+    }
+    host_scan(model, folder, key.client, Some(key.protocol), n, thr, pkt0, ns0, pdu.ts, pdu.pkt);
+}
+
+fn check_hosts_end(model: &Model, folder: &mut Folder, ip: IpAddr, n: u32, pkt0: u64, ns0: i64) {
+    let thr = host_threshold(model, &ip);
+    if n <= thr {
+        return;
+    }
+    let ts = Timestamp::from_nanos(ns0);
+    host_scan(model, folder, ip, None, n, thr, pkt0, ns0, ts, pkt0);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn host_scan(
+    model: &Model,
+    folder: &mut Folder,
+    ip: IpAddr,
+    protocol: Option<Protocol>,
+    n: u32,
+    thr: u32,
+    pkt0: u64,
+    ns0: i64,
+    ts_last: Timestamp,
+    pkt_last: u64,
+) {
+    let learned_max = model.assets.get(&ip).map_or(0, |a| a.max_servers);
+    let learned = human_duration(model.learned_secs());
+    let win = crate::WINDOW_SECS;
+    let occ = Occ {
+        kind: Kind::Scan,
+        family: Family::Net,
+        subject: hash64(&ip),
+        detail: 4,
+        ts: Timestamp::from_nanos(ns0),
+        pkt: pkt0,
+        ts_last,
+        pkt_last,
+        src: Endpoint { ip, port: 0 },
+        dst: Endpoint { ip, port: 0 },
+        protocol,
+        class: None,
+        deviation: deviation(f64::from(n), f64::from(thr)),
+    };
+    folder.hit(occ, || {
+        (
+            format!("{ip} contacted about {n} servers in {win} s"),
+            format!(
+                "about {n} distinct servers in one {win} s window; the most this host contacted during {learned} of learning was {learned_max}"
+            ),
+        )
+    });
+}

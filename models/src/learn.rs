@@ -1,0 +1,286 @@
+//! Learning: PDUs in, a [`Baseline`] out.
+
+use std::net::IpAddr;
+
+use otsensor_dissectors::event::{FunctionClass, Notice, NoticeKind, Pdu, PduBody};
+use otsensor_dissectors::modbus::device_id_object_name;
+use rustc_hash::FxHashMap;
+
+use crate::baseline::{Baseline, BaselineError, PortNotice};
+use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::stats;
+use crate::window::{ClientAcc, WindowAcc, WindowSummary};
+
+/// Per-pair state that is not part of the baseline.
+#[derive(Debug, Default)]
+struct PairRt {
+    win: WindowAcc,
+    prev_func: Option<u16>,
+    pending_req_ns: Option<i64>,
+}
+
+/// Learns a baseline from PDUs and notices, in capture order.
+///
+/// ```
+/// use otsensor_models::Learner;
+/// let learner = Learner::new();
+/// let baseline = learner.finish();
+/// assert!(baseline.pairs.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct Learner {
+    model: Model,
+    rt: Vec<PairRt>,
+    clients: FxHashMap<IpAddr, ClientAcc>,
+    run_first_ns: Option<i64>,
+    run_last_ns: i64,
+    pdus: u64,
+    packets: u64,
+}
+
+/// Points of the first range of a request: its polling signature.
+#[derive(Clone, Copy, Default)]
+struct FirstRange {
+    start: u32,
+    count: u32,
+}
+
+impl Learner {
+    /// A learner with an empty baseline.
+    pub fn new() -> Self {
+        Learner::default()
+    }
+
+    /// A learner that continues from `baseline` (already verified).
+    pub fn continue_from(baseline: &Baseline) -> Result<Self, BaselineError> {
+        let model = Model::from_baseline(baseline)?;
+        let rt = model.pairs.iter().map(|_| PairRt::default()).collect();
+        Ok(Learner { model, rt, ..Learner::default() })
+    }
+
+    /// Counts packets read (for the baseline's record).
+    pub fn add_packets(&mut self, n: u64) {
+        self.packets += n;
+    }
+
+    /// Capture time learned so far in this run, seconds.
+    pub fn run_secs(&self) -> f64 {
+        self.run_first_ns.map_or(0.0, |f| (self.run_last_ns - f) as f64 * 1e-9)
+    }
+
+    /// Pairs known so far.
+    pub fn pairs(&self) -> usize {
+        self.model.pairs.len()
+    }
+
+    fn pair_index(&mut self, key: PairKey) -> usize {
+        if let Some(&i) = self.model.index.get(&key) {
+            return i as usize;
+        }
+        let i = self.model.pairs.len();
+        self.model.index.insert(key, i as u32);
+        self.model.pairs.push(PairModel::new(key));
+        self.rt.push(PairRt::default());
+        i
+    }
+
+    /// Learns one PDU.
+    pub fn pdu(&mut self, pdu: &Pdu<'_>) {
+        let ns = pdu.ts.as_nanos();
+        if self.run_first_ns.is_none() {
+            self.run_first_ns = Some(ns);
+        }
+        self.run_last_ns = self.run_last_ns.max(ns);
+        self.pdus += 1;
+        let key = PairKey::of(pdu);
+        let i = self.pair_index(key);
+        let body = &pdu.body;
+        let is_req = body.is_request();
+        let func = body.func();
+        let class = body.class();
+        let unit = unit_of(body);
+        let bytes = bytes_of(body);
+        let protocol = key.protocol;
+
+        {
+            let c = self.model.assets.entry(key.client).or_default();
+            c.client = true;
+            c.pdus += 1;
+            c.protocols.insert(protocol);
+            if is_req && (class == FunctionClass::Program || body.critical().is_some()) {
+                c.engineering = true;
+            }
+            let s = self.model.assets.entry(key.server).or_default();
+            s.server = true;
+            s.pdus += 1;
+            s.protocols.insert(protocol);
+        }
+
+        let (Some(pm), Some(rt)) = (self.model.pairs.get_mut(i), self.rt.get_mut(i)) else { return };
+        if let Some(sum) = rt.win.roll(ns, pdu.pkt) {
+            fold_window(pm, &mut self.model.samples, &sum);
+        }
+        if is_req {
+            pm.requests += 1;
+            pm.func_entry(func, body.func_name(), class).requests += 1;
+            pm.units.insert(unit);
+            if let Some(prev) = rt.prev_func {
+                pm.add_transition(prev, func);
+            }
+            rt.prev_func = Some(func);
+            let mut first: Option<FirstRange> = None;
+            let win = &mut rt.win;
+            body.for_each_point(&mut |r| {
+                let last = r.start.saturating_add(r.count.max(1) - 1);
+                pm.add_range(PointKey { unit, space: r.space, access: r.access }, r.start, last);
+                win.points.set_hash(hash64(&(unit, r.space, r.start)));
+                if first.is_none() {
+                    first = Some(FirstRange { start: r.start, count: r.count });
+                }
+            });
+            let f = first.unwrap_or_default();
+            let sig = Poll::signature(func, unit, f.start, f.count);
+            if let Some(p) = pm.poll_entry(sig, func, unit, f.start, f.count) {
+                if let Some(last) = p.last_ns {
+                    let dt = (ns - last).max(0) as f64 * 1e-9;
+                    p.n += 1;
+                    let d = dt - p.mean;
+                    p.mean += d / p.n as f64;
+                    p.m2 += d * (dt - p.mean);
+                    p.max_gap = p.max_gap.max(dt);
+                } else {
+                    p.first_ns = Some(ns);
+                }
+                p.last_ns = Some(ns);
+            }
+            rt.win.request(ns, func, unit, class, bytes);
+            if rt.pending_req_ns.is_none() {
+                rt.pending_req_ns = Some(ns);
+            }
+            let ca = self.clients.entry(key.client).or_default();
+            if let Some((n, _, _)) = ca.roll(ns, pdu.pkt) {
+                let a = self.model.assets.entry(key.client).or_default();
+                a.max_servers = a.max_servers.max(n);
+            }
+            ca.servers.set_hash(hash64(&key.server));
+        } else {
+            pm.responses += 1;
+            let err = body.error_code().is_some();
+            let fs = pm.func_entry(func, body.func_name(), class);
+            fs.responses += 1;
+            if err {
+                fs.exceptions += 1;
+                pm.exceptions += 1;
+            }
+            if let Some(t) = rt.pending_req_ns.take() {
+                let dt = (ns - t).max(0) as f64 * 1e-9;
+                pm.lat_n += 1;
+                pm.lat_mean += (dt - pm.lat_mean) / pm.lat_n as f64;
+                pm.lat_max = pm.lat_max.max(dt);
+            }
+            rt.win.response(err, bytes);
+            if let PduBody::Modbus(m) = body {
+                if let Some(objs) = m.device_identification() {
+                    let id = &mut self.model.assets.entry(key.server).or_default().identity;
+                    for (oid, value) in objs {
+                        let name = match device_id_object_name(oid) {
+                            "Reserved" | "Private" => format!("object_{oid}"),
+                            n => n.to_string(),
+                        };
+                        id.insert(name, String::from_utf8_lossy(value).into_owned());
+                    }
+                }
+            }
+        }
+        let Some(pm) = self.model.pairs.get_mut(i) else { return };
+        body.for_each_value(&mut |v| {
+            pm.add_value(ValueKey { unit, space: v.space, index: v.index, access: v.access }, v.value);
+        });
+        let flags = body.flags();
+        if !flags.is_empty() {
+            for name in flags.iter() {
+                if !pm.violations.contains(name) {
+                    pm.violations.insert(name.to_string());
+                }
+            }
+        }
+    }
+
+    /// Learns one notice (ports carrying another protocol).
+    pub fn notice(&mut self, n: &Notice) {
+        if let Some(pn) = port_notice(n) {
+            self.model.port_notices.insert(pn);
+        }
+    }
+
+    /// Closes the learning run and returns the baseline (checksum not yet set; see
+    /// [`Baseline::to_json`]).
+    pub fn finish(mut self) -> Baseline {
+        self.finish_model();
+        self.model.to_baseline()
+    }
+
+    /// Closes the learning run and returns the model, for detection without a file.
+    pub(crate) fn finish_model(&mut self) -> &Model {
+        for (pm, rt) in self.model.pairs.iter_mut().zip(self.rt.iter_mut()) {
+            if let Some(sum) = rt.win.close() {
+                fold_window(pm, &mut self.model.samples, &sum);
+            }
+        }
+        let mut clients: Vec<(&IpAddr, &mut ClientAcc)> = self.clients.iter_mut().collect();
+        clients.sort_by_key(|(ip, _)| **ip);
+        for (ip, ca) in clients {
+            if let Some((n, _, _)) = ca.close() {
+                let a = self.model.assets.entry(*ip).or_default();
+                a.max_servers = a.max_servers.max(n);
+            }
+        }
+        if let Some(first) = self.run_first_ns {
+            let last = self.run_last_ns;
+            for pm in &mut self.model.pairs {
+                for p in pm.polls.values_mut() {
+                    if let (Some(f), Some(l)) = (p.first_ns.take(), p.last_ns.take()) {
+                        let head = (f - first) as f64 * 1e-9;
+                        let tail = (last - l) as f64 * 1e-9;
+                        p.max_gap = p.max_gap.max(head).max(tail);
+                    }
+                }
+            }
+            let l = &mut self.model.learning;
+            l.first_ns = if l.runs == 0 { first } else { l.first_ns.min(first) };
+            l.last_ns = l.last_ns.max(last);
+            l.duration_secs = crate::model::round6(l.duration_secs + (last - first) as f64 * 1e-9);
+            l.runs += 1;
+        }
+        self.model.learning.pdus += self.pdus;
+        self.model.learning.packets += self.packets;
+        self.pdus = 0;
+        self.packets = 0;
+        self.run_first_ns = None;
+        self.model.stat = stats::fit(&self.model.samples);
+        &self.model
+    }
+}
+
+fn fold_window(pm: &mut PairModel, samples: &mut Vec<Vec<f64>>, s: &WindowSummary) {
+    let r = &mut pm.rates;
+    r.windows += 1;
+    r.sum_requests += s.requests as f64;
+    r.max_requests = r.max_requests.max(s.requests);
+    r.max_exceptions = r.max_exceptions.max(s.exceptions);
+    r.max_points = r.max_points.max(s.points);
+    r.max_funcs = r.max_funcs.max(s.funcs);
+    r.max_units = r.max_units.max(s.units);
+    stats::push_sample(samples, &s.features);
+}
+
+/// The port notice a notice records: the server side is the lower port.
+pub(crate) fn port_notice(n: &Notice) -> Option<PortNotice> {
+    let server = if n.dst.port <= n.src.port { n.dst } else { n.src };
+    let kind = match n.kind {
+        NoticeKind::UnexpectedPort { found } => format!("unexpected_port:{}", found.name()),
+        NoticeKind::NotProtocol { expected } => format!("not_protocol:{}", expected.name()),
+        NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return None,
+    };
+    Some(PortNotice { server: server.ip, port: server.port, kind })
+}

@@ -1,0 +1,761 @@
+//! The in-memory model: the baseline in structures built for lookups on the per-PDU path
+//! (hash maps keyed by small `Copy` keys, bitmaps of function codes), and its conversion to
+//! and from the [`Baseline`] document.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+use otsensor_dissectors::event::{Access, Direction, FuncName, FunctionClass, Pdu, PduBody, Protocol, Space};
+use rustc_hash::{FxHashMap, FxHasher};
+
+use crate::baseline::{
+    access_name, parse_access, parse_protocol, parse_space, space_name, Asset, Baseline, BaselineError, Function,
+    Latency, Learning, Pair, PointRanges, Polling, PortNotice, Rates, StatModel, ValueEnvelope, FORMAT, VERSION,
+};
+use crate::{MAX_POLLS, MAX_RANGES, MAX_SET_VALUES, MAX_TRANSITIONS, MAX_VALUE_POINTS, WINDOW_SECS};
+
+/// A client-server conversation in one protocol: the unit of the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PairKey {
+    /// Requesting side.
+    pub client: IpAddr,
+    /// Answering side.
+    pub server: IpAddr,
+    /// Server port.
+    pub port: u16,
+    /// Protocol.
+    pub protocol: Protocol,
+}
+
+impl PairKey {
+    /// The pair a PDU belongs to (its connection's client and server).
+    pub fn of(pdu: &Pdu<'_>) -> PairKey {
+        let (c, s) = match pdu.direction {
+            Direction::ToServer => (pdu.src, pdu.dst),
+            Direction::ToClient => (pdu.dst, pdu.src),
+        };
+        PairKey { client: c.ip, server: s.ip, port: s.port, protocol: pdu.body.protocol() }
+    }
+
+    /// A stable hash, for fold keys.
+    pub(crate) fn hash64(&self) -> u64 {
+        hash64(self)
+    }
+}
+
+/// FxHash of anything hashable: deterministic across runs and platforms of one width.
+pub(crate) fn hash64<T: Hash + ?Sized>(t: &T) -> u64 {
+    let mut h = FxHasher::default();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// The unit a PDU addresses: the Modbus unit id, 0 for protocols without one.
+pub(crate) fn unit_of(body: &PduBody<'_>) -> u16 {
+    match body {
+        PduBody::Modbus(m) => u16::from(m.unit),
+        _ => 0,
+    }
+}
+
+/// Bytes of the application message, where the event says (Modbus MBAP length).
+pub(crate) fn bytes_of(body: &PduBody<'_>) -> u64 {
+    match body {
+        PduBody::Modbus(m) => u64::from(m.length) + 6,
+        _ => 0,
+    }
+}
+
+/// Points of one unit, space and access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PointKey {
+    pub(crate) unit: u16,
+    pub(crate) space: Space,
+    pub(crate) access: Access,
+}
+
+/// One point of one unit, space and access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ValueKey {
+    pub(crate) unit: u16,
+    pub(crate) space: Space,
+    pub(crate) index: u32,
+    pub(crate) access: Access,
+}
+
+/// Sorted, disjoint, inclusive ranges; at most [`MAX_RANGES`], merging the closest
+/// neighbours beyond (so the set only ever grows: no false "outside" from the cap).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RangeSet {
+    pub(crate) ranges: Vec<(u32, u32)>,
+    pub(crate) coarsened: bool,
+}
+
+impl RangeSet {
+    pub(crate) fn insert(&mut self, first: u32, last: u32) {
+        if self.contains(first, last) {
+            return;
+        }
+        // Position of the first range that ends at or after first - 1 (touching ranges merge).
+        let lo = first.saturating_sub(1);
+        let i = self.ranges.partition_point(|&(_, e)| e < lo);
+        let mut new = (first, last);
+        let mut j = i;
+        while let Some(&(s, e)) = self.ranges.get(j) {
+            if s > last.saturating_add(1) {
+                break;
+            }
+            new = (new.0.min(s), new.1.max(e));
+            j += 1;
+        }
+        self.ranges.splice(i..j, std::iter::once(new));
+        while self.ranges.len() > MAX_RANGES {
+            self.coarsen();
+        }
+    }
+
+    fn coarsen(&mut self) {
+        let best = self
+            .ranges
+            .windows(2)
+            .enumerate()
+            .min_by_key(|(i, w)| match w {
+                [a, b] => (b.0.saturating_sub(a.1), *i),
+                _ => (u32::MAX, *i),
+            })
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            if let (Some(&(s, _)), Some(&(_, e))) = (self.ranges.get(i), self.ranges.get(i + 1)) {
+                self.ranges.splice(i..i + 2, std::iter::once((s, e)));
+                self.coarsened = true;
+            }
+        }
+    }
+
+    /// Whether `first..=last` lies inside one range.
+    pub(crate) fn contains(&self, first: u32, last: u32) -> bool {
+        let i = self.ranges.partition_point(|&(s, _)| s <= first);
+        i > 0 && self.ranges.get(i - 1).is_some_and(|&(_, e)| e >= last)
+    }
+}
+
+/// The kinds of value envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EnvelopeKind {
+    Set,
+    Range,
+    Counter,
+}
+
+/// What one point's values looked like: a small set of distinct values, else a range, with
+/// never-decreasing counters recognised (KICS-style).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Envelope {
+    pub(crate) set: Vec<i64>,
+    pub(crate) overflow: bool,
+    pub(crate) min: i64,
+    pub(crate) max: i64,
+    pub(crate) last: i64,
+    pub(crate) monotonic: bool,
+    pub(crate) samples: u64,
+}
+
+/// Fewest samples for a never-decreasing point to count as a counter.
+const COUNTER_MIN_SAMPLES: u64 = 8;
+
+impl Envelope {
+    pub(crate) fn observe(&mut self, v: i64) {
+        if self.samples == 0 {
+            self.min = v;
+            self.max = v;
+            self.monotonic = true;
+        } else {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+            if v < self.last {
+                self.monotonic = false;
+            }
+        }
+        self.last = v;
+        self.samples += 1;
+        if !self.overflow {
+            if let Err(i) = self.set.binary_search(&v) {
+                if self.set.len() >= MAX_SET_VALUES {
+                    self.overflow = true;
+                    self.set = Vec::new();
+                } else {
+                    self.set.insert(i, v);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn kind(&self) -> EnvelopeKind {
+        if !self.overflow {
+            EnvelopeKind::Set
+        } else if self.monotonic && self.samples >= COUNTER_MIN_SAMPLES {
+            EnvelopeKind::Counter
+        } else {
+            EnvelopeKind::Range
+        }
+    }
+
+    /// Whether `v` fits: in the set; in the range widened by a tenth of its span; for a
+    /// counter, not below its first value (counters grow past what learning saw).
+    pub(crate) fn admits(&self, v: i64) -> bool {
+        match self.kind() {
+            EnvelopeKind::Set => self.set.binary_search(&v).is_ok(),
+            EnvelopeKind::Counter => v >= self.min,
+            EnvelopeKind::Range => {
+                let margin = ((self.max - self.min) / 10).max(1);
+                v >= self.min.saturating_sub(margin) && v <= self.max.saturating_add(margin)
+            }
+        }
+    }
+
+    /// The envelope in words.
+    pub(crate) fn describe(&self) -> String {
+        match self.kind() {
+            EnvelopeKind::Set => {
+                let vals: Vec<String> = self.set.iter().map(|v| v.to_string()).collect();
+                format!("only ever {{{}}}", vals.join(", "))
+            }
+            EnvelopeKind::Counter => format!("a counter that never went below {}", self.min),
+            EnvelopeKind::Range => format!("within {}..{}", self.min, self.max),
+        }
+    }
+}
+
+/// Statistics of one function code on a pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FuncStat {
+    pub(crate) name: String,
+    pub(crate) class: FunctionClass,
+    pub(crate) requests: u64,
+    pub(crate) responses: u64,
+    pub(crate) exceptions: u64,
+}
+
+/// A recurring request: its identity and inter-arrival statistics (Welford).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Poll {
+    pub(crate) func: u16,
+    pub(crate) unit: u16,
+    pub(crate) start: u32,
+    pub(crate) count: u32,
+    pub(crate) n: u64,
+    pub(crate) mean: f64,
+    pub(crate) m2: f64,
+    pub(crate) max_gap: f64,
+    pub(crate) first_ns: Option<i64>,
+    pub(crate) last_ns: Option<i64>,
+}
+
+impl Poll {
+    pub(crate) fn spread(&self) -> f64 {
+        if self.n > 1 {
+            (self.m2 / (self.n - 1) as f64).sqrt()
+        } else {
+            0.0
+        }
+    }
+    /// Whether it is regular enough to expect: enough intervals and a spread below the mean.
+    pub(crate) fn recurring(&self) -> bool {
+        self.n >= 4 && self.mean > 0.0 && self.spread() <= self.mean
+    }
+    /// Seconds of silence after which the channel counts as silent.
+    pub(crate) fn silence_after(&self) -> f64 {
+        (3.0 * self.mean).max(self.mean + 6.0 * self.spread()).max(1.5 * self.max_gap).max(5.0)
+    }
+    pub(crate) fn signature(func: u16, unit: u16, start: u32, count: u32) -> u64 {
+        hash64(&(func, unit, start, count))
+    }
+}
+
+/// Per-window maxima.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct RateStats {
+    pub(crate) windows: u64,
+    pub(crate) sum_requests: f64,
+    pub(crate) max_requests: u64,
+    pub(crate) max_exceptions: u64,
+    pub(crate) max_points: u32,
+    pub(crate) max_funcs: u32,
+    pub(crate) max_units: u32,
+}
+
+/// One pair's model.
+#[derive(Clone, Debug)]
+pub(crate) struct PairModel {
+    pub(crate) key: PairKey,
+    pub(crate) requests: u64,
+    pub(crate) responses: u64,
+    pub(crate) funcs: BTreeMap<u16, FuncStat>,
+    func_bits: [u64; 4],
+    pub(crate) units: BTreeSet<u16>,
+    pub(crate) wrote: bool,
+    pub(crate) ranges: FxHashMap<PointKey, RangeSet>,
+    pub(crate) values: FxHashMap<ValueKey, Envelope>,
+    pub(crate) values_truncated: bool,
+    pub(crate) polls: FxHashMap<u64, Poll>,
+    pub(crate) transitions: FxHashMap<(u16, u16), u64>,
+    pub(crate) transitions_truncated: bool,
+    pub(crate) lat_n: u64,
+    pub(crate) lat_mean: f64,
+    pub(crate) lat_max: f64,
+    pub(crate) exceptions: u64,
+    pub(crate) rates: RateStats,
+    pub(crate) violations: BTreeSet<String>,
+}
+
+impl PairModel {
+    pub(crate) fn new(key: PairKey) -> Self {
+        PairModel {
+            key,
+            requests: 0,
+            responses: 0,
+            funcs: BTreeMap::new(),
+            func_bits: [0; 4],
+            units: BTreeSet::new(),
+            wrote: false,
+            ranges: FxHashMap::default(),
+            values: FxHashMap::default(),
+            values_truncated: false,
+            polls: FxHashMap::default(),
+            transitions: FxHashMap::default(),
+            transitions_truncated: false,
+            lat_n: 0,
+            lat_mean: 0.0,
+            lat_max: 0.0,
+            exceptions: 0,
+            rates: RateStats::default(),
+            violations: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the pair used `func` (a bitmap test for codes below 256).
+    pub(crate) fn has_func(&self, func: u16) -> bool {
+        match self.func_bits.get(usize::from(func >> 6)) {
+            Some(w) if func < 256 => w & (1u64 << (func & 63)) != 0,
+            _ => self.funcs.contains_key(&func),
+        }
+    }
+
+    pub(crate) fn func_entry(&mut self, func: u16, name: FuncName, class: FunctionClass) -> &mut FuncStat {
+        if let Some(w) = self.func_bits.get_mut(usize::from(func >> 6)) {
+            if func < 256 {
+                *w |= 1u64 << (func & 63);
+            }
+        }
+        if matches!(class, FunctionClass::Write | FunctionClass::Control) {
+            self.wrote = true;
+        }
+        self.funcs.entry(func).or_insert_with(|| FuncStat {
+            name: name.to_string(),
+            class,
+            requests: 0,
+            responses: 0,
+            exceptions: 0,
+        })
+    }
+
+    pub(crate) fn add_transition(&mut self, from: u16, to: u16) {
+        let n = self.transitions.len();
+        match self.transitions.get_mut(&(from, to)) {
+            Some(c) => *c += 1,
+            None if n < MAX_TRANSITIONS => {
+                self.transitions.insert((from, to), 1);
+            }
+            None => self.transitions_truncated = true,
+        }
+    }
+
+    /// Whether `from -> to` was seen (or could have been, past the table's cap).
+    pub(crate) fn knows_transition(&self, from: u16, to: u16) -> bool {
+        self.transitions_truncated || self.transitions.contains_key(&(from, to))
+    }
+
+    pub(crate) fn add_range(&mut self, k: PointKey, first: u32, last: u32) {
+        self.ranges.entry(k).or_default().insert(first, last);
+    }
+
+    pub(crate) fn add_value(&mut self, k: ValueKey, v: i64) {
+        let n = self.values.len();
+        match self.values.get_mut(&k) {
+            Some(e) => e.observe(v),
+            None if n < MAX_VALUE_POINTS => {
+                let mut e = Envelope::default();
+                e.observe(v);
+                self.values.insert(k, e);
+            }
+            None => self.values_truncated = true,
+        }
+    }
+
+    pub(crate) fn poll_entry(&mut self, sig: u64, func: u16, unit: u16, start: u32, count: u32) -> Option<&mut Poll> {
+        let n = self.polls.len();
+        if n >= MAX_POLLS && !self.polls.contains_key(&sig) {
+            return None;
+        }
+        Some(self.polls.entry(sig).or_insert(Poll {
+            func,
+            unit,
+            start,
+            count,
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+            max_gap: 0.0,
+            first_ns: None,
+            last_ns: None,
+        }))
+    }
+}
+
+/// One device's model.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AssetModel {
+    pub(crate) protocols: BTreeSet<Protocol>,
+    pub(crate) client: bool,
+    pub(crate) server: bool,
+    pub(crate) engineering: bool,
+    pub(crate) identity: BTreeMap<String, String>,
+    pub(crate) pdus: u64,
+    pub(crate) max_servers: u32,
+}
+
+impl AssetModel {
+    pub(crate) fn role(&self) -> &'static str {
+        match (self.engineering, self.client, self.server) {
+            (true, _, _) => "engineering_station",
+            (false, true, true) => "client+server",
+            (false, true, false) => "client",
+            (false, false, true) => "server",
+            (false, false, false) => "unknown",
+        }
+    }
+}
+
+/// The whole model.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub(crate) pairs: Vec<PairModel>,
+    pub(crate) index: FxHashMap<PairKey, u32>,
+    pub(crate) assets: FxHashMap<IpAddr, AssetModel>,
+    pub(crate) port_notices: BTreeSet<PortNotice>,
+    pub(crate) learning: Learning,
+    pub(crate) stat: Option<StatModel>,
+    pub(crate) samples: Vec<Vec<f64>>,
+}
+
+fn class_from_name(s: &str) -> FunctionClass {
+    match s {
+        "read" => FunctionClass::Read,
+        "write" => FunctionClass::Write,
+        "control" => FunctionClass::Control,
+        "diagnostic" => FunctionClass::Diagnostic,
+        "program" => FunctionClass::Program,
+        _ => FunctionClass::Other,
+    }
+}
+
+impl Model {
+    /// The model of a verified baseline document.
+    pub fn from_baseline(b: &Baseline) -> Result<Model, BaselineError> {
+        let mut m = Model { learning: b.learning.clone(), stat: b.model.clone(), ..Model::default() };
+        if let Some(s) = &m.stat {
+            m.samples = s.samples.clone();
+            let nf = crate::stats::FEATURES.len();
+            if s.mean.len() != nf || s.std.len() != nf || s.components.iter().any(|c| c.len() != nf) {
+                return Err(BaselineError::Invalid("statistical model has the wrong number of features".into()));
+            }
+        }
+        for a in &b.assets {
+            let mut am = AssetModel {
+                client: a.role.contains("client") || a.role == "engineering_station",
+                server: a.role.contains("server"),
+                engineering: a.role == "engineering_station",
+                identity: a.identity.clone(),
+                pdus: a.pdus,
+                max_servers: a.max_servers_per_window,
+                ..AssetModel::default()
+            };
+            for p in &a.protocols {
+                am.protocols.insert(parse_protocol(p).ok_or_else(|| BaselineError::Invalid(format!("protocol {p}")))?);
+            }
+            m.assets.insert(a.ip, am);
+        }
+        for p in &b.pairs {
+            let protocol = parse_protocol(&p.protocol)
+                .ok_or_else(|| BaselineError::Invalid(format!("protocol {:?}", p.protocol)))?;
+            let key = PairKey { client: p.client, server: p.server, port: p.port, protocol };
+            let mut pm = PairModel::new(key);
+            pm.requests = p.requests;
+            pm.responses = p.responses;
+            for f in &p.functions {
+                let e = pm.func_entry(f.func, FuncName::Unknown(f.func), class_from_name(&f.class));
+                e.name.clone_from(&f.name);
+                e.requests = f.requests;
+                e.responses = f.responses;
+                e.exceptions = f.exceptions;
+            }
+            pm.units = p.units.iter().copied().collect();
+            for r in &p.points {
+                let space =
+                    parse_space(&r.space).ok_or_else(|| BaselineError::Invalid(format!("space {:?}", r.space)))?;
+                let access =
+                    parse_access(&r.access).ok_or_else(|| BaselineError::Invalid(format!("access {:?}", r.access)))?;
+                let set = pm.ranges.entry(PointKey { unit: r.unit, space, access }).or_default();
+                set.ranges = r.ranges.iter().map(|&[a, b]| (a, b)).collect();
+                set.coarsened = r.coarsened;
+            }
+            for v in &p.values {
+                let space =
+                    parse_space(&v.space).ok_or_else(|| BaselineError::Invalid(format!("space {:?}", v.space)))?;
+                let access =
+                    parse_access(&v.access).ok_or_else(|| BaselineError::Invalid(format!("access {:?}", v.access)))?;
+                let env = Envelope {
+                    set: if v.kind == "set" { v.values.clone() } else { Vec::new() },
+                    overflow: v.kind != "set",
+                    min: v.min,
+                    max: v.max,
+                    last: v.max,
+                    monotonic: v.kind == "counter",
+                    samples: v.samples.max(if v.kind == "counter" { COUNTER_MIN_SAMPLES } else { 1 }),
+                };
+                pm.values.insert(ValueKey { unit: v.unit, space, index: v.index, access }, env);
+            }
+            pm.values_truncated = p.values_truncated;
+            for q in &p.polling {
+                let sig = Poll::signature(q.func, q.unit, q.start, q.count);
+                let n = q.samples;
+                pm.polls.insert(
+                    sig,
+                    Poll {
+                        func: q.func,
+                        unit: q.unit,
+                        start: q.start,
+                        count: q.count,
+                        n,
+                        mean: q.period_secs,
+                        m2: q.spread_secs * q.spread_secs * n.saturating_sub(1) as f64,
+                        max_gap: q.max_gap_secs,
+                        first_ns: None,
+                        last_ns: None,
+                    },
+                );
+            }
+            pm.lat_n = p.latency.samples;
+            pm.lat_mean = p.latency.mean_secs;
+            pm.lat_max = p.latency.max_secs;
+            pm.exceptions = (p.exception_rate * p.responses as f64).round() as u64;
+            for &[from, to, count] in &p.transitions {
+                pm.transitions.insert((from as u16, to as u16), count);
+            }
+            pm.transitions_truncated = p.transitions.len() >= MAX_TRANSITIONS;
+            pm.rates = RateStats {
+                windows: p.rates.windows,
+                sum_requests: p.rates.mean_requests * p.rates.windows as f64,
+                max_requests: p.rates.max_requests,
+                max_exceptions: p.rates.max_exceptions,
+                max_points: p.rates.max_distinct_points,
+                max_funcs: p.rates.max_distinct_functions,
+                max_units: p.rates.max_distinct_units,
+            };
+            pm.violations = p.violations.iter().cloned().collect();
+            let i = m.pairs.len() as u32;
+            m.index.insert(key, i);
+            m.pairs.push(pm);
+        }
+        m.port_notices = b.port_notices.iter().cloned().collect();
+        Ok(m)
+    }
+
+    /// The baseline document of this model (checksum not yet set).
+    pub fn to_baseline(&self) -> Baseline {
+        let mut assets: Vec<Asset> = self
+            .assets
+            .iter()
+            .map(|(ip, a)| Asset {
+                ip: *ip,
+                mac: None,
+                protocols: a.protocols.iter().map(|p| p.name().to_string()).collect(),
+                role: a.role().to_string(),
+                identity: a.identity.clone(),
+                pdus: a.pdus,
+                max_servers_per_window: a.max_servers,
+            })
+            .collect();
+        assets.sort_by_key(|a| a.ip);
+        let mut pairs: Vec<Pair> = self.pairs.iter().map(pair_doc).collect();
+        pairs.sort_by(|a, b| (a.client, a.server, a.port, &a.protocol).cmp(&(b.client, b.server, b.port, &b.protocol)));
+        Baseline {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            checksum: String::new(),
+            software: concat!("otsensor ", env!("CARGO_PKG_VERSION")).to_string(),
+            learning: self.learning.clone(),
+            assets,
+            pairs,
+            port_notices: self.port_notices.iter().cloned().collect(),
+            model: self.stat.clone(),
+        }
+    }
+
+    /// Duration of learning, seconds.
+    pub fn learned_secs(&self) -> f64 {
+        self.learning.duration_secs
+    }
+}
+
+fn pair_doc(p: &PairModel) -> Pair {
+    let functions = p
+        .funcs
+        .iter()
+        .map(|(&func, f)| Function {
+            func,
+            name: f.name.clone(),
+            class: f.class.name().to_string(),
+            requests: f.requests,
+            responses: f.responses,
+            exceptions: f.exceptions,
+        })
+        .collect();
+    let mut points: Vec<(PointKey, &RangeSet)> = p.ranges.iter().map(|(k, v)| (*k, v)).collect();
+    points.sort_by_key(|(k, _)| *k);
+    let points = points
+        .into_iter()
+        .map(|(k, r)| PointRanges {
+            unit: k.unit,
+            space: space_name(k.space),
+            access: access_name(k.access).to_string(),
+            ranges: r.ranges.iter().map(|&(a, b)| [a, b]).collect(),
+            coarsened: r.coarsened,
+        })
+        .collect();
+    let mut values: Vec<(ValueKey, &Envelope)> = p.values.iter().map(|(k, v)| (*k, v)).collect();
+    values.sort_by_key(|(k, _)| *k);
+    let values = values
+        .into_iter()
+        .map(|(k, e)| ValueEnvelope {
+            unit: k.unit,
+            space: space_name(k.space),
+            index: k.index,
+            access: access_name(k.access).to_string(),
+            kind: match e.kind() {
+                EnvelopeKind::Set => "set",
+                EnvelopeKind::Range => "range",
+                EnvelopeKind::Counter => "counter",
+            }
+            .to_string(),
+            values: e.set.clone(),
+            min: e.min,
+            max: e.max,
+            samples: e.samples,
+        })
+        .collect();
+    let mut polling: Vec<Polling> = p
+        .polls
+        .values()
+        .filter(|q| q.recurring())
+        .map(|q| Polling {
+            func: q.func,
+            unit: q.unit,
+            start: q.start,
+            count: q.count,
+            period_secs: round6(q.mean),
+            spread_secs: round6(q.spread()),
+            max_gap_secs: round6(q.max_gap),
+            samples: q.n,
+        })
+        .collect();
+    polling.sort_by_key(|a| (a.func, a.unit, a.start, a.count));
+    let mut transitions: Vec<[u64; 3]> =
+        p.transitions.iter().map(|(&(a, b), &c)| [u64::from(a), u64::from(b), c]).collect();
+    transitions.sort_unstable();
+    let r = &p.rates;
+    Pair {
+        client: p.key.client,
+        server: p.key.server,
+        port: p.key.port,
+        protocol: p.key.protocol.name().to_string(),
+        requests: p.requests,
+        responses: p.responses,
+        functions,
+        units: p.units.iter().copied().collect(),
+        points,
+        values,
+        values_truncated: p.values_truncated,
+        polling,
+        latency: Latency { mean_secs: round6(p.lat_mean), max_secs: round6(p.lat_max), samples: p.lat_n },
+        exception_rate: if p.responses > 0 { round6(p.exceptions as f64 / p.responses as f64) } else { 0.0 },
+        transitions,
+        rates: Rates {
+            window_secs: WINDOW_SECS as u32,
+            windows: r.windows,
+            mean_requests: if r.windows > 0 { round6(r.sum_requests / r.windows as f64) } else { 0.0 },
+            max_requests: r.max_requests,
+            max_exceptions: r.max_exceptions,
+            max_distinct_points: r.max_points,
+            max_distinct_functions: r.max_funcs,
+            max_distinct_units: r.max_units,
+        },
+        violations: p.violations.iter().cloned().collect(),
+    }
+}
+
+/// Rounds to microseconds (or millionths): the baseline stays readable and stable.
+pub(crate) fn round6(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_set_merges_touching_ranges_and_coarsens_at_the_cap() {
+        let mut r = RangeSet::default();
+        r.insert(10, 19);
+        r.insert(20, 29);
+        r.insert(0, 4);
+        assert_eq!(r.ranges, [(0, 4), (10, 29)]);
+        assert!(r.contains(12, 29));
+        assert!(!r.contains(5, 5));
+        for i in 0..(MAX_RANGES as u32 * 2) {
+            r.insert(1000 + i * 10, 1000 + i * 10);
+        }
+        assert!(r.ranges.len() <= MAX_RANGES);
+        assert!(r.coarsened);
+        assert!(r.contains(1000, 1000));
+    }
+
+    #[test]
+    fn envelopes_keep_small_sets_then_ranges_and_recognise_counters() {
+        let mut e = Envelope::default();
+        for v in [0, 1, 0, 1] {
+            e.observe(v);
+        }
+        assert_eq!(e.kind(), EnvelopeKind::Set);
+        assert!(!e.admits(2));
+        let mut c = Envelope::default();
+        for v in 0..100 {
+            c.observe(v * 3);
+        }
+        assert_eq!(c.kind(), EnvelopeKind::Counter);
+        assert!(c.admits(10_000));
+        assert!(!c.admits(-1));
+        let mut r = Envelope::default();
+        for v in [50, 10, 90, 30, 70, 20, 60, 40, 80, 55, 65] {
+            r.observe(v);
+        }
+        assert_eq!(r.kind(), EnvelopeKind::Range);
+        assert!(r.admits(95));
+        assert!(!r.admits(200));
+    }
+}
