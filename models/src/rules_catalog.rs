@@ -267,7 +267,7 @@ impl Kind {
             Kind::ChannelSilent => r("channel_silent", "Polling stopped", 50.0, false, Some("T0815")),
             // Masters follow scripts; an order of functions never seen is a human or a tool.
             Kind::UnseenFunctionSequence => {
-                r("unseen_function_sequence", "Unseen function sequence", 40.0, true, Some("T0855"))
+                r("unseen_function_sequence", "Unseen function sequence", 35.0, true, Some("T0855"))
             }
             // Error responses far above normal: probing, brute force, a misconfigured master.
             Kind::ExceptionBurst => r("exception_burst", "Exception burst", 55.0, false, Some("T0888")),
@@ -283,7 +283,7 @@ impl Kind {
             }
             // The statistical model's reconstruction error is above every learned window's.
             Kind::StatisticalAnomaly => {
-                r("statistical_anomaly", "Traffic unlike the learned windows", 45.0, false, None)
+                r("statistical_anomaly", "Traffic unlike the learned windows", 40.0, false, None)
             }
             // Stopping, restarting, reprogramming or blinding a controller is alerted whatever
             // the baseline: it is rare, high impact, and exactly what attacks do.

@@ -121,7 +121,7 @@ fn normal(tr: &mut Traffic, from: u32, to: u32, skip_rtu: Option<u32>) {
         if s % 5 == 0 {
             tr.write_register(t + 0.2, MASTER, PLC, 10, u16::from(s % 10 == 0));
         }
-        if s % 2 == 0 && skip_rtu.is_none_or(|k| s < k) {
+        if s % 2 == 0 && skip_rtu.map_or(true, |k| s < k) {
             tr.read_holding(t + 0.3, MASTER, RTU, 0, 4, 7);
         }
     }
@@ -428,7 +428,7 @@ proptest! {
                         req.extend_from_slice(&qty.to_be_bytes());
                         let bytes = usize::from(qty).div_ceil(8);
                         let mut resp = vec![func, bytes as u8];
-                        resp.extend(std::iter::repeat_n((s % 3) as u8, bytes));
+                        resp.extend(std::iter::repeat((s % 3) as u8).take(bytes));
                         tr.exchange(t, MASTER, srv, 1, &req, Some(&resp));
                     }
                     3 => tr.read_holding(t, MASTER, srv, addr, qty, (s % 7) as u16),

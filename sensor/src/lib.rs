@@ -9,6 +9,7 @@
 //! live capture opens interfaces read-only. `unsafe` is confined to [`capture`]'s `sys`
 //! module (memory maps), each block with a `SAFETY` comment.
 
+pub mod baseline_file;
 pub mod capture;
 pub mod cmd;
 pub mod output;

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use otsensor::cmd::detect::{detect, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError};
+use otsensor::cmd::learn::{learn, LearnArgs};
+use otsensor::cmd::replay::{parse_duration, replay, ReplayArgs};
 use otsensor_dissectors::engine::EngineConfig;
 
 /// Passive network sensor for industrial control systems (Modbus/TCP, DNP3, S7comm).
@@ -28,6 +31,76 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Learn what normal looks like from captures and write a baseline. Continues from
+    /// FILE when it exists (use --fresh to start over).
+    Learn {
+        /// pcap or pcapng files, processed in order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        /// The baseline file (JSON), replaced atomically.
+        #[arg(long, value_name = "FILE")]
+        baseline: PathBuf,
+        /// Ignore an existing baseline file instead of continuing from it.
+        #[arg(long)]
+        fresh: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Score captures against a baseline: alerts as JSON lines, a ranked summary on stderr.
+    Detect {
+        /// pcap or pcapng files, processed in order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        /// The baseline file written by `otsensor learn`.
+        #[arg(long, value_name = "FILE")]
+        baseline: PathBuf,
+        /// Write alerts to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        alerts: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Learn from the first part of a capture (capture time), then score the rest.
+    Replay {
+        /// pcap or pcapng file.
+        capture: PathBuf,
+        /// Capture time to learn from: 90s, 10m, 1h, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        learn_for: f64,
+        /// Write alerts to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        alerts: Option<PathBuf>,
+        /// Also save the learned baseline to FILE.
+        #[arg(long, value_name = "FILE")]
+        save_baseline: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Baseline maintenance.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BaselineAction {
+    /// Re-seal a baseline after an intentional review edit: recompute its checksum.
+    Seal {
+        /// The baseline file.
+        file: PathBuf,
+    },
+}
+
+fn model_cmd(r: Result<(), ModelCmdError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("otsensor: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -93,5 +166,40 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Learn { captures, baseline, fresh, common } => model_cmd(learn(&LearnArgs {
+            captures,
+            baseline,
+            fresh,
+            engine: common.engine(),
+            progress: !common.no_progress,
+            summary: !common.quiet,
+        })),
+        Command::Detect { captures, baseline, alerts, common } => model_cmd(detect(&DetectArgs {
+            captures,
+            baseline,
+            alerts,
+            engine: common.engine(),
+            progress: !common.no_progress,
+            summary: !common.quiet,
+        })),
+        Command::Replay { capture, learn_for, alerts, save_baseline, common } => model_cmd(replay(&ReplayArgs {
+            capture,
+            learn_for_secs: learn_for,
+            alerts,
+            save_baseline,
+            engine: common.engine(),
+            progress: !common.no_progress,
+            summary: !common.quiet,
+        })),
+        Command::Baseline { action: BaselineAction::Seal { file } } => match otsensor::baseline_file::seal(&file) {
+            Ok(()) => {
+                eprintln!("otsensor: {} re-sealed", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("otsensor: error: baseline {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

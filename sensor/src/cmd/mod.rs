@@ -1,3 +1,6 @@
 //! The subcommands.
 
+pub mod detect;
 pub mod dissect;
+pub mod learn;
+pub mod replay;

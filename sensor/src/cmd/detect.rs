@@ -1,0 +1,143 @@
+//! `otsensor detect`: captures scored against a baseline; alerts as JSON lines.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use otsensor_dissectors::engine::{Engine, EngineConfig};
+use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_models::{Alert, Detector};
+
+use crate::baseline_file::{self, BaselineFileError};
+use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::run::{run_captures, summary, Progress, RunError};
+
+/// Hand closed alerts to the writer every this many PDUs.
+const DRAIN_EVERY: u64 = 4096;
+
+/// Why `learn`, `detect` or `replay` failed.
+#[derive(Debug)]
+pub enum ModelCmdError {
+    /// Reading a capture failed.
+    Run(RunError),
+    /// The baseline could not be read, verified or written.
+    Baseline(BaselineFileError),
+    /// Writing alerts failed.
+    Output(io::Error),
+    /// A bad argument.
+    Usage(String),
+}
+
+impl std::fmt::Display for ModelCmdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelCmdError::Run(e) => e.fmt(f),
+            ModelCmdError::Baseline(e) => write!(f, "baseline {e}"),
+            ModelCmdError::Output(e) => write!(f, "writing alerts: {e}"),
+            ModelCmdError::Usage(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for ModelCmdError {}
+
+impl ModelCmdError {
+    /// Whether this is a closed pipe on stdout (`| head`), which is not an error.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ModelCmdError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Options of `otsensor detect`.
+#[derive(Debug)]
+pub struct DetectArgs {
+    /// Captures, processed in order.
+    pub captures: Vec<PathBuf>,
+    /// The baseline file.
+    pub baseline: PathBuf,
+    /// Alerts file; stdout when `None`.
+    pub alerts: Option<PathBuf>,
+    /// Engine configuration (ports).
+    pub engine: EngineConfig,
+    /// Whether to show a progress bar.
+    pub progress: bool,
+    /// Whether to print the summaries on stderr.
+    pub summary: bool,
+}
+
+/// A sink scoring PDUs and writing alerts as they close.
+pub(crate) struct DetectSink<'a, 'w> {
+    pub(crate) detector: Detector,
+    pub(crate) writer: &'a mut AlertWriter<'w>,
+    pub(crate) pending: Vec<Alert>,
+}
+
+impl DetectSink<'_, '_> {
+    pub(crate) fn flush(&mut self) {
+        self.detector.drain(&mut self.pending);
+        if !self.pending.is_empty() {
+            self.writer.write(&mut self.pending);
+        }
+    }
+    pub(crate) fn finish(&mut self) {
+        self.detector.finish(&mut self.pending);
+        self.writer.write(&mut self.pending);
+    }
+}
+
+impl Sink for DetectSink<'_, '_> {
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        self.detector.pdu(pdu);
+        if self.detector.pdus() % DRAIN_EVERY == 0 {
+            self.flush();
+        }
+    }
+    fn notice(&mut self, n: &Notice) {
+        self.detector.notice(n);
+    }
+}
+
+/// Runs `detect`, writing alerts to `out`.
+pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
+    let baseline = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
+    let detector = Detector::new(&baseline)
+        .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(args.baseline.clone(), e)))?;
+    let mut engine = Engine::new(args.engine.clone());
+    let mut writer = AlertWriter::new(out);
+    let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
+    let mut progress = Progress::new(args.progress);
+    let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);
+    sink.finish();
+    let write_result = writer.finish();
+    if args.summary {
+        eprint!("{}", summary(engine.stats(), progress.elapsed()));
+        eprint!("{}", ranked_summary(writer.alerts()));
+    }
+    run.map_err(ModelCmdError::Run)?;
+    write_result.map_err(ModelCmdError::Output)
+}
+
+/// Opens the alerts destination and runs `f` on it.
+pub(crate) fn with_output(
+    path: &Option<PathBuf>,
+    f: impl FnOnce(&mut dyn Write) -> Result<(), ModelCmdError>,
+) -> Result<(), ModelCmdError> {
+    match path {
+        Some(p) => {
+            let mut file = io::BufWriter::new(File::create(p).map_err(ModelCmdError::Output)?);
+            f(&mut file)?;
+            let file = file.into_inner().map_err(|e| ModelCmdError::Output(e.into_error()))?;
+            file.sync_all().map_err(ModelCmdError::Output)
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut lock = stdout.lock();
+            f(&mut lock)
+        }
+    }
+}
+
+/// Runs `detect` to the file or stdout the arguments name.
+pub fn detect(args: &DetectArgs) -> Result<(), ModelCmdError> {
+    with_output(&args.alerts, |out| detect_to(args, out))
+}

@@ -1,0 +1,82 @@
+//! `otsensor learn`: captures in, a baseline file out.
+//!
+//! When the baseline file exists, learning continues from it (its checksum is verified
+//! first) unless `--fresh` is given; the result replaces it atomically.
+
+use std::path::PathBuf;
+
+use otsensor_dissectors::engine::{Engine, EngineConfig};
+use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_models::detect::human_duration;
+use otsensor_models::Learner;
+
+use super::detect::ModelCmdError;
+use crate::baseline_file;
+use crate::run::{run_captures, summary, Progress};
+
+/// Options of `otsensor learn`.
+#[derive(Debug)]
+pub struct LearnArgs {
+    /// Captures, processed in order.
+    pub captures: Vec<PathBuf>,
+    /// The baseline file to write (and to continue from, if it exists).
+    pub baseline: PathBuf,
+    /// Start from nothing even if the file exists.
+    pub fresh: bool,
+    /// Engine configuration (ports).
+    pub engine: EngineConfig,
+    /// Whether to show a progress bar.
+    pub progress: bool,
+    /// Whether to print the summaries on stderr.
+    pub summary: bool,
+}
+
+/// A sink feeding a learner.
+pub(crate) struct LearnSink<'a>(pub(crate) &'a mut Learner);
+
+impl Sink for LearnSink<'_> {
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        self.0.pdu(pdu);
+    }
+    fn notice(&mut self, n: &Notice) {
+        self.0.notice(n);
+    }
+}
+
+/// Runs `learn`.
+pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
+    let continuing = !args.fresh && args.baseline.exists();
+    let mut learner = if continuing {
+        let b = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
+        Learner::continue_from(&b)
+            .map_err(|e| ModelCmdError::Baseline(baseline_file::BaselineFileError::Invalid(args.baseline.clone(), e)))?
+    } else {
+        Learner::new()
+    };
+    let mut engine = Engine::new(args.engine.clone());
+    let mut progress = Progress::new(args.progress);
+    let run = run_captures(&args.captures, &mut engine, &mut LearnSink(&mut learner), &mut progress);
+    // A capture error stops learning before anything is written: a partial baseline would
+    // make everything after the error look new.
+    run.map_err(ModelCmdError::Run)?;
+    learner.add_packets(engine.stats().packets);
+    let secs = learner.run_secs();
+    let mut baseline = learner.finish();
+    let bytes = baseline_file::save(&args.baseline, &mut baseline).map_err(ModelCmdError::Baseline)?;
+    if args.summary {
+        eprint!("{}", summary(engine.stats(), progress.elapsed()));
+        eprintln!(
+            "otsensor: {} {} of capture time: {} assets, {} pairs{}; baseline {} ({} bytes, {} runs, {} learned in all)",
+            if continuing { "continued learning with" } else { "learned" },
+            human_duration(secs),
+            baseline.assets.len(),
+            baseline.pairs.len(),
+            if baseline.model.is_some() { ", statistical model fitted" } else { ", too few windows for the statistical model" },
+            args.baseline.display(),
+            bytes,
+            baseline.learning.runs,
+            human_duration(baseline.learning.duration_secs),
+        );
+    }
+    Ok(())
+}

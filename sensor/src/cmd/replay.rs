@@ -1,0 +1,206 @@
+//! `otsensor replay`: learn from the first part of a capture (capture time), then detect on
+//! the rest; forensics with no prior baseline. The engine runs once over the capture, so
+//! connections that span the boundary are followed across it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use otsensor_dissectors::engine::{Engine, EngineConfig};
+use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_models::detect::human_duration;
+use otsensor_models::{Baseline, Detector, Learner};
+
+use super::detect::{with_output, ModelCmdError};
+use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::run::{run_captures, summary, Progress};
+
+/// Options of `otsensor replay`.
+#[derive(Debug)]
+pub struct ReplayArgs {
+    /// The capture.
+    pub capture: PathBuf,
+    /// Seconds of capture time to learn from.
+    pub learn_for_secs: f64,
+    /// Alerts file; stdout when `None`.
+    pub alerts: Option<PathBuf>,
+    /// Where to save the learned baseline, if anywhere.
+    pub save_baseline: Option<PathBuf>,
+    /// Engine configuration (ports).
+    pub engine: EngineConfig,
+    /// Whether to show a progress bar.
+    pub progress: bool,
+    /// Whether to print the summaries on stderr.
+    pub summary: bool,
+}
+
+/// Parses `90s`, `10m`, `1h`, `1h30m`, `2d` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    let bad = || format!("invalid duration {s:?} (use e.g. 90s, 10m, 1h, 1h30m)");
+    let s = s.trim();
+    if let Ok(v) = s.parse::<f64>() {
+        return if v >= 0.0 { Ok(v) } else { Err(bad()) };
+    }
+    let mut total = 0.0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += v * match c {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            'd' => 86400.0,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+enum Phase {
+    Learning { learner: Box<Learner>, until_ns: Option<i64> },
+    Detecting(Box<Detector>),
+    Failed,
+}
+
+struct ReplaySink<'a, 'w> {
+    phase: Phase,
+    learn_ns: i64,
+    writer: &'a mut AlertWriter<'w>,
+    pending: Vec<Alert>,
+    baseline: Option<Baseline>,
+    learned_pdus: u64,
+    error: Option<ModelCmdError>,
+}
+
+use otsensor_models::Alert;
+
+impl ReplaySink<'_, '_> {
+    fn switch(&mut self) {
+        let Phase::Learning { learner, .. } = std::mem::replace(&mut self.phase, Phase::Failed) else { return };
+        let mut baseline = learner.finish();
+        // Seal and verify as a file would be, so replay scores exactly what detect would.
+        let text = baseline.to_json();
+        match Baseline::from_json(&text).and_then(|b| Detector::new(&b).map(|d| (b, d))) {
+            Ok((b, d)) => {
+                self.baseline = Some(b);
+                self.phase = Phase::Detecting(Box::new(d));
+            }
+            Err(e) => {
+                self.error = Some(ModelCmdError::Usage(format!("learned baseline refused: {e}")));
+            }
+        }
+    }
+}
+
+impl Sink for ReplaySink<'_, '_> {
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        let ns = pdu.ts.as_nanos();
+        if let Phase::Learning { learner, until_ns } = &mut self.phase {
+            let until = *until_ns.get_or_insert(ns.saturating_add(self.learn_ns));
+            if ns < until {
+                learner.pdu(pdu);
+                self.learned_pdus += 1;
+                return;
+            }
+            self.switch();
+        }
+        if let Phase::Detecting(d) = &mut self.phase {
+            d.pdu(pdu);
+            if d.pdus() % 4096 == 0 {
+                d.drain(&mut self.pending);
+                if !self.pending.is_empty() {
+                    self.writer.write(&mut self.pending);
+                }
+            }
+        }
+    }
+    fn notice(&mut self, n: &Notice) {
+        match &mut self.phase {
+            Phase::Learning { learner, until_ns } => {
+                if until_ns.map_or(true, |u| n.ts.as_nanos() < u) {
+                    learner.notice(n);
+                }
+            }
+            Phase::Detecting(d) => d.notice(n),
+            Phase::Failed => {}
+        }
+    }
+}
+
+/// Runs `replay`.
+pub fn replay(args: &ReplayArgs) -> Result<(), ModelCmdError> {
+    with_output(&args.alerts, |out| replay_to(args, out))
+}
+
+/// Runs `replay`, writing alerts to `out`.
+pub fn replay_to(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
+    let mut engine = Engine::new(args.engine.clone());
+    let mut writer = AlertWriter::new(out);
+    let mut sink = ReplaySink {
+        phase: Phase::Learning { learner: Box::default(), until_ns: None },
+        learn_ns: (args.learn_for_secs * 1e9) as i64,
+        writer: &mut writer,
+        pending: Vec::new(),
+        baseline: None,
+        learned_pdus: 0,
+        error: None,
+    };
+    let mut progress = Progress::new(args.progress);
+    let run = run_captures(std::slice::from_ref(&args.capture), &mut engine, &mut sink, &mut progress);
+    let mut note = String::new();
+    match &mut sink.phase {
+        Phase::Detecting(d) => {
+            d.finish(&mut sink.pending);
+            sink.writer.write(&mut sink.pending);
+        }
+        Phase::Learning { .. } => {
+            note = format!(
+                "otsensor: the capture is not longer than --learn-for ({}); everything was learned, nothing scored\n",
+                human_duration(args.learn_for_secs)
+            );
+            sink.switch();
+        }
+        Phase::Failed => {}
+    }
+    if let Some(e) = sink.error.take() {
+        return Err(e);
+    }
+    if let (Some(path), Some(b)) = (&args.save_baseline, sink.baseline.as_mut()) {
+        crate::baseline_file::save(path, b).map_err(ModelCmdError::Baseline)?;
+    }
+    let learned = sink.learned_pdus;
+    let write_result = writer.finish();
+    if args.summary {
+        eprint!("{}", summary(engine.stats(), progress.elapsed()));
+        eprint!("{note}");
+        eprintln!(
+            "otsensor: learned from the first {} of capture time ({learned} PDUs), scored the rest",
+            human_duration(args.learn_for_secs)
+        );
+        eprint!("{}", ranked_summary(writer.alerts()));
+    }
+    run.map_err(ModelCmdError::Run)?;
+    write_result.map_err(ModelCmdError::Output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("90s"), Ok(90.0));
+        assert_eq!(parse_duration("10m"), Ok(600.0));
+        assert_eq!(parse_duration("1h30m"), Ok(5400.0));
+        assert_eq!(parse_duration("45"), Ok(45.0));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

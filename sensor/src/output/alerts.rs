@@ -1,0 +1,129 @@
+//! Alerts as JSON lines, and the ranked summary on stderr.
+//!
+//! Keys: `ts`, `ts_last` (packet times), `pkt_first`, `pkt_last`, `id`, `rule_id`, `rev`,
+//! `name`, `severity`, `score`, `proto` (null for network rules), `src_ip`, `src_port`,
+//! `dst_ip`, `dst_port`, `summary`, `evidence`, `count`, `mitre` (null when no technique
+//! fits).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use otsensor_models::{Alert, Severity};
+
+use super::json::JsonBuf;
+
+/// Writes one alert as a JSON line.
+pub fn write_alert(out: &mut JsonBuf, a: &Alert) {
+    out.begin();
+    out.key_ts("ts", a.ts_first);
+    out.key_ts("ts_last", a.ts_last);
+    out.key_u64("pkt_first", a.pkt_first);
+    out.key_u64("pkt_last", a.pkt_last);
+    out.key_str("id", &a.id);
+    out.key_u64("rule_id", u64::from(a.rule_id));
+    out.key_u64("rev", u64::from(a.rev));
+    out.key_str("name", a.name);
+    out.key_str("severity", a.severity.name());
+    out.key_u64("score", u64::from(a.score));
+    match a.protocol {
+        Some(p) => out.key_str("proto", p.name()),
+        None => out.key_null("proto"),
+    }
+    out.key_ip("src_ip", a.src.ip);
+    out.key_u64("src_port", u64::from(a.src.port));
+    out.key_ip("dst_ip", a.dst.ip);
+    out.key_u64("dst_port", u64::from(a.dst.port));
+    out.key_str("summary", &a.summary);
+    out.key_str("evidence", &a.evidence);
+    out.key_u64("count", a.count);
+    match a.mitre {
+        Some(m) => out.key_str("mitre", m),
+        None => out.key_null("mitre"),
+    }
+    out.end_line();
+}
+
+/// Writes alerts to a sink as they come and remembers enough for the summary.
+pub struct AlertWriter<'w> {
+    buf: JsonBuf,
+    out: &'w mut dyn Write,
+    error: Option<io::Error>,
+    seen: Vec<Alert>,
+}
+
+impl std::fmt::Debug for AlertWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertWriter").field("alerts", &self.seen.len()).finish()
+    }
+}
+
+impl<'w> AlertWriter<'w> {
+    /// A writer to `out`.
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        AlertWriter { buf: JsonBuf::new(), out, error: None, seen: Vec::new() }
+    }
+
+    /// Writes `alerts` and keeps them for the summary.
+    pub fn write(&mut self, alerts: &mut Vec<Alert>) {
+        for a in alerts.iter() {
+            write_alert(&mut self.buf, a);
+        }
+        if self.error.is_none() && !self.buf.is_empty() {
+            if let Err(e) = self.buf.flush_to(self.out) {
+                self.error = Some(e);
+            }
+        }
+        self.buf.clear();
+        self.seen.append(alerts);
+    }
+
+    /// Flushes; the first write error, if any.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+
+    /// Alerts written.
+    pub fn alerts(&self) -> &[Alert] {
+        &self.seen
+    }
+}
+
+/// Alerts per severity and rule, and the ten highest-scored, for stderr.
+pub fn ranked_summary(alerts: &[Alert]) -> String {
+    let mut s = String::new();
+    let mut by_sev = [0u64; 4];
+    let mut by_rule: BTreeMap<(std::cmp::Reverse<Severity>, &str), (u64, u64)> = BTreeMap::new();
+    for a in alerts {
+        if let Some(c) = by_sev.get_mut(a.severity as usize) {
+            *c += 1;
+        }
+        let e = by_rule.entry((std::cmp::Reverse(a.severity), a.id.as_str())).or_default();
+        e.0 += 1;
+        e.1 += a.count;
+    }
+    let _ = writeln!(
+        s,
+        "otsensor: {} alerts: {} critical, {} high, {} medium, {} low",
+        alerts.len(),
+        by_sev[3],
+        by_sev[2],
+        by_sev[1],
+        by_sev[0]
+    );
+    for ((sev, id), (n, occ)) in &by_rule {
+        let _ = writeln!(s, "  {:<8} {id}: {n} alerts ({occ} occurrences)", sev.0.name());
+    }
+    let mut top: Vec<&Alert> = alerts.iter().collect();
+    top.sort_by(|a, b| b.score.cmp(&a.score).then(a.ts_first.cmp(&b.ts_first)).then(a.rule_id.cmp(&b.rule_id)));
+    if !top.is_empty() {
+        let _ = writeln!(s, "  top alerts:");
+    }
+    for a in top.into_iter().take(10) {
+        let _ = writeln!(s, "  {:>3} {:<8} {} (pkt {}): {}", a.score, a.severity.name(), a.id, a.pkt_first, a.summary);
+    }
+    s
+}
