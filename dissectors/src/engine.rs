@@ -178,6 +178,15 @@ fn probe(p: Protocol, data: &[u8]) -> Probe {
     }
 }
 
+fn app_protocol(app: &App) -> Option<Protocol> {
+    match app {
+        App::Modbus(_) => Some(Protocol::Modbus),
+        App::Dnp3(_) => Some(Protocol::Dnp3),
+        App::S7(_) => Some(Protocol::S7comm),
+        App::Undecided | App::Ignored => None,
+    }
+}
+
 /// Context of the packet being processed, for building PDUs and notices.
 struct PacketCtx {
     ts: Timestamp,
@@ -377,7 +386,14 @@ impl Engine {
                 deliver(cfg, st, flow, dir, data, &ctx, sink);
             }
             Accepted::Queued => {
-                if flow.half.get(d).is_some_and(HalfStream::over_limit) {
+                // A hole is usually capture loss on the mirror port, not reordering: when
+                // nothing is half-parsed and the early segment starts with a valid header of
+                // the flow's protocol, skip the hole now rather than hold every later PDU
+                // (and its alerts) until the queue overflows or the connection ends.
+                let resumable =
+                    flow.half.get(d).is_some_and(|h| h.pending.is_empty() && h.first_queued() == Some(seg.seq))
+                        && app_protocol(&flow.app).is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
+                if resumable || flow.half.get(d).is_some_and(HalfStream::over_limit) {
                     skip_hole(st, flow, dir, &ctx, sink);
                 }
             }

@@ -143,6 +143,11 @@ impl HalfStream {
         self.ooo.insert(pos, (seq, payload.to_vec()));
     }
 
+    /// Sequence number of the first queued segment.
+    pub fn first_queued(&self) -> Option<u32> {
+        self.ooo.first().map(|(s, _)| *s)
+    }
+
     /// Whether the out-of-order queue is over its bounds, so the hole must be skipped.
     pub fn over_limit(&self) -> bool {
         self.ooo.len() > MAX_OOO_SEGMENTS || self.ooo_bytes > MAX_OOO_BYTES
