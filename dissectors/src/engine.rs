@@ -20,6 +20,8 @@ use crate::tcp::{Accepted, HalfStream};
 
 /// Payload segments of a flow examined before giving up on identifying its protocol.
 pub const MAX_PROBE_SEGMENTS: u8 = 8;
+/// Bytes held while the first bytes of a flow are too few to identify its protocol.
+pub const MAX_PROBE_BYTES: usize = 512;
 /// Bytes a direction may hold while waiting for the rest of a PDU; more means the dissector
 /// lost framing, and the bytes are dropped as a gap.
 pub const MAX_PENDING_BYTES: usize = 128 * 1024;
@@ -397,6 +399,7 @@ impl Engine {
                     skip_hole(st, flow, dir, &ctx, sink);
                 }
             }
+            Accepted::Late(data) => deliver_late(st, flow, dir, data, &ctx, sink),
             Accepted::Duplicate => {}
         }
         drain_ready(cfg, st, flow, dir, &ctx, sink);
@@ -500,23 +503,31 @@ fn identify(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
     udp: bool,
-) {
+) -> Probe {
     flow.probes = flow.probes.saturating_add(1);
     match flow.expected {
         Some(p) => {
-            if probe(p, data) == Probe::Yes {
+            let verdict = probe(p, data);
+            if verdict == Probe::Yes {
                 flow.app = App::new(p);
-            } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && probe(p, data) == Probe::No) {
+            } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && verdict == Probe::No) {
                 flow.app = App::Ignored;
                 st.flows_not_protocol += 1;
                 notice(ctx, NoticeKind::NotProtocol { expected: p }, sink);
             }
+            verdict
         }
         None => {
-            let found = [Protocol::Dnp3, Protocol::S7comm]
-                .into_iter()
-                .filter(|p| !udp || *p == Protocol::Dnp3)
-                .find(|p| probe(*p, data) == Probe::Yes);
+            let candidates = [Protocol::Dnp3, Protocol::S7comm].into_iter().filter(|p| !udp || *p == Protocol::Dnp3);
+            let verdicts: Vec<(Protocol, Probe)> = candidates.map(|p| (p, probe(p, data))).collect();
+            let found = verdicts.iter().find(|(_, v)| *v == Probe::Yes).map(|(p, _)| *p);
+            let verdict = if found.is_some() {
+                Probe::Yes
+            } else if verdicts.iter().any(|(_, v)| *v == Probe::NeedMore) {
+                Probe::NeedMore
+            } else {
+                Probe::No
+            };
             match found {
                 Some(p) if cfg.detect_on_any_port => {
                     flow.app = App::new(p);
@@ -526,6 +537,7 @@ fn identify(
                 _ if flow.probes >= MAX_PROBE_SEGMENTS || !cfg.detect_on_any_port || udp => flow.app = App::Ignored,
                 _ => {}
             }
+            verdict
         }
     }
 }
@@ -568,6 +580,24 @@ fn drain_ready(
     }
 }
 
+/// Dissects bytes of a hole that was skipped and has now arrived, on their own: the
+/// dissector restarts its framing for them, and what they leave unframed is dropped.
+fn deliver_late(
+    st: &mut EngineStats,
+    flow: &mut Flow,
+    dir: Direction,
+    data: &[u8],
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+) {
+    let flow_id = flow.id;
+    let Some(dis) = flow.app.dissector() else { return };
+    dis.gap(dir);
+    let proto = dis.protocol();
+    let parsed = dis.parse(data, dir, &mut |body| emit(st, ctx, dir, flow_id, body, sink));
+    note_resync(st, proto, parsed, ctx, sink);
+}
+
 /// Hands in-order bytes to the flow's dissector, zero-copy when no partial PDU is pending.
 fn deliver(
     cfg: &EngineConfig,
@@ -582,7 +612,31 @@ fn deliver(
         return;
     }
     if matches!(flow.app, App::Undecided) {
-        identify(cfg, st, flow, data, ctx, sink, false);
+        // Identification may need more bytes than one segment holds (a header split across
+        // segments): keep what was seen, bounded, until the probe can decide.
+        let held = flow.half.get(dir.index()).map_or(0, |h| h.pending.len());
+        let joined: Vec<u8>;
+        let buf = if held == 0 {
+            data
+        } else {
+            let mut v = flow.half.get(dir.index()).map(|h| h.pending.clone()).unwrap_or_default();
+            v.extend_from_slice(data);
+            joined = v;
+            &joined
+        };
+        let verdict = identify(cfg, st, flow, buf, ctx, sink, false);
+        let Some(half) = flow.half.get_mut(dir.index()) else { return };
+        half.pending.clear();
+        if matches!(flow.app, App::Undecided) {
+            if verdict == Probe::NeedMore && buf.len() < MAX_PROBE_BYTES {
+                half.pending.extend_from_slice(buf);
+            }
+            return;
+        }
+        if held > 0 {
+            let owned = buf.to_vec();
+            return deliver(cfg, st, flow, dir, &owned, ctx, sink);
+        }
     }
     let flow_id = flow.id;
     let Some(dis) = flow.app.dissector() else { return };
@@ -608,4 +662,135 @@ fn deliver(
         notice(ctx, NoticeKind::StreamGap { bytes: lost }, sink);
     }
     note_resync(st, proto, parsed, ctx, sink);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::testutil::{run, run_with, tcp_packet, ACK, FIN_ACK, PSH_ACK, SYN};
+
+    /// A Read Holding Registers request with transaction `tid`.
+    fn req(tid: u16) -> Vec<u8> {
+        let mut v = tid.to_be_bytes().to_vec(); // transaction
+        v.extend([0, 0, 0, 6, 1, 3, 0, 0, 0, 1]); // protocol 0, length 6, unit 1, FC3, address 0, quantity 1
+        v
+    }
+
+    /// Its response, one register.
+    fn resp(tid: u16) -> Vec<u8> {
+        let mut v = tid.to_be_bytes().to_vec();
+        v.extend([0, 0, 0, 5, 1, 3, 2, 0, 42]); // length 5, unit 1, FC3, byte count 2, value 42
+        v
+    }
+
+    #[test]
+    fn picks_up_a_connection_in_the_middle() {
+        // No handshake: the capture starts with a response whose request was not seen.
+        let c = run(&[
+            tcp_packet(2, 502, 1, 40000, 5000, PSH_ACK, &resp(7)),
+            tcp_packet(1, 40000, 2, 502, 9000, PSH_ACK, &req(8)),
+            tcp_packet(2, 502, 1, 40000, 5011, PSH_ACK, &resp(8)),
+        ]);
+        assert_eq!(c.pdus.len(), 3);
+        assert!(!c.pdus[0].request && c.pdus[0].flags.is_empty(), "no violation before a request was seen");
+        assert_eq!((c.pdus[2].address, c.pdus[2].values.clone()), (Some(0), vec![42]));
+    }
+
+    #[test]
+    fn reports_traffic_on_502_that_is_not_modbus_and_does_not_misparse_it() {
+        let http = b"GET /index.html HTTP/1.1\r\nHost: plc\r\n\r\n";
+        let pkts: Vec<_> = (0..MAX_PROBE_SEGMENTS as u32)
+            .map(|i| tcp_packet(1, 40000, 2, 502, 100 + i * http.len() as u32, PSH_ACK, http))
+            .collect();
+        let c = run(&pkts);
+        assert!(c.pdus.is_empty());
+        assert_eq!(c.notices, [NoticeKind::NotProtocol { expected: Protocol::Modbus }]);
+    }
+
+    #[test]
+    fn drops_retransmissions_and_reorders_segments() {
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), // retransmission
+            tcp_packet(1, 40000, 2, 502, 124, PSH_ACK, &req(3)), // early
+            tcp_packet(1, 40000, 2, 502, 112, PSH_ACK, &req(2)), // fills the hole
+        ]);
+        let tids: Vec<_> = c.pdus.iter().map(|p| p.tid.unwrap()).collect();
+        assert_eq!(tids, [1, 3, 2], "the early segment starts a valid ADU, so the hole is skipped at once");
+    }
+
+    #[test]
+    fn waits_for_a_hole_inside_an_adu() {
+        let r = req(1);
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &r[..5]),
+            tcp_packet(1, 40000, 2, 502, 110, PSH_ACK, &r[10..]), // not a header: queued
+            tcp_packet(1, 40000, 2, 502, 105, PSH_ACK, &r[5..10]),
+        ]);
+        assert_eq!(c.pdus.len(), 1);
+        assert_eq!(c.pdus[0].pkt, 3);
+    }
+
+    #[test]
+    fn resynchronises_after_lost_bytes() {
+        let mut first = req(1);
+        first.extend(&req(2)[..6]); // the second ADU is cut by the loss
+        let mut after = req(2)[6..].to_vec(); // tail of the second ADU, never framed
+        after.extend(req(3));
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &first),
+            // 40 bytes are never captured; then a segment far enough ahead to be a loss.
+            tcp_packet(1, 40000, 2, 502, 100 + first.len() as u32 + 40, PSH_ACK, &after),
+            tcp_packet(1, 40000, 2, 502, 100 + first.len() as u32 + 40 + after.len() as u32, FIN_ACK, &[]),
+        ]);
+        let tids: Vec<_> = c.pdus.iter().map(|p| p.tid.unwrap()).collect();
+        assert_eq!(tids, [1, 3]);
+        assert!(c.notices.iter().any(|n| matches!(n, NoticeKind::StreamGap { .. })));
+    }
+
+    #[test]
+    fn a_new_syn_starts_a_new_connection() {
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 99, SYN, &[]),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)),
+            tcp_packet(1, 40000, 2, 502, 7777, SYN, &[]),
+            tcp_packet(1, 40000, 2, 502, 7778, PSH_ACK, &req(2)),
+        ]);
+        assert_eq!(c.pdus.len(), 2);
+    }
+
+    #[test]
+    fn bounds_the_flow_table() {
+        let config = EngineConfig { max_flows: 16, ..EngineConfig::default() };
+        let pkts: Vec<_> = (0..100u16).map(|i| tcp_packet(1, 1000 + i, 2, 502, 100, PSH_ACK, &req(i))).collect();
+        let mut e = Engine::new(config.clone());
+        let mut n = 0;
+        for (i, p) in pkts.iter().enumerate() {
+            e.process(
+                Timestamp { secs: i as i64, nanos: 0 },
+                i as u64 + 1,
+                crate::packet::linktype::RAW,
+                p,
+                &mut |_: &Pdu<'_>| n += 1,
+            );
+            assert!(e.active_flows() <= 16);
+        }
+        assert_eq!(n, 100, "every flow's PDU was still dissected");
+        assert!(e.stats().flows_evicted >= 84);
+        let _ = run_with(config, &pkts);
+    }
+
+    #[test]
+    fn forgets_idle_flows_in_packet_time() {
+        let mut e = Engine::new(EngineConfig { idle_timeout_secs: 60, ..EngineConfig::default() });
+        let a = tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1));
+        let b = tcp_packet(3, 40000, 4, 502, 100, ACK | PSH_ACK, &req(1));
+        let mut sink = |_: &Pdu<'_>| {};
+        e.process(Timestamp { secs: 0, nanos: 0 }, 1, crate::packet::linktype::RAW, &a, &mut sink);
+        e.process(Timestamp { secs: 1000, nanos: 0 }, 2, crate::packet::linktype::RAW, &b, &mut sink);
+        assert_eq!(e.active_flows(), 1);
+        assert_eq!(e.stats().flows_timed_out, 1);
+    }
 }
