@@ -117,20 +117,40 @@ impl EngineStats {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A connection's 5-tuple in canonical order (lower endpoint first), packed so that hashing
+/// and comparing cost a few integer operations (this is on every packet's path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FlowKey {
-    a: Endpoint,
-    b: Endpoint,
+    a: u128,
+    b: u128,
+    ports: u32,
     udp: bool,
+}
+
+/// An address as 128 bits: IPv4 as an IPv4-mapped IPv6 address.
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
 }
 
 impl FlowKey {
     fn new(x: Endpoint, y: Endpoint, udp: bool) -> Self {
-        if x <= y {
-            FlowKey { a: x, b: y, udp }
+        let (xa, ya) = (ip_bits(x.ip), ip_bits(y.ip));
+        if (xa, x.port) <= (ya, y.port) {
+            FlowKey { a: xa, b: ya, ports: u32::from(x.port) << 16 | u32::from(y.port), udp }
         } else {
-            FlowKey { a: y, b: x, udp }
+            FlowKey { a: ya, b: xa, ports: u32::from(y.port) << 16 | u32::from(x.port), udp }
         }
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.a as u64 ^ (self.a >> 64) as u64);
+        h.write_u64(self.b as u64 ^ (self.b >> 64) as u64);
+        h.write_u32(self.ports ^ u32::from(self.udp) << 31);
     }
 }
 
@@ -189,6 +209,40 @@ fn app_protocol(app: &App) -> Option<Protocol> {
     }
 }
 
+/// The protocol a TCP port is watched for.
+fn expected_tcp(c: &EngineConfig, port: u16) -> Option<Protocol> {
+    if c.modbus_ports.contains(&port) {
+        Some(Protocol::Modbus)
+    } else if c.dnp3_tcp_ports.contains(&port) {
+        Some(Protocol::Dnp3)
+    } else if c.s7_ports.contains(&port) {
+        Some(Protocol::S7comm)
+    } else {
+        None
+    }
+}
+
+fn new_flow(
+    stats: &mut EngineStats,
+    next_id: &mut u64,
+    client: Endpoint,
+    expected: Option<Protocol>,
+    ts: Timestamp,
+) -> Flow {
+    stats.flows += 1;
+    let id = *next_id;
+    *next_id += 1;
+    Flow {
+        id,
+        client,
+        expected,
+        last_seen: ts,
+        half: [HalfStream::default(), HalfStream::default()],
+        app: App::Undecided,
+        probes: 0,
+    }
+}
+
 /// Context of the packet being processed, for building PDUs and notices.
 struct PacketCtx {
     ts: Timestamp,
@@ -233,19 +287,6 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    fn tcp_expected(&self, port: u16) -> Option<Protocol> {
-        let c = &self.config;
-        if c.modbus_ports.contains(&port) {
-            Some(Protocol::Modbus)
-        } else if c.dnp3_tcp_ports.contains(&port) {
-            Some(Protocol::Dnp3)
-        } else if c.s7_ports.contains(&port) {
-            Some(Protocol::S7comm)
-        } else {
-            None
-        }
     }
 
     fn udp_expected(&self, port: u16) -> Option<Protocol> {
@@ -311,21 +352,6 @@ impl Engine {
         self.stats.flows_evicted += (before - self.flows.len()) as u64;
     }
 
-    fn new_flow(&mut self, client: Endpoint, expected: Option<Protocol>, ts: Timestamp) -> Flow {
-        self.stats.flows += 1;
-        let id = self.next_flow_id;
-        self.next_flow_id += 1;
-        Flow {
-            id,
-            client,
-            expected,
-            last_seen: ts,
-            half: [HalfStream::default(), HalfStream::default()],
-            app: App::Undecided,
-            probes: 0,
-        }
-    }
-
     fn tcp(
         &mut self,
         ts: Timestamp,
@@ -346,32 +372,36 @@ impl Engine {
             self.stats.flows_closed += 1;
         }
 
-        if !self.flows.contains_key(&key) {
-            if seg.rst || (seg.payload.is_empty() && !seg.syn) {
-                return;
-            }
-            let (client, server) = if seg.syn {
-                if seg.ack {
+        if self.flows.len() >= self.config.max_flows && !self.flows.contains_key(&key) {
+            self.make_room(ts);
+        }
+        let flow = match self.flows.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if seg.rst || (seg.payload.is_empty() && !seg.syn) {
+                    return;
+                }
+                let expected_at = |port| expected_tcp(&self.config, port);
+                let (client, server) = if seg.syn {
+                    if seg.ack {
+                        (dst, src)
+                    } else {
+                        (src, dst)
+                    }
+                } else if expected_at(dst.port).is_some() {
+                    (src, dst)
+                } else if expected_at(src.port).is_some() {
+                    (dst, src)
+                } else if src.port < dst.port {
+                    // Servers listen on low ports; clients use ephemeral ones.
                     (dst, src)
                 } else {
                     (src, dst)
-                }
-            } else if self.tcp_expected(dst.port).is_some() {
-                (src, dst)
-            } else if self.tcp_expected(src.port).is_some() {
-                (dst, src)
-            } else if src.port < dst.port {
-                // Servers listen on low ports; clients use ephemeral ones.
-                (dst, src)
-            } else {
-                (src, dst)
-            };
-            let expected = self.tcp_expected(server.port);
-            self.make_room(ts);
-            let flow = self.new_flow(client, expected, ts);
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+                };
+                let expected = expected_at(server.port);
+                v.insert(new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ts))
+            }
+        };
         flow.last_seen = ts;
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
         let d = dir.index();
@@ -436,7 +466,7 @@ impl Engine {
                 return;
             }
             self.make_room(ctx.ts);
-            let flow = self.new_flow(client, expected, ctx.ts);
+            let flow = new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ctx.ts);
             self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.get_mut(&key) else { return };
