@@ -321,12 +321,18 @@ impl Baseline {
         format!("sha256:{}", hex(&Sha256::digest(&canonical)))
     }
 
-    /// Sets the checksum and returns the pretty JSON document.
+    /// Sets the checksum and returns the JSON document: indented down to each pair's
+    /// tables, with one line per table entry (function, range, envelope, poll), so that a
+    /// review diff shows one changed line per changed fact and the file stays compact.
     pub fn to_json(&mut self) -> String {
         self.checksum = self.compute_checksum();
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-        s.push('\n');
-        s
+        let mut out = Vec::with_capacity(1 << 16);
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, LineFormatter::default());
+        if self.serialize(&mut ser).is_err() {
+            return String::new();
+        }
+        out.push(b'\n');
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// Parses a document and verifies its format, version and checksum.
@@ -337,6 +343,90 @@ impl Baseline {
             return Err(BaselineError::Checksum { stored: b.checksum, computed });
         }
         Ok(b)
+    }
+}
+
+/// Containers that are array elements this deep or deeper are written on one line.
+const ONE_LINE_DEPTH: usize = 4;
+
+/// A serde_json formatter: pretty (two-space indent) near the root, one line per entry of
+/// deeper tables.
+#[derive(Debug, Default)]
+struct LineFormatter {
+    /// Per open container: is an array, is on one line, has a value.
+    stack: Vec<(bool, bool, bool)>,
+}
+
+impl LineFormatter {
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, array: bool) -> std::io::Result<()> {
+        let parent = self.stack.last().copied();
+        let depth = self.stack.len() + 1;
+        let one_line = parent.is_some_and(|(is_array, one_line, _)| one_line || (is_array && depth >= ONE_LINE_DEPTH));
+        self.stack.push((array, one_line, false));
+        w.write_all(if array { b"[" } else { b"{" })
+    }
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, array: bool) -> std::io::Result<()> {
+        let (_, one_line, has_value) = self.stack.pop().unwrap_or((array, true, false));
+        if !one_line && has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(if array { b"]" } else { b"}" })
+    }
+    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        for _ in 0..self.stack.len() {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+    fn item<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        let one_line = self.stack.last().is_some_and(|c| c.1);
+        if one_line {
+            if !first {
+                w.write_all(b", ")?;
+            }
+            Ok(())
+        } else {
+            w.write_all(if first { b"\n" } else { b",\n" })?;
+            self.indent(w)
+        }
+    }
+    fn mark(&mut self) {
+        if let Some(c) = self.stack.last_mut() {
+            c.2 = true;
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for LineFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, true)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, true)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.mark();
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, false)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, false)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.mark();
+        Ok(())
     }
 }
 

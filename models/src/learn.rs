@@ -36,6 +36,8 @@ pub struct Learner {
     run_last_ns: i64,
     pdus: u64,
     packets: u64,
+    /// Every window of this run (up to [`stats::MAX_THRESHOLD_WINDOWS`]), for the threshold.
+    windows: Vec<[f64; stats::NF]>,
 }
 
 /// Points of the first range of a request: its polling signature.
@@ -118,7 +120,7 @@ impl Learner {
 
         let (Some(pm), Some(rt)) = (self.model.pairs.get_mut(i), self.rt.get_mut(i)) else { return };
         if let Some(sum) = rt.win.roll(ns, pdu.pkt) {
-            fold_window(pm, &mut self.model.samples, &sum);
+            fold_window(pm, &mut self.model.samples, &mut self.windows, &sum);
         }
         if is_req {
             pm.requests += 1;
@@ -224,7 +226,7 @@ impl Learner {
     pub(crate) fn finish_model(&mut self) -> &Model {
         for (pm, rt) in self.model.pairs.iter_mut().zip(self.rt.iter_mut()) {
             if let Some(sum) = rt.win.close() {
-                fold_window(pm, &mut self.model.samples, &sum);
+                fold_window(pm, &mut self.model.samples, &mut self.windows, &sum);
             }
         }
         let mut clients: Vec<(&IpAddr, &mut ClientAcc)> = self.clients.iter_mut().collect();
@@ -257,12 +259,16 @@ impl Learner {
         self.pdus = 0;
         self.packets = 0;
         self.run_first_ns = None;
-        self.model.stat = stats::fit(&self.model.samples);
+        self.model.stat = stats::fit(&self.model.samples, &self.windows);
+        self.windows = Vec::new();
         &self.model
     }
 }
 
-fn fold_window(pm: &mut PairModel, samples: &mut Vec<Vec<f64>>, s: &WindowSummary) {
+fn fold_window(pm: &mut PairModel, samples: &mut Vec<Vec<f64>>, all: &mut Vec<[f64; stats::NF]>, s: &WindowSummary) {
+    if all.len() < stats::MAX_THRESHOLD_WINDOWS {
+        all.push(s.features);
+    }
     let r = &mut pm.rates;
     r.windows += 1;
     r.sum_requests += s.requests as f64;

@@ -402,3 +402,32 @@ mod tests {
         assert_eq!(Severity::from_score(34), Severity::Low);
     }
 }
+
+/// One Markdown table row per rule, as `docs/DETECTIONS.md` lists them.
+pub fn markdown_rows() -> Vec<String> {
+    catalog()
+        .into_iter()
+        .map(|r| {
+            format!(
+                "| `{}` | {} | {} | {} | {} | {} |",
+                r.id,
+                r.rule_id,
+                r.rev,
+                r.info.title,
+                r.info.weight,
+                r.info.mitre.unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod doc_tests {
+    #[test]
+    fn docs_list_every_rule() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DETECTIONS.md")).unwrap_or_default();
+        let missing: Vec<String> = super::markdown_rows().into_iter().filter(|r| !doc.contains(r.as_str())).collect();
+        assert!(missing.is_empty(), "docs/DETECTIONS.md lacks these rows:\n{}", missing.join("\n"));
+    }
+}

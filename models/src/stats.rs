@@ -57,8 +57,13 @@ pub(crate) fn push_sample(samples: &mut Vec<Vec<f64>>, f: &[f64; NF]) {
     samples.push(f.iter().map(|&x| round6(x)).collect());
 }
 
-/// Fits the model on the learning windows; `None` with fewer than [`MIN_SAMPLES`].
-pub(crate) fn fit(samples: &[Vec<f64>]) -> Option<StatModel> {
+/// Learning windows of one run held in memory (not in the baseline) so that the threshold
+/// covers every window, not only the kept sample.
+pub const MAX_THRESHOLD_WINDOWS: usize = 1 << 18;
+
+/// Fits the model on the kept learning windows `samples`; the threshold also covers
+/// `all` (every window of the current run). `None` with fewer than [`MIN_SAMPLES`].
+pub(crate) fn fit(samples: &[Vec<f64>], all: &[[f64; NF]]) -> Option<StatModel> {
     let m = samples.len();
     if m < MIN_SAMPLES {
         return None;
@@ -120,9 +125,10 @@ pub(crate) fn fit(samples: &[Vec<f64>]) -> Option<StatModel> {
             }
             error(&model, &f).0
         })
+        .chain(all.iter().map(|f| error(&model, f).0))
         .collect();
     errs.sort_by(f64::total_cmp);
-    let q = errs.get(((m as f64 - 1.0) * QUANTILE) as usize).copied().unwrap_or(0.0);
+    let q = errs.get(((errs.len() as f64 - 1.0) * QUANTILE) as usize).copied().unwrap_or(0.0);
     let max = errs.last().copied().unwrap_or(0.0);
     model.threshold = round6((q * MARGIN).max(max * 1.1).max(1.0) + 1e-6);
     Some(model)
@@ -206,7 +212,7 @@ mod tests {
         for i in 0..100 {
             push_sample(&mut samples, &sample(i));
         }
-        let m = fit(&samples).expect("model");
+        let m = fit(&samples, &[]).expect("model");
         for i in 0..100 {
             assert!(error(&m, &sample(i)).0 < m.threshold);
         }
@@ -219,6 +225,6 @@ mod tests {
         assert!(e > m.threshold, "{e} {}", m.threshold);
         let top = top_features(&m, &flood, &res);
         assert_eq!(top.len(), 3);
-        assert_eq!(fit(&samples), Some(m), "fitting is deterministic");
+        assert_eq!(fit(&samples, &[]), Some(m), "fitting is deterministic");
     }
 }
