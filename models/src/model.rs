@@ -163,6 +163,9 @@ pub(crate) struct Envelope {
 
 /// Fewest samples for a never-decreasing point to count as a counter.
 const COUNTER_MIN_SAMPLES: u64 = 8;
+/// Fewest samples before an envelope is enforced: one or two values are no evidence of
+/// what a point may hold.
+pub const MIN_ENVELOPE_SAMPLES: u64 = 3;
 
 impl Envelope {
     pub(crate) fn observe(&mut self, v: i64) {
@@ -201,9 +204,12 @@ impl Envelope {
         }
     }
 
-    /// Whether `v` fits: in the set; in the range widened by a tenth of its span; for a
+    /// Whether `v` fits (always, before [`MIN_ENVELOPE_SAMPLES`]): in the set; in the range widened by a tenth of its span; for a
     /// counter, not below its first value (counters grow past what learning saw).
     pub(crate) fn admits(&self, v: i64) -> bool {
+        if self.samples < MIN_ENVELOPE_SAMPLES {
+            return true;
+        }
         match self.kind() {
             EnvelopeKind::Set => self.set.binary_search(&v).is_ok(),
             EnvelopeKind::Counter => v >= self.min,

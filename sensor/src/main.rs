@@ -46,6 +46,10 @@ enum Command {
         /// Ignore an existing baseline file instead of continuing from it.
         #[arg(long)]
         fresh: bool,
+        /// Do not learn the conversations of this client (repeatable): a known scanner, or
+        /// the attacker of a labelled capture.
+        #[arg(long, value_name = "IP")]
+        exclude_client: Vec<std::net::IpAddr>,
         #[command(flatten)]
         common: Common,
     },
@@ -170,10 +174,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Learn { captures, baseline, fresh, common } => model_cmd(learn(&LearnArgs {
+        Command::Learn { captures, baseline, fresh, exclude_client, common } => model_cmd(learn(&LearnArgs {
             captures,
             baseline,
             fresh,
+            exclude_clients: exclude_client,
             engine: common.engine(),
             progress: !common.no_progress,
             summary: !common.quiet,

@@ -3,11 +3,13 @@
 //! When the baseline file exists, learning continues from it (its checksum is verified
 //! first) unless `--fresh` is given; the result replaces it atomically.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
 use otsensor_dissectors::event::{Notice, Pdu, Sink};
 use otsensor_models::detect::human_duration;
+use otsensor_models::model::PairKey;
 use otsensor_models::Learner;
 
 use super::detect::ModelCmdError;
@@ -23,6 +25,9 @@ pub struct LearnArgs {
     pub baseline: PathBuf,
     /// Start from nothing even if the file exists.
     pub fresh: bool,
+    /// Clients whose conversations are not learned (a known scanner, a pentester's laptop,
+    /// or an attacker in a labelled capture).
+    pub exclude_clients: Vec<IpAddr>,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
     /// Whether to show a progress bar.
@@ -31,15 +36,24 @@ pub struct LearnArgs {
     pub summary: bool,
 }
 
-/// A sink feeding a learner.
-pub(crate) struct LearnSink<'a>(pub(crate) &'a mut Learner);
+/// A sink feeding a learner, leaving out excluded clients.
+pub(crate) struct LearnSink<'a> {
+    pub(crate) learner: &'a mut Learner,
+    pub(crate) exclude: &'a [IpAddr],
+}
 
 impl Sink for LearnSink<'_> {
     fn pdu(&mut self, pdu: &Pdu<'_>) {
-        self.0.pdu(pdu);
+        if !self.exclude.is_empty() && self.exclude.contains(&PairKey::of(pdu).client) {
+            return;
+        }
+        self.learner.pdu(pdu);
     }
     fn notice(&mut self, n: &Notice) {
-        self.0.notice(n);
+        if self.exclude.contains(&n.src.ip) || self.exclude.contains(&n.dst.ip) {
+            return;
+        }
+        self.learner.notice(n);
     }
 }
 
@@ -55,7 +69,8 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
     };
     let mut engine = Engine::new(args.engine.clone());
     let mut progress = Progress::new(args.progress);
-    let run = run_captures(&args.captures, &mut engine, &mut LearnSink(&mut learner), &mut progress);
+    let mut sink = LearnSink { learner: &mut learner, exclude: &args.exclude_clients };
+    let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);
     // A capture error stops learning before anything is written: a partial baseline would
     // make everything after the error look new.
     run.map_err(ModelCmdError::Run)?;
