@@ -332,3 +332,54 @@ fn alerts_are_byte_identical_across_runs() {
         assert!(a[0].get(k).is_some(), "alert lacks {k}: {}", a[0]);
     }
 }
+
+#[test]
+fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_alerts() {
+    use otsensor::cmd::detect::{detect as detect_cmd, DetectArgs};
+    use otsensor::cmd::learn::{learn as learn_cmd, LearnArgs};
+    let (Some(learn_on), Some(score)) =
+        (cap("modbus/emreekin/ReadCoil.pcap"), cap("modbus/emreekin/WriteMultipleCoil.pcap"))
+    else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("otsensor-detect-cmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let baseline = dir.join("plant.json");
+    let alerts = dir.join("alerts.jsonl");
+    let largs = |fresh| LearnArgs {
+        captures: vec![learn_on.clone()],
+        baseline: baseline.clone(),
+        fresh,
+        exclude_clients: Vec::new(),
+        engine: EngineConfig::default(),
+        progress: false,
+        summary: false,
+    };
+    learn_cmd(&largs(true)).expect("learn");
+    let first = std::fs::read_to_string(&baseline).expect("baseline written");
+    // Learning again continues from the file: one more run, same pairs.
+    learn_cmd(&largs(false)).expect("learn again");
+    let b = Baseline::from_json(&std::fs::read_to_string(&baseline).expect("read")).expect("verifies");
+    assert_eq!(b.learning.runs, 2);
+    assert_eq!(Baseline::from_json(&first).expect("first verifies").pairs.len(), b.pairs.len());
+    let dargs = DetectArgs {
+        captures: vec![score],
+        baseline: baseline.clone(),
+        alerts: Some(alerts.clone()),
+        engine: EngineConfig::default(),
+        progress: false,
+        summary: false,
+    };
+    detect_cmd(&dargs).expect("detect");
+    let text = std::fs::read_to_string(&alerts).expect("alerts written");
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert!(lines.iter().any(|a| a["id"] == "modbus.new_function_code" && a["rule_id"] == 9_100_103), "{text}");
+    // A hand-edited baseline is refused with a clear message.
+    let edited = std::fs::read_to_string(&baseline).expect("read").replacen("\"runs\": 2", "\"runs\": 3", 1);
+    std::fs::write(&baseline, edited).expect("write");
+    let err = detect_cmd(&dargs).expect_err("refused").to_string();
+    assert!(err.contains("checksum mismatch") && err.contains("otsensor baseline seal"), "{err}");
+    otsensor::baseline_file::seal(&baseline).expect("seal");
+    detect_cmd(&dargs).expect("detect after seal");
+    std::fs::remove_dir_all(&dir).ok();
+}
