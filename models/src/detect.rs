@@ -218,7 +218,8 @@ impl Detector {
         if is_req {
             if let Some(op) = body.critical() {
                 let fname = body.func_name();
-                folder.hit(Occ { kind: Kind::Critical(op), detail: 0, ..occ }, || {
+                // The operation is its own impact: a disabled report stream is as critical as a stop.
+                folder.hit(Occ { kind: Kind::Critical(op), detail: 0, class: None, ..occ }, || {
                     let title = Kind::Critical(op).info().title;
                     (
                         format!("{title}: {} sent {fname} to {}", client.ip, server),
@@ -302,7 +303,8 @@ impl Detector {
                 });
             });
             if let Some(b) = base {
-                if !b.has_func(func) {
+                // A critical operation's own alert says more than "new function code".
+                if !b.has_func(func) && body.critical().is_none() {
                     let fname = body.func_name();
                     folder.hit(Occ { kind: Kind::NewFunctionCode, detail: u64::from(func), ..occ }, || {
                         let used: Vec<String> = b.funcs.values().map(|f| f.name.clone()).collect();

@@ -114,7 +114,8 @@ impl WindowAcc {
             return None;
         }
         let closed = if self.active { Some(self.summary()) } else { None };
-        let last_req_ns = self.last_req_ns;
+        // Inter-arrival is measured within the window: a silent gap before it is the
+        // channel_silent rule's business, not the statistical model's.
         *self = WindowAcc {
             index: w,
             active: true,
@@ -124,8 +125,6 @@ impl WindowAcc {
             last_ns: ns,
             ..Default::default()
         };
-        // Inter-arrival continues across windows.
-        self.last_req_ns = last_req_ns;
         closed
     }
 

@@ -276,6 +276,11 @@ fn s7_plc_stop_and_download_are_critical() {
     critical_in("s7comm/gymgit-s300-s400/snap7_s300_stop.pcapng", Protocol::S7comm, "s7comm.plc_stop");
     critical_in("s7comm/gymgit-s300-s400/step7_s300_download.pcapng", Protocol::S7comm, "s7comm.program_download");
     critical_in("s7comm/gymgit-s300-s400/tia_s300_downloadOb1.pcapng", Protocol::S7comm, "s7comm.program_download");
+    critical_in("s7comm/gymgit-s300-s400/step7_s300_AuthPassword.pcapng", Protocol::S7comm, "s7comm.protection_change");
+    critical_in("s7comm/gymgit-s300-s400/step7_s300_copyRamToRom.pcapng", Protocol::S7comm, "s7comm.memory_operation");
+    for id in ["s7comm.plc_stop", "s7comm.block_delete", "s7comm.program_download", "s7comm.plc_start"] {
+        critical_in("s7comm/gymgit-s300-s400/tia_s300_downloadHwConfig.pcapng", Protocol::S7comm, id);
+    }
 }
 
 #[test]
