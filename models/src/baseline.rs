@@ -102,7 +102,8 @@ pub struct Pair {
     pub units: Vec<u16>,
     /// Point ranges read and written, sorted.
     pub points: Vec<PointRanges>,
-    /// Value envelopes, sorted; at most [`crate::MAX_VALUE_POINTS`] points per pair.
+    /// Value envelopes, sorted; at most [`crate::MAX_READ_VALUE_POINTS`] read and
+    /// [`crate::MAX_WRITE_VALUE_POINTS`] written points per pair.
     pub values: Vec<ValueEnvelope>,
     /// Whether more points carried values than were kept.
     pub values_truncated: bool,
@@ -166,7 +167,8 @@ pub struct ValueEnvelope {
     pub access: String,
     /// `set` (a few distinct values), `range`, or `counter` (never decreased).
     pub kind: String,
-    /// The distinct values, for `set`.
+    /// The distinct values, for `set` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<i64>,
     /// Smallest value.
     pub min: i64,

@@ -238,19 +238,15 @@ impl Detector {
                 let fname = body.func_name();
                 let known = base.is_some();
                 folder.hit(Occ { kind: Kind::WriteOnReadOnlyPair, ..occ }, || {
+                    let target = describe_points(body, unit);
+                    let during = if known {
+                        format!("this pair only read during {learned} of learning")
+                    } else {
+                        format!("this pair was not seen at all during {learned} of learning")
+                    };
                     (
                         format!("{} wrote to {} ({fname}) on a pair that never wrote", client.ip, server),
-                        if known {
-                            format!(
-                                "{fname} unit {unit} from {}: this pair only read during {learned} of learning",
-                                client.ip
-                            )
-                        } else {
-                            format!(
-                                "{fname} unit {unit} from {}: this pair was not seen at all during {learned} of learning",
-                                client.ip
-                            )
-                        },
+                        format!("{fname} to {target} from {}: {during}", client.ip),
                     )
                 });
             }
@@ -540,6 +536,23 @@ impl Detector {
         }
         folder.close_all();
         folder.drain(out);
+    }
+}
+
+/// "unit 1 holding_registers 40100-40101" for the points a request names (the first two).
+fn describe_points(body: &otsensor_dissectors::event::PduBody<'_>, unit: u16) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    body.for_each_point(&mut |r| {
+        if parts.len() < 2 {
+            let last = r.start.saturating_add(r.count.max(1) - 1);
+            let range = if last == r.start { r.start.to_string() } else { format!("{}-{last}", r.start) };
+            parts.push(format!("{} {range}", space_name(r.space)));
+        }
+    });
+    if parts.is_empty() {
+        format!("unit {unit}")
+    } else {
+        format!("unit {unit} {}", parts.join(", "))
     }
 }
 

@@ -58,8 +58,14 @@ pub use rules_catalog::Severity;
 
 /// Seconds of packet time per rate and feature window.
 pub const WINDOW_SECS: i64 = 10;
-/// Value envelopes kept per pair; points beyond are not tracked (and never alerted).
-pub const MAX_VALUE_POINTS: usize = 256;
+/// Envelopes of read points kept per pair; points beyond are not tracked (and never
+/// alerted), and the pair says `values_truncated`.
+pub const MAX_READ_VALUE_POINTS: usize = 96;
+/// Envelopes of written points kept per pair, counted apart so that a pair polling many
+/// registers still tracks every setpoint it writes.
+pub const MAX_WRITE_VALUE_POINTS: usize = 32;
+/// Envelopes kept per pair in all.
+pub const MAX_VALUE_POINTS: usize = MAX_READ_VALUE_POINTS + MAX_WRITE_VALUE_POINTS;
 /// Distinct values an envelope keeps as a set before it becomes a range.
 pub const MAX_SET_VALUES: usize = 8;
 /// Ranges kept per unit, space and access of a pair; beyond, the closest merge.

@@ -13,7 +13,9 @@ use crate::baseline::{
     access_name, parse_access, parse_protocol, parse_space, space_name, Asset, Baseline, BaselineError, Function,
     Latency, Learning, Pair, PointRanges, Polling, PortNotice, Rates, StatModel, ValueEnvelope, FORMAT, VERSION,
 };
-use crate::{MAX_POLLS, MAX_RANGES, MAX_SET_VALUES, MAX_TRANSITIONS, MAX_VALUE_POINTS, WINDOW_SECS};
+use crate::{
+    MAX_POLLS, MAX_RANGES, MAX_READ_VALUE_POINTS, MAX_SET_VALUES, MAX_TRANSITIONS, MAX_WRITE_VALUE_POINTS, WINDOW_SECS,
+};
 
 /// A client-server conversation in one protocol: the unit of the baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -304,6 +306,8 @@ pub(crate) struct PairModel {
     pub(crate) ranges: FxHashMap<PointKey, RangeSet>,
     pub(crate) values: FxHashMap<ValueKey, Envelope>,
     pub(crate) values_truncated: bool,
+    /// Envelopes kept, of read and of written points.
+    value_points: [usize; 2],
     pub(crate) polls: FxHashMap<u64, Poll>,
     pub(crate) transitions: FxHashMap<(u16, u16), u64>,
     pub(crate) transitions_truncated: bool,
@@ -328,6 +332,7 @@ impl PairModel {
             ranges: FxHashMap::default(),
             values: FxHashMap::default(),
             values_truncated: false,
+            value_points: [0, 0],
             polls: FxHashMap::default(),
             transitions: FxHashMap::default(),
             transitions_truncated: false,
@@ -387,15 +392,28 @@ impl PairModel {
     }
 
     pub(crate) fn add_value(&mut self, k: ValueKey, v: i64) {
-        let n = self.values.len();
+        let [reads, writes] = self.value_points;
+        let (n, cap) = match k.access {
+            Access::Read => (reads, MAX_READ_VALUE_POINTS),
+            Access::Write => (writes, MAX_WRITE_VALUE_POINTS),
+        };
         match self.values.get_mut(&k) {
             Some(e) => e.observe(v),
-            None if n < MAX_VALUE_POINTS => {
+            None if n < cap => {
                 let mut e = Envelope::default();
                 e.observe(v);
                 self.values.insert(k, e);
+                self.count_value_point(k.access);
             }
             None => self.values_truncated = true,
+        }
+    }
+
+    fn count_value_point(&mut self, access: Access) {
+        let [reads, writes] = &mut self.value_points;
+        match access {
+            Access::Read => *reads += 1,
+            Access::Write => *writes += 1,
         }
     }
 
@@ -531,6 +549,7 @@ impl Model {
                     samples: v.samples.max(if v.kind == "counter" { COUNTER_MIN_SAMPLES } else { 1 }),
                 };
                 pm.values.insert(ValueKey { unit: v.unit, space, index: v.index, access }, env);
+                pm.count_value_point(access);
             }
             pm.values_truncated = p.values_truncated;
             for q in &p.polling {

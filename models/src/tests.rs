@@ -402,8 +402,37 @@ fn learning_continues_from_a_baseline() {
         .any(|p| p.server == std::net::IpAddr::from(RTU) && p.functions.iter().any(|f| f.func == 6)));
 }
 
+#[test]
+fn a_baseline_of_a_hundred_busy_devices_stays_under_a_few_megabytes() {
+    // 100 PLCs, each polled for 3 x 125 holding registers of changing values, plus writes.
+    let mut tr = Traffic::default();
+    for s in 0..40u16 {
+        for d in 0..100u8 {
+            let plc = [10, 0, 1, d];
+            let t = f64::from(s) * 2.0 + f64::from(d) * 0.01;
+            for (k, addr) in [0u16, 200, 400].into_iter().enumerate() {
+                tr.read_holding(
+                    t + k as f64 * 0.002,
+                    MASTER,
+                    plc,
+                    addr,
+                    125,
+                    s.wrapping_mul(37).wrapping_add(u16::from(d)),
+                );
+            }
+            tr.write_register(t + 0.007, MASTER, plc, 1000 + u16::from(d % 7), s % 50);
+        }
+    }
+    let mut b = learn(&tr);
+    let json = b.to_json();
+    assert_eq!(b.pairs.len(), 100);
+    assert!(b.pairs.iter().all(|p| p.values.len() <= crate::MAX_VALUE_POINTS && p.values_truncated));
+    eprintln!("baseline of 100 busy devices: {} bytes", json.len());
+    assert!(json.len() < 3 << 20, "{} bytes", json.len());
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Any polling program scored against a baseline learned from itself raises nothing of
     /// medium or above, except the critical operations it contains.
