@@ -435,15 +435,21 @@ impl Detector {
             deviation: 1.0,
         };
         self.folder.hit(occ, || {
-            let what = match pn.kind.split_once(':') {
-                Some(("unexpected_port", p)) => format!("{p} was found by content on port {}", pn.port),
-                Some((_, p)) => format!("port {} is configured for {p} but carries something else", pn.port),
-                None => pn.kind.clone(),
+            let (summary, what) = match pn.kind.split_once(':') {
+                Some(("unexpected_port", p)) => (
+                    format!("{p} on a connection between {} and {} whose server port is not {p}'s", n.src, n.dst),
+                    format!(
+                        "{p} was identified by content on a connection whose server port is not configured for it \
+                         (a non-standard port, tunnelling, or a reversed or spoofed connection)"
+                    ),
+                ),
+                Some((_, p)) => (
+                    format!("{}:{} is configured for {p} but carries something else", pn.server, pn.port),
+                    format!("traffic between {} and {} on a {p} port is not {p}", n.src, n.dst),
+                ),
+                None => (pn.kind.clone(), pn.kind.clone()),
             };
-            (
-                format!("{}:{}: {what}", pn.server, pn.port),
-                format!("{what} (between {} and {}); not seen during {learned} of learning", n.src, n.dst),
-            )
+            (summary, format!("{what}; not seen during {learned} of learning"))
         });
     }
 

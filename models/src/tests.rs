@@ -332,7 +332,7 @@ fn a_port_carrying_another_protocol_is_alerted_once() {
     let mut out = Vec::new();
     d.finish(&mut out);
     assert_eq!(ids(&out), ["net.port_protocol_mismatch"]);
-    assert!(out[0].summary.contains("dnp3"), "{}", out[0].summary);
+    assert!(out[0].summary.contains("dnp3") && out[0].evidence.contains("identified by content"), "{:?}", out[0]);
 }
 
 #[test]

@@ -388,3 +388,52 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
     detect_cmd(&dargs).expect("detect after seal");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `attacks/qut-dnp3-2017/training/<run>/attacker.pcap.zip`, extracted into the temporary
+/// directory (with `python3 -m zipfile`); `None` with a notice when that cannot be done.
+fn qut_dnp3(run: &str) -> Option<PathBuf> {
+    let zip = corpus()?.join(format!("attacks/qut-dnp3-2017/training/{run}/attacker.pcap.zip"));
+    let dir = std::env::temp_dir().join(format!("otsensor-detect-qut-{run}-{}", std::process::id()));
+    let pcap = dir.join("attacker.pcap");
+    if !pcap.is_file() {
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&zip)
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok || !pcap.is_file() {
+            eprintln!("notice: could not extract {}; skipped", zip.display());
+            return None;
+        }
+    }
+    Some(pcap)
+}
+
+#[test]
+fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
+    // DNP3 is visible in these attacker-side captures only while the attacker is in path or
+    // injecting, so there is no clean stretch to learn from: critical operations, floods and
+    // new talkers are what must show with an empty baseline.
+    let empty = learn(&[], |_| true);
+    let recon: IpAddr = [192, 168, 10, 66].into();
+    if let Some(p) = qut_dnp3("injection-frequent") {
+        if visible(&p, Protocol::Dnp3) {
+            let alerts = detect(&empty, std::slice::from_ref(&p));
+            for id in ["dnp3.cold_restart", "dnp3.warm_restart"] {
+                let a = alerts.iter().find(|a| a.id == id).unwrap_or_else(|| panic!("{id}: {:?}", ids(&alerts)));
+                assert_eq!(a.severity, Severity::Critical);
+            }
+            assert!(alerts.iter().any(|a| a.id == "dnp3.new_pair" && a.src.ip == recon), "{:?}", ids(&alerts));
+            std::fs::remove_file(&p).ok();
+        }
+    }
+    if let Some(p) = qut_dnp3("flooding-infrequent") {
+        if visible(&p, Protocol::Dnp3) {
+            let alerts = detect(&empty, std::slice::from_ref(&p));
+            assert!(alerts.iter().any(|a| a.id == "dnp3.flood" && a.severity >= Severity::High), "{:?}", ids(&alerts));
+            std::fs::remove_file(&p).ok();
+        }
+    }
+}
