@@ -419,19 +419,22 @@ fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
     let empty = learn(&[], |_| true);
     let recon: IpAddr = [192, 168, 10, 66].into();
     if let Some(p) = qut_dnp3("injection-frequent") {
-        if visible(&p, Protocol::Dnp3) {
-            let alerts = detect(&empty, std::slice::from_ref(&p));
+        let seen = visible(&p, Protocol::Dnp3);
+        let alerts = if seen { detect(&empty, std::slice::from_ref(&p)) } else { Vec::new() };
+        remove_extracted(&p);
+        if seen {
             for id in ["dnp3.cold_restart", "dnp3.warm_restart"] {
                 let a = alerts.iter().find(|a| a.id == id).unwrap_or_else(|| panic!("{id}: {:?}", ids(&alerts)));
                 assert_eq!(a.severity, Severity::Critical);
             }
             assert!(alerts.iter().any(|a| a.id == "dnp3.new_pair" && a.src.ip == recon), "{:?}", ids(&alerts));
-            std::fs::remove_file(&p).ok();
         }
     }
     if let Some(p) = qut_dnp3("flooding-infrequent") {
-        if visible(&p, Protocol::Dnp3) {
-            let alerts = detect(&empty, std::slice::from_ref(&p));
+        let seen = visible(&p, Protocol::Dnp3);
+        let alerts = if seen { detect(&empty, std::slice::from_ref(&p)) } else { Vec::new() };
+        remove_extracted(&p);
+        if seen {
             assert!(alerts.iter().any(|a| a.id == "dnp3.flood" && a.severity >= Severity::High), "{:?}", ids(&alerts));
             std::fs::remove_file(&p).ok();
         }
