@@ -440,3 +440,10 @@ fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
         }
     }
 }
+
+/// Removes the directory a capture was extracted into.
+fn remove_extracted(p: &Path) {
+    if let Some(d) = p.parent() {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
