@@ -195,6 +195,9 @@ pub struct Polling {
     pub spread_secs: f64,
     /// Longest gap, seconds, including the gaps from the start and to the end of learning.
     pub max_gap_secs: f64,
+    /// Shortest interval, seconds.
+    #[serde(default)]
+    pub min_gap_secs: f64,
     /// Intervals measured.
     pub samples: u64,
 }

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Access, Endpoint, FunctionClass, Notice, Pdu, Protocol, Timestamp};
+use otsensor_dissectors::event::{Access, Direction, Endpoint, FunctionClass, Notice, Pdu, Protocol, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::alert::{Alert, Folder, Occ};
@@ -22,6 +22,9 @@ use crate::window::{window_of, ClientAcc, WindowAcc, WindowSummary};
 pub const NEW_PAIR_FLOOD_REQUESTS: u64 = 200;
 /// Distinct points per window above which a pair unknown to the baseline is scanning.
 pub const NEW_PAIR_SCAN_POINTS: u32 = 32;
+/// Consecutive intervals under a recurring request's fast limit, spanning at least its
+/// learned period, before it counts as broken.
+pub const POLL_FAST_STREAK: u8 = 5;
 /// Fewest distinct function codes, unit ids or hosts in a window for a scan.
 pub const MIN_SCAN_SPREAD: u32 = 5;
 
@@ -35,7 +38,8 @@ struct Rt {
     server: Endpoint,
     win: WindowAcc,
     prev_func: Option<u16>,
-    poll_seen: FxHashMap<u64, i64>,
+    /// Per recurring request seen: last time, consecutive too-fast intervals, and when they began.
+    poll_seen: FxHashMap<u64, (i64, u8, i64)>,
     silent: FxHashSet<u64>,
     polls_sorted: Vec<u64>,
 }
@@ -149,7 +153,10 @@ impl Detector {
         let func = body.func();
         let class = body.class();
         let unit = unit_of(body);
-        let (client, server) = if is_req { (pdu.src, pdu.dst) } else { (pdu.dst, pdu.src) };
+        let (client, server) = match pdu.direction {
+            Direction::ToServer => (pdu.src, pdu.dst),
+            Direction::ToClient => (pdu.dst, pdu.src),
+        };
         rt.client = client;
         rt.server = server;
         let base: Option<&PairModel> = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -335,8 +342,38 @@ impl Detector {
                 }
                 let (start, count) = first.unwrap_or((0, 0));
                 let sig = Poll::signature(func, unit, start, count);
-                if b.polls.contains_key(&sig) {
-                    rt.poll_seen.insert(sig, ns);
+                if let Some(p) = b.polls.get(&sig) {
+                    let seen = rt.poll_seen.entry(sig).or_insert((ns, 0, ns));
+                    let dt = (ns - seen.0) as f64 * 1e-9;
+                    if seen.0 != ns && dt < p.too_fast_below() {
+                        if seen.1 == 0 {
+                            seen.2 = seen.0;
+                        }
+                        seen.1 = seen.1.saturating_add(1);
+                    } else {
+                        seen.1 = 0;
+                    }
+                    seen.0 = ns;
+                    // Sustained: enough fast intervals, spanning at least one learned period
+                    // (bursts of retransmissions or pipelined requests are not a new period).
+                    let span = (ns - seen.2) as f64 * 1e-9;
+                    if seen.1 >= POLL_FAST_STREAK && span >= p.mean {
+                        seen.1 = 0;
+                        let fname = body.func_name();
+                        folder.hit(Occ { kind: Kind::PollingPeriodBroken, detail: sig, class: None, ..occ }, || {
+                            (
+                                format!("{} polls {fname} unit {unit} @{start} on {} far faster than learned", client.ip, server),
+                                format!(
+                                    "{fname} unit {unit} @{start} x{count}: {POLL_FAST_STREAK} intervals in a row under {:.3} s (the last {:.3} s); during {learned} of learning it came every {:.2} s (spread {:.2} s, never under {:.3} s)",
+                                    p.too_fast_below(),
+                                    dt,
+                                    p.mean,
+                                    p.spread(),
+                                    p.min_gap
+                                ),
+                            )
+                        });
+                    }
                     rt.silent.remove(&sig);
                 }
             }
@@ -461,7 +498,7 @@ impl Detector {
             let mut newly: Vec<(&Poll, f64)> = Vec::new();
             for sig in &rt.polls_sorted {
                 let Some(p) = b.polls.get(sig) else { continue };
-                let last = rt.poll_seen.get(sig).copied().unwrap_or(start);
+                let last = rt.poll_seen.get(sig).map_or(start, |s| s.0);
                 let gap = (ns - last) as f64 * 1e-9;
                 if gap > p.silence_after() && !rt.silent.contains(sig) {
                     rt.silent.insert(*sig);

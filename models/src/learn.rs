@@ -150,6 +150,7 @@ impl Learner {
                     p.mean += d / p.n as f64;
                     p.m2 += d * (dt - p.mean);
                     p.max_gap = p.max_gap.max(dt);
+                    p.min_gap = p.min_gap.min(dt);
                 } else {
                     p.first_ns = Some(ns);
                 }

@@ -256,6 +256,7 @@ pub(crate) struct Poll {
     pub(crate) mean: f64,
     pub(crate) m2: f64,
     pub(crate) max_gap: f64,
+    pub(crate) min_gap: f64,
     pub(crate) first_ns: Option<i64>,
     pub(crate) last_ns: Option<i64>,
 }
@@ -271,6 +272,11 @@ impl Poll {
     /// Whether it is regular enough to expect: enough intervals and a spread below the mean.
     pub(crate) fn recurring(&self) -> bool {
         self.n >= 4 && self.mean > 0.0 && self.spread() <= self.mean
+    }
+    /// Intervals shorter than this break the learned period: half the shortest learned
+    /// interval and a quarter of the mean.
+    pub(crate) fn too_fast_below(&self) -> f64 {
+        (0.5 * self.min_gap).min(0.25 * self.mean)
     }
     /// Seconds of silence after which the channel counts as silent.
     pub(crate) fn silence_after(&self) -> f64 {
@@ -431,6 +437,7 @@ impl PairModel {
             mean: 0.0,
             m2: 0.0,
             max_gap: 0.0,
+            min_gap: f64::INFINITY,
             first_ns: None,
             last_ns: None,
         }))
@@ -566,6 +573,7 @@ impl Model {
                         mean: q.period_secs,
                         m2: q.spread_secs * q.spread_secs * n.saturating_sub(1) as f64,
                         max_gap: q.max_gap_secs,
+                        min_gap: q.min_gap_secs,
                         first_ns: None,
                         last_ns: None,
                     },
@@ -692,6 +700,7 @@ fn pair_doc(p: &PairModel) -> Pair {
             period_secs: round6(q.mean),
             spread_secs: round6(q.spread()),
             max_gap_secs: round6(q.max_gap),
+            min_gap_secs: round6(q.min_gap),
             samples: q.n,
         })
         .collect();

@@ -115,6 +115,8 @@ pub enum Kind {
     PortProtocolMismatch,
     /// The statistical model finds a window of a pair's traffic unlike any learned.
     StatisticalAnomaly,
+    /// A recurring request now comes much faster than it ever did.
+    PollingPeriodBroken,
     /// A critical operation (restart, stop, download...), alerted whatever the baseline.
     Critical(CriticalOp),
 }
@@ -196,6 +198,7 @@ impl Kind {
             Kind::ProtocolViolation => 13,
             Kind::PortProtocolMismatch => 14,
             Kind::StatisticalAnomaly => 15,
+            Kind::PollingPeriodBroken => 16,
             Kind::Critical(op) => critical_number(op),
         }
     }
@@ -206,7 +209,7 @@ impl Kind {
     }
 
     /// Every non-critical kind, in rule-id order.
-    pub const BASE: [Kind; 15] = [
+    pub const BASE: [Kind; 16] = [
         Kind::NewAsset,
         Kind::NewPair,
         Kind::NewFunctionCode,
@@ -222,6 +225,7 @@ impl Kind {
         Kind::ProtocolViolation,
         Kind::PortProtocolMismatch,
         Kind::StatisticalAnomaly,
+        Kind::PollingPeriodBroken,
     ];
 
     /// The fixed description. Each comment says why the rule fires.
@@ -284,6 +288,11 @@ impl Kind {
             // The statistical model's reconstruction error is above every learned window's.
             Kind::StatisticalAnomaly => {
                 r("statistical_anomaly", "Traffic unlike the learned windows", 40.0, false, None)
+            }
+            // A poll that suddenly runs several times faster than ever: a second master, a
+            // replay, or a tool hammering one register.
+            Kind::PollingPeriodBroken => {
+                r("polling_period_broken", "Polling faster than ever learned", 50.0, false, None)
             }
             // Stopping, restarting, reprogramming or blinding a controller is alerted whatever
             // the baseline: it is rare, high impact, and exactly what attacks do.

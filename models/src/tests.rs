@@ -245,6 +245,19 @@ fn a_channel_that_stops_polling_is_silent() {
 }
 
 #[test]
+fn a_poll_repeated_ten_times_faster_breaks_its_period() {
+    let alerts = scenario(|tr| {
+        for i in 0..20 {
+            tr.read_holding(650.05 + f64::from(i) * 0.1, MASTER, PLC, 0, 10, 0);
+        }
+    });
+    let a = find(&alerts, "modbus.polling_period_broken");
+    assert!(a.evidence.contains("came every 1.00 s"), "{}", a.evidence);
+    assert!(a.severity >= Severity::Medium);
+    assert!(!alerts.iter().any(|a| a.id == "modbus.flood"), "{:?}", ids(&alerts));
+}
+
+#[test]
 fn two_writes_in_a_row_are_an_unseen_sequence() {
     let alerts = scenario(|tr| {
         tr.write_register(650.5, MASTER, PLC, 10, 1);
