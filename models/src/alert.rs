@@ -14,7 +14,10 @@ pub const FOLD_WINDOW_SECS: i64 = 60;
 /// Alerts one rule may open on one pair per fold window; further distinct subjects fold
 /// into a single overflow alert.
 pub const MAX_FOLDS_PER_RULE_PAIR: u32 = 5;
-/// Detail key of the overflow alert.
+/// Alerts one rule may open across all pairs per fold window (a scan of thousands of
+/// hosts is a few alerts, not thousands); the rest fold into one overflow alert.
+pub const MAX_FOLDS_PER_RULE: u32 = 50;
+/// Detail (and, for the all-pairs limit, subject) key of the overflow alerts.
 const OVERFLOW: u64 = u64::MAX;
 
 /// One alert.
@@ -98,6 +101,7 @@ pub(crate) struct Folder {
     open: FxHashMap<FoldKey, Fold>,
     done: FxHashSet<FoldKey>,
     limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
+    rule_limits: FxHashMap<(Kind, Family), (i64, u32)>,
     out: Vec<Alert>,
     /// Asset criticality (1.0 until the rules crate provides it).
     pub(crate) criticality: f64,
@@ -136,19 +140,28 @@ impl Folder {
             if let Some(f) = self.open.remove(&key) {
                 self.out.push(f.alert);
             }
-            if info.once {
+            if info.once && key.detail != OVERFLOW {
                 self.done.insert(key);
                 return;
             }
         }
-        // Rate limit per rule and pair.
+        // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
         let lim = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
         if lim.0 != w {
             *lim = (w, 0);
         }
-        let (summary, evidence) = if lim.1 >= MAX_FOLDS_PER_RULE_PAIR {
+        let glim = self.rule_limits.entry((occ.kind, occ.family)).or_insert((w, 0));
+        if glim.0 != w {
+            *glim = (w, 0);
+        }
+        let pair_full = lim.1 >= MAX_FOLDS_PER_RULE_PAIR;
+        let rule_full = glim.1 >= MAX_FOLDS_PER_RULE;
+        let (summary, evidence) = if pair_full || rule_full {
             key.detail = OVERFLOW;
+            if rule_full {
+                key.subject = OVERFLOW;
+            }
             if let Some(f) = self.open.get_mut(&key) {
                 f.alert.count += 1;
                 f.alert.ts_last = occ.ts_last;
@@ -156,15 +169,17 @@ impl Folder {
                 return;
             }
             let (s, e) = text();
+            let scope = if rule_full { "across all pairs" } else { "on this pair" };
             (
                 format!(
-                    "More {} alerts on this pair than the per-window limit; further ones are folded here",
+                    "More {} alerts {scope} than the per-window limit; further ones are folded here",
                     info.title.to_lowercase()
                 ),
                 format!("first folded: {s}; {e}"),
             )
         } else {
             lim.1 += 1;
+            glim.1 += 1;
             text()
         };
         let imp = occ.class.map_or(1.0, impact);
@@ -199,13 +214,15 @@ impl Folder {
         expired.sort_unstable();
         for k in expired {
             if let Some(f) = self.open.remove(&k) {
-                if k.kind.info().once {
+                // Overflow folds stand for many subjects: they may open again.
+                if k.kind.info().once && k.detail != OVERFLOW {
                     self.done.insert(k);
                 }
                 self.out.push(f.alert);
             }
         }
         self.limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
+        self.rule_limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
     }
 
     /// Closes every fold.

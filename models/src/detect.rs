@@ -22,6 +22,8 @@ use crate::window::{window_of, ClientAcc, WindowAcc, WindowSummary};
 pub const NEW_PAIR_FLOOD_REQUESTS: u64 = 200;
 /// Distinct points per window above which a pair unknown to the baseline is scanning.
 pub const NEW_PAIR_SCAN_POINTS: u32 = 32;
+/// Pairs unknown to the baseline tracked one by one; beyond, they share one runtime.
+pub const MAX_NEW_PAIRS: usize = 16_384;
 /// Consecutive intervals under a recurring request's fast limit, spanning at least its
 /// learned period, before it counts as broken.
 pub const POLL_FAST_STREAK: u8 = 5;
@@ -56,6 +58,7 @@ pub struct Detector {
     tick: i64,
     learned: String,
     pdus: u64,
+    overflow_rt: Option<usize>,
 }
 
 /// "3 h 12 min", "14 min 5 s", "42 s".
@@ -90,6 +93,7 @@ impl Detector {
             start_ns: None,
             tick: i64::MIN,
             pdus: 0,
+            overflow_rt: None,
             model,
         };
         for i in 0..d.model.pairs.len() {
@@ -142,7 +146,17 @@ impl Detector {
         let key = PairKey::of(pdu);
         let ri = match self.index.get(&key) {
             Some(&i) => i as usize,
-            None => self.push_rt(key, None, Vec::new()),
+            None if self.rts.len() - self.model.pairs.len() < MAX_NEW_PAIRS => self.push_rt(key, None, Vec::new()),
+            // Past the cap, unknown pairs share one runtime (its windows then count them
+            // together, which is what a spoofed-source flood deserves).
+            None => match self.overflow_rt {
+                Some(i) => i,
+                None => {
+                    let i = self.push_rt(key, None, Vec::new());
+                    self.overflow_rt = Some(i);
+                    i
+                }
+            },
         };
         let Detector { model, rts, folder, clients, learned, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };

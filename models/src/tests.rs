@@ -362,6 +362,20 @@ fn repeats_fold_into_one_alert_with_a_count() {
 }
 
 #[test]
+fn thousands_of_new_talkers_give_a_bounded_number_of_alerts() {
+    let alerts = scenario(|tr| {
+        for i in 0..3000u32 {
+            let src = [10, 9, (i / 250) as u8, (i % 250) as u8];
+            tr.read_holding(650.0 + f64::from(i) * 0.001, src, PLC, 0, 10, 0);
+        }
+    });
+    let new_pairs = alerts.iter().filter(|a| a.id == "modbus.new_pair").count();
+    assert!(new_pairs <= crate::alert::MAX_FOLDS_PER_RULE as usize + 2, "{new_pairs}");
+    let folded: u64 = alerts.iter().filter(|a| a.id == "modbus.new_pair").map(|a| a.count).sum();
+    assert!(folded >= 3000, "{folded}");
+}
+
+#[test]
 fn scoring_is_deterministic() {
     let inject = |tr: &mut Traffic| {
         for i in 0..200u16 {
