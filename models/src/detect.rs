@@ -233,7 +233,7 @@ impl Detector {
         }
 
         if let Some(sum) = rt.win.roll(ns, pdu.pkt) {
-            check_window(model, folder, rt, base, &sum);
+            check_window(model, folder, rt, base, &sum, learned);
         }
 
         if is_req {
@@ -577,11 +577,11 @@ impl Detector {
 
     /// Ends the input: closes every window and fold, and hands over the remaining alerts.
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
-        let Detector { model, rts, folder, clients, .. } = self;
+        let Detector { model, rts, folder, clients, learned, .. } = self;
         for rt in rts.iter_mut() {
             if let Some(sum) = rt.win.close() {
                 let base = rt.base.and_then(|b| model.pairs.get(b as usize));
-                check_window(model, folder, rt, base, &sum);
+                check_window(model, folder, rt, base, &sum, learned);
             }
         }
         let mut cl: Vec<(&IpAddr, &mut ClientAcc)> = clients.iter_mut().collect();
@@ -615,7 +615,14 @@ fn describe_points(body: &otsensor_dissectors::event::PduBody<'_>, unit: u16) ->
 
 /// Window checks: flood, exception burst, scans of points, functions and units, and the
 /// statistical model.
-fn check_window(model: &Model, folder: &mut Folder, rt: &Rt, base: Option<&PairModel>, s: &WindowSummary) {
+fn check_window(
+    model: &Model,
+    folder: &mut Folder,
+    rt: &Rt,
+    base: Option<&PairModel>,
+    s: &WindowSummary,
+    learned: &str,
+) {
     let key = rt.key;
     let protocol = key.protocol;
     let ts = Timestamp::from_nanos(s.first_ns);
@@ -636,7 +643,6 @@ fn check_window(model: &Model, folder: &mut Folder, rt: &Rt, base: Option<&PairM
     };
     let win = crate::WINDOW_SECS;
     let r = base.map(|b| b.rates).unwrap_or_default();
-    let learned = human_duration(model.learned_secs());
     let flood_thr =
         if base.is_some() { (3 * r.max_requests).max(r.max_requests + 30) } else { NEW_PAIR_FLOOD_REQUESTS };
     if s.requests > flood_thr {

@@ -70,6 +70,11 @@ impl Learner {
         self.run_first_ns.map_or(0.0, |f| (self.run_last_ns - f) as f64 * 1e-9)
     }
 
+    /// PDUs learned so far in this run.
+    pub fn run_pdus(&self) -> u64 {
+        self.pdus
+    }
+
     /// Pairs known so far.
     pub fn pairs(&self) -> usize {
         self.model.pairs.len()

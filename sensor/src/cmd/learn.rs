@@ -76,6 +76,11 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
     run.map_err(ModelCmdError::Run)?;
     learner.add_packets(engine.stats().packets);
     let secs = learner.run_secs();
+    if learner.run_pdus() == 0 {
+        // Not an error (a quiet capture is a fact), but a baseline of nothing makes every
+        // later conversation new.
+        eprintln!("otsensor: warning: no Modbus, DNP3 or S7 message in the captures; nothing learned (check --modbus-ports, --dnp3-ports, --s7-ports)");
+    }
     let mut baseline = learner.finish();
     let bytes = baseline_file::save(&args.baseline, &mut baseline).map_err(ModelCmdError::Baseline)?;
     if args.summary {
