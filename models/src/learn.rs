@@ -11,6 +11,11 @@ use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKe
 use crate::stats;
 use crate::window::{ClientAcc, WindowAcc, WindowSummary};
 
+/// Intervals longer than this many periods are gaps, not samples of the period.
+const OUTLIER_PERIODS: f64 = 10.0;
+/// A response later than this after the pending request is not its answer.
+const MAX_LATENCY_NS: i64 = 30_000_000_000;
+
 /// Per-pair state that is not part of the baseline.
 #[derive(Debug, Default)]
 struct PairRt {
@@ -150,12 +155,16 @@ impl Learner {
             if let Some(p) = pm.poll_entry(sig, func, unit, f.start, f.count) {
                 if let Some(last) = p.last_ns {
                     let dt = (ns - last).max(0) as f64 * 1e-9;
-                    p.n += 1;
-                    let d = dt - p.mean;
-                    p.mean += d / p.n as f64;
-                    p.m2 += d * (dt - p.mean);
+                    // Every gap counts for silence; only ordinary ones for the period, so that
+                    // the night between two captures learned together leaves the period alone.
                     p.max_gap = p.max_gap.max(dt);
-                    p.min_gap = p.min_gap.min(dt);
+                    if p.n < 4 || dt <= OUTLIER_PERIODS * p.mean {
+                        p.n += 1;
+                        let d = dt - p.mean;
+                        p.mean += d / p.n as f64;
+                        p.m2 += d * (dt - p.mean);
+                        p.min_gap = p.min_gap.min(dt);
+                    }
                 } else {
                     p.first_ns = Some(ns);
                 }
@@ -180,7 +189,7 @@ impl Learner {
                 fs.exceptions += 1;
                 pm.exceptions += 1;
             }
-            if let Some(t) = rt.pending_req_ns.take() {
+            if let Some(t) = rt.pending_req_ns.take().filter(|&t| ns - t <= MAX_LATENCY_NS) {
                 let dt = (ns - t).max(0) as f64 * 1e-9;
                 pm.lat_n += 1;
                 pm.lat_mean += (dt - pm.lat_mean) / pm.lat_n as f64;

@@ -415,6 +415,21 @@ fn baselines_round_trip_and_refuse_edits() {
 }
 
 #[test]
+fn two_captures_a_day_apart_keep_the_learned_period() {
+    let mut tr = Traffic::default();
+    normal(&mut tr, 0, 300, None);
+    normal(&mut tr, 86_400, 86_700, None);
+    let b = learn(&tr);
+    let plc = std::net::IpAddr::from(PLC);
+    let pair = b.pairs.iter().find(|p| p.server == plc).expect("pair");
+    let poll = pair.polling.iter().find(|q| q.func == 3).expect("FC 3 recurs");
+    assert!((poll.period_secs - 1.0).abs() < 0.01, "{poll:?}");
+    assert!(poll.max_gap_secs > 86_000.0, "{poll:?}");
+    let alerts = detect(&b, &tr);
+    assert!(alerts.iter().all(|a| a.severity < Severity::Medium), "{alerts:#?}");
+}
+
+#[test]
 fn learning_continues_from_a_baseline() {
     let b = baseline_600s();
     let mut l = Learner::continue_from(&b).expect("continue");
