@@ -166,7 +166,7 @@ impl Detector {
         let is_req = body.is_request();
         let func = body.func();
         let class = body.class();
-        let unit = unit_of(body);
+        let unit = unit_of(pdu);
         let (client, server) = match pdu.direction {
             Direction::ToServer => (pdu.src, pdu.dst),
             Direction::ToClient => (pdu.dst, pdu.src),

@@ -110,7 +110,7 @@ impl Learner {
         let is_req = body.is_request();
         let func = body.func();
         let class = body.class();
-        let unit = unit_of(body);
+        let unit = unit_of(pdu);
         let bytes = bytes_of(body);
         let protocol = key.protocol;
 

@@ -53,9 +53,9 @@ pub(crate) fn hash64<T: Hash + ?Sized>(t: &T) -> u64 {
     h.finish()
 }
 
-/// The unit a PDU addresses: the Modbus unit id, 0 for protocols without one.
-pub(crate) fn unit_of(body: &PduBody<'_>) -> u16 {
-    match body {
+/// The unit a PDU addresses: the Modbus unit id; 0 for protocols without one.
+pub(crate) fn unit_of(pdu: &Pdu<'_>) -> u16 {
+    match &pdu.body {
         PduBody::Modbus(m) => u16::from(m.unit),
         _ => 0,
     }
@@ -607,6 +607,11 @@ impl Model {
 
     /// The baseline document of this model (checksum not yet set).
     pub fn to_baseline(&self) -> Baseline {
+        // DNP3 outstation addresses are the units of the pairs that reach them.
+        let mut dnp3: BTreeMap<IpAddr, BTreeSet<u16>> = BTreeMap::new();
+        for p in self.pairs.iter().filter(|p| p.key.protocol == Protocol::Dnp3) {
+            dnp3.entry(p.key.server).or_default().extend(p.units.iter().copied());
+        }
         let mut assets: Vec<Asset> = self
             .assets
             .iter()
@@ -615,7 +620,14 @@ impl Model {
                 mac: None,
                 protocols: a.protocols.iter().map(|p| p.name().to_string()).collect(),
                 role: a.role().to_string(),
-                identity: a.identity.clone(),
+                identity: {
+                    let mut id = a.identity.clone();
+                    if let Some(addrs) = dnp3.get(ip) {
+                        let list: Vec<String> = addrs.iter().map(u16::to_string).collect();
+                        id.insert("dnp3_address".to_string(), list.join(", "));
+                    }
+                    id
+                },
                 pdus: a.pdus,
                 max_servers_per_window: a.max_servers,
             })
