@@ -284,6 +284,17 @@ fn s7_plc_stop_and_download_are_critical() {
 }
 
 #[test]
+fn s7_1200_stop_and_start_over_s7comm_plus_are_critical() {
+    let dir = "s7comm/s7-1200-agentcarter";
+    for id in ["s7comm_plus.plc_stop", "s7comm_plus.plc_start"] {
+        critical_in(&format!("{dir}/s71200_OnlineStopStart.pcapng"), Protocol::S7commPlus, id);
+        critical_in(&format!("{dir}/s71200_GoOfline_HWCompileDownload.pcapng"), Protocol::S7commPlus, id);
+    }
+    critical_in(&format!("{dir}/paket_stop.pcapng"), Protocol::S7commPlus, "s7comm_plus.plc_stop");
+    critical_in(&format!("{dir}/paket_start.pcapng"), Protocol::S7commPlus, "s7comm_plus.plc_start");
+}
+
+#[test]
 fn qut_s7_injected_writes_come_from_a_new_talker() {
     let dir = "attacks/qut-s7comm-2017";
     let Some(flood) = cap(&format!(
