@@ -183,7 +183,7 @@ impl Folder {
             text()
         };
         let imp = occ.class.map_or(1.0, impact);
-        let sc = score(info.weight, occ.deviation, imp, self.criticality);
+        let sc = score(info.weight, occ.deviation, imp, self.criticality).min(info.max_score);
         let alert = Alert {
             id: format!("{}.{}", occ.family.name(), info.name),
             rule_id: occ.kind.rule_id(occ.family),

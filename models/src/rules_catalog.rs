@@ -137,6 +137,9 @@ pub struct RuleInfo {
     pub rev: u32,
     /// MITRE ATT&CK for ICS technique, when one fits.
     pub mitre: Option<&'static str>,
+    /// Highest score the rule may reach: reconnaissance and error bursts stay below the
+    /// critical band, which is kept for what stops, restarts, reprograms or blinds.
+    pub max_score: u8,
 }
 
 /// Number used in rule ids for a critical operation (kinds 20-39).
@@ -237,7 +240,7 @@ impl Kind {
             once: bool,
             mitre: Option<&'static str>,
         ) -> RuleInfo {
-            RuleInfo { name, title, weight, once, rev: 1, mitre }
+            RuleInfo { name, title, weight, once, rev: 1, mitre, max_score: 100 }
         }
         match self {
             // OT networks are static: a new address speaking an ICS protocol is a new device,
@@ -274,11 +277,13 @@ impl Kind {
                 r("unseen_function_sequence", "Unseen function sequence", 35.0, true, Some("T0855"))
             }
             // Error responses far above normal: probing, brute force, a misconfigured master.
-            Kind::ExceptionBurst => r("exception_burst", "Exception burst", 55.0, false, Some("T0888")),
+            Kind::ExceptionBurst => {
+                RuleInfo { max_score: 79, ..r("exception_burst", "Exception burst", 55.0, false, Some("T0888")) }
+            }
             // Request rate far above the pair's baseline: denial of service or a runaway tool.
             Kind::Flood => r("flood", "Request flood", 80.0, false, Some("T0814")),
             // Many addresses, units, function codes or hosts probed in a short time.
-            Kind::Scan => r("scan", "Scan", 75.0, false, Some("T0846")),
+            Kind::Scan => RuleInfo { max_score: 79, ..r("scan", "Scan", 75.0, false, Some("T0846")) },
             // A malformed message: a fuzzer, an exploit, or a broken device.
             Kind::ProtocolViolation => r("protocol_violation", "Protocol violation", 55.0, true, Some("T0866")),
             // A protocol on another's port: tunnelling or evasion, or a misconfiguration.
