@@ -1,11 +1,138 @@
 //! S7comm and S7comm-plus keys of the dissect schema.
+//!
+//! S7comm PDUs: `rosctr`, `rosctr_name`, `pdu_ref`, `error_class`, `error_code` (null where
+//! absent); userdata adds `userdata_type`, `userdata_group`, `subfunc` with their names and
+//! `seq`; read/write var add `items` (the job's variable specifications, with the data items'
+//! return codes on writes and responses); `pdu_size` and the AMQs for setup communication;
+//! `szl_id`/`szl_index`; `block_type`/`block_number`/`filename` for transfers; `pi_service`.
+//! COTP connection requests, confirms and disconnects (func_name `COTP_*`, `rosctr` null)
+//! add `src_tsap`, `dst_tsap` (hex), `rack`, `slot` and `tpdu_size`.
+//!
+//! S7comm-plus PDUs: `version`, `version_name`, `opcode`, `opcode_name`, `seq`,
+//! `session_id`, `fragment`, `data_len`, and `operating_state` for a CPU state request.
 
-use otsensor_dissectors::s7::{S7Pdu, S7PlusPdu};
+use otsensor_dissectors::s7::{names, S7Pdu, S7PlusPdu};
 
 use super::json::JsonBuf;
 
 pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
-    out.key_hex("raw", s.raw);
+    if let Some(c) = &s.cotp {
+        out.key_null("rosctr");
+        out.key_str("rosctr_name", "COTP");
+        out.key_u64("cotp_type", u64::from(c.code));
+        out.key_u64("dst_ref", u64::from(c.dst_ref));
+        out.key_u64("src_ref", u64::from(c.src_ref));
+        out.key_hex("src_tsap", c.src_tsap);
+        out.key_hex("dst_tsap", c.dst_tsap);
+        let rs = c.rack_slot();
+        out.key_opt_u64("rack", rs.map(|r| u64::from(r.0)));
+        out.key_opt_u64("slot", rs.map(|r| u64::from(r.1)));
+        out.key_opt_u64("tpdu_size", c.tpdu_size.map(|t| 1u64 << (t & 31)));
+        return;
+    }
+    out.key_u64("rosctr", u64::from(s.rosctr));
+    out.key_str("rosctr_name", names::rosctr_name(s.rosctr));
+    out.key_u64("pdu_ref", u64::from(s.pdu_ref));
+    out.key_opt_u64("error_class", s.error_class.map(u64::from));
+    out.key_opt_u64("error_code", s.error_code.map(u64::from));
+    if let Some(c) = s.error_class.filter(|&c| c != 0) {
+        out.key_str("error_class_name", names::error_class_name(c));
+    }
+    if let Some(u) = &s.userdata {
+        out.key_u64("userdata_type", u64::from(u.utype));
+        out.key_str("userdata_type_name", names::userdata_type_name(u.utype));
+        out.key_u64("userdata_group", u64::from(u.group));
+        out.key_str("userdata_group_name", names::userdata_group_name(u.group));
+        out.key_u64("subfunc", u64::from(u.subfunc));
+        match names::userdata_subfunc_name(u.group, u.subfunc) {
+            Some(n) => out.key_str("subfunc_name", n),
+            None => out.key_null("subfunc_name"),
+        }
+        out.key_u64("seq", u64::from(u.seq));
+        out.key_opt_u64("return_code", u.return_code.map(u64::from));
+        if let Some(e) = u.error_code {
+            out.key_u64("userdata_error_code", u64::from(e));
+        }
+    }
+    if let Some(st) = &s.setup {
+        out.key_u64("pdu_size", u64::from(st.pdu_size));
+        out.key_u64("amq_calling", u64::from(st.amq_calling));
+        out.key_u64("amq_called", u64::from(st.amq_called));
+    }
+    if let Some((id, index)) = s.szl {
+        out.key_u64("szl_id", u64::from(id));
+        out.key_u64("szl_index", u64::from(index));
+    }
+    if let Some(b) = &s.block {
+        out.key_str("block_type", b.type_name());
+        out.key_u64("block_number", u64::from(b.number));
+    }
+    if !s.filename.is_empty() {
+        out.key_bytes_lossy("filename", s.filename);
+    }
+    if !s.pi_service.is_empty() {
+        out.key_bytes_lossy("pi_service", s.pi_service);
+    }
+    if matches!(s.func, Some(0x04 | 0x05)) {
+        write_items(out, s);
+    }
+    if !s.is_request && !s.matched && s.rosctr != 7 {
+        out.key_bool("matched", false);
+    }
 }
 
-pub(super) fn write_plus(_out: &mut JsonBuf, _s: &S7PlusPdu) {}
+fn write_items(out: &mut JsonBuf, s: &S7Pdu<'_>) {
+    out.begin_array("items");
+    let mut specs = s.items();
+    let mut data = s.data_items();
+    // Bounded by the item counts (one byte each).
+    loop {
+        let (spec, d) = (specs.next(), data.next());
+        if spec.is_none() && d.is_none() {
+            break;
+        }
+        out.begin();
+        if let Some(i) = spec {
+            out.key_u64("syntax_id", u64::from(i.syntax_id));
+            out.key_str("syntax_name", names::syntax_id_name(i.syntax_id));
+            if matches!(i.syntax_id, 0x10 | 0xb0) {
+                out.key_u64("transport_size", u64::from(i.transport_size));
+                out.key_str("transport_size_name", names::transport_size_name(i.transport_size));
+                out.key_u64("length", u64::from(i.length));
+                out.key_u64("area", u64::from(i.area));
+                out.key_str("area_name", names::area_name(i.area));
+                out.key_u64("db", u64::from(i.db));
+                out.key_u64("byte", u64::from(i.byte()));
+                out.key_u64("bit", u64::from(i.bit()));
+            } else {
+                out.key_hex("spec", i.spec);
+            }
+        }
+        if let Some(d) = d {
+            out.key_u64("return_code", u64::from(d.return_code));
+            out.key_str("return_code_name", names::return_code_name(d.return_code));
+            if !d.data.is_empty() || d.transport_size != 0 {
+                out.key_u64("data_transport_size", u64::from(d.transport_size));
+                out.key_u64("data_len", d.data.len() as u64);
+            }
+        }
+        out.end();
+    }
+    out.end_array();
+}
+
+pub(super) fn write_plus(out: &mut JsonBuf, s: &S7PlusPdu) {
+    out.key_u64("version", u64::from(s.version));
+    out.key_str("version_name", names::plus_version_name(s.version));
+    out.key_u64("data_len", u64::from(s.data_len));
+    out.key_opt_u64("opcode", s.opcode.map(u64::from));
+    if let Some(op) = s.opcode {
+        out.key_str("opcode_name", names::plus_opcode_name(op));
+    }
+    out.key_opt_u64("seq", s.seq.map(u64::from));
+    out.key_opt_u64("session_id", s.session_id.map(u64::from));
+    out.key_str("fragment", s.fragment.name());
+    if let Some(v) = s.operating_state {
+        out.key_u64("operating_state", u64::from(v));
+    }
+}
