@@ -166,6 +166,8 @@ struct Flow {
     expected: Option<Protocol>,
     last_seen: Timestamp,
     half: [HalfStream; 2],
+    /// Per direction, the highest acknowledgement number the other side sent for it.
+    acked: [Option<u32>; 2],
     app: App,
     probes: u8,
 }
@@ -310,6 +312,7 @@ impl Engine {
             expected,
             last_seen: ts,
             half: [HalfStream::default(), HalfStream::default()],
+            acked: [None, None],
             app: App::Undecided,
             probes: 0,
         }
@@ -364,6 +367,21 @@ impl Engine {
         flow.last_seen = ts;
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
         let d = dir.index();
+        // Capture loss shows in acknowledgements. A segment acknowledging bytes of the other
+        // direction that were never seen proves the capture dropped packets: holes are then
+        // losses, not reordering, and are skipped at once rather than when the out-of-order
+        // queue fills, which would report the PDUs after them packets late.
+        let rev = dir.reverse().index();
+        let mut lossy = false;
+        if seg.ack {
+            let beyond = |n: Option<u32>| n.is_some_and(|n| (seg.ack_num.wrapping_sub(n) as i32) > 0);
+            lossy = beyond(flow.half.get(rev).and_then(HalfStream::next_seq));
+            if let Some(a) = flow.acked.get_mut(rev) {
+                if a.is_none() || beyond(*a) {
+                    *a = Some(seg.ack_num);
+                }
+            }
+        }
         let accepted = match flow.half.get_mut(d) {
             Some(h) => h.accept(seg.seq, seg.syn, seg.fin, seg.payload),
             None => return,
@@ -384,6 +402,18 @@ impl Engine {
             Accepted::Duplicate => {}
         }
         drain_ready(cfg, st, flow, dir, &ctx, sink);
+        for (x, forced) in [(dir, lossy), (dir.reverse(), false)] {
+            for _ in 0..=crate::tcp::MAX_OOO_SEGMENTS {
+                let Some(h) = flow.half.get(x.index()) else { break };
+                let acked = flow.acked.get(x.index()).copied().flatten();
+                let proven = acked.zip(h.next_seq()).is_some_and(|(a, n)| (a.wrapping_sub(n) as i32) > 0);
+                if h.queued_bytes() == 0 || !(forced || proven) {
+                    break;
+                }
+                skip_hole(st, flow, x, &ctx, sink);
+                drain_ready(cfg, st, flow, x, &ctx, sink);
+            }
+        }
         if seg.fin || seg.rst {
             // Nothing more will fill a hole in this direction.
             while flow.half.get(d).is_some_and(|h| h.queued_bytes() > 0) {

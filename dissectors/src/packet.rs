@@ -64,6 +64,8 @@ pub struct TcpSegment<'a> {
     pub syn: bool,
     /// ACK flag.
     pub ack: bool,
+    /// Acknowledgement number (meaningful when `ack` is set).
+    pub ack_num: u32,
     /// FIN flag.
     pub fin: bool,
     /// RST flag.
@@ -198,6 +200,7 @@ pub fn decode(lt: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
             seq: tcp.sequence_number(),
             syn: tcp.syn(),
             ack: tcp.ack(),
+            ack_num: tcp.acknowledgment_number(),
             fin: tcp.fin(),
             rst: tcp.rst(),
             payload: tcp.payload(),

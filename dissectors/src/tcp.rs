@@ -62,6 +62,11 @@ impl HalfStream {
         self.next_seq.is_some()
     }
 
+    /// The sequence number of the next in-order byte, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.next_seq
+    }
+
     /// Bytes held in the out-of-order queue.
     pub fn queued_bytes(&self) -> usize {
         self.ooo_bytes
