@@ -1,20 +1,16 @@
 //! Fuzzes the S7 stream dissector: TPKT/COTP framing, COTP reassembly, S7comm and
 //! S7comm-plus decoding, in both directions of one connection.
 //!
-//! The first byte steers: its bits choose, per chunk, the direction and whether a gap
-//! precedes it; the rest is cut into chunks at the positions of 0xFE bytes, so the fuzzer
-//! learns segment boundaries as well as contents. Every accessor the engine and the JSON
+//! The input is one direction's stream bytes, as `seed.sh` extracts them from real captures
+//! (`payloads s7comm s7`: the TCP payloads of every S7 frame of `pcaps/` and the shared
+//! corpus; add S7comm-plus with `payloads 'tcp.port==102' s7`). It is parsed whole towards
+//! the PLC, then again towards the client cut into segments at every 0xFE byte, with a gap
+//! before the second segment when the input's length is odd, so that segment boundaries,
+//! resynchronisation and reassembly are exercised too. Every accessor the engine and the JSON
 //! writer use is called on each PDU.
 //!
-//! Seed the corpus from real captures, one file per TCP payload direction, e.g.:
-//!
 //! ```sh
-//! mkdir -p corpus/s7
-//! for f in ../../shared/pcaps/s7comm/*/*.pcap*; do
-//!   tshark -r "$f" -Y 'tcp.port==102 && tcp.len>0' -T fields -e tcp.payload \
-//!     | while read -r hex; do printf '\x00%s' "$(echo "$hex" | xxd -r -p)" > "corpus/s7/$(echo "$hex" | sha1sum | cut -c1-16)"; done
-//! done
-//! cargo +nightly fuzz run s7 corpus/s7
+//! dissectors/fuzz/seed.sh && cd dissectors/fuzz && cargo +nightly fuzz run s7 corpus/s7
 //! ```
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -32,21 +28,24 @@ fn touch(b: &PduBody<'_>) {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&steer, rest)) = data.split_first() else { return };
-    let mut s7 = S7Stream::default();
-    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    for (i, chunk) in rest.split(|&b| b == 0xfe).enumerate() {
-        let bit = steer.rotate_left(i as u32 % 8);
-        let dir = if bit & 1 == 0 { Direction::ToServer } else { Direction::ToClient };
-        let buf = &mut pending[dir.index()];
-        if bit & 2 != 0 {
-            buf.clear();
+/// Feeds `chunks` towards `dir` as the engine does, keeping unconsumed bytes.
+fn feed<'a>(s7: &mut S7Stream, dir: Direction, chunks: impl Iterator<Item = &'a [u8]>, gap_at: Option<usize>) {
+    let mut pending: Vec<u8> = Vec::new();
+    for (i, chunk) in chunks.enumerate() {
+        if gap_at == Some(i) {
+            pending.clear();
             s7.gap(dir);
         }
-        buf.extend_from_slice(chunk);
-        let parsed = s7.parse(buf, dir, &mut |b| touch(&b));
-        assert!(parsed.skipped <= parsed.consumed && parsed.consumed <= buf.len());
-        buf.drain(..parsed.consumed);
+        pending.extend_from_slice(chunk);
+        let parsed = s7.parse(&pending, dir, &mut |b| touch(&b));
+        assert!(parsed.skipped <= parsed.consumed && parsed.consumed <= pending.len());
+        pending.drain(..parsed.consumed);
     }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut s7 = S7Stream::default();
+    feed(&mut s7, Direction::ToServer, std::iter::once(data), None);
+    let gap = (data.len() % 2 == 1).then_some(1);
+    feed(&mut s7, Direction::ToClient, data.split(|&b| b == 0xfe), gap);
 });
