@@ -19,6 +19,9 @@ pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
     if let Some(c) = &s.cotp {
         out.key_null("rosctr");
         out.key_str("rosctr_name", "COTP");
+        out.key_null("pdu_ref");
+        out.key_null("error_class");
+        out.key_null("error_code");
         out.key_u64("cotp_type", u64::from(c.code));
         out.key_u64("dst_ref", u64::from(c.dst_ref));
         out.key_u64("src_ref", u64::from(c.src_ref));
@@ -134,5 +137,110 @@ pub(super) fn write_plus(out: &mut JsonBuf, s: &S7PlusPdu) {
     out.key_str("fragment", s.fragment.name());
     if let Some(v) = s.operating_state {
         out.key_u64("operating_state", u64::from(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use otsensor_dissectors::event::{Direction, PduBody};
+    use otsensor_dissectors::s7::S7Stream;
+    use otsensor_dissectors::stream::StreamDissector;
+
+    use super::*;
+
+    /// The S7 keys of each PDU `bytes` hold, as JSON values.
+    fn keys(st: &mut S7Stream, dir: Direction, bytes: &[u8]) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        st.parse(bytes, dir, &mut |b: PduBody<'_>| {
+            let mut j = JsonBuf::new();
+            j.begin();
+            match &b {
+                PduBody::S7(s) => write(&mut j, s),
+                PduBody::S7Plus(s) => write_plus(&mut j, s),
+                _ => {}
+            }
+            j.end_line();
+            out.push(serde_json::from_slice(j.as_bytes()).expect("valid JSON"));
+        });
+        out
+    }
+
+    fn dt(s7: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x03, 0x00, 0x00, (s7.len() + 7) as u8, 0x02, 0xf0, 0x80];
+        v.extend_from_slice(s7);
+        v
+    }
+
+    #[test]
+    fn cotp_connection_request_shows_tsaps_rack_and_slot() {
+        let cr = [
+            0x03, 0x00, 0x00, 0x16, 0x11, 0xe0, 0x00, 0x00, 0x00, 0x01, 0x00, // TPKT, CR header
+            0xc0, 0x01, 0x0a, 0xc1, 0x02, 0x01, 0x00, 0xc2, 0x02, 0x03, 0x23, // TPDU size, TSAPs
+        ];
+        let v = keys(&mut S7Stream::new(), Direction::ToServer, &cr);
+        assert_eq!(v[0]["rosctr"], serde_json::Value::Null);
+        assert_eq!(v[0]["pdu_ref"], serde_json::Value::Null);
+        assert_eq!((v[0]["src_tsap"].as_str(), v[0]["dst_tsap"].as_str()), (Some("0100"), Some("0323")));
+        assert_eq!(
+            (v[0]["rack"].as_u64(), v[0]["slot"].as_u64(), v[0]["tpdu_size"].as_u64()),
+            (Some(1), Some(3), Some(1024))
+        );
+    }
+
+    #[test]
+    fn read_var_response_lists_the_job_items_with_return_codes() {
+        let job = [
+            0x32, 0x01, 0x00, 0x00, 0x00, 0x05, 0x00, 0x0e, 0x00, 0x00, // job, ref 5, param 14
+            0x04, 0x01, 0x12, 0x0a, 0x10, 0x02, 0x00, 0x02, 0x00, 0x07, 0x84, 0x00, 0x00,
+            0x53, // DB7.DBB10.3, 2 bytes
+        ];
+        let ack = [
+            0x32, 0x03, 0x00, 0x00, 0x00, 0x05, 0x00, 0x02, 0x00, 0x06, 0x00, 0x00, // ack-data, ref 5
+            0x04, 0x01, 0xff, 0x04, 0x00, 0x10, 0x12, 0x34, // read var, 1 item, success, 16 bits
+        ];
+        let mut st = S7Stream::new();
+        let j = keys(&mut st, Direction::ToServer, &dt(&job));
+        assert_eq!((j[0]["rosctr"].as_u64(), j[0]["rosctr_name"].as_str()), (Some(1), Some("JOB")));
+        assert_eq!(j[0]["error_class"], serde_json::Value::Null);
+        let a = keys(&mut st, Direction::ToClient, &dt(&ack));
+        let item = &a[0]["items"][0];
+        assert_eq!((item["area_name"].as_str(), item["db"].as_u64()), (Some("DATA_BLOCKS"), Some(7)));
+        assert_eq!(
+            (item["byte"].as_u64(), item["bit"].as_u64(), item["length"].as_u64()),
+            (Some(10), Some(3), Some(2))
+        );
+        assert_eq!((item["return_code_name"].as_str(), item["data_len"].as_u64()), (Some("SUCCESS"), Some(2)));
+        assert_eq!((a[0]["error_class"].as_u64(), a[0]["error_code"].as_u64()), (Some(0), Some(0)));
+        assert!(a[0].get("matched").is_none());
+    }
+
+    #[test]
+    fn szl_read_shows_group_subfunction_and_szl() {
+        let ud = [
+            0x32, 0x07, 0x00, 0x00, 0x05, 0x00, 0x00, 0x08, 0x00, 0x08, // userdata, param 8, data 8
+            0x00, 0x01, 0x12, 0x04, 0x11, 0x44, 0x01, 0x00, // request, CPU functions, read SZL
+            0xff, 0x09, 0x00, 0x04, 0x00, 0x11, 0x00, 0x01, // SZL 0x0011 index 1
+        ];
+        let v = keys(&mut S7Stream::new(), Direction::ToServer, &dt(&ud));
+        assert_eq!(
+            (v[0]["userdata_group_name"].as_str(), v[0]["subfunc_name"].as_str()),
+            (Some("CPU_FUNCTIONS"), Some("READ_SZL"))
+        );
+        assert_eq!((v[0]["szl_id"].as_u64(), v[0]["szl_index"].as_u64()), (Some(0x11), Some(1)));
+    }
+
+    #[test]
+    fn s7comm_plus_shows_its_header() {
+        let plus = [
+            0x72, 0x01, 0x00, 0x0e, // S7comm-plus V1, data length 14
+            0x31, 0x00, 0x00, 0x04, 0xbb, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x09, 0x36, // explore request
+            0x72, 0x01, 0x00, 0x00, // trailer
+        ];
+        let v = keys(&mut S7Stream::new(), Direction::ToServer, &dt(&plus));
+        assert_eq!((v[0]["version_name"].as_str(), v[0]["opcode_name"].as_str()), (Some("V1"), Some("REQUEST")));
+        assert_eq!(
+            (v[0]["seq"].as_u64(), v[0]["session_id"].as_u64(), v[0]["fragment"].as_str()),
+            (Some(2), Some(9), Some("whole"))
+        );
     }
 }
