@@ -189,8 +189,10 @@ impl S7Stream {
                             pdu.flags.set(s7comm::FLAG_USERDATA_HEADER);
                         }
                         pdu.is_request = matches!(u.utype, 4 | 7);
-                        // CPU functions / read SZL: SZL id and index open the data.
-                        if u.group == 4 && u.subfunc == 1 && u.return_code == Some(0xff) {
+                        // CPU functions / read SZL: SZL id and index open the data, except in
+                        // the continuation fragments of a response (a data unit reference set).
+                        let first_unit = pdu.is_request || u.data_unit_ref.unwrap_or(0) == 0;
+                        if u.group == 4 && u.subfunc == 1 && u.return_code == Some(0xff) && first_unit {
                             if let Some(&[a, b, c, d]) = h.data.get(4..8) {
                                 pdu.szl = Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])));
                             }

@@ -585,6 +585,28 @@ fn userdata_responses_and_pushes_are_not_requests() {
 }
 
 #[test]
+fn szl_ids_are_read_from_first_response_units_only() {
+    let response = |unit_ref: u8| {
+        vec![
+            0x32, 0x07, 0x00, 0x00, // S7comm, userdata, redundancy id
+            0x07, 0x00, // PDU reference
+            0x00, 0x0c, // parameter length 12
+            0x00, 0x08, // data length 8
+            0x00, 0x01, 0x12, 0x08, 0x12, // head, length 8, response
+            0x84, 0x01, 0x01, // type response, CPU functions, read SZL, sequence 1
+            unit_ref, 0x00, // data unit reference, last data unit
+            0x00, 0x00, // error code
+            0xff, 0x09, 0x00, 0x04, // success, octet string, 4 bytes
+            0x01, 0x32, 0x00, 0x04, // SZL 0x0132 index 4, or records of a continued list
+        ]
+    };
+    let first = one(&mut S7Stream::new(), Direction::ToClient, &dt(&response(0)));
+    assert_eq!(first.szl, Some((0x0132, 4)));
+    let continued = one(&mut S7Stream::new(), Direction::ToClient, &dt(&response(5)));
+    assert_eq!(continued.szl, None);
+}
+
+#[test]
 fn a_tsdu_split_over_two_data_tpdus_is_reassembled() {
     let (a, b) = READ_JOB.split_at(15);
     let mut bytes = dt_eot(a, false);
