@@ -3,7 +3,8 @@
 //! S7comm PDUs: `rosctr`, `rosctr_name`, `pdu_ref`, `error_class`, `error_code` (null where
 //! absent); userdata adds `userdata_type`, `userdata_group`, `subfunc` with their names and
 //! `seq`; read/write var add `items` (the job's variable specifications, with the data items'
-//! return codes on writes and responses); `pdu_size` and the AMQs for setup communication;
+//! transport size and length on write jobs and responses, and their return codes on
+//! responses); `pdu_size` and the AMQs for setup communication;
 //! `szl_id`/`szl_index`; `block_type`/`block_number`/`filename` for transfers; `pi_service`.
 //! COTP connection requests, confirms and disconnects (func_name `COTP_*`, `rosctr` null)
 //! add `src_tsap`, `dst_tsap` (hex), `rack`, `slot` and `tpdu_size`.
@@ -112,8 +113,11 @@ fn write_items(out: &mut JsonBuf, s: &S7Pdu<'_>) {
             }
         }
         if let Some(d) = d {
-            out.key_u64("return_code", u64::from(d.return_code));
-            out.key_str("return_code_name", names::return_code_name(d.return_code));
+            // A write job's data items carry 0x00 where responses carry the return code.
+            if !s.is_request {
+                out.key_u64("return_code", u64::from(d.return_code));
+                out.key_str("return_code_name", names::return_code_name(d.return_code));
+            }
             if !d.data.is_empty() || d.transport_size != 0 {
                 out.key_u64("data_transport_size", u64::from(d.transport_size));
                 out.key_u64("data_len", d.data.len() as u64);
