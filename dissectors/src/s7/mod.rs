@@ -17,7 +17,8 @@
 //!
 //! A TPKT header that cannot be right (version not 3, length below 7, bad COTP length
 //! indicator or TPDU code) makes the direction resynchronise on the next valid header, with
-//! the skipped bytes reported. Protocol violations inside a well-framed PDU are [`Flags`].
+//! the skipped bytes reported. Protocol violations inside a well-framed PDU are
+//! [`Flags`](crate::event::Flags).
 //! COTP connection requests, confirms, disconnects and errors are delivered as [`S7Pdu`]s
 //! with [`S7Pdu::cotp`] set and a `COTP_*` function name.
 //!
