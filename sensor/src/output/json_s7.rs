@@ -4,8 +4,9 @@
 //! absent); userdata adds `userdata_type`, `userdata_group`, `subfunc` with their names and
 //! `seq`; read/write var add `items` (the job's variable specifications, with the data items'
 //! transport size and length on write jobs and responses, and their return codes on
-//! responses); `pdu_size` and the AMQs for setup communication;
-//! `szl_id`/`szl_index`; `block_type`/`block_number`/`filename` for transfers; `pi_service`.
+//! responses) and `values` (written by write jobs, read by matched read responses: bits 0/1,
+//! bytes, words and dwords unsigned, INT/DINT signed, REAL truncated); `pdu_size` and the
+//! AMQs for setup communication; `szl_id`/`szl_index`; `block_type`/`block_number`/`filename` for transfers; `pi_service`.
 //! COTP connection requests, confirms and disconnects (func_name `COTP_*`, `rosctr` null)
 //! add `src_tsap`, `dst_tsap` (hex), `rack`, `slot` and `tpdu_size`.
 //!
@@ -79,6 +80,10 @@ pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
     }
     if matches!(s.func, Some(0x04 | 0x05)) {
         write_items(out, s);
+        // Values written by a write job or read by a matched read response, in item order.
+        out.begin_array("values");
+        s.for_each_value(&mut |v| out.i64(v.value));
+        out.end_array();
     }
     if !s.is_request && !s.matched && s.rosctr != 7 {
         out.key_bool("matched", false);
@@ -216,6 +221,7 @@ mod tests {
         assert_eq!((item["return_code_name"].as_str(), item["data_len"].as_u64()), (Some("SUCCESS"), Some(2)));
         assert_eq!((a[0]["error_class"].as_u64(), a[0]["error_code"].as_u64()), (Some(0), Some(0)));
         assert!(a[0].get("matched").is_none());
+        assert_eq!(a[0]["values"], serde_json::json!([0x12, 0x34]));
     }
 
     #[test]
