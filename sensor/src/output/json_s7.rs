@@ -6,7 +6,8 @@
 //! transport size and length on write jobs and responses, and their return codes on
 //! responses) and `values` (written by write jobs, read by matched read responses: bits 0/1,
 //! bytes, words and dwords unsigned, INT/DINT signed, REAL truncated); `pdu_size` and the
-//! AMQs for setup communication; `szl_id`/`szl_index`; `block_type`/`block_number`/`filename` for transfers; `pi_service`.
+//! AMQs for setup communication; `szl_id`/`szl_index`; `block_type`/`block_number`/`filename`
+//! for transfers; `pi_service`.
 //! COTP connection requests, confirms and disconnects (func_name `COTP_*`, `rosctr` null)
 //! add `src_tsap`, `dst_tsap` (hex), `rack`, `slot` and `tpdu_size`.
 //!
