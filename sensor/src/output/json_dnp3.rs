@@ -1,9 +1,155 @@
 //! DNP3 keys of the dissect schema.
+//!
+//! Required: `link_src`, `link_dst`, `iin` (responses, else null) and `objects` (a list of
+//! `{group, variation, qualifier, start, stop, count}`, null where the qualifier has no
+//! range or count). Also: the link control (`link_func`, `link_func_name`, `dir`, `prm`,
+//! `fcb`, `fcv`), the transport (`tp_fir`, `tp_fin`, `tp_seq`, `frames`), the application
+//! control (`fir`, `fin`, `con`, `uns`, `seq`), `iin_names`, `objects_error`, and decoded
+//! `crobs`, `analog_outputs` and point `values`. Link-only frames have `func` 256 + 16 * PRM +
+//! link function and a `LINK_...` `func_name`, with the application keys null.
 
-use otsensor_dissectors::dnp3::Dnp3Pdu;
+use otsensor_dissectors::dnp3::{iin_names, objects::control_status_name, Dnp3Pdu, ObjectError, Range};
+use otsensor_dissectors::event::Space;
 
 use super::json::JsonBuf;
 
+/// Values written per PDU at most, so that one huge response cannot blow up a line.
+const MAX_VALUES: usize = 256;
+
 pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
-    out.key_hex("raw", d.raw);
+    let l = d.link;
+    out.key_u64("link_src", u64::from(l.src));
+    out.key_u64("link_dst", u64::from(l.dst));
+    out.key_u64("link_func", u64::from(l.function()));
+    match l.link_function().name() {
+        Some(n) => out.key_str("link_func_name", n),
+        None => out.key_null("link_func_name"),
+    }
+    out.key_bool("dir", l.dir());
+    out.key_bool("prm", l.prm());
+    out.key_bool("fcb", l.fcb());
+    out.key_bool("fcv", l.fcv_dfc());
+    match d.transport {
+        Some(t) => {
+            out.key_bool("tp_fir", t & 0x40 != 0);
+            out.key_bool("tp_fin", t & 0x80 != 0);
+            out.key_u64("tp_seq", u64::from(t & 0x3F));
+        }
+        None => {
+            out.key_null("tp_fir");
+            out.key_null("tp_fin");
+            out.key_null("tp_seq");
+        }
+    }
+    out.key_u64("frames", u64::from(d.frames));
+    let Some(app) = d.app else {
+        for k in ["fir", "fin", "con", "uns", "seq", "iin"] {
+            out.key_null(k);
+        }
+        out.begin_array("objects");
+        out.end_array();
+        return;
+    };
+    let c = app.control;
+    out.key_bool("fir", c.fir());
+    out.key_bool("fin", c.fin());
+    out.key_bool("con", c.con());
+    out.key_bool("uns", c.uns());
+    out.key_u64("seq", u64::from(c.seq()));
+    out.key_opt_u64("iin", app.iin.map(u64::from));
+    if let Some(iin) = app.iin {
+        out.begin_array("iin_names");
+        for n in iin_names(iin) {
+            out.str(n);
+        }
+        out.end_array();
+    }
+    out.begin_array("objects");
+    let mut headers = d.objects();
+    for h in headers.by_ref() {
+        out.begin();
+        out.key_u64("group", u64::from(h.group));
+        out.key_u64("variation", u64::from(h.variation));
+        out.key_u64("qualifier", u64::from(h.qualifier));
+        let (start, stop, count) = match h.range {
+            Range::StartStop { start, stop } => (Some(start), Some(stop), Some(h.range.count())),
+            Range::Count(n) => (None, None, Some(u64::from(n))),
+            Range::All => (None, None, None),
+        };
+        out.key_opt_u64("start", start.map(u64::from));
+        out.key_opt_u64("stop", stop.map(u64::from));
+        out.key_opt_u64("count", count);
+        out.end();
+    }
+    out.end_array();
+    if let Some(e) = headers.error {
+        out.key_str(
+            "objects_error",
+            match e {
+                ObjectError::Unknown { .. } => "unknown_object",
+                ObjectError::BadQualifier { .. } => "bad_qualifier",
+                ObjectError::Truncated { .. } => "truncated",
+                ObjectError::BadRange { .. } => "bad_range",
+                ObjectError::TooManyHeaders => "too_many_headers",
+            },
+        );
+    }
+    let mut crobs = d.crobs().peekable();
+    if crobs.peek().is_some() {
+        out.begin_array("crobs");
+        for c in crobs.take(MAX_VALUES) {
+            out.begin();
+            out.key_u64("index", u64::from(c.index));
+            out.key_u64("code", u64::from(c.code));
+            out.key_str("op", c.op_name());
+            out.key_u64("count", u64::from(c.count));
+            out.key_u64("on_ms", u64::from(c.on_ms));
+            out.key_u64("off_ms", u64::from(c.off_ms));
+            out.key_u64("status", u64::from(c.status));
+            out.key_str("status_name", control_status_name(c.status));
+            out.end();
+        }
+        out.end_array();
+    }
+    let mut aos = d.analog_outputs().peekable();
+    if aos.peek().is_some() {
+        out.begin_array("analog_outputs");
+        for a in aos.take(MAX_VALUES) {
+            out.begin();
+            out.key_u64("index", u64::from(a.index));
+            out.key_u64("variation", u64::from(a.variation));
+            // JsonBuf writes integers only: the value truncated, and the exact float as text
+            // when it has a fraction (rare; analog outputs are few).
+            out.key("value");
+            out.i64(a.value as i64);
+            if a.value.fract() != 0.0 {
+                out.key_str("value_text", &a.value.to_string());
+            }
+            out.key_u64("status", u64::from(a.status));
+            out.key_str("status_name", control_status_name(a.status));
+            out.end();
+        }
+        out.end_array();
+    }
+    let mut n = 0usize;
+    d.for_each_value(&mut |v| {
+        if n >= MAX_VALUES {
+            return;
+        }
+        if n == 0 {
+            out.begin_array("values");
+        }
+        n += 1;
+        let Space::Dnp3 { group, variation } = v.space else { return };
+        out.begin();
+        out.key_u64("group", u64::from(group));
+        out.key_u64("variation", u64::from(variation));
+        out.key_u64("index", u64::from(v.index));
+        out.key("value");
+        out.i64(v.value);
+        out.end();
+    });
+    if n > 0 {
+        out.end_array();
+    }
 }
