@@ -124,7 +124,14 @@ pub fn object_size(group: u8, variation: u8) -> Option<ObjectSize> {
         (101, 1) => b(2),
         (101, 2) => b(4),
         (101, 3) => b(8),
+        // Octet strings and virtual terminal objects: the variation is the length; variation 0
+        // ("any") only names them in reads and has no size.
+        (110..=113, 0) => None,
         (110..=113, v) => b(usize::from(v)),
+        // SAv5 aggressive mode request (challenge sequence number and user) and session key
+        // status request (user) are fixed; the other authentication objects are free format.
+        (120, 3) => b(6),
+        (120, 4) => b(2),
         (120, _) => Some(ObjectSize::Free),
         (121, 1) | (122, 1) => b(7),
         (122, 2) => b(13),
@@ -336,20 +343,28 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             return self.fail(ObjectError::Truncated { offset });
         };
         let bad_q = ObjectError::BadQualifier { qualifier, offset };
+        // A bad qualifier leaves group and variation known: report them, then stop.
+        let bad_header =
+            ObjectHeader { group, variation, qualifier, range: Range::All, data: &[], has_objects: false, offset };
         let range_len = match qualifier & 0x0F {
             0 | 3 | 7 | 0xB => 1,
             1 | 4 | 8 => 2,
             2 | 5 | 9 => 4,
             6 => 0,
-            _ => return self.fail(bad_q),
+            _ => {
+                self.fail(bad_q);
+                return Some(bad_header);
+            }
         };
         let Some((index_len, size_len)) = prefix_lens((qualifier >> 4) & 0x07) else {
-            return self.fail(bad_q);
+            self.fail(bad_q);
+            return Some(bad_header);
         };
         let rc = qualifier & 0x0F;
         // Range code 0xB is only used with a size prefix, and sizes only go with counts.
         if (rc == 0xB && size_len == 0) || (size_len > 0 && !matches!(rc, 7..=9 | 0xB)) {
-            return self.fail(bad_q);
+            self.fail(bad_q);
+            return Some(bad_header);
         }
         let Some(rf) = rest.get(3..3 + 2 * range_len) else {
             return self.fail(ObjectError::Truncated { offset });
@@ -359,7 +374,18 @@ impl<'a> Iterator for ObjectHeaders<'a> {
                 let (a, b) = rf.split_at(range_len);
                 let (start, stop) = (le(a), le(b));
                 if stop < start {
-                    return self.fail(ObjectError::BadRange { offset });
+                    // Report the header as it is, then stop: its objects cannot be counted.
+                    self.fail(ObjectError::BadRange { offset });
+                    let range = Range::StartStop { start, stop };
+                    return Some(ObjectHeader {
+                        group,
+                        variation,
+                        qualifier,
+                        range,
+                        data: &[],
+                        has_objects: false,
+                        offset,
+                    });
                 }
                 Range::StartStop { start, stop }
             }
@@ -381,26 +407,21 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             if size_len == 0 && matches!(size, Some(ObjectSize::Free)) {
                 return self.fail(bad_q);
             }
-            // Walk object by object: each carries its own size.
-            let mut p = 0usize;
-            let mut i = 0u64;
-            while i < n {
-                if i >= MAX_OBJECTS_PER_HEADER as u64 {
-                    return self.fail(ObjectError::Truncated { offset });
-                }
-                let Some(after_index) = p.checked_add(index_len) else { break };
+            // Walk object by object: each carries its own size. `None` when they run short.
+            let mut p = Some(0usize);
+            for _ in 0..n.min(MAX_OBJECTS_PER_HEADER as u64) {
+                let Some(after_index) = p.and_then(|p| p.checked_add(index_len)) else { break };
                 let len = if size_len > 0 {
                     body.get(after_index..after_index + size_len).map(|s| size_len + le(s) as usize)
                 } else {
                     body.get(after_index + 1).map(|&l| 2 + usize::from(l))
                 };
-                let Some(len) = len else {
-                    return self.fail(ObjectError::Truncated { offset });
-                };
-                p = after_index + len;
-                i += 1;
+                p = len.and_then(|l| after_index.checked_add(l));
             }
-            Some(p)
+            if n > MAX_OBJECTS_PER_HEADER as u64 {
+                p = None;
+            }
+            p
         } else {
             match size {
                 Some(ObjectSize::Bytes(k)) => usize::try_from(n).ok().and_then(|n| n.checked_mul(index_len + k)),
@@ -410,11 +431,17 @@ impl<'a> Iterator for ObjectHeaders<'a> {
                     }
                     usize::try_from(n).ok().and_then(|n| n.checked_mul(bits)).map(|b| b.div_ceil(8))
                 }
-                _ => return self.fail(ObjectError::Unknown { group, variation, offset }),
+                _ => {
+                    // The header itself is known; only what follows it is not.
+                    self.fail(ObjectError::Unknown { group, variation, offset });
+                    return Some(ObjectHeader { group, variation, qualifier, range, data: &[], has_objects, offset });
+                }
             }
         };
         let Some(data) = len.and_then(|l| body.get(..l)) else {
-            return self.fail(ObjectError::Truncated { offset });
+            // A whole header whose objects run short: report it with what is there, then stop.
+            self.fail(ObjectError::Truncated { offset });
+            return Some(ObjectHeader { group, variation, qualifier, range, data: body, has_objects, offset });
         };
         self.off = offset + hdr_len + data.len();
         Some(ObjectHeader { group, variation, qualifier, range, data, has_objects, offset })
