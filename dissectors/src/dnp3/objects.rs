@@ -366,7 +366,9 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             self.fail(bad_q);
             return Some(bad_header);
         }
-        let Some(rf) = rest.get(3..3 + 2 * range_len) else {
+        // Start/stop ranges hold two fields, counts one.
+        let fields = if matches!(rc, 0..=5) { 2 } else { 1 };
+        let Some(rf) = rest.get(3..3 + fields * range_len) else {
             return self.fail(ObjectError::Truncated { offset });
         };
         let range = match rc {
@@ -392,8 +394,7 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             6 => Range::All,
             _ => Range::Count(le(rf.get(..range_len).unwrap_or_default())),
         };
-        // Count qualifiers hold one field, not two.
-        let hdr_len = 3 + if matches!(range, Range::Count(_)) { range_len } else { 2 * range_len };
+        let hdr_len = 3 + fields * range_len;
         let body = rest.get(hdr_len..).unwrap_or_default();
         let n = range.count();
         let size = object_size(group, variation);
