@@ -3,4 +3,5 @@
 //! Criterion benchmarks (`benches/`) and the synthetic capture generator ([`gen`], binary
 //! `gencap`) used to measure otsensor against the capture read limit and against Suricata.
 
+pub mod fixtures;
 pub mod gen;

@@ -20,6 +20,8 @@ use crate::tcp::{Accepted, HalfStream};
 
 /// Payload segments of a flow examined before giving up on identifying its protocol.
 pub const MAX_PROBE_SEGMENTS: u8 = 8;
+/// Bytes held while the first bytes of a flow are too few to identify its protocol.
+pub const MAX_PROBE_BYTES: usize = 512;
 /// Bytes a direction may hold while waiting for the rest of a PDU; more means the dissector
 /// lost framing, and the bytes are dropped as a gap.
 pub const MAX_PENDING_BYTES: usize = 128 * 1024;
@@ -115,20 +117,40 @@ impl EngineStats {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A connection's 5-tuple in canonical order (lower endpoint first), packed so that hashing
+/// and comparing cost a few integer operations (this is on every packet's path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FlowKey {
-    a: Endpoint,
-    b: Endpoint,
+    a: u128,
+    b: u128,
+    ports: u32,
     udp: bool,
+}
+
+/// An address as 128 bits: IPv4 as an IPv4-mapped IPv6 address.
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
 }
 
 impl FlowKey {
     fn new(x: Endpoint, y: Endpoint, udp: bool) -> Self {
-        if x <= y {
-            FlowKey { a: x, b: y, udp }
+        let (xa, ya) = (ip_bits(x.ip), ip_bits(y.ip));
+        if (xa, x.port) <= (ya, y.port) {
+            FlowKey { a: xa, b: ya, ports: u32::from(x.port) << 16 | u32::from(y.port), udp }
         } else {
-            FlowKey { a: y, b: x, udp }
+            FlowKey { a: ya, b: xa, ports: u32::from(y.port) << 16 | u32::from(x.port), udp }
         }
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.a as u64 ^ (self.a >> 64) as u64);
+        h.write_u64(self.b as u64 ^ (self.b >> 64) as u64);
+        h.write_u32(self.ports ^ u32::from(self.udp) << 31);
     }
 }
 
@@ -178,6 +200,49 @@ fn probe(p: Protocol, data: &[u8]) -> Probe {
     }
 }
 
+fn app_protocol(app: &App) -> Option<Protocol> {
+    match app {
+        App::Modbus(_) => Some(Protocol::Modbus),
+        App::Dnp3(_) => Some(Protocol::Dnp3),
+        App::S7(_) => Some(Protocol::S7comm),
+        App::Undecided | App::Ignored => None,
+    }
+}
+
+/// The protocol a TCP port is watched for.
+fn expected_tcp(c: &EngineConfig, port: u16) -> Option<Protocol> {
+    if c.modbus_ports.contains(&port) {
+        Some(Protocol::Modbus)
+    } else if c.dnp3_tcp_ports.contains(&port) {
+        Some(Protocol::Dnp3)
+    } else if c.s7_ports.contains(&port) {
+        Some(Protocol::S7comm)
+    } else {
+        None
+    }
+}
+
+fn new_flow(
+    stats: &mut EngineStats,
+    next_id: &mut u64,
+    client: Endpoint,
+    expected: Option<Protocol>,
+    ts: Timestamp,
+) -> Flow {
+    stats.flows += 1;
+    let id = *next_id;
+    *next_id += 1;
+    Flow {
+        id,
+        client,
+        expected,
+        last_seen: ts,
+        half: [HalfStream::default(), HalfStream::default()],
+        app: App::Undecided,
+        probes: 0,
+    }
+}
+
 /// Context of the packet being processed, for building PDUs and notices.
 struct PacketCtx {
     ts: Timestamp,
@@ -222,19 +287,6 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    fn tcp_expected(&self, port: u16) -> Option<Protocol> {
-        let c = &self.config;
-        if c.modbus_ports.contains(&port) {
-            Some(Protocol::Modbus)
-        } else if c.dnp3_tcp_ports.contains(&port) {
-            Some(Protocol::Dnp3)
-        } else if c.s7_ports.contains(&port) {
-            Some(Protocol::S7comm)
-        } else {
-            None
-        }
     }
 
     fn udp_expected(&self, port: u16) -> Option<Protocol> {
@@ -300,21 +352,6 @@ impl Engine {
         self.stats.flows_evicted += (before - self.flows.len()) as u64;
     }
 
-    fn new_flow(&mut self, client: Endpoint, expected: Option<Protocol>, ts: Timestamp) -> Flow {
-        self.stats.flows += 1;
-        let id = self.next_flow_id;
-        self.next_flow_id += 1;
-        Flow {
-            id,
-            client,
-            expected,
-            last_seen: ts,
-            half: [HalfStream::default(), HalfStream::default()],
-            app: App::Undecided,
-            probes: 0,
-        }
-    }
-
     fn tcp(
         &mut self,
         ts: Timestamp,
@@ -335,32 +372,36 @@ impl Engine {
             self.stats.flows_closed += 1;
         }
 
-        if !self.flows.contains_key(&key) {
-            if seg.rst || (seg.payload.is_empty() && !seg.syn) {
-                return;
-            }
-            let (client, server) = if seg.syn {
-                if seg.ack {
+        if self.flows.len() >= self.config.max_flows && !self.flows.contains_key(&key) {
+            self.make_room(ts);
+        }
+        let flow = match self.flows.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if seg.rst || (seg.payload.is_empty() && !seg.syn) {
+                    return;
+                }
+                let expected_at = |port| expected_tcp(&self.config, port);
+                let (client, server) = if seg.syn {
+                    if seg.ack {
+                        (dst, src)
+                    } else {
+                        (src, dst)
+                    }
+                } else if expected_at(dst.port).is_some() {
+                    (src, dst)
+                } else if expected_at(src.port).is_some() {
+                    (dst, src)
+                } else if src.port < dst.port {
+                    // Servers listen on low ports; clients use ephemeral ones.
                     (dst, src)
                 } else {
                     (src, dst)
-                }
-            } else if self.tcp_expected(dst.port).is_some() {
-                (src, dst)
-            } else if self.tcp_expected(src.port).is_some() {
-                (dst, src)
-            } else if src.port < dst.port {
-                // Servers listen on low ports; clients use ephemeral ones.
-                (dst, src)
-            } else {
-                (src, dst)
-            };
-            let expected = self.tcp_expected(server.port);
-            self.make_room(ts);
-            let flow = self.new_flow(client, expected, ts);
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+                };
+                let expected = expected_at(server.port);
+                v.insert(new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ts))
+            }
+        };
         flow.last_seen = ts;
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
         let d = dir.index();
@@ -377,10 +418,18 @@ impl Engine {
                 deliver(cfg, st, flow, dir, data, &ctx, sink);
             }
             Accepted::Queued => {
-                if flow.half.get(d).is_some_and(HalfStream::over_limit) {
+                // A hole is usually capture loss on the mirror port, not reordering: when
+                // nothing is half-parsed and the early segment starts with a valid header of
+                // the flow's protocol, skip the hole now rather than hold every later PDU
+                // (and its alerts) until the queue overflows or the connection ends.
+                let resumable =
+                    flow.half.get(d).is_some_and(|h| h.pending.is_empty() && h.first_queued() == Some(seg.seq))
+                        && app_protocol(&flow.app).is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
+                if resumable || flow.half.get(d).is_some_and(HalfStream::over_limit) {
                     skip_hole(st, flow, dir, &ctx, sink);
                 }
             }
+            Accepted::Late(data) => deliver_late(st, flow, dir, data, &ctx, sink),
             Accepted::Duplicate => {}
         }
         drain_ready(cfg, st, flow, dir, &ctx, sink);
@@ -417,7 +466,7 @@ impl Engine {
                 return;
             }
             self.make_room(ctx.ts);
-            let flow = self.new_flow(client, expected, ctx.ts);
+            let flow = new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ctx.ts);
             self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.get_mut(&key) else { return };
@@ -484,23 +533,31 @@ fn identify(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
     udp: bool,
-) {
+) -> Probe {
     flow.probes = flow.probes.saturating_add(1);
     match flow.expected {
         Some(p) => {
-            if probe(p, data) == Probe::Yes {
+            let verdict = probe(p, data);
+            if verdict == Probe::Yes {
                 flow.app = App::new(p);
-            } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && probe(p, data) == Probe::No) {
+            } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && verdict == Probe::No) {
                 flow.app = App::Ignored;
                 st.flows_not_protocol += 1;
                 notice(ctx, NoticeKind::NotProtocol { expected: p }, sink);
             }
+            verdict
         }
         None => {
-            let found = [Protocol::Dnp3, Protocol::S7comm]
-                .into_iter()
-                .filter(|p| !udp || *p == Protocol::Dnp3)
-                .find(|p| probe(*p, data) == Probe::Yes);
+            let candidates = [Protocol::Dnp3, Protocol::S7comm].into_iter().filter(|p| !udp || *p == Protocol::Dnp3);
+            let verdicts: Vec<(Protocol, Probe)> = candidates.map(|p| (p, probe(p, data))).collect();
+            let found = verdicts.iter().find(|(_, v)| *v == Probe::Yes).map(|(p, _)| *p);
+            let verdict = if found.is_some() {
+                Probe::Yes
+            } else if verdicts.iter().any(|(_, v)| *v == Probe::NeedMore) {
+                Probe::NeedMore
+            } else {
+                Probe::No
+            };
             match found {
                 Some(p) if cfg.detect_on_any_port => {
                     flow.app = App::new(p);
@@ -510,6 +567,7 @@ fn identify(
                 _ if flow.probes >= MAX_PROBE_SEGMENTS || !cfg.detect_on_any_port || udp => flow.app = App::Ignored,
                 _ => {}
             }
+            verdict
         }
     }
 }
@@ -552,6 +610,24 @@ fn drain_ready(
     }
 }
 
+/// Dissects bytes of a hole that was skipped and has now arrived, on their own: the
+/// dissector restarts its framing for them, and what they leave unframed is dropped.
+fn deliver_late(
+    st: &mut EngineStats,
+    flow: &mut Flow,
+    dir: Direction,
+    data: &[u8],
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+) {
+    let flow_id = flow.id;
+    let Some(dis) = flow.app.dissector() else { return };
+    dis.gap(dir);
+    let proto = dis.protocol();
+    let parsed = dis.parse(data, dir, &mut |body| emit(st, ctx, dir, flow_id, body, sink));
+    note_resync(st, proto, parsed, ctx, sink);
+}
+
 /// Hands in-order bytes to the flow's dissector, zero-copy when no partial PDU is pending.
 fn deliver(
     cfg: &EngineConfig,
@@ -566,7 +642,31 @@ fn deliver(
         return;
     }
     if matches!(flow.app, App::Undecided) {
-        identify(cfg, st, flow, data, ctx, sink, false);
+        // Identification may need more bytes than one segment holds (a header split across
+        // segments): keep what was seen, bounded, until the probe can decide.
+        let held = flow.half.get(dir.index()).map_or(0, |h| h.pending.len());
+        let joined: Vec<u8>;
+        let buf = if held == 0 {
+            data
+        } else {
+            let mut v = flow.half.get(dir.index()).map(|h| h.pending.clone()).unwrap_or_default();
+            v.extend_from_slice(data);
+            joined = v;
+            &joined
+        };
+        let verdict = identify(cfg, st, flow, buf, ctx, sink, false);
+        let Some(half) = flow.half.get_mut(dir.index()) else { return };
+        half.pending.clear();
+        if matches!(flow.app, App::Undecided) {
+            if verdict == Probe::NeedMore && buf.len() < MAX_PROBE_BYTES {
+                half.pending.extend_from_slice(buf);
+            }
+            return;
+        }
+        if held > 0 {
+            let owned = buf.to_vec();
+            return deliver(cfg, st, flow, dir, &owned, ctx, sink);
+        }
     }
     let flow_id = flow.id;
     let Some(dis) = flow.app.dissector() else { return };
@@ -592,4 +692,135 @@ fn deliver(
         notice(ctx, NoticeKind::StreamGap { bytes: lost }, sink);
     }
     note_resync(st, proto, parsed, ctx, sink);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::testutil::{run, run_with, tcp_packet, ACK, FIN_ACK, PSH_ACK, SYN};
+
+    /// A Read Holding Registers request with transaction `tid`.
+    fn req(tid: u16) -> Vec<u8> {
+        let mut v = tid.to_be_bytes().to_vec(); // transaction
+        v.extend([0, 0, 0, 6, 1, 3, 0, 0, 0, 1]); // protocol 0, length 6, unit 1, FC3, address 0, quantity 1
+        v
+    }
+
+    /// Its response, one register.
+    fn resp(tid: u16) -> Vec<u8> {
+        let mut v = tid.to_be_bytes().to_vec();
+        v.extend([0, 0, 0, 5, 1, 3, 2, 0, 42]); // length 5, unit 1, FC3, byte count 2, value 42
+        v
+    }
+
+    #[test]
+    fn picks_up_a_connection_in_the_middle() {
+        // No handshake: the capture starts with a response whose request was not seen.
+        let c = run(&[
+            tcp_packet(2, 502, 1, 40000, 5000, PSH_ACK, &resp(7)),
+            tcp_packet(1, 40000, 2, 502, 9000, PSH_ACK, &req(8)),
+            tcp_packet(2, 502, 1, 40000, 5011, PSH_ACK, &resp(8)),
+        ]);
+        assert_eq!(c.pdus.len(), 3);
+        assert!(!c.pdus[0].request && c.pdus[0].flags.is_empty(), "no violation before a request was seen");
+        assert_eq!((c.pdus[2].address, c.pdus[2].values.clone()), (Some(0), vec![42]));
+    }
+
+    #[test]
+    fn reports_traffic_on_502_that_is_not_modbus_and_does_not_misparse_it() {
+        let http = b"GET /index.html HTTP/1.1\r\nHost: plc\r\n\r\n";
+        let pkts: Vec<_> = (0..MAX_PROBE_SEGMENTS as u32)
+            .map(|i| tcp_packet(1, 40000, 2, 502, 100 + i * http.len() as u32, PSH_ACK, http))
+            .collect();
+        let c = run(&pkts);
+        assert!(c.pdus.is_empty());
+        assert_eq!(c.notices, [NoticeKind::NotProtocol { expected: Protocol::Modbus }]);
+    }
+
+    #[test]
+    fn drops_retransmissions_and_reorders_segments() {
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), // retransmission
+            tcp_packet(1, 40000, 2, 502, 124, PSH_ACK, &req(3)), // early
+            tcp_packet(1, 40000, 2, 502, 112, PSH_ACK, &req(2)), // fills the hole
+        ]);
+        let tids: Vec<_> = c.pdus.iter().map(|p| p.tid.unwrap()).collect();
+        assert_eq!(tids, [1, 3, 2], "the early segment starts a valid ADU, so the hole is skipped at once");
+    }
+
+    #[test]
+    fn waits_for_a_hole_inside_an_adu() {
+        let r = req(1);
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &r[..5]),
+            tcp_packet(1, 40000, 2, 502, 110, PSH_ACK, &r[10..]), // not a header: queued
+            tcp_packet(1, 40000, 2, 502, 105, PSH_ACK, &r[5..10]),
+        ]);
+        assert_eq!(c.pdus.len(), 1);
+        assert_eq!(c.pdus[0].pkt, 3);
+    }
+
+    #[test]
+    fn resynchronises_after_lost_bytes() {
+        let mut first = req(1);
+        first.extend(&req(2)[..6]); // the second ADU is cut by the loss
+        let mut after = req(2)[6..].to_vec(); // tail of the second ADU, never framed
+        after.extend(req(3));
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &first),
+            // 40 bytes are never captured; then a segment far enough ahead to be a loss.
+            tcp_packet(1, 40000, 2, 502, 100 + first.len() as u32 + 40, PSH_ACK, &after),
+            tcp_packet(1, 40000, 2, 502, 100 + first.len() as u32 + 40 + after.len() as u32, FIN_ACK, &[]),
+        ]);
+        let tids: Vec<_> = c.pdus.iter().map(|p| p.tid.unwrap()).collect();
+        assert_eq!(tids, [1, 3]);
+        assert!(c.notices.iter().any(|n| matches!(n, NoticeKind::StreamGap { .. })));
+    }
+
+    #[test]
+    fn a_new_syn_starts_a_new_connection() {
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 99, SYN, &[]),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)),
+            tcp_packet(1, 40000, 2, 502, 7777, SYN, &[]),
+            tcp_packet(1, 40000, 2, 502, 7778, PSH_ACK, &req(2)),
+        ]);
+        assert_eq!(c.pdus.len(), 2);
+    }
+
+    #[test]
+    fn bounds_the_flow_table() {
+        let config = EngineConfig { max_flows: 16, ..EngineConfig::default() };
+        let pkts: Vec<_> = (0..100u16).map(|i| tcp_packet(1, 1000 + i, 2, 502, 100, PSH_ACK, &req(i))).collect();
+        let mut e = Engine::new(config.clone());
+        let mut n = 0;
+        for (i, p) in pkts.iter().enumerate() {
+            e.process(
+                Timestamp { secs: i as i64, nanos: 0 },
+                i as u64 + 1,
+                crate::packet::linktype::RAW,
+                p,
+                &mut |_: &Pdu<'_>| n += 1,
+            );
+            assert!(e.active_flows() <= 16);
+        }
+        assert_eq!(n, 100, "every flow's PDU was still dissected");
+        assert!(e.stats().flows_evicted >= 84);
+        let _ = run_with(config, &pkts);
+    }
+
+    #[test]
+    fn forgets_idle_flows_in_packet_time() {
+        let mut e = Engine::new(EngineConfig { idle_timeout_secs: 60, ..EngineConfig::default() });
+        let a = tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1));
+        let b = tcp_packet(3, 40000, 4, 502, 100, ACK | PSH_ACK, &req(1));
+        let mut sink = |_: &Pdu<'_>| {};
+        e.process(Timestamp { secs: 0, nanos: 0 }, 1, crate::packet::linktype::RAW, &a, &mut sink);
+        e.process(Timestamp { secs: 1000, nanos: 0 }, 2, crate::packet::linktype::RAW, &b, &mut sink);
+        assert_eq!(e.active_flows(), 1);
+        assert_eq!(e.stats().flows_timed_out, 1);
+    }
 }

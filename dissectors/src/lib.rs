@@ -52,3 +52,5 @@ pub mod packet;
 pub mod s7;
 pub mod stream;
 pub mod tcp;
+#[cfg(test)]
+mod testutil;

@@ -11,6 +11,9 @@
 pub const MAX_OOO_SEGMENTS: usize = 32;
 /// Bytes held ahead of a hole, per direction.
 pub const MAX_OOO_BYTES: usize = 64 * 1024;
+/// Skipped holes remembered per direction, so that their bytes, if they arrive after all,
+/// are still dissected (an attacker must not hide a PDU by sending it out of order).
+pub const MAX_HOLES: usize = 8;
 /// A segment further ahead than this is not a reordering but a new or desynchronised
 /// stream: the reassembler jumps to it.
 pub const MAX_SEQ_JUMP: u32 = 1 << 20;
@@ -24,6 +27,8 @@ pub enum Accepted<'p> {
     Duplicate,
     /// Held in the out-of-order queue.
     Queued,
+    /// Late bytes of a hole that was skipped: dissect them on their own.
+    Late(&'p [u8]),
     /// Bytes were lost before this in-order data: deliver a gap of `lost` bytes, then `data`.
     AfterGap {
         /// Bytes skipped.
@@ -39,6 +44,7 @@ pub struct HalfStream {
     next_seq: Option<u32>,
     ooo: Vec<(u32, Vec<u8>)>,
     ooo_bytes: usize,
+    holes: Vec<(u32, u32)>,
     /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
     pub pending: Vec<u8>,
     /// Retransmitted or overlapping bytes dropped.
@@ -96,6 +102,9 @@ impl HalfStream {
             self.advance(payload.len());
             Accepted::Data(payload)
         } else if diff < 0 {
+            if let Some(late) = self.fill_hole(seq, payload) {
+                return Accepted::Late(late);
+            }
             if diff + len <= 0 {
                 self.retransmitted_bytes += payload.len() as u64;
                 return Accepted::Duplicate;
@@ -116,6 +125,30 @@ impl HalfStream {
             self.enqueue(seq, payload);
             Accepted::Queued
         }
+    }
+
+    /// The part of a segment behind `next_seq` that falls in a skipped hole, if any; the hole
+    /// shrinks accordingly.
+    fn fill_hole<'p>(&mut self, seq: u32, payload: &'p [u8]) -> Option<&'p [u8]> {
+        let end = seq.wrapping_add(payload.len() as u32);
+        let i = self.holes.iter().position(|&(hs, he)| seq_diff(end, hs) > 0 && seq_diff(he, seq) > 0)?;
+        let (hs, he) = *self.holes.get(i)?;
+        let from = seq_diff(hs, seq).max(0) as usize;
+        let to = payload.len() - seq_diff(end, he).max(0) as usize;
+        let part = payload.get(from..to)?;
+        let part_start = seq.wrapping_add(from as u32);
+        let part_end = part_start.wrapping_add(part.len() as u32);
+        if part_start == hs && part_end == he {
+            self.holes.remove(i);
+        } else if let Some(h) = self.holes.get_mut(i) {
+            if part_start == hs {
+                h.0 = part_end;
+            } else {
+                // A piece from the end or the middle: keep the hole's head open.
+                h.1 = part_start;
+            }
+        }
+        Some(part)
     }
 
     fn advance(&mut self, n: usize) {
@@ -141,6 +174,11 @@ impl HalfStream {
         }
         self.ooo_bytes += payload.len();
         self.ooo.insert(pos, (seq, payload.to_vec()));
+    }
+
+    /// Sequence number of the first queued segment.
+    pub fn first_queued(&self) -> Option<u32> {
+        self.ooo.first().map(|(s, _)| *s)
     }
 
     /// Whether the out-of-order queue is over its bounds, so the hole must be skipped.
@@ -180,6 +218,12 @@ impl HalfStream {
         let next = self.next_seq?;
         let (seq, _) = self.ooo.first()?;
         let lost = seq_diff(*seq, next).max(0) as u64;
+        if lost > 0 {
+            if self.holes.len() >= MAX_HOLES {
+                self.holes.remove(0);
+            }
+            self.holes.push((next, *seq));
+        }
         self.next_seq = Some(*seq);
         self.gaps += 1;
         self.gap_bytes += lost;

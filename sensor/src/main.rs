@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError};
+use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor_dissectors::engine::EngineConfig;
 
 /// Passive network sensor for industrial control systems (Modbus/TCP, DNP3, S7comm).
@@ -25,6 +25,9 @@ enum Command {
         /// Write to FILE instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// `json`: one object per PDU; `none`: decode and count only (benchmarks).
+        #[arg(long, default_value = "json", value_parser = ["json", "none"])]
+        format: String,
         #[command(flatten)]
         common: Common,
     },
@@ -75,13 +78,14 @@ impl Common {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Dissect { captures, output, common } => {
+        Command::Dissect { captures, output, format, common } => {
             let args = DissectArgs {
                 captures,
                 output,
                 engine: common.engine(),
                 progress: !common.no_progress,
                 summary: !common.quiet,
+                format: if format == "none" { Format::None } else { Format::Json },
             };
             match dissect(&args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,8 @@
 //! Integration tests, built as one binary (one module per subject).
 
+// Helpers are shared between test modules of this one crate.
+#![allow(unreachable_pub)]
+
 mod cli;
 mod common;
 mod detect;

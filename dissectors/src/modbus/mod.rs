@@ -21,8 +21,12 @@ use crate::stream::{Parsed, Probe, StreamDissector};
 
 /// Length of the MBAP header, unit id included.
 pub const MBAP_LEN: usize = 7;
-/// Largest MBAP length field: unit id plus a 253-byte PDU (section 4.1 of the specification).
+/// Largest MBAP length field the specification allows: unit id plus a 253-byte PDU (section
+/// 4.1). Longer ADUs are flagged `bad_length`.
 pub const MAX_MBAP_LENGTH: u16 = 254;
+/// Largest MBAP length framed at all. Schneider's UMAS (FC 90) sends 255 in the field, and
+/// tshark decodes such ADUs, so a few bytes over the limit are accepted (and flagged).
+pub const MAX_FRAMED_MBAP_LENGTH: u16 = 260;
 /// Requests remembered per connection while waiting for their responses. A master rarely
 /// has more than a handful in flight; beyond this the oldest is forgotten (and counted).
 pub const MAX_PENDING_TRANSACTIONS: usize = 64;
@@ -322,7 +326,8 @@ fn mbap(b: &[u8]) -> Option<Mbap> {
 fn plausible(h: &Mbap) -> bool {
     let func = FunctionCode(h.func & 0x7F);
     h.protocol_id == 0
-        && (2..=MAX_MBAP_LENGTH).contains(&h.length)
+        && (2..=MAX_FRAMED_MBAP_LENGTH).contains(&h.length)
+        && (h.length <= MAX_MBAP_LENGTH || func == FunctionCode::UMAS)
         && func.0 != 0
         && func.is_known()
         && (h.func & 0x80 == 0 || h.length == 3)
@@ -428,6 +433,9 @@ impl ModbusStream {
         };
         if h.protocol_id != 0 {
             pdu.flags.set(FLAG_PROTOCOL_ID);
+        }
+        if h.length > MAX_MBAP_LENGTH {
+            pdu.flags.set(FLAG_LENGTH);
         }
         if h.func & 0x80 != 0 {
             match data.split_first() {
@@ -779,7 +787,7 @@ impl StreamDissector for ModbusStream {
                 }
             }
             let Some(h) = mbap(rest) else { break };
-            if !(2..=MAX_MBAP_LENGTH).contains(&h.length) {
+            if !(2..=MAX_FRAMED_MBAP_LENGTH).contains(&h.length) {
                 // The length cannot be right, so the ADU cannot be framed.
                 if let Some(r) = self.resync.get_mut(d) {
                     *r = true;

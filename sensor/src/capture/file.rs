@@ -337,7 +337,7 @@ impl<'a> CaptureReader<'a> {
                             }
                             _ => {}
                         }
-                        o = v + (usize::from(olen) + 3) / 4 * 4;
+                        o = v + usize::from(olen).div_ceil(4) * 4;
                     }
                     if interfaces.len() < MAX_INTERFACES {
                         interfaces.push(iface);

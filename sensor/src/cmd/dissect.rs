@@ -26,6 +26,23 @@ pub struct DissectArgs {
     pub progress: bool,
     /// Whether to print the summary.
     pub summary: bool,
+    /// Output format.
+    pub format: Format,
+}
+
+/// What `dissect` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per PDU.
+    Json,
+    /// Nothing: decode and count only (benchmarks, validation of a capture).
+    None,
+}
+
+struct CountSink;
+
+impl Sink for CountSink {
+    fn pdu(&mut self, _pdu: &Pdu<'_>) {}
 }
 
 struct JsonSink<'w> {
@@ -79,7 +96,10 @@ pub fn dissect_to(args: &DissectArgs, out: &mut dyn Write) -> Result<(), Dissect
     let mut engine = Engine::new(args.engine.clone());
     let mut sink = JsonSink { buf: JsonBuf::new(), out, error: None };
     let mut progress = Progress::new(args.progress);
-    let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);
+    let run = match args.format {
+        Format::Json => run_captures(&args.captures, &mut engine, &mut sink, &mut progress),
+        Format::None => run_captures(&args.captures, &mut engine, &mut CountSink, &mut progress),
+    };
     sink.flush();
     let write_result = match sink.error.take() {
         Some(e) => Err(e),

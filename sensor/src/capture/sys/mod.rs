@@ -20,6 +20,8 @@ impl FileMap {
         // read from the map is bounds-checked by the parser, so changed bytes can only give
         // parse errors, never unsoundness in our code.
         let map = unsafe { memmap2::MmapOptions::new().map(file)? };
+        // Captures are read once, front to back: let the kernel read ahead. Only a hint.
+        let _ = map.advise(memmap2::Advice::Sequential);
         Ok(FileMap { map })
     }
 

@@ -1,0 +1,41 @@
+//! Captures loaded into memory for benchmarks, so that criterion times dissection and not
+//! the disk.
+
+use std::path::{Path, PathBuf};
+
+use otsensor::capture::Capture;
+use otsensor_dissectors::event::Timestamp;
+
+/// One packet, owned.
+#[derive(Clone, Debug)]
+pub struct OwnedPacket {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// 1-based index.
+    pub index: u64,
+    /// Link type.
+    pub linktype: u32,
+    /// Bytes.
+    pub data: Vec<u8>,
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Finds `rel` under the shared corpus (`../shared/pcaps`) or the bundled `pcaps/`.
+pub fn find_capture(rel: &str) -> Option<PathBuf> {
+    let root = workspace_root();
+    [root.join("../shared/pcaps").join(rel), root.join("pcaps").join(rel)].into_iter().find(|p| p.is_file())
+}
+
+/// Loads every packet of the capture at `path`, stopping at the first error.
+pub fn load(path: &Path) -> Vec<OwnedPacket> {
+    let Ok(cap) = Capture::open(path) else { return Vec::new() };
+    let Ok(reader) = cap.reader() else { return Vec::new() };
+    reader
+        .map_while(Result::ok)
+        .map(|p| OwnedPacket { ts: p.ts, index: p.index, linktype: p.linktype, data: p.data.to_vec() })
+        .collect()
+}
