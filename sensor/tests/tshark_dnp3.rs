@@ -1,7 +1,8 @@
 //! Differential test of the DNP3 dissector against tshark.
 //!
 //! For every DNP3 capture under the shared corpus (`../shared/pcaps/dnp3/**`, the 5.5 h
-//! `attacks/dnp3-dataset-2017-...` capture) and the project's `pcaps/dnp3/`, every
+//! `attacks/dnp3-dataset-2017-...` capture, the five QUT DNP3 2017 attacker captures, unzipped
+//! into the temporary directory) and the project's `pcaps/dnp3/`, every
 //! application-layer message tshark decodes (a `dnp3.al.func`) is matched to ours by frame
 //! number, then by order within the frame, and `link_src`, `link_dst`, `func`, `iin` and the
 //! list of object groups and variations must agree. Disagreements judged to be tshark's
@@ -220,11 +221,49 @@ fn captures() -> Vec<PathBuf> {
         v.push(big);
     }
     walk(&Path::new(LOCAL).join("dnp3"), &mut v);
+    v.extend(qut_captures());
     v
+}
+
+/// The QUT DNP3 2017 attacker captures (zipped, 50 MB each, mostly GOOSE and PTP), extracted
+/// once into the temporary directory with `python3 -m zipfile`; skipped if that fails.
+fn qut_captures() -> Vec<PathBuf> {
+    let root = Path::new(SHARED).join("attacks/qut-dnp3-2017/training");
+    let Ok(rd) = std::fs::read_dir(&root) else { return Vec::new() };
+    let mut runs: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    runs.sort();
+    let mut out = Vec::new();
+    for run in runs {
+        let zip = run.join("attacker.pcap.zip");
+        let Some(name) = run.file_name() else { continue };
+        let dir = std::env::temp_dir().join("otsensor-tshark-dnp3").join(name);
+        let pcap = dir.join("attacker.pcap");
+        if !pcap.exists() && zip.exists() {
+            let ok = Command::new("python3")
+                .args(["-m", "zipfile", "-e"])
+                .arg(&zip)
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("tshark_dnp3: could not extract {}, skipped", zip.display());
+                continue;
+            }
+        }
+        if pcap.exists() {
+            out.push(pcap);
+        }
+    }
+    out
 }
 
 /// The name a capture goes by in the differences file: its path under the corpus root.
 fn capture_name(p: &Path) -> String {
+    let tmp = std::env::temp_dir().join("otsensor-tshark-dnp3");
+    if let Ok(rel) = p.strip_prefix(&tmp) {
+        // <run>/attacker.pcap, extracted from attacks/qut-dnp3-2017/training/<run>/attacker.pcap.zip
+        return format!("attacks/qut-dnp3-2017/training/{}.zip", rel.to_string_lossy());
+    }
     for root in [SHARED, LOCAL] {
         if let Ok(rel) = p.strip_prefix(root) {
             return rel.to_string_lossy().into_owned();
