@@ -82,6 +82,7 @@ fn tshark_messages(path: &Path) -> BTreeMap<u64, Vec<Msg>> {
         .args(["-e", "dnp3.al.iin", "-e", "dnp3.al.obj"])
         .output()
         .expect("tshark runs");
+    assert!(out.status.success(), "tshark failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut msgs = BTreeMap::new();
     let mut multi = Vec::new();
@@ -119,7 +120,7 @@ fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 /// Decodes `frames` as PDML and splits their DNP3 layers into messages.
 fn tshark_pdml(path: &Path, frames: &[u64]) -> BTreeMap<u64, Vec<Msg>> {
     let set: Vec<String> = frames.iter().map(u64::to_string).collect();
-    let filter = format!("frame.number in {{{}}}", set.join(" "));
+    let filter = format!("frame.number in {{{}}}", set.join(","));
     let out =
         Command::new("tshark").arg("-r").arg(path).args(["-Y", &filter, "-T", "pdml"]).output().expect("tshark runs");
     let text = String::from_utf8_lossy(&out.stdout);
