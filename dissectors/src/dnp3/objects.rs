@@ -33,7 +33,9 @@ impl Range {
     /// Number of objects the range names (0 for [`Range::All`]).
     pub fn count(self) -> u64 {
         match self {
-            Range::StartStop { start, stop } => u64::from(stop).saturating_sub(u64::from(start)) + 1,
+            // A range whose stop is below its start (flagged `bad_range`) names no object.
+            Range::StartStop { start, stop } if stop < start => 0,
+            Range::StartStop { start, stop } => u64::from(stop) - u64::from(start) + 1,
             Range::Count(n) => u64::from(n),
             Range::All => 0,
         }

@@ -153,3 +153,88 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use otsensor_dissectors::dnp3::link::build_frame;
+    use otsensor_dissectors::dnp3::Dnp3Stream;
+    use otsensor_dissectors::event::{Direction, PduBody};
+    use otsensor_dissectors::stream::StreamDissector;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn lines(control: u8, dst: u16, src: u16, user: &[u8], dir: Direction) -> Vec<Value> {
+        let mut frame = Vec::new();
+        build_frame(control, dst, src, user, &mut frame);
+        let mut out = Vec::new();
+        Dnp3Stream::new().parse(&frame, dir, &mut |b| {
+            if let PduBody::Dnp3(d) = b {
+                let mut buf = JsonBuf::new();
+                buf.begin();
+                write(&mut buf, &d);
+                buf.end_line();
+                out.push(serde_json::from_slice(buf.as_bytes()).expect("valid JSON"));
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn writes_the_required_keys_of_a_request() {
+        let user = [
+            0xC0, // transport: FIR, FIN, sequence 0
+            0xC3, 0x05, // application control (FIR, FIN, seq 3), DIRECT_OPERATE
+            0x0C, 0x01, 0x17, 0x01, 0x02, // g12v1, qualifier 0x17, count 1, index 2
+            0x81, 0x01, 0x64, 0, 0, 0, 0, 0, 0, 0, 0x00, // TRIP_PULSE_ON, count 1, on 100 ms
+            0x3C, 0x01, 0x06, // g60v1, all
+        ];
+        let v = lines(0xC4, 10, 1, &user, Direction::ToServer);
+        assert_eq!(v.len(), 1);
+        let v = &v[0];
+        assert_eq!((v["link_src"].clone(), v["link_dst"].clone()), (json!(1), json!(10)));
+        assert!(v["iin"].is_null());
+        assert_eq!((v["fir"].clone(), v["fin"].clone(), v["seq"].clone()), (json!(true), json!(true), json!(3)));
+        assert_eq!(
+            v["objects"],
+            json!([
+                {"group": 12, "variation": 1, "qualifier": 0x17, "start": null, "stop": null, "count": 1},
+                {"group": 60, "variation": 1, "qualifier": 6, "start": null, "stop": null, "count": null},
+            ])
+        );
+        assert_eq!(v["crobs"][0]["op"], "TRIP_PULSE_ON");
+        assert_eq!(v["crobs"][0]["index"], 2);
+        assert_eq!(v["values"], json!([{"group": 12, "variation": 1, "index": 2, "value": 0}]));
+    }
+
+    #[test]
+    fn writes_iin_and_ranges_of_a_response() {
+        let user = [
+            0xC0, // transport: FIR, FIN, sequence 0
+            0xC1, 0x81, 0x80, 0x02, // application control, RESPONSE, IIN 0x8002
+            0x1E, 0x04, 0x00, 0x05, 0x06, 0x10, 0x00, 0x20, 0x00, // g30v4 5..6: 16, 32
+        ];
+        let v = &lines(0x44, 1, 10, &user, Direction::ToClient)[0];
+        assert_eq!(v["iin"], 0x8002);
+        assert_eq!(v["iin_names"], json!(["DEVICE_RESTART", "OBJECT_UNKNOWN"]));
+        assert_eq!(
+            v["objects"],
+            json!([{"group": 30, "variation": 4, "qualifier": 0, "start": 5, "stop": 6, "count": 2}])
+        );
+        assert_eq!(
+            v["values"],
+            json!([
+                {"group": 30, "variation": 4, "index": 5, "value": 16},
+                {"group": 30, "variation": 4, "index": 6, "value": 32},
+            ])
+        );
+    }
+
+    #[test]
+    fn writes_link_only_frames_with_null_application_keys() {
+        let v = &lines(0x0B, 1, 10, &[], Direction::ToClient)[0];
+        assert_eq!(v["link_func_name"], "LINK_STATUS");
+        assert!(v["iin"].is_null() && v["seq"].is_null() && v["tp_fir"].is_null());
+        assert_eq!(v["objects"], json!([]));
+    }
+}
