@@ -9,8 +9,7 @@
 /// Most object headers walked in one fragment: 2048 bytes of 3-byte headers is 682, and a
 /// real fragment holds a few dozen.
 pub const MAX_OBJECT_HEADERS: usize = 700;
-/// Most objects decoded per header for values and controls (a 2048-byte fragment holds at
-/// most 2048 packed bits per byte... bounded by the data anyway; this caps the work).
+/// Most objects walked per header: a 2048-byte fragment holds at most 16,384 packed bits.
 pub const MAX_OBJECTS_PER_HEADER: usize = 2048 * 8;
 
 /// The range part of an object header.

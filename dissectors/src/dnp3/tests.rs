@@ -599,10 +599,97 @@ proptest! {
     }
 
     #[test]
+    fn random_user_data_in_valid_frames_never_panics(
+        frames in proptest::collection::vec((any::<u8>(), proptest::collection::vec(any::<u8>(), 0..250)), 1..12)
+    ) {
+        // Valid link frames (CRCs right) around random transport and application bytes, so the
+        // transport and application layers see arbitrary input.
+        let mut data = Vec::new();
+        for (control, user) in &frames {
+            let control = if control & 1 == 0 { 0xC4 } else { *control };
+            build_frame(control, 10, 1, user, &mut data);
+        }
+        let mut s = Dnp3Stream::new();
+        let mut n = 0usize;
+        let p = s.parse(&data, Direction::ToServer, &mut |b| {
+            if let PduBody::Dnp3(d) = b {
+                d.for_each_point(&mut |_| {});
+                d.for_each_value(&mut |_| {});
+                n += 1 + d.crobs().count() + d.analog_outputs().count() + d.objects().count();
+                let _ = (d.func_name(), d.class(), d.critical(), d.error_code());
+            }
+        });
+        prop_assert_eq!(p, Parsed { consumed: data.len(), skipped: 0 });
+    }
+
+    #[test]
     fn application_parser_never_panics(frag in proptest::collection::vec(any::<u8>(), 0..300)) {
         let pdu = Dnp3Pdu::parse_fragment(test_link(), 0xC0, 1, &frag, Flags::new(FLAG_NAMES));
         pdu.for_each_point(&mut |_| {});
         pdu.for_each_value(&mut |_| {});
         let _ = (pdu.crobs().count(), pdu.analog_outputs().count(), pdu.error_code(), pdu.class());
     }
+}
+
+/// An IPv4/UDP packet from 10.0.0.`src`:`sport` to 10.0.0.`dst`:`dport`.
+fn udp_packet(src: u8, sport: u16, dst: u8, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let total = (28 + payload.len()) as u16;
+    let mut v = vec![0x45, 0x00]; // version 4, IHL 5
+    v.extend(total.to_be_bytes()); // total length
+    v.extend([0, 1, 0x40, 0]); // id, don't fragment
+    v.extend([64, 17, 0, 0]); // TTL, UDP, checksum (not checked)
+    v.extend([10, 0, 0, src, 10, 0, 0, dst]); // addresses
+    v.extend(sport.to_be_bytes());
+    v.extend(dport.to_be_bytes());
+    v.extend(((8 + payload.len()) as u16).to_be_bytes()); // UDP length
+    v.extend([0, 0]); // checksum (none)
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn the_engine_dissects_dnp3_over_tcp_20000() {
+    use crate::testutil::{run, tcp_packet, ACK, PSH_ACK, SYN};
+    let req = frame(MASTER, 10, 1, 0, &READ_CLASS_0123);
+    let resp = segments(OUTSTATION, 1, 10, 0, &response_analogs(), 8);
+    let (a, b) = resp.split_at(20); // the response's first frame split across two segments
+    let packets = [
+        tcp_packet(1, 40000, 2, 20000, 100, SYN, &[]),
+        tcp_packet(2, 20000, 1, 40000, 500, SYN | ACK, &[]),
+        tcp_packet(1, 40000, 2, 20000, 101, PSH_ACK, &req),
+        tcp_packet(2, 20000, 1, 40000, 501, PSH_ACK, a),
+        tcp_packet(2, 20000, 1, 40000, 501 + a.len() as u32, PSH_ACK, b),
+    ];
+    let c = run(&packets);
+    let got: Vec<_> = c.pdus.iter().map(|p| (p.pkt, p.request, p.func, p.flags.is_empty())).collect();
+    assert_eq!(got, [(3, true, 1, true), (5, false, 129, true)]);
+}
+
+#[test]
+fn the_engine_dissects_dnp3_over_udp_with_fragments_across_datagrams() {
+    use crate::testutil::run;
+    let resp = segments(OUTSTATION, 1, 10, 0, &response_analogs(), 8);
+    let first = LinkHeader::parse(&resp).unwrap().frame_len();
+    let packets = [
+        udp_packet(1, 20000, 2, 20000, &frame(MASTER, 10, 1, 0, &READ_CLASS_0123)),
+        udp_packet(2, 20000, 1, 20000, &resp[..first]),
+        udp_packet(2, 20000, 1, 20000, &resp[first..]),
+    ];
+    let c = run(&packets);
+    let got: Vec<_> = c.pdus.iter().map(|p| (p.pkt, p.request, p.func, p.flags.is_empty())).collect();
+    assert_eq!(got, [(1, true, 1, true), (3, false, 129, true)]);
+}
+
+#[test]
+fn the_engine_finds_dnp3_by_content_on_another_port() {
+    use crate::event::NoticeKind;
+    use crate::testutil::{run, tcp_packet, PSH_ACK};
+    let req = frame(MASTER, 10, 1, 0, &direct_operate_crob());
+    let c = run(&[tcp_packet(1, 40000, 2, 4000, 1, PSH_ACK, &req)]);
+    assert_eq!(c.pdus.len(), 1);
+    assert_eq!(c.pdus[0].func, 5);
+    assert!(c.notices.contains(&NoticeKind::UnexpectedPort { found: Protocol::Dnp3 }));
+    // Not DNP3: no header CRC, so nothing is identified.
+    let c = run(&[tcp_packet(1, 40000, 2, 4000, 1, PSH_ACK, b"\x05\x64\x05\xc9\x01\x00\x00\x04\x00\x00")]);
+    assert!(c.pdus.is_empty());
 }
