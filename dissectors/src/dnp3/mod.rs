@@ -249,6 +249,37 @@ impl<'a> Dnp3Pdu<'a> {
         })
     }
 
+    /// File names of file command objects (g70v3: open, delete, get info), as bytes, at the
+    /// offset and size the object gives (normally 26, after the fixed fields; IEEE 1815-2012
+    /// A.39.3).
+    pub fn file_names(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.objects().filter(|h| h.group == 70 && h.variation == 3 && h.has_objects).flat_map(|h| {
+            h.objects().filter_map(|o| match o {
+                Object::Bytes { data, .. } => {
+                    // Name offset and size, from the start of the object (after its size prefix).
+                    let off = usize::from(u16::from_le_bytes([*data.first()?, *data.get(1)?]));
+                    let len = usize::from(u16::from_le_bytes([*data.get(2)?, *data.get(3)?]));
+                    data.get(off..off.checked_add(len)?)
+                }
+                Object::Packed { .. } => None,
+            })
+        })
+    }
+
+    /// Absolute times carried (g50v1 and g50v3: 48-bit milliseconds since the Unix epoch, UTC),
+    /// as written by a time synchronisation or returned by a read of the clock.
+    pub fn times_ms(&self) -> impl Iterator<Item = u64> + 'a {
+        self.objects().filter(|h| h.group == 50 && matches!(h.variation, 1 | 3) && h.has_objects).flat_map(|h| {
+            h.objects().filter_map(|o| match o {
+                Object::Bytes { data, .. } => {
+                    let b = data.get(..6)?;
+                    Some(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+                }
+                Object::Packed { .. } => None,
+            })
+        })
+    }
+
     /// The function code as a number: the application function, or for link-only PDUs
     /// [`LINK_FUNC_BASE`] plus the PRM bit and link function (see the module docs).
     pub fn func_code(&self) -> u16 {

@@ -5,7 +5,8 @@
 //! range or count). Also: the link control (`link_func`, `link_func_name`, `dir`, `prm`,
 //! `fcb`, `fcv`), the transport (`tp_fir`, `tp_fin`, `tp_seq`, `frames`), the application
 //! control (`fir`, `fin`, `con`, `uns`, `seq`), `iin_names`, `objects_error`, and decoded
-//! `crobs`, `analog_outputs` and point `values`. Link-only frames have `func` 256 + 16 * PRM +
+//! `crobs`, `analog_outputs`, `file_names` (g70v3), `times_ms` (g50v1/v3, milliseconds since
+//! the epoch) and point `values`. Link-only frames have `func` 256 + 16 * PRM +
 //! link function and a `LINK_...` `func_name`, with the application keys null.
 
 use otsensor_dissectors::dnp3::{iin_names, objects::control_status_name, Dnp3Pdu, ObjectError, Range};
@@ -131,6 +132,22 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         }
         out.end_array();
     }
+    let mut names = d.file_names().peekable();
+    if names.peek().is_some() {
+        out.begin_array("file_names");
+        for n in names.take(MAX_VALUES) {
+            out.str(&String::from_utf8_lossy(n));
+        }
+        out.end_array();
+    }
+    let mut times = d.times_ms().peekable();
+    if times.peek().is_some() {
+        out.begin_array("times_ms");
+        for t in times.take(MAX_VALUES) {
+            out.u64(t);
+        }
+        out.end_array();
+    }
     let mut n = 0usize;
     d.for_each_value(&mut |v| {
         if n >= MAX_VALUES {
@@ -228,6 +245,28 @@ mod tests {
                 {"group": 30, "variation": 4, "index": 6, "value": 32},
             ])
         );
+    }
+
+    #[test]
+    fn writes_file_names_and_times() {
+        let mut user = vec![
+            0xC0, // transport: FIR, FIN, sequence 0
+            0xC1, 0x19, // application control, OPEN_FILE
+            0x46, 0x03, 0x5B, 0x01, 0x1E, 0x00, // g70v3, qualifier 0x5B, count 1, size 30
+            0x1A, 0x00, 0x04, 0x00, // name offset 26, name size 4
+        ];
+        user.extend([0u8; 22]); // time, permissions, key, size, mode, block size, request id
+        user.extend(b"a.cf"); // the name
+        let v = &lines(0xC4, 10, 1, &user, Direction::ToServer)[0];
+        assert_eq!(v["file_names"], json!(["a.cf"]));
+        let user = [
+            0xC0, // transport: FIR, FIN, sequence 0
+            0xC2, 0x02, // application control, WRITE
+            0x32, 0x01, 0x07, 0x01, // g50v1, count 1
+            0xE0, 0x92, 0x7C, 0x4E, 0x4C, 0x01, // 1427313462496 ms (2015-03-25)
+        ];
+        let v = &lines(0xC4, 10, 1, &user, Direction::ToServer)[0];
+        assert_eq!(v["times_ms"], json!([0x014C_4E7C_92E0u64]));
     }
 
     #[test]
