@@ -10,6 +10,11 @@
 //! link status...) and for frames that could not be delivered upward (bad data CRC, a
 //! segment with no first segment), flagged.
 //!
+//! Application sequence numbers are followed per master-outstation pair: a solicited
+//! response must echo one of the last requests' sequence numbers, further fragments count up,
+//! and a confirm echoes the fragment that asked for it; anything else is flagged
+//! `unexpected_app_sequence` (replayed, injected or duplicated responses show up this way).
+//!
 //! Framing errors (no 0x0564, a bad header CRC, a length below 5) are skipped byte by byte to
 //! the next 0x0564 and counted as skipped; violations inside a framed frame are [`Flags`].
 //!
@@ -83,6 +88,11 @@ pub const FLAG_UNKNOWN_LINK_FUNCTION: u32 = 15;
 /// with DIR=1 or a request with DIR=0).
 pub const FLAG_DIRECTION_MISMATCH: u32 = 16;
 
+/// Flag bit: an application sequence number that does not follow its exchange (a response
+/// not echoing its request's, a confirm not echoing the response's): a sign of injection or
+/// replay as much as of a faulty device.
+pub const FLAG_UNEXPECTED_APP_SEQUENCE: u32 = 17;
+
 /// Names of the DNP3 protocol violations, indexed by flag bit.
 pub const FLAG_NAMES: &[&str] = &[
     "bad_data_crc",
@@ -102,6 +112,7 @@ pub const FLAG_NAMES: &[&str] = &[
     "bad_crob",
     "unknown_link_function",
     "direction_mismatch",
+    "unexpected_app_sequence",
 ];
 
 fn flags_from(bits: u64) -> Flags {
@@ -438,6 +449,105 @@ pub struct Dnp3Counters {
     pub fragments_lost_to_gaps: u64,
 }
 
+/// Master-outstation pairs whose application sequence numbers are followed, per connection.
+pub const MAX_SEQUENCE_PAIRS: usize = 8;
+
+/// Application sequence state of one master-outstation pair (IEEE 1815-2012 4.2.2.4.4): a
+/// solicited response's first fragment repeats its request's sequence number, each further
+/// fragment adds one (modulo 16), and the master's confirm repeats the fragment it confirms.
+#[derive(Clone, Copy, Debug)]
+struct SeqPair {
+    master: u16,
+    outstation: u16,
+    /// Sequences of the last requests still unanswered (a late response to a request the
+    /// master gave up on is no violation), most recent last.
+    requests: [Option<u8>; 4],
+    /// Sequence the next fragment of a multi-fragment response must carry.
+    next_fragment: Option<u8>,
+    /// Whether a request of this pair has been seen (before one, nothing is expected).
+    seen_request: bool,
+    /// Sequence of the last solicited fragment that asked for a confirm.
+    confirm: Option<u8>,
+}
+
+/// The application sequence state of a connection.
+#[derive(Debug, Default)]
+struct AppSequences {
+    pairs: Vec<SeqPair>,
+}
+
+impl AppSequences {
+    fn pair(&mut self, master: u16, outstation: u16) -> Option<&mut SeqPair> {
+        let i = match self.pairs.iter().position(|p| p.master == master && p.outstation == outstation) {
+            Some(i) => i,
+            None => {
+                if self.pairs.len() >= MAX_SEQUENCE_PAIRS {
+                    self.pairs.remove(0);
+                }
+                self.pairs.push(SeqPair {
+                    master,
+                    outstation,
+                    requests: [None; 4],
+                    next_fragment: None,
+                    seen_request: false,
+                    confirm: None,
+                });
+                self.pairs.len() - 1
+            }
+        };
+        self.pairs.get_mut(i)
+    }
+
+    /// Flags `pdu` when its sequence number is not the one its exchange calls for. Only
+    /// solicited traffic is followed; nothing is expected before a request has been seen.
+    fn check(&mut self, pdu: &mut Dnp3Pdu<'_>) {
+        let Some(a) = pdu.app else { return };
+        let (c, seq) = (a.control, a.control.seq());
+        if c.uns() || a.func == app::FUNC_UNSOLICITED_RESPONSE || a.func == app::FUNC_AUTHENTICATE_RESP {
+            return;
+        }
+        let (master, outstation) =
+            if pdu.is_request { (pdu.link.src, pdu.link.dst) } else { (pdu.link.dst, pdu.link.src) };
+        let Some(p) = self.pair(master, outstation) else { return };
+        let ok = match (pdu.is_request, a.func) {
+            (true, 0) => {
+                let ok = p.confirm.map_or(true, |s| s == seq);
+                p.confirm = None;
+                ok
+            }
+            (true, _) => {
+                p.requests.rotate_left(1);
+                if let Some(last) = p.requests.last_mut() {
+                    *last = Some(seq);
+                }
+                p.next_fragment = None;
+                p.seen_request = true;
+                p.confirm = None;
+                true
+            }
+            (false, _) => {
+                let ok = if c.fir() {
+                    match p.requests.iter_mut().find(|r| **r == Some(seq)) {
+                        Some(r) => {
+                            *r = None;
+                            true
+                        }
+                        None => !p.seen_request,
+                    }
+                } else {
+                    p.next_fragment.map_or(true, |s| s == seq)
+                };
+                p.next_fragment = if c.fin() { None } else { Some((seq + 1) & 0x0F) };
+                p.confirm = c.con().then_some(seq);
+                ok
+            }
+        };
+        if !ok {
+            pdu.flags.set(FLAG_UNEXPECTED_APP_SEQUENCE);
+        }
+    }
+}
+
 /// One fragment being reassembled.
 #[derive(Debug, Default)]
 struct Reassembly {
@@ -463,6 +573,7 @@ struct Half {
 pub struct Dnp3Stream {
     half: [Half; 2],
     tick: u64,
+    app_seq: AppSequences,
     /// Counters.
     pub counters: Dnp3Counters,
 }
@@ -519,7 +630,9 @@ impl Dnp3Stream {
             }
             if fin {
                 // A single-segment fragment: decoded straight from the scratch buffer.
-                emit(PduBody::Dnp3(Dnp3Pdu::parse_fragment(h, th, 1, payload, flags)));
+                let mut pdu = Dnp3Pdu::parse_fragment(h, th, 1, payload, flags);
+                self.app_seq.check(&mut pdu);
+                emit(PduBody::Dnp3(pdu));
                 return;
             }
             let i = match slots.iter().position(|s| !s.active) {
@@ -564,7 +677,9 @@ impl Dnp3Stream {
         if fin {
             s.active = false;
             let flags = flags_from(s.flag_bits | flags.bits());
-            emit(PduBody::Dnp3(Dnp3Pdu::parse_fragment(h, th, s.frames, &s.buf, flags)));
+            let mut pdu = Dnp3Pdu::parse_fragment(h, th, s.frames, &s.buf, flags);
+            self.app_seq.check(&mut pdu);
+            emit(PduBody::Dnp3(pdu));
         }
     }
 }

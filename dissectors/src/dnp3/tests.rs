@@ -693,3 +693,28 @@ fn the_engine_finds_dnp3_by_content_on_another_port() {
     let c = run(&[tcp_packet(1, 40000, 2, 4000, 1, PSH_ACK, b"\x05\x64\x05\xc9\x01\x00\x00\x04\x00\x00")]);
     assert!(c.pdus.is_empty());
 }
+
+#[test]
+fn follows_application_sequence_numbers() {
+    let read = |seq: u8| frame(MASTER, 10, 1, 0, &[0xC0 | seq, 0x01, 0x3C, 0x01, 0x06]);
+    let resp = |seq: u8, con: bool| frame(OUTSTATION, 1, 10, 0, &[0xC0 | seq | if con { 0x20 } else { 0 }, 0x81, 0, 0]);
+    let confirm = |seq: u8| frame(MASTER, 10, 1, 0, &[0xC0 | seq, 0x00]);
+    let mut s = Dnp3Stream::new();
+    let mut flags = Vec::new();
+    let mut step = |s: &mut Dnp3Stream, data: Vec<u8>, dir| {
+        let (p, _) = run(s, &data, dir);
+        flags.push(p[0].flags.contains(&"unexpected_app_sequence"));
+    };
+    // A response before any request is not judged (capture started mid-exchange).
+    step(&mut s, resp(9, false), Direction::ToClient);
+    step(&mut s, read(3), Direction::ToServer);
+    step(&mut s, resp(3, true), Direction::ToClient); // echoes the request, asks a confirm
+    step(&mut s, confirm(2), Direction::ToServer); // confirms the wrong fragment
+    step(&mut s, read(4), Direction::ToServer);
+    step(&mut s, read(5), Direction::ToServer); // the master gave up on 4
+    step(&mut s, resp(4, false), Direction::ToClient); // late, but answers a request sent
+    step(&mut s, resp(5, false), Direction::ToClient);
+    step(&mut s, resp(5, false), Direction::ToClient); // a second answer: replayed or injected
+    step(&mut s, confirm(7), Direction::ToServer); // no confirm was asked for: not judged
+    assert_eq!(flags, [false, false, false, true, false, false, false, false, true, false]);
+}
