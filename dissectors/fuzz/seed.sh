@@ -2,7 +2,7 @@
 # Seeds the fuzz corpora from real captures: whole small captures for `capture`, and the TCP
 # payloads of real PDUs (via tshark) for the protocol targets.
 # Usage: dissectors/fuzz/seed.sh   (from anywhere; needs tshark for the protocol targets)
-set -euo pipefail
+set -u
 cd "$(dirname "$0")"
 root=../..
 shared=$root/../shared/pcaps

@@ -114,3 +114,46 @@ fn a_file_that_is_not_a_capture_is_refused() {
     let out = otsensor(&["dissect", "/nonexistent/x.pcap"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }
+
+/// A classic pcap (link type RAW) of IPv4/TCP packets 10.0.0.1:40000 -> 10.0.0.2:502.
+fn raw_tcp_pcap(payloads: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend(0xa1b2_c3d4u32.to_le_bytes()); // magic
+    v.extend([2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version 2.4, zone, sigfigs
+    v.extend(65535u32.to_le_bytes()); // snaplen
+    v.extend(101u32.to_le_bytes()); // LINKTYPE_RAW
+    let mut seq = 1000u32;
+    for (i, p) in payloads.iter().enumerate() {
+        let mut pkt = vec![0x45, 0]; // IPv4, IHL 5
+        pkt.extend(((40 + p.len()) as u16).to_be_bytes()); // total length
+        pkt.extend([0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]); // id, DF, TTL, TCP, addresses
+        pkt.extend(40000u16.to_be_bytes());
+        pkt.extend(502u16.to_be_bytes());
+        pkt.extend(seq.to_be_bytes());
+        pkt.extend([0, 0, 0, 0, 0x50, 0x18, 0x20, 0, 0, 0, 0, 0]); // ack, offset 5, PSH+ACK
+        pkt.extend_from_slice(p);
+        seq += p.len() as u32;
+        v.extend((1_600_000_000 + i as u32).to_le_bytes());
+        v.extend(0u32.to_le_bytes());
+        v.extend((pkt.len() as u32).to_le_bytes());
+        v.extend((pkt.len() as u32).to_le_bytes());
+        v.extend(pkt);
+    }
+    v
+}
+
+#[test]
+fn traffic_on_502_that_is_not_modbus_is_reported_and_not_misparsed() {
+    let http: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: plc\r\n\r\n";
+    let dir = std::env::temp_dir().join(format!("otsensor-cli-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("http-on-502.pcap");
+    std::fs::write(&path, raw_tcp_pcap(&[http; 10])).unwrap();
+    let out = otsensor(&["dissect", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "no PDU is made up from HTTP");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("10.0.0.1:40000 -> 10.0.0.2:502: traffic on a modbus port is not modbus"), "{err}");
+    assert!(err.contains("not their port's protocol: 1"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,111 +1,409 @@
-//! Siemens S7comm and S7comm-plus over TPKT (RFC 1006) and COTP (ISO 8073).
+//! Siemens S7comm and S7comm-plus over TPKT (RFC 1006) and COTP (ISO 8073), TCP 102.
 //!
-//! Placeholder until the S7 dissector lands: it defines the event types and a stream
-//! dissector that recognises nothing.
+//! Layers, each in its module:
+//!
+//! - [`cotp`]: TPKT framing and COTP TPDUs: connection request/confirm with the TSAPs that
+//!   reveal rack and slot, data TPDUs with their EOT bit, disconnects;
+//! - [`s7comm`]: S7comm (protocol id 0x32), the classic protocol of S7-300/400 (and
+//!   S7-1200/1500 with PUT/GET): header, read/write variable items, block transfer, PI
+//!   services, PLC stop and userdata (programmer, cyclic, block, CPU/SZL, security, time);
+//! - [`plus`]: S7comm-plus (protocol id 0x72) of S7-1200/1500 and TIA Portal, recognised by
+//!   its header (version, opcode, function, sequence number, session id).
+//!
+//! [`S7Stream`] holds one connection: per direction, the TPKT framing, the reassembly of data
+//! TPDUs whose EOT bit is clear (bounded by [`MAX_COTP_REASSEMBLY`]) and the S7comm-plus
+//! fragment state; and the jobs awaiting their responses, matched by PDU reference (bounded by
+//! [`MAX_PENDING_JOBS`]), so that a response carries its job's items, block and service.
+//!
+//! A TPKT header that cannot be right (version not 3, length below 7, bad COTP length
+//! indicator or TPDU code) makes the direction resynchronise on the next valid header, with
+//! the skipped bytes reported. Protocol violations inside a well-framed PDU are
+//! [`Flags`](crate::event::Flags).
+//! COTP connection requests, confirms, disconnects and errors are delivered as [`S7Pdu`]s
+//! with [`S7Pdu::cotp`] set and a `COTP_*` function name.
+//!
+//! ```
+//! use otsensor_dissectors::event::{Direction, PduBody};
+//! use otsensor_dissectors::s7::S7Stream;
+//! use otsensor_dissectors::stream::StreamDissector;
+//!
+//! // TPKT, COTP DT with EOT, S7comm job PLC STOP (pdu ref 0x35).
+//! let stop = [
+//!     0x03, 0x00, 0x00, 0x21, 0x02, 0xf0, 0x80, 0x32, 0x01, 0x00, 0x00, 0x00, 0x35, 0x00,
+//!     0x10, 0x00, 0x00, 0x29, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, b'P', b'_', b'P', b'R', b'O',
+//!     b'G', b'R', b'A', b'M',
+//! ];
+//! let mut s7 = S7Stream::default();
+//! let mut names = Vec::new();
+//! let parsed = s7.parse(&stop, Direction::ToServer, &mut |b: PduBody<'_>| names.push(b.func_name().to_string()));
+//! assert_eq!(parsed.consumed, stop.len());
+//! assert_eq!(names, ["PLC_STOP"]);
+//! ```
 
-use crate::event::{CriticalOp, Direction, Flags, FuncName, FunctionClass, PduBody, PointRange, PointValue, Protocol};
+pub mod cotp;
+pub mod names;
+pub mod plus;
+pub mod s7comm;
+
+pub use cotp::Cotp;
+pub use plus::{Fragment, S7PlusPdu};
+pub use s7comm::{BlockId, DataItem, DataItems, Item, Items, S7Pdu, Setup, Userdata};
+
+use crate::event::{Direction, PduBody, Protocol};
 use crate::stream::{Parsed, Probe, StreamDissector};
 
-/// Names of the S7 protocol violations, indexed by flag bit.
-pub const FLAG_NAMES: &[&str] = &[];
+/// Names of the S7 protocol violations, indexed by flag bit (shared by S7comm and
+/// S7comm-plus PDUs).
+pub const FLAG_NAMES: &[&str] = &[
+    "length_mismatch",
+    "bad_rosctr",
+    "item_count_mismatch",
+    "response_without_request",
+    "function_mismatch",
+    "bad_userdata_header",
+    "short_parameter",
+    "plus_length_mismatch",
+    "plus_bad_integrity_part",
+];
 
-/// An S7comm PDU.
-#[derive(Debug)]
-pub struct S7Pdu<'a> {
-    /// True for jobs and userdata requests.
-    pub is_request: bool,
-    /// Parameter function code.
-    pub func: u8,
-    /// Raw S7 PDU.
-    pub raw: &'a [u8],
-    /// Violations.
-    pub flags: Flags,
-}
+/// Jobs remembered per connection while waiting for their responses. The negotiated "max AMQ"
+/// is usually 1 to 8; beyond this the oldest job is forgotten (and counted).
+pub const MAX_PENDING_JOBS: usize = 32;
+/// Most bytes of one TSDU reassembled from data TPDUs without EOT; S7 PDUs are at most 960
+/// bytes, S7comm-plus fragments a few KiB. Beyond this the TSDU is dropped (and counted).
+pub const MAX_COTP_REASSEMBLY: usize = 64 * 1024;
+/// Most parameter bytes kept per pending job (a 960-byte PDU cannot hold more).
+const MAX_JOB_PARAM: usize = 1024;
 
-impl S7Pdu<'_> {
-    /// The function code as a number.
-    pub fn func_code(&self) -> u16 {
-        u16::from(self.func)
-    }
-    /// The function code's name.
-    pub fn func_name(&self) -> FuncName {
-        FuncName::Unknown(u16::from(self.func))
-    }
-    /// Violations.
-    pub fn flags(&self) -> Flags {
-        self.flags
-    }
-    /// Class of operation.
-    pub fn class(&self) -> FunctionClass {
-        FunctionClass::Other
-    }
-    /// Critical operation requested.
-    pub fn critical(&self) -> Option<CriticalOp> {
-        None
-    }
-    /// Point ranges touched.
-    pub fn for_each_point(&self, _f: &mut dyn FnMut(PointRange)) {}
-    /// Point values carried.
-    pub fn for_each_value(&self, _f: &mut dyn FnMut(PointValue)) {}
-    /// Error reported by a response.
-    pub fn error_code(&self) -> Option<u16> {
-        None
-    }
-}
-
-/// An S7comm-plus PDU, recognised by its header.
-#[derive(Debug)]
-pub struct S7PlusPdu {
-    /// True for requests.
-    pub is_request: bool,
-    /// Function code.
-    pub func: u16,
-    /// Violations.
-    pub flags: Flags,
-}
-
-impl S7PlusPdu {
-    /// The function code as a number.
-    pub fn func_code(&self) -> u16 {
-        self.func
-    }
-    /// The function code's name.
-    pub fn func_name(&self) -> FuncName {
-        FuncName::Unknown(self.func)
-    }
-    /// Violations.
-    pub fn flags(&self) -> Flags {
-        self.flags
-    }
-    /// Class of operation.
-    pub fn class(&self) -> FunctionClass {
-        FunctionClass::Other
-    }
-    /// Critical operation requested.
-    pub fn critical(&self) -> Option<CriticalOp> {
-        None
-    }
-}
-
-/// Content identification: whether `data` starts with a TPKT header.
+/// Content identification: whether `data` starts with a TPKT header carrying a valid COTP
+/// TPDU (version 3, reserved 0, length at least 7, a known TPDU code and a length indicator
+/// that fits).
 pub fn probe(data: &[u8]) -> Probe {
-    match data {
-        [0x03, 0x00, ..] => Probe::Yes,
-        [] | [0x03] => Probe::NeedMore,
-        _ => Probe::No,
+    cotp::probe(data)
+}
+
+/// Counters an S7 connection keeps about itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct S7Counters {
+    /// Jobs forgotten because [`MAX_PENDING_JOBS`] were waiting.
+    pub pending_evicted: u64,
+    /// TSDUs dropped because they exceeded [`MAX_COTP_REASSEMBLY`].
+    pub reassembly_overflows: u64,
+    /// COTP user data that was neither S7comm nor S7comm-plus.
+    pub unknown_payloads: u64,
+    /// COTP TPDUs of types not used by S7 (expedited data, acks, rejects).
+    pub other_tpdus: u64,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    pdu_ref: u16,
+    func: u8,
+    param: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct DirState {
+    resync: bool,
+    /// Data TPDUs of the TSDU being reassembled.
+    reasm: Vec<u8>,
+    /// Dropping the rest of an oversized TSDU, up to its EOT.
+    discarding: bool,
+    plus: plus::PlusState,
+}
+
+/// Per-connection S7 state: both directions' framing and reassembly, and pending jobs.
+#[derive(Debug, Default)]
+pub struct S7Stream {
+    dirs: [DirState; 2],
+    pending: Vec<Pending>,
+    /// Parameter buffers of answered jobs, reused so that steady traffic does not allocate.
+    pool: Vec<Vec<u8>>,
+    /// The parameter part of the job the current response answers.
+    matched: Vec<u8>,
+    seen_request: bool,
+    /// Counters.
+    pub counters: S7Counters,
+}
+
+/// Where in `data` the next valid TPKT header starts.
+fn find_header(data: &[u8]) -> Option<usize> {
+    (0..data.len()).find(|&i| data.get(i..).is_some_and(|d| cotp::header(d).is_ok()))
+}
+
+impl S7Stream {
+    /// A new connection's state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn remember(&mut self, pdu_ref: u16, func: u8, param: &[u8]) {
+        let mut buf = self.pool.pop().unwrap_or_default();
+        if let Some(i) = self.pending.iter().position(|q| q.pdu_ref == pdu_ref) {
+            // A reused reference replaces the older job.
+            let old = self.pending.remove(i);
+            self.pool.push(old.param);
+        } else if self.pending.len() >= MAX_PENDING_JOBS {
+            let old = self.pending.remove(0);
+            self.pool.push(old.param);
+            self.counters.pending_evicted += 1;
+        }
+        buf.clear();
+        buf.extend_from_slice(param.get(..MAX_JOB_PARAM).unwrap_or(param));
+        self.pending.push(Pending { pdu_ref, func, param: buf });
+    }
+
+    /// Moves the job answered by `pdu_ref` into `self.matched`; returns its function.
+    fn take(&mut self, pdu_ref: u16) -> Option<u8> {
+        let i = self.pending.iter().position(|q| q.pdu_ref == pdu_ref)?;
+        let mut p = self.pending.remove(i);
+        std::mem::swap(&mut self.matched, &mut p.param);
+        self.pool.push(p.param);
+        Some(p.func)
+    }
+
+    /// Decodes one TSDU (the user data of a data TPDU with EOT, reassembled).
+    fn tsdu(&mut self, p: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+        match p.first() {
+            Some(&s7comm::PROTOCOL_ID) => match s7comm::header(p) {
+                Some(h) => self.s7comm(&h, p, dir, emit),
+                None => self.counters.unknown_payloads += 1,
+            },
+            Some(&plus::PROTOCOL_ID) if p.len() >= 4 => {
+                let Some(d) = self.dirs.get_mut(dir.index()) else { return };
+                emit(PduBody::S7Plus(plus::decode(p, dir, &mut d.plus)));
+            }
+            _ => self.counters.unknown_payloads += 1,
+        }
+    }
+
+    fn s7comm(&mut self, h: &s7comm::Header<'_>, raw: &[u8], _dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+        let mut pdu = S7Pdu::from_header(h, raw);
+        if !h.length_ok {
+            pdu.flags.set(s7comm::FLAG_LENGTH);
+        }
+        match h.rosctr {
+            s7comm::ROSCTR_USERDATA => {
+                match s7comm::userdata(h.param, h.data) {
+                    Some((u, head_ok)) => {
+                        if !head_ok {
+                            pdu.flags.set(s7comm::FLAG_USERDATA_HEADER);
+                        }
+                        pdu.is_request = matches!(u.utype, 4 | 7);
+                        // CPU functions / read SZL: SZL id and index open the data, except in
+                        // the continuation fragments of a response (a data unit reference set).
+                        let first_unit = pdu.is_request || u.data_unit_ref.unwrap_or(0) == 0;
+                        if u.group == 4 && u.subfunc == 1 && u.return_code == Some(0xff) && first_unit {
+                            if let Some(&[a, b, c, d]) = h.data.get(4..8) {
+                                pdu.szl = Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])));
+                            }
+                        }
+                        // Block functions / get block info and list of type: the block type.
+                        if u.group == 3 && pdu.is_request && u.return_code == Some(0xff) {
+                            pdu.block = h.data.get(4..).and_then(BlockId::parse);
+                        }
+                        pdu.userdata = Some(u);
+                    }
+                    None => pdu.flags.set(s7comm::FLAG_USERDATA_HEADER),
+                }
+                emit(PduBody::S7(pdu));
+            }
+            s7comm::ROSCTR_JOB => {
+                pdu.is_request = true;
+                self.seen_request = true;
+                pdu.param_func = h.param.first().copied();
+                pdu.func = pdu.param_func;
+                pdu.item_count = item_count(h.param);
+                let job = s7comm::job_fields(h.param);
+                pdu.apply_job(&job);
+                if job.short {
+                    pdu.flags.set(s7comm::FLAG_PARAMETER);
+                }
+                if pdu.func == Some(s7comm::FUNC_SETUP_COMMUNICATION) {
+                    pdu.setup = setup(h.param);
+                }
+                check_items(&mut pdu);
+                if let Some(f) = pdu.func {
+                    self.remember(h.pdu_ref, f, h.param);
+                }
+                emit(PduBody::S7(pdu));
+            }
+            s7comm::ROSCTR_ACK | s7comm::ROSCTR_ACK_DATA => {
+                pdu.param_func = h.param.first().copied();
+                pdu.item_count = item_count(h.param);
+                let req = self.take(h.pdu_ref);
+                pdu.func = pdu.param_func.or(req);
+                match req {
+                    Some(f) => {
+                        pdu.matched = true;
+                        if pdu.param_func.is_some_and(|p| p != f) {
+                            pdu.flags.set(s7comm::FLAG_FUNCTION_MISMATCH);
+                            pdu.matched = false;
+                        }
+                    }
+                    None if self.seen_request => pdu.flags.set(s7comm::FLAG_UNMATCHED),
+                    None => {}
+                }
+                if pdu.func == Some(s7comm::FUNC_SETUP_COMMUNICATION) {
+                    pdu.setup = setup(h.param);
+                }
+                if pdu.matched {
+                    let job = s7comm::job_fields(&self.matched);
+                    pdu.apply_job(&job);
+                    check_items(&mut pdu);
+                }
+                emit(PduBody::S7(pdu));
+            }
+            _ => {
+                // ROSCTR 4-6: framed, but not defined.
+                pdu.flags.set(s7comm::FLAG_ROSCTR);
+                pdu.param_func = h.param.first().copied();
+                emit(PduBody::S7(pdu));
+            }
+        }
+    }
+
+    /// Handles one whole TPKT.
+    fn tpkt(&mut self, tpkt: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+        let Some(t) = cotp::Tpdu::parse(tpkt) else { return };
+        let d = dir.index();
+        match t.code & 0xf0 {
+            cotp::DT => {
+                let Some(st) = self.dirs.get_mut(d) else { return };
+                let eot = t.eot();
+                if st.discarding {
+                    st.discarding = !eot;
+                    return;
+                }
+                if st.reasm.is_empty() && eot {
+                    self.tsdu(t.data, dir, emit);
+                    return;
+                }
+                if st.reasm.len() + t.data.len() > MAX_COTP_REASSEMBLY {
+                    st.reasm.clear();
+                    st.discarding = !eot;
+                    self.counters.reassembly_overflows += 1;
+                    return;
+                }
+                st.reasm.extend_from_slice(t.data);
+                if eot {
+                    let buf = std::mem::take(&mut st.reasm);
+                    self.tsdu(&buf, dir, emit);
+                    if let Some(st) = self.dirs.get_mut(d) {
+                        st.reasm = buf;
+                        st.reasm.clear();
+                    }
+                }
+            }
+            cotp::CR | cotp::CC | cotp::DR | cotp::DC | cotp::ER => {
+                if let Some(c) = cotp::control(&t) {
+                    let is_request = matches!(c.code, cotp::CR | cotp::DR) && dir == Direction::ToServer;
+                    emit(PduBody::S7(S7Pdu::from_cotp(c, is_request, tpkt)));
+                }
+            }
+            _ => self.counters.other_tpdus += 1,
+        }
     }
 }
 
-/// Per-connection S7 state.
-#[derive(Debug, Default)]
-pub struct S7Stream {}
+fn item_count(param: &[u8]) -> Option<u8> {
+    match param {
+        [s7comm::FUNC_READ_VAR | s7comm::FUNC_WRITE_VAR, n, ..] => Some(*n),
+        _ => None,
+    }
+}
+
+fn setup(param: &[u8]) -> Option<Setup> {
+    match param.get(..8) {
+        Some(&[_, _, a0, a1, b0, b1, p0, p1]) => Some(Setup {
+            amq_calling: u16::from_be_bytes([a0, a1]),
+            amq_called: u16::from_be_bytes([b0, b1]),
+            pdu_size: u16::from_be_bytes([p0, p1]),
+        }),
+        _ => None,
+    }
+}
+
+/// Flags item counts that disagree with the items and data items present.
+fn check_items(pdu: &mut S7Pdu<'_>) {
+    if !matches!(pdu.func, Some(s7comm::FUNC_READ_VAR | s7comm::FUNC_WRITE_VAR)) {
+        return;
+    }
+    let n = usize::from(pdu.item_count.unwrap_or(0));
+    let writes = pdu.func == Some(s7comm::FUNC_WRITE_VAR);
+    let want_items = pdu.rosctr == s7comm::ROSCTR_JOB || pdu.matched;
+    let want_data = (pdu.rosctr == s7comm::ROSCTR_JOB && writes) || pdu.rosctr == s7comm::ROSCTR_ACK_DATA;
+    if (want_items && pdu.items().count() != usize::from(pdu.items_count))
+        || (want_items && pdu.rosctr == s7comm::ROSCTR_ACK_DATA && usize::from(pdu.items_count) != n)
+        || (want_data && pdu.data_items().count() != n)
+    {
+        pdu.flags.set(s7comm::FLAG_ITEMS);
+    }
+}
 
 impl StreamDissector for S7Stream {
     fn protocol(&self) -> Protocol {
         Protocol::S7comm
     }
-    fn parse(&mut self, data: &[u8], _dir: Direction, _emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
-        Parsed { consumed: data.len(), skipped: data.len() }
+
+    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
+        let d = dir.index();
+        let mut off = 0usize;
+        let mut skipped = 0usize;
+        // Bounded by the input: every iteration consumes at least one byte or ends the loop.
+        while off < data.len() {
+            let rest = data.get(off..).unwrap_or_default();
+            if self.dirs.get(d).is_some_and(|s| s.resync) {
+                match find_header(rest) {
+                    Some(i) => {
+                        off += i;
+                        skipped += i;
+                        if let Some(s) = self.dirs.get_mut(d) {
+                            s.resync = false;
+                        }
+                        continue;
+                    }
+                    None => {
+                        // Keep the last bytes: a header may start in them.
+                        let skip = rest.len().saturating_sub(cotp::TPKT_MIN_LEN - 1);
+                        off += skip;
+                        skipped += skip;
+                        break;
+                    }
+                }
+            }
+            let len = match cotp::header(rest) {
+                Ok(len) => len,
+                Err(Probe::NeedMore) => break,
+                Err(_) => {
+                    // Cannot be framed: look for the next valid header.
+                    if let Some(s) = self.dirs.get_mut(d) {
+                        s.resync = true;
+                        // What was being reassembled cannot be completed reliably.
+                        s.reasm.clear();
+                        s.discarding = false;
+                    }
+                    off += 1;
+                    skipped += 1;
+                    continue;
+                }
+            };
+            let Some(tpkt) = rest.get(..len) else { break };
+            self.tpkt(tpkt, dir, emit);
+            off += len;
+        }
+        Parsed { consumed: off, skipped }
     }
-    fn gap(&mut self, _dir: Direction) {}
+
+    fn gap(&mut self, dir: Direction) {
+        if let Some(s) = self.dirs.get_mut(dir.index()) {
+            s.resync = true;
+            s.reasm.clear();
+            s.discarding = false;
+            s.plus = plus::PlusState::default();
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -243,14 +243,19 @@ impl<'a> CaptureReader<'a> {
         if rest < 16 {
             return self.truncated(at, 16);
         }
-        let (Some(sec), Some(frac), Some(caplen), Some(orig_len)) = (
-            rd32(self.data, at, be),
-            rd32(self.data, at + 4, be),
-            rd32(self.data, at + 8, be),
-            rd32(self.data, at + 12, be),
-        ) else {
+        // One bounds check for the whole record header.
+        let Some(h) = self.data.get(at..at + 16).and_then(|h| <&[u8; 16]>::try_from(h).ok()) else {
             return self.truncated(at, 16);
         };
+        let word = |i: usize| {
+            let w = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if be {
+                u32::from_be_bytes(w)
+            } else {
+                u32::from_le_bytes(w)
+            }
+        };
+        let (sec, frac, caplen, orig_len) = (word(0), word(4), word(8), word(12));
         if caplen > MAX_CAPLEN {
             return self.error(at, CaptureErrorKind::CapturedLengthTooLarge { caplen });
         }

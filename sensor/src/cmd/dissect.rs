@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_dissectors::event::{Pdu, Sink};
+use otsensor_dissectors::event::{Notice, NoticeKind, Pdu, Sink};
 
 use crate::output::json::{write_pdu, JsonBuf};
 use crate::run::{run_captures, summary, Progress, RunError};
@@ -39,16 +39,48 @@ pub enum Format {
     None,
 }
 
-struct CountSink;
+struct CountSink(NoticeReporter);
 
 impl Sink for CountSink {
     fn pdu(&mut self, _pdu: &Pdu<'_>) {}
+    fn notice(&mut self, n: &Notice) {
+        self.0.report(n);
+    }
 }
 
 struct JsonSink<'w> {
     buf: JsonBuf,
     out: &'w mut dyn Write,
     error: Option<io::Error>,
+    notices: NoticeReporter,
+}
+
+/// Most notices printed on stderr; the summary counts the rest.
+const MAX_NOTICES_PRINTED: u32 = 20;
+
+/// Reports on stderr the notices a user must hear of: traffic on a watched port that is not
+/// its protocol, and protocols found by content on other ports.
+#[derive(Default)]
+struct NoticeReporter {
+    printed: u32,
+}
+
+impl NoticeReporter {
+    fn report(&mut self, n: &Notice) {
+        let text = match n.kind {
+            NoticeKind::NotProtocol { expected } => {
+                format!("traffic on a {expected} port is not {expected}; the flow is not dissected")
+            }
+            NoticeKind::UnexpectedPort { found } => format!("{found} found on a port not configured for it"),
+            NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return,
+        };
+        self.printed += 1;
+        if self.printed <= MAX_NOTICES_PRINTED {
+            eprintln!("otsensor: packet {}: {} -> {}: {text}", n.pkt, n.src, n.dst);
+        } else if self.printed == MAX_NOTICES_PRINTED + 1 {
+            eprintln!("otsensor: further notices are counted in the summary only");
+        }
+    }
 }
 
 impl JsonSink<'_> {
@@ -68,6 +100,9 @@ impl Sink for JsonSink<'_> {
         if self.buf.len() >= FLUSH_AT {
             self.flush();
         }
+    }
+    fn notice(&mut self, n: &Notice) {
+        self.notices.report(n);
     }
 }
 
@@ -94,11 +129,13 @@ impl std::error::Error for DissectError {}
 /// Runs `dissect`, writing JSON lines to `out`.
 pub fn dissect_to(args: &DissectArgs, out: &mut dyn Write) -> Result<(), DissectError> {
     let mut engine = Engine::new(args.engine.clone());
-    let mut sink = JsonSink { buf: JsonBuf::new(), out, error: None };
+    let mut sink = JsonSink { buf: JsonBuf::new(), out, error: None, notices: NoticeReporter::default() };
     let mut progress = Progress::new(args.progress);
     let run = match args.format {
         Format::Json => run_captures(&args.captures, &mut engine, &mut sink, &mut progress),
-        Format::None => run_captures(&args.captures, &mut engine, &mut CountSink, &mut progress),
+        Format::None => {
+            run_captures(&args.captures, &mut engine, &mut CountSink(NoticeReporter::default()), &mut progress)
+        }
     };
     sink.flush();
     let write_result = match sink.error.take() {
