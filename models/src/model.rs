@@ -53,10 +53,15 @@ pub(crate) fn hash64<T: Hash + ?Sized>(t: &T) -> u64 {
     h.finish()
 }
 
-/// The unit a PDU addresses: the Modbus unit id; 0 for protocols without one.
+/// The unit a PDU addresses: the Modbus unit id, the DNP3 outstation's link address; 0 for
+/// protocols without one.
 pub(crate) fn unit_of(pdu: &Pdu<'_>) -> u16 {
     match &pdu.body {
         PduBody::Modbus(m) => u16::from(m.unit),
+        PduBody::Dnp3(d) => match pdu.direction {
+            Direction::ToServer => d.link.dst,
+            Direction::ToClient => d.link.src,
+        },
         _ => 0,
     }
 }
