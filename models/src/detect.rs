@@ -7,11 +7,11 @@
 
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Access, Direction, Endpoint, FunctionClass, Notice, Pdu, Protocol, Timestamp};
+use otsensor_dissectors::event::{Access, Direction, Endpoint, FunctionClass, Notice, Pdu, Protocol, Space, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::alert::{Alert, Folder, Occ};
-use crate::baseline::{access_name, space_name, Baseline, BaselineError};
+use crate::baseline::{space_name, Baseline, BaselineError};
 use crate::learn::port_notice;
 use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
 use crate::rules_catalog::{Family, Kind};
@@ -293,29 +293,31 @@ impl Detector {
                 let detail = hash64(&(unit, r.space, r.start, r.count, r.access));
                 let learned_ranges = b.ranges.get(&pk).map(|s| s.ranges.clone());
                 folder.hit(Occ { kind, detail, ..occ }, || {
-                    let space = space_name(r.space);
-                    let acc = access_name(r.access);
+                    let at = unit_words(protocol, unit);
+                    let what = points_words(r.space, r.start, last);
+                    let area = area_name(r.space);
+                    let (noun, verb) = match r.access {
+                        Access::Write => ("writes", "wrote"),
+                        Access::Read => ("reads", "read"),
+                    };
                     let known = match learned_ranges {
                         Some(rs) if !rs.is_empty() => {
-                            let shown: Vec<String> = rs.iter().take(6).map(|(a, b)| format!("{a}-{b}")).collect();
+                            let shown: Vec<String> = rs
+                                .iter()
+                                .take(6)
+                                .map(|&(a, b)| points_words(r.space, a, b).split_off(area.len() + 1))
+                                .collect();
                             format!(
-                                "this pair's {acc}s of unit {unit} {space} during {learned} of learning covered only {}{}",
+                                "this pair's {noun} of {at}{area} during {learned} of learning covered only {}{}",
                                 shown.join(", "),
                                 if rs.len() > 6 { ", ..." } else { "" }
                             )
                         }
-                        _ => format!("this pair never {acc} unit {unit} {space} during {learned} of learning"),
+                        _ => format!("this pair never {verb} {at}{area} during {learned} of learning"),
                     };
                     (
-                        format!(
-                            "{} {} {space} {}-{} of unit {unit} on {}, outside the learned points",
-                            client.ip,
-                            if r.access == Access::Write { "wrote" } else { "read" },
-                            r.start,
-                            last,
-                            server
-                        ),
-                        format!("{fname} to unit {unit} {space} {}-{} from {}: {known}", r.start, last, client.ip),
+                        format!("{} {verb} {at}{what} on {}, outside the learned points", client.ip, server),
+                        format!("{fname} of {at}{what} from {}: {known}", client.ip),
                     )
                 });
             });
@@ -331,8 +333,10 @@ impl Detector {
                                 client.ip, server
                             ),
                             format!(
-                                "{fname} from {} to unit {unit}: during {learned} of learning this pair used only {}",
+                                "{fname} from {} to {}{}: during {learned} of learning this pair used only {}",
                                 client.ip,
+                                unit_words(protocol, unit),
+                                server,
                                 if used.is_empty() { "no function".to_string() } else { used.join(", ") }
                             ),
                         )
@@ -376,9 +380,17 @@ impl Detector {
                         let fname = body.func_name();
                         folder.hit(Occ { kind: Kind::PollingPeriodBroken, detail: sig, class: None, ..occ }, || {
                             (
-                                format!("{} polls {fname} unit {unit} @{start} on {} far faster than learned", client.ip, server),
                                 format!(
-                                    "{fname} unit {unit} @{start} x{count}: {POLL_FAST_STREAK} intervals in a row under {:.3} s (the last {:.3} s); during {learned} of learning it came every {:.2} s (spread {:.2} s, never under {:.3} s)",
+                                    "{} polls {fname} of {}{} on {} far faster than learned",
+                                    client.ip,
+                                    unit_words(protocol, unit),
+                                    poll_words(p),
+                                    server
+                                ),
+                                format!(
+                                    "{fname} of {}{}: {POLL_FAST_STREAK} intervals in a row under {:.3} s (the last {:.3} s); during {learned} of learning it came every {:.2} s (spread {:.2} s, never under {:.3} s)",
+                                    unit_words(protocol, unit),
+                                    poll_words(p),
                                     p.too_fast_below(),
                                     dt,
                                     p.mean,
@@ -419,19 +431,18 @@ impl Detector {
                     ..occ
                 };
                 folder.hit(o, || {
-                    let space = space_name(v.space);
+                    let at = unit_words(protocol, unit);
+                    let point = points_words(v.space, v.index, v.index);
                     (
                         format!(
-                            "{} value {} at unit {unit} {space} {} on {}, outside its learned envelope",
+                            "{} value {} at {at}{point} on {}, outside its learned envelope",
                             if write { "Wrote" } else { "Read" },
                             v.value,
-                            v.index,
                             server
                         ),
                         format!(
-                            "{fname} {} unit {unit} {space} {} = {} ({}): during {learned} of learning it was {} ({} samples)",
+                            "{fname} {} {at}{point} = {} ({}): during {learned} of learning it was {} ({} samples)",
                             if write { "to" } else { "from" },
-                            v.index,
                             v.value,
                             if write { format!("written by {}", client.ip) } else { format!("read by {}", client.ip) },
                             env.describe(),
@@ -545,10 +556,9 @@ impl Detector {
                     .map(|(p, gap)| {
                         let name = b.funcs.get(&p.func).map(|f| f.name.clone()).unwrap_or_else(|| p.func.to_string());
                         format!(
-                            "{name} unit {} @{} x{} was polled every {:.2} s (spread {:.2} s) and has been silent for {}",
-                            p.unit,
-                            p.start,
-                            p.count,
+                            "{name} of {}{} was polled every {:.2} s (spread {:.2} s) and has been silent for {}",
+                            unit_words(key.protocol, p.unit),
+                            poll_words(p),
                             p.mean,
                             p.spread(),
                             human_duration(*gap)
@@ -564,7 +574,11 @@ impl Detector {
                         newly.len(),
                         if newly.len() == 1 { "" } else { "s" }
                     ),
-                    format!("{}{}; learned over {learned}", parts.join("; "), if newly.len() > 4 { "; ..." } else { "" }),
+                    format!(
+                        "{}{}; learned over {learned}",
+                        parts.join("; "),
+                        if newly.len() > 4 { "; ..." } else { "" }
+                    ),
                 )
             });
         }
@@ -601,15 +615,74 @@ fn describe_points(body: &otsensor_dissectors::event::PduBody<'_>, unit: u16) ->
     let mut parts: Vec<String> = Vec::new();
     body.for_each_point(&mut |r| {
         if parts.len() < 2 {
-            let last = r.start.saturating_add(r.count.max(1) - 1);
-            let range = if last == r.start { r.start.to_string() } else { format!("{}-{last}", r.start) };
-            parts.push(format!("{} {range}", space_name(r.space)));
+            parts.push(points_words(r.space, r.start, r.start.saturating_add(r.count.max(1) - 1)));
         }
     });
+    let at = unit_words(body.protocol(), unit);
     if parts.is_empty() {
-        format!("unit {unit}")
+        at.trim_end().to_string()
     } else {
-        format!("unit {unit} {}", parts.join(", "))
+        format!("{at}{}", parts.join(", "))
+    }
+}
+
+/// "unit 1 " (Modbus), "outstation 10 " (DNP3), nothing where the protocol has no unit.
+fn unit_words(protocol: Protocol, unit: u16) -> String {
+    match protocol {
+        Protocol::Modbus => format!("unit {unit} "),
+        Protocol::Dnp3 => format!("outstation {unit} "),
+        Protocol::S7comm | Protocol::S7commPlus => String::new(),
+    }
+}
+
+/// A space as engineers write it: S7 areas as `DB102`, `M`, `I`, `Q`; others by their
+/// baseline name (`holding_registers`, `g30v1`).
+fn area_name(space: Space) -> String {
+    match space {
+        Space::S7 { area: 0x84, db } => format!("DB{db}"),
+        Space::S7 { area, .. } => match area {
+            0x80 => "P".to_string(),
+            0x81 => "I".to_string(),
+            0x82 => "Q".to_string(),
+            0x83 => "M".to_string(),
+            0x1c => "C".to_string(),
+            0x1d => "T".to_string(),
+            a => format!("area 0x{a:02x}"),
+        },
+        other => space_name(other),
+    }
+}
+
+/// Points as engineers write them: "holding_registers 40100-40101", "g30v1 0-3",
+/// "DB102 byte 8", "DB102 bit 8.1" (S7 points are numbered in bits).
+fn points_words(space: Space, first: u32, last: u32) -> String {
+    let area = area_name(space);
+    match space {
+        Space::S7 { .. } => {
+            let (b0, i0, b1, i1) = (first / 8, first % 8, last / 8, last % 8);
+            if i0 == 0 && i1 == 7 {
+                if b0 == b1 {
+                    format!("{area} byte {b0}")
+                } else {
+                    format!("{area} bytes {b0}-{b1}")
+                }
+            } else if first == last {
+                format!("{area} bit {b0}.{i0}")
+            } else {
+                format!("{area} bits {b0}.{i0}-{b1}.{i1}")
+            }
+        }
+        _ if first == last => format!("{area} {first}"),
+        _ => format!("{area} {first}-{last}"),
+    }
+}
+
+/// A polling signature's points: "@0 x10", or "all points" for a whole-class poll.
+fn poll_words(p: &Poll) -> String {
+    if p.start == 0 && p.count == 0 {
+        "all points".to_string()
+    } else {
+        format!("@{} x{}", p.start, p.count)
     }
 }
 
@@ -822,4 +895,18 @@ fn host_scan(
             ),
         )
     });
+}
+
+#[cfg(test)]
+mod words {
+    use super::*;
+
+    #[test]
+    fn s7_points_read_as_engineers_write_them() {
+        let db = Space::S7 { area: 0x84, db: 102 };
+        assert_eq!(points_words(db, 65, 65), "DB102 bit 8.1");
+        assert_eq!(points_words(db, 64, 95), "DB102 bytes 8-11");
+        assert_eq!(points_words(Space::S7 { area: 0x83, db: 0 }, 0, 7), "M byte 0");
+        assert_eq!(points_words(Space::ModbusHoldingRegisters, 10, 10), "holding_registers 10");
+    }
 }

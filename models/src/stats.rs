@@ -45,6 +45,9 @@ pub const QUANTILE: f64 = 0.99;
 /// Margin over the quantile (and over the largest learning error).
 pub const MARGIN: f64 = 1.5;
 
+/// Floor of a feature's standard deviation: this plus this share of its mean.
+pub const STD_FLOOR: f64 = 0.1;
+
 /// Adds a learning window, decimating when full.
 pub(crate) fn push_sample(samples: &mut Vec<Vec<f64>>, f: &[f64; NF]) {
     if samples.len() >= MAX_SAMPLES {
@@ -77,7 +80,11 @@ pub(crate) fn fit(samples: &[Vec<f64>], all: &[[f64; NF]]) -> Option<StatModel> 
         }
     }
     let mean: Array1<f64> = x.mean_axis(Axis(0))?;
-    let std: Array1<f64> = x.std_axis(Axis(0), 0.0).mapv(|s| if s > 1e-9 { s } else { 1.0 });
+    // A feature that barely moved while learning must not turn every small wobble into a
+    // huge z-score: its deviation is floored at a share of its typical value.
+    let raw_std: Array1<f64> = x.std_axis(Axis(0), 0.0);
+    let std: Array1<f64> =
+        ndarray::Zip::from(&raw_std).and(&mean).map_collect(|&s, &m| s.max(STD_FLOOR + STD_FLOOR * m.abs()));
     let z = (&x - &mean) / &std;
     let rows: Vec<Vec<f64>> = z.outer_iter().map(|r| r.to_vec()).collect();
     let dm = DenseMatrix::from_2d_vec(&rows).ok()?;
@@ -130,7 +137,7 @@ pub(crate) fn fit(samples: &[Vec<f64>], all: &[[f64; NF]]) -> Option<StatModel> 
     errs.sort_by(f64::total_cmp);
     let q = errs.get(((errs.len() as f64 - 1.0) * QUANTILE) as usize).copied().unwrap_or(0.0);
     let max = errs.last().copied().unwrap_or(0.0);
-    model.threshold = round6((q * MARGIN).max(max * 1.1).max(1.0) + 1e-6);
+    model.threshold = round6((q * MARGIN).max(max * 1.1).max(NF as f64) + 1e-6);
     Some(model)
 }
 

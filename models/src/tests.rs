@@ -215,7 +215,7 @@ fn a_write_on_a_read_only_pair_is_alerted_high() {
 fn a_write_to_a_point_never_written_is_outside_the_baseline() {
     let alerts = scenario(|tr| tr.write_register(650.5, MASTER, PLC, 500, 1));
     let a = find(&alerts, "modbus.write_outside_baseline");
-    assert!(a.evidence.contains("covered only 10-10"), "{}", a.evidence);
+    assert!(a.evidence.contains("covered only 10 ") || a.evidence.ends_with("covered only 10"), "{}", a.evidence);
 }
 
 #[test]
