@@ -258,7 +258,7 @@ impl Kind {
             }
             // Points written outside those ever written: a setpoint or coil nobody touches.
             Kind::WriteOutsideBaseline => {
-                r("write_outside_baseline", "Write outside the learned points", 70.0, true, Some("T0836"))
+                r("write_outside_baseline", "Write outside the learned points", 62.0, true, Some("T0836"))
             }
             // Reads of addresses never polled: point and tag identification, or a new screen.
             Kind::ReadOutsideBaseline => {
