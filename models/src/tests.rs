@@ -303,6 +303,26 @@ fn reading_one_address_after_another_is_a_scan() {
 }
 
 #[test]
+fn addressing_many_unit_ids_is_a_scan() {
+    let alerts = scenario(|tr| {
+        for u in 1..=40u8 {
+            tr.exchange(650.0 + f64::from(u) * 0.05, MASTER, PLC, u, &[3, 0, 0, 0, 10], Some(&[0x83, 0x0b]));
+        }
+    });
+    assert!(alerts.iter().any(|a| a.id == "modbus.scan" && a.summary.contains("unit ids")), "{:?}", ids(&alerts));
+}
+
+#[test]
+fn trying_many_function_codes_is_a_scan() {
+    let alerts = scenario(|tr| {
+        for (i, f) in [7u8, 11, 12, 17, 20, 24, 43, 90].into_iter().enumerate() {
+            tr.exchange(650.0 + i as f64 * 0.05, ROGUE, PLC, 1, &[f], Some(&[f | 0x80, 1]));
+        }
+    });
+    assert!(alerts.iter().any(|a| a.id == "modbus.scan" && a.summary.contains("function codes")), "{:?}", ids(&alerts));
+}
+
+#[test]
 fn probing_many_hosts_is_a_scan() {
     let alerts = scenario(|tr| {
         for i in 0..30u8 {
