@@ -268,6 +268,42 @@ fn dnp3_function_suite_critical_operations_are_alerted() {
     critical_in("dnp3/iti-fw-suite/disable_unsolcited_and_response.pcap", Protocol::Dnp3, "dnp3.disable_unsolicited");
     critical_in("dnp3/iti-fw-suite/file_write.pcap", Protocol::Dnp3, "dnp3.file_operation");
     critical_in("dnp3/iti-fw-suite/file_delete.pcap", Protocol::Dnp3, "dnp3.file_operation");
+    critical_in("dnp3/iti-fw-suite/file_read.pcap", Protocol::Dnp3, "dnp3.file_operation");
+    critical_in("dnp3/iti-fw-suite/file_list_directory.pcap", Protocol::Dnp3, "dnp3.file_operation");
+}
+
+#[test]
+fn dnp3_authentication_and_malformed_frames_against_a_baseline() {
+    let dir = "dnp3/iti-fw-suite";
+    let (Some(a), Some(f), Some(t), Some(auth), Some(read), Some(bad)) = (
+        cap(&format!("{dir}/assign_class.pcap")),
+        cap(&format!("{dir}/immediate_freeze.pcap")),
+        cap(&format!("{dir}/serial_time_sync.pcap")),
+        cap(&format!("{dir}/auth_change_session_keys.pcap")),
+        cap("dnp3/openics/DNP3-Read.pcap"),
+        cap("dnp3/openics/DNP3-Malformed.pcap"),
+    ) else {
+        return;
+    };
+    if !visible(&auth, Protocol::Dnp3) {
+        return;
+    }
+    // The same master and outstation, seen assigning classes, freezing and syncing time.
+    let b = learn(&[a, f, t], |_| true);
+    let alerts = detect(&b, &[auth]);
+    assert!(
+        alerts.iter().any(|x| x.id == "dnp3.new_function_code" && x.summary.contains("AUTHENTICATE_REQ")),
+        "{:?}",
+        ids(&alerts)
+    );
+    // 197 malformed operates: violations the baseline never showed.
+    let b = learn(&[read], |_| true);
+    let alerts = detect(&b, &[bad]);
+    assert!(
+        alerts.iter().any(|x| x.id == "dnp3.protocol_violation" && x.severity >= Severity::Medium),
+        "{:?}",
+        ids(&alerts)
+    );
 }
 
 #[test]
@@ -313,7 +349,13 @@ fn qut_s7_injected_writes_come_from_a_new_talker() {
     for id in ["net.new_asset", "s7comm.new_pair", "s7comm.flood"] {
         assert!(by_attacker.iter().any(|a| a.id == id), "{id}: {:?}", ids(&alerts));
     }
-    for slice in ["20161215172609.ConveyorBeltOff", "20161215173329.WaterTankOff", "20161215174308.ReactorOff"] {
+    for slice in [
+        "20161215172609.ConveyorBeltOff",
+        "20161215173329.WaterTankOff",
+        "20161215174308.ReactorOff",
+        "20161215174700.ConveyorBeltGateChangeDirection",
+        "20161215175616.WaterTankOnManu",
+    ] {
         let Some(p) = cap(&format!("{dir}/{slice}/{slice}.master.pcap")) else { continue };
         let alerts = detect(&b, &[p]);
         assert!(has(&alerts, "net.new_asset") && has(&alerts, "s7comm.new_pair"), "{slice}: {:?}", ids(&alerts));
@@ -439,6 +481,19 @@ fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
                 assert_eq!(a.severity, Severity::Critical);
             }
             assert!(alerts.iter().any(|a| a.id == "dnp3.new_pair" && a.src.ip == recon), "{:?}", ids(&alerts));
+        }
+    }
+    for (run, id) in [
+        ("masquerading-infrequent", "dnp3.scan"),
+        ("replay-frequent", "net.port_protocol_mismatch"),
+        ("mitm-frequent", "dnp3.new_pair"),
+    ] {
+        let Some(p) = qut_dnp3(run) else { continue };
+        let seen = visible(&p, Protocol::Dnp3);
+        let alerts = if seen { detect(&empty, std::slice::from_ref(&p)) } else { Vec::new() };
+        remove_extracted(&p);
+        if seen {
+            assert!(alerts.iter().any(|a| a.id == id && a.severity >= Severity::Medium), "{run}: {:?}", ids(&alerts));
         }
     }
     if let Some(p) = qut_dnp3("flooding-infrequent") {
