@@ -79,6 +79,8 @@ pub(crate) struct Occ {
     pub(crate) class: Option<FunctionClass>,
     /// How far from normal, about 0.8-1.3.
     pub(crate) deviation: f64,
+    /// Criticality of the asset concerned (the server of a pair), 1.0 by default.
+    pub(crate) criticality: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,8 +105,6 @@ pub(crate) struct Folder {
     limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
     rule_limits: FxHashMap<(Kind, Family), (i64, u32)>,
     out: Vec<Alert>,
-    /// Asset criticality (1.0 until the rules crate provides it).
-    pub(crate) criticality: f64,
 }
 
 fn fold_window(ns: i64) -> i64 {
@@ -113,7 +113,7 @@ fn fold_window(ns: i64) -> i64 {
 
 impl Folder {
     pub(crate) fn new() -> Self {
-        Folder { criticality: 1.0, ..Folder::default() }
+        Folder::default()
     }
 
     /// Whether a once-per-run key already alerted (cheap pre-check for callers).
@@ -183,7 +183,7 @@ impl Folder {
             text()
         };
         let imp = occ.class.map_or(1.0, impact);
-        let sc = score(info.weight, occ.deviation, imp, self.criticality).min(info.max_score);
+        let sc = score(info.weight, occ.deviation, imp, occ.criticality).min(info.max_score);
         let alert = Alert {
             id: format!("{}.{}", occ.family.name(), info.name),
             rule_id: occ.kind.rule_id(occ.family),

@@ -44,6 +44,8 @@ struct Rt {
     poll_seen: FxHashMap<u64, (i64, u8, i64)>,
     silent: FxHashSet<u64>,
     polls_sorted: Vec<u64>,
+    /// Criticality of the server.
+    crit: f64,
 }
 
 /// Scores PDUs against a baseline.
@@ -59,6 +61,7 @@ pub struct Detector {
     learned: String,
     pdus: u64,
     overflow_rt: Option<usize>,
+    criticality: FxHashMap<IpAddr, f64>,
 }
 
 /// "3 h 12 min", "14 min 5 s", "42 s".
@@ -94,6 +97,7 @@ impl Detector {
             tick: i64::MIN,
             pdus: 0,
             overflow_rt: None,
+            criticality: FxHashMap::default(),
             model,
         };
         for i in 0..d.model.pairs.len() {
@@ -122,9 +126,21 @@ impl Detector {
             poll_seen: FxHashMap::default(),
             silent: FxHashSet::default(),
             polls_sorted,
+            crit: self.criticality.get(&key.server).copied().unwrap_or(1.0),
         });
         self.index.insert(key, i as u32);
         i
+    }
+
+    /// Sets the criticality of an asset (a factor on the score of alerts about pairs it
+    /// serves; 1.0 by default, 0.5 for a lab bench, 1.5 for a safety system). For the rules
+    /// crate's asset inventory.
+    pub fn set_asset_criticality(&mut self, ip: IpAddr, criticality: f64) {
+        let c = if criticality.is_finite() { criticality.clamp(0.0, 10.0) } else { 1.0 };
+        self.criticality.insert(ip, c);
+        for rt in self.rts.iter_mut().filter(|rt| rt.key.server == ip) {
+            rt.crit = c;
+        }
     }
 
     /// PDUs scored so far.
@@ -188,6 +204,7 @@ impl Detector {
             protocol: Some(protocol),
             class: Some(class),
             deviation: 1.0,
+            criticality: rt.crit,
         };
 
         if !rt.assets_known {
@@ -495,6 +512,7 @@ impl Detector {
             protocol: None,
             class: None,
             deviation: 1.0,
+            criticality: self.criticality.get(&pn.server).copied().unwrap_or(1.0),
         };
         self.folder.hit(occ, || {
             let (summary, what) = match pn.kind.split_once(':') {
@@ -547,6 +565,7 @@ impl Detector {
                 protocol: Some(rt.key.protocol),
                 class: None,
                 deviation: 1.0,
+                criticality: rt.crit,
             };
             let key = rt.key;
             folder.hit(occ, || {
@@ -713,6 +732,7 @@ fn check_window(
         protocol: Some(protocol),
         class: None,
         deviation: 1.0,
+        criticality: rt.crit,
     };
     let win = crate::WINDOW_SECS;
     let r = base.map(|b| b.rates).unwrap_or_default();
@@ -886,6 +906,7 @@ fn host_scan(
         protocol,
         class: None,
         deviation: deviation(f64::from(n), f64::from(thr)),
+        criticality: 1.0,
     };
     folder.hit(occ, || {
         (

@@ -369,6 +369,23 @@ fn a_port_carrying_another_protocol_is_alerted_once() {
 }
 
 #[test]
+fn asset_criticality_scales_the_score() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    tr.write_register(650.0, MASTER, RTU, 2, 1);
+    let score = |crit: f64| {
+        let mut d = Detector::new(&b).expect("detector");
+        d.set_asset_criticality(std::net::IpAddr::from(RTU), crit);
+        let mut out = Vec::new();
+        tr.run(&mut |p| d.pdu(p));
+        d.finish(&mut out);
+        out.iter().find(|a| a.id == "modbus.write_on_read_only_pair").map(|a| a.score).expect("alert")
+    };
+    assert!(score(0.5) < score(1.0));
+    assert_eq!(score(1.0), 77);
+}
+
+#[test]
 fn repeats_fold_into_one_alert_with_a_count() {
     let alerts = scenario(|tr| {
         for i in 0..10 {
