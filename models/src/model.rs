@@ -542,17 +542,24 @@ impl Model {
                     parse_space(&r.space).ok_or_else(|| BaselineError::Invalid(format!("space {:?}", r.space)))?;
                 let access =
                     parse_access(&r.access).ok_or_else(|| BaselineError::Invalid(format!("access {:?}", r.access)))?;
+                // Inserted one by one, so a reviewer's hand-sorted or overlapping ranges still
+                // make a sorted, disjoint set.
                 let set = pm.ranges.entry(PointKey { unit: r.unit, space, access }).or_default();
-                set.ranges = r.ranges.iter().map(|&[a, b]| (a, b)).collect();
-                set.coarsened = r.coarsened;
+                for &[a, b] in &r.ranges {
+                    set.insert(a.min(b), a.max(b));
+                }
+                set.coarsened |= r.coarsened;
             }
             for v in &p.values {
                 let space =
                     parse_space(&v.space).ok_or_else(|| BaselineError::Invalid(format!("space {:?}", v.space)))?;
                 let access =
                     parse_access(&v.access).ok_or_else(|| BaselineError::Invalid(format!("access {:?}", v.access)))?;
+                let mut set = if v.kind == "set" { v.values.clone() } else { Vec::new() };
+                set.sort_unstable();
+                set.dedup();
                 let env = Envelope {
-                    set: if v.kind == "set" { v.values.clone() } else { Vec::new() },
+                    set,
                     overflow: v.kind != "set",
                     min: v.min,
                     max: v.max,
