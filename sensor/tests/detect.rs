@@ -147,6 +147,26 @@ fn clean_s7_captures_scored_against_their_own_baselines_are_quiet() {
 }
 
 #[test]
+fn s7comm_plus_steady_state_scored_against_its_own_baseline_is_quiet() {
+    self_scored_is_quiet("s7comm/s7-1200-agentcarter/stabil_haberlesme.pcapng", Protocol::S7commPlus);
+}
+
+#[test]
+fn dnp3_capture_scored_against_itself_raises_only_its_critical_operations() {
+    let Some(p) = cap("attacks/dnp3-dataset-2017-baseline-coldrestart-synflood.pcap") else { return };
+    if !visible(&p, Protocol::Dnp3) {
+        return;
+    }
+    let paths = [p];
+    let b = learn(&paths, |_| true);
+    let alerts = detect(&b, &paths);
+    for a in loud(&alerts) {
+        assert!(matches!(a.id.as_str(), "dnp3.cold_restart" | "dnp3.disable_unsolicited"), "{a:#?}");
+    }
+    assert!(has(&alerts, "dnp3.cold_restart") && has(&alerts, "dnp3.disable_unsolicited"), "{:?}", ids(&alerts));
+}
+
+#[test]
 fn mixed_lab_scored_against_its_own_baseline_is_quiet() {
     self_scored_is_quiet("mixed/agentcarter-s71200-lab-2.pcapng", Protocol::Modbus);
 }
