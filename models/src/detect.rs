@@ -429,6 +429,28 @@ impl Detector {
             ca.servers.set_hash(hash64(&key.server));
         } else {
             rt.win.response(body.error_code().is_some(), bytes_of(body));
+            if let otsensor_dissectors::event::PduBody::Modbus(m) = body {
+                if let (Some(objs), Some(asset)) = (m.device_identification(), model.assets.get(&key.server)) {
+                    for (oid, value) in objs {
+                        let name = crate::learn::identity_key(oid);
+                        let Some(learned_value) = asset.identity.get(&name) else { continue };
+                        let seen = String::from_utf8_lossy(value);
+                        if *learned_value == seen {
+                            continue;
+                        }
+                        let o = Occ { kind: Kind::IdentityChanged, detail: u64::from(oid), class: None, ..occ };
+                        folder.hit(o, || {
+                            (
+                                format!("{} now reports {name} {seen:?} (learned {learned_value:?})", server),
+                                format!(
+                                    "read device identification answered {name} = {seen:?} to {}; during {learned} of learning it was {learned_value:?}: the device was replaced, reflashed, or is impersonated",
+                                    client.ip
+                                ),
+                            )
+                        });
+                    }
+                }
+            }
         }
 
         if let Some(b) = base {

@@ -200,11 +200,7 @@ impl Learner {
                 if let Some(objs) = m.device_identification() {
                     let id = &mut self.model.assets.entry(key.server).or_default().identity;
                     for (oid, value) in objs {
-                        let name = match device_id_object_name(oid) {
-                            "Reserved" | "Private" => format!("object_{oid}"),
-                            n => n.to_string(),
-                        };
-                        id.insert(name, String::from_utf8_lossy(value).into_owned());
+                        id.insert(identity_key(oid), String::from_utf8_lossy(value).into_owned());
                     }
                 }
             }
@@ -293,6 +289,15 @@ fn fold_window(pm: &mut PairModel, samples: &mut Vec<Vec<f64>>, all: &mut Vec<[f
     r.max_funcs = r.max_funcs.max(s.funcs);
     r.max_units = r.max_units.max(s.units);
     stats::push_sample(samples, &s.features);
+}
+
+/// The identity key of a Modbus device identification object: its name (`VendorName`,
+/// `ProductCode`, `MajorMinorRevision`...), or `object_<id>` for reserved and private ones.
+pub(crate) fn identity_key(oid: u8) -> String {
+    match device_id_object_name(oid) {
+        "Reserved" | "Private" => format!("object_{oid}"),
+        n => n.to_string(),
+    }
 }
 
 /// The port notice a notice records: the server side is the lower port.

@@ -117,6 +117,8 @@ pub enum Kind {
     StatisticalAnomaly,
     /// A recurring request now comes much faster than it ever did.
     PollingPeriodBroken,
+    /// A device reports an identity (vendor, product, revision) other than the learned one.
+    IdentityChanged,
     /// A critical operation (restart, stop, download...), alerted whatever the baseline.
     Critical(CriticalOp),
 }
@@ -202,6 +204,7 @@ impl Kind {
             Kind::PortProtocolMismatch => 14,
             Kind::StatisticalAnomaly => 15,
             Kind::PollingPeriodBroken => 16,
+            Kind::IdentityChanged => 17,
             Kind::Critical(op) => critical_number(op),
         }
     }
@@ -212,7 +215,7 @@ impl Kind {
     }
 
     /// Every non-critical kind, in rule-id order.
-    pub const BASE: [Kind; 16] = [
+    pub const BASE: [Kind; 17] = [
         Kind::NewAsset,
         Kind::NewPair,
         Kind::NewFunctionCode,
@@ -229,6 +232,7 @@ impl Kind {
         Kind::PortProtocolMismatch,
         Kind::StatisticalAnomaly,
         Kind::PollingPeriodBroken,
+        Kind::IdentityChanged,
     ];
 
     /// The fixed description. Each comment says why the rule fires.
@@ -299,6 +303,9 @@ impl Kind {
             Kind::PollingPeriodBroken => {
                 r("polling_period_broken", "Polling faster than ever learned", 50.0, false, None)
             }
+            // A controller that now answers with another vendor, product or revision was
+            // replaced, reflashed, or is being impersonated.
+            Kind::IdentityChanged => r("identity_changed", "Device identity changed", 75.0, true, Some("T0849")),
             // Stopping, restarting, reprogramming or blinding a controller is alerted whatever
             // the baseline: it is rare, high impact, and exactly what attacks do.
             Kind::Critical(op) => {

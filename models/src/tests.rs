@@ -257,6 +257,42 @@ fn a_poll_repeated_ten_times_faster_breaks_its_period() {
     assert!(!alerts.iter().any(|a| a.id == "modbus.flood"), "{:?}", ids(&alerts));
 }
 
+/// A Read Device Identification exchange (FC 43 / MEI 14) with the given revision.
+fn identify(tr: &mut Traffic, t: f64, revision: &str) {
+    let mut resp = vec![
+        0x2b, 0x0e, // function, MEI type 14
+        0x01, 0x01, // read device id code, conformity level
+        0x00, 0x00, // more follows, next object id
+        0x03, // number of objects
+        0x00, 4, b'A', b'C', b'M', b'E', // VendorName
+        0x01, 2, b'P', b'1', // ProductCode
+    ];
+    resp.extend_from_slice(&[0x02, revision.len() as u8]); // MajorMinorRevision
+    resp.extend_from_slice(revision.as_bytes());
+    tr.exchange(t, MASTER, PLC, 1, &[0x2b, 0x0e, 0x01, 0x00], Some(&resp));
+}
+
+#[test]
+fn a_device_answering_with_another_revision_changed_identity() {
+    let mut tr = Traffic::default();
+    normal(&mut tr, 0, 600, None);
+    identify(&mut tr, 300.5, "1.0");
+    let b = learn(&tr);
+    let plc = b.assets.iter().find(|a| a.ip == std::net::IpAddr::from(PLC)).expect("asset");
+    assert_eq!(plc.identity.get("VendorName").map(String::as_str), Some("ACME"));
+    let mut later = Traffic::default();
+    normal(&mut later, 600, 700, None);
+    identify(&mut later, 650.5, "2.0");
+    let alerts = detect(&b, &later);
+    let a = find(&alerts, "modbus.identity_changed");
+    assert!(a.summary.contains("\"2.0\"") && a.summary.contains("\"1.0\""), "{}", a.summary);
+    assert!(a.severity >= Severity::High);
+    let mut same = Traffic::default();
+    normal(&mut same, 600, 700, None);
+    identify(&mut same, 650.5, "1.0");
+    assert!(!detect(&b, &same).iter().any(|a| a.id == "modbus.identity_changed"));
+}
+
 #[test]
 fn two_writes_in_a_row_are_an_unseen_sequence() {
     let alerts = scenario(|tr| {
