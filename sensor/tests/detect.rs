@@ -259,6 +259,7 @@ fn dnp3_capture_replayed_after_an_hour_shows_cold_restarts_and_disable_unsolicit
         return;
     }
     let alerts = replay(rel, 3600.0).unwrap_or_default();
+    assert_eq!(Some(&alerts), replay(rel, 3600.0).as_ref(), "replay is deterministic");
     let count =
         |id: &str| -> u64 { alerts.iter().filter(|a| a["id"] == id).map(|a| a["count"].as_u64().unwrap_or(0)).sum() };
     assert_eq!(count("dnp3.cold_restart"), 11, "{alerts:#?}");
