@@ -14,10 +14,17 @@
 //! - [`rules_catalog`]: the detections' stable ids, numeric rule ids and weights;
 //! - [`stats`]: the PCA model (smartcore) over per-window features.
 //!
-//! It depends on `otsensor-dissectors` (the event types) only, never on I/O, clocks,
-//! threads, the rules crate's loader or the sensor: it serializes to strings and the sensor
-//! writes files. It is deterministic: time is the packets', maps are iterated in sorted
-//! order wherever order reaches output, and the same input gives byte-identical alerts.
+//! Of otsensor's crates it depends on `otsensor-dissectors` (the event types) only; it must
+//! never depend on I/O, clocks, threads, the rules crate's loader or the sensor: it
+//! serializes to strings and the sensor writes files. Its other dependencies are serde and
+//! serde_json (the document), sha2 (the checksum), smartcore and ndarray (the PCA fit) and
+//! rustc-hash (fixed-seed maps on the per-PDU path).
+//!
+//! Guarantees: deterministic (time is the packets', maps are iterated in sorted order wherever
+//! order reaches output, the same input gives byte-identical alerts); bounded (every table of
+//! the baseline and every runtime map has a named cap, see the constants below); no panics on
+//! input (no indexing, no unwrap outside tests); nothing is formatted or allocated on the
+//! per-PDU path unless an alert opens.
 //!
 //! ```
 //! use otsensor_models::{Baseline, Detector, Learner};
