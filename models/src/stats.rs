@@ -214,6 +214,14 @@ mod tests {
     }
 
     #[test]
+    fn identical_windows_fit_without_trouble() {
+        let samples: Vec<Vec<f64>> = (0..50).map(|_| sample(0).to_vec()).collect();
+        let m = fit(&samples, &[]).expect("model");
+        assert!(error(&m, &sample(0)).0 < m.threshold);
+        assert!(m.threshold.is_finite());
+    }
+
+    #[test]
     fn learning_windows_stay_under_the_threshold_and_a_flood_does_not() {
         let mut samples = Vec::new();
         for i in 0..100 {
