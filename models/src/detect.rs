@@ -428,7 +428,7 @@ impl Detector {
             }
             ca.servers.set_hash(hash64(&key.server));
         } else {
-            rt.win.response(body.error_code().is_some(), bytes_of(body));
+            rt.win.response(body.error_code(), bytes_of(body));
             if let otsensor_dissectors::event::PduBody::Modbus(m) = body {
                 if let (Some(objs), Some(asset)) = (m.device_identification(), model.assets.get(&key.server)) {
                     for (oid, value) in objs {
@@ -667,6 +667,18 @@ fn describe_points(body: &otsensor_dissectors::event::PduBody<'_>, unit: u16) ->
     }
 }
 
+/// An error code as engineers read it: Modbus exception names, other codes in hex.
+fn error_words(protocol: Protocol, code: Option<u16>) -> String {
+    match (protocol, code) {
+        (Protocol::Modbus, Some(c)) => {
+            let name = u8::try_from(c).map_or("UNKNOWN", otsensor_dissectors::modbus::exception_code_name);
+            format!("exception {c} {name}")
+        }
+        (_, Some(c)) => format!("error 0x{c:04x}"),
+        (_, None) => "no code".to_string(),
+    }
+}
+
 /// "unit 1 " (Modbus), "outstation 10 " (DNP3), nothing where the protocol has no unit.
 fn unit_words(protocol: Protocol, unit: u16) -> String {
     match protocol {
@@ -791,8 +803,10 @@ fn check_window(
                         key.server, key.port, s.exceptions, key.client
                     ),
                     format!(
-                        "{} error responses in one {win} s window; the most during {learned} of learning was {}",
-                        s.exceptions, r.max_exceptions
+                        "{} error responses in one {win} s window (the last: {}); the most during {learned} of learning was {}",
+                        s.exceptions,
+                        error_words(protocol, s.last_error),
+                        r.max_exceptions
                     ),
                 )
             },

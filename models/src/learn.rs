@@ -182,7 +182,8 @@ impl Learner {
             ca.servers.set_hash(hash64(&key.server));
         } else {
             pm.responses += 1;
-            let err = body.error_code().is_some();
+            let code = body.error_code();
+            let err = code.is_some();
             let fs = pm.func_entry(func, body.func_name(), class);
             fs.responses += 1;
             if err {
@@ -195,7 +196,7 @@ impl Learner {
                 pm.lat_mean += (dt - pm.lat_mean) / pm.lat_n as f64;
                 pm.lat_max = pm.lat_max.max(dt);
             }
-            rt.win.response(err, bytes);
+            rt.win.response(code, bytes);
             if let PduBody::Modbus(m) = body {
                 if let Some(objs) = m.device_identification() {
                     let id = &mut self.model.assets.entry(key.server).or_default().identity;

@@ -309,7 +309,8 @@ fn many_exceptions_are_a_burst() {
             tr.exchange(650.0 + f64::from(i) * 0.01, MASTER, PLC, 1, &[3, 0, 0, 0, 10], Some(&[0x83, 2]));
         }
     });
-    find(&alerts, "modbus.exception_burst");
+    let a = find(&alerts, "modbus.exception_burst");
+    assert!(a.evidence.contains("exception 2 ILLEGAL_DATA_ADDRESS"), "{}", a.evidence);
 }
 
 #[test]

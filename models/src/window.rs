@@ -73,6 +73,7 @@ pub(crate) struct WindowAcc {
     pub(crate) requests: u64,
     pub(crate) responses: u64,
     pub(crate) exceptions: u64,
+    pub(crate) last_error: Option<u16>,
     pub(crate) bytes: u64,
     pub(crate) reads: u64,
     pub(crate) writes: u64,
@@ -96,6 +97,7 @@ pub(crate) struct WindowSummary {
     pub(crate) last_ns: i64,
     pub(crate) requests: u64,
     pub(crate) exceptions: u64,
+    pub(crate) last_error: Option<u16>,
     pub(crate) points: u32,
     pub(crate) funcs: u32,
     pub(crate) units: u32,
@@ -160,11 +162,12 @@ impl WindowAcc {
     }
 
     #[inline]
-    pub(crate) fn response(&mut self, error: bool, bytes: u64) {
+    pub(crate) fn response(&mut self, error: Option<u16>, bytes: u64) {
         self.responses += 1;
         self.bytes += bytes;
-        if error {
+        if let Some(code) = error {
             self.exceptions += 1;
+            self.last_error = Some(code);
         }
     }
 
@@ -196,6 +199,7 @@ impl WindowAcc {
             last_ns: self.last_ns,
             requests: self.requests,
             exceptions: self.exceptions,
+            last_error: self.last_error,
             points,
             funcs,
             units,
