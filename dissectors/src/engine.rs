@@ -98,6 +98,8 @@ pub struct EngineStats {
     pub resync_bytes: u64,
     /// Retransmitted or overlapping bytes dropped.
     pub retransmitted_bytes: u64,
+    /// Retransmissions whose bytes differed from the copy first seen.
+    pub retransmission_conflicts: u64,
 }
 
 impl EngineStats {
@@ -430,6 +432,12 @@ impl Engine {
                 }
             }
             Accepted::Late(data) => deliver_late(st, flow, dir, data, &ctx, sink),
+            Accepted::Conflict { bytes } => {
+                st.retransmission_conflicts += 1;
+                if !matches!(flow.app, App::Ignored | App::Undecided) {
+                    notice(&ctx, NoticeKind::RetransmissionConflict { bytes }, sink);
+                }
+            }
             Accepted::Duplicate => {}
         }
         drain_ready(cfg, st, flow, dir, &ctx, sink);
@@ -749,6 +757,19 @@ mod tests {
         ]);
         let tids: Vec<_> = c.pdus.iter().map(|p| p.tid.unwrap()).collect();
         assert_eq!(tids, [1, 3, 2], "the early segment starts a valid ADU, so the hole is skipped at once");
+    }
+
+    #[test]
+    fn reports_a_retransmission_that_rewrites_a_request() {
+        let mut forged = req(1);
+        forged[11] = 99; // same transaction, another quantity
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), // honest retransmission
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &forged),
+        ]);
+        assert_eq!(c.pdus.len(), 1, "the first copy is dissected once");
+        assert_eq!(c.notices, [NoticeKind::RetransmissionConflict { bytes: 12 }]);
     }
 
     #[test]

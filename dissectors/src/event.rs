@@ -534,6 +534,13 @@ pub enum NoticeKind {
         /// Number of bytes skipped.
         bytes: u64,
     },
+    /// A TCP retransmission carried other bytes than the copy first seen (a man in the
+    /// middle rewriting traffic, or an attempt to show the sensor one thing and the device
+    /// another). The first copy was dissected.
+    RetransmissionConflict {
+        /// Length of the conflicting segment.
+        bytes: u64,
+    },
     /// Bytes a dissector skipped while looking for the next valid header.
     Resync {
         /// Protocol being resynchronised.

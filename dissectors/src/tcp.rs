@@ -14,6 +14,10 @@ pub const MAX_OOO_BYTES: usize = 64 * 1024;
 /// Skipped holes remembered per direction, so that their bytes, if they arrive after all,
 /// are still dissected (an attacker must not hide a PDU by sending it out of order).
 pub const MAX_HOLES: usize = 8;
+/// Segments remembered per direction (sequence number, length, digest), to tell an honest
+/// retransmission from one whose bytes differ from the copy first seen: the mark of a
+/// man-in-the-middle rewriting traffic, or of an evasion attempt.
+pub const RECENT_SEGMENTS: usize = 8;
 /// A segment further ahead than this is not a reordering but a new or desynchronised
 /// stream: the reassembler jumps to it.
 pub const MAX_SEQ_JUMP: u32 = 1 << 20;
@@ -27,6 +31,12 @@ pub enum Accepted<'p> {
     Duplicate,
     /// Held in the out-of-order queue.
     Queued,
+    /// A retransmission whose bytes differ from the copy already delivered; the first copy
+    /// stands (what the receiver most likely kept), and this one is reported.
+    Conflict {
+        /// Length of the segment.
+        bytes: u64,
+    },
     /// Late bytes of a hole that was skipped: dissect them on their own.
     Late(&'p [u8]),
     /// Bytes were lost before this in-order data: deliver a gap of `lost` bytes, then `data`.
@@ -45,6 +55,8 @@ pub struct HalfStream {
     ooo: Vec<(u32, Vec<u8>)>,
     ooo_bytes: usize,
     holes: Vec<(u32, u32)>,
+    recent: [(u32, u32, u64); RECENT_SEGMENTS],
+    recent_next: usize,
     /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
     pub pending: Vec<u8>,
     /// Retransmitted or overlapping bytes dropped.
@@ -55,6 +67,14 @@ pub struct HalfStream {
     pub gaps: u64,
     /// FIN seen.
     pub fin: bool,
+}
+
+/// A 64-bit digest of a segment's bytes, to compare retransmissions.
+fn digest(b: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(b);
+    h.finish()
 }
 
 /// Signed distance from `b` to `a` in sequence space.
@@ -99,6 +119,7 @@ impl HalfStream {
         let diff = seq_diff(seq, next);
         let len = payload.len() as i64;
         if diff == 0 {
+            self.remember(seq, payload);
             self.advance(payload.len());
             Accepted::Data(payload)
         } else if diff < 0 {
@@ -107,6 +128,10 @@ impl HalfStream {
             }
             if diff + len <= 0 {
                 self.retransmitted_bytes += payload.len() as u64;
+                let (l, d) = (payload.len() as u32, digest(payload));
+                if self.recent.iter().any(|&(s, rl, rd)| s == seq && rl == l && rd != d) {
+                    return Accepted::Conflict { bytes: payload.len() as u64 };
+                }
                 return Accepted::Duplicate;
             }
             let overlap = (-diff) as usize;
@@ -149,6 +174,13 @@ impl HalfStream {
             }
         }
         Some(part)
+    }
+
+    fn remember(&mut self, seq: u32, payload: &[u8]) {
+        if let Some(slot) = self.recent.get_mut(self.recent_next % RECENT_SEGMENTS) {
+            *slot = (seq, payload.len() as u32, digest(payload));
+        }
+        self.recent_next = self.recent_next.wrapping_add(1);
     }
 
     fn advance(&mut self, n: usize) {
@@ -243,6 +275,14 @@ mod tests {
         assert_eq!(h.accept(100, false, false, b"abc"), Accepted::Duplicate);
         assert_eq!(h.accept(101, false, false, b"bcde"), Accepted::Data(b"de"));
         assert_eq!(h.retransmitted_bytes, 5);
+    }
+
+    #[test]
+    fn reports_a_retransmission_whose_bytes_differ() {
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(100, false, false, b"write 1"), Accepted::Data(b"write 1"));
+        assert_eq!(h.accept(100, false, false, b"write 1"), Accepted::Duplicate);
+        assert_eq!(h.accept(100, false, false, b"write 9"), Accepted::Conflict { bytes: 7 });
     }
 
     #[test]

@@ -181,7 +181,11 @@ pub fn summary(stats: &EngineStats, elapsed: Duration) -> String {
         "  stream gaps: {} ({} bytes lost); resync skipped {} bytes; retransmitted {} bytes",
         stats.gaps, stats.gap_bytes, stats.resync_bytes, stats.retransmitted_bytes
     );
-    let _ = writeln!(s, "  protocol violations: {} PDUs", stats.violations);
+    let _ = writeln!(
+        s,
+        "  protocol violations: {} PDUs; retransmissions with different bytes: {}",
+        stats.violations, stats.retransmission_conflicts
+    );
     let [lt, not_ip, frag, other, malformed] = stats.skipped;
     let _ = writeln!(
         s,

@@ -72,6 +72,9 @@ impl NoticeReporter {
                 format!("traffic on a {expected} port is not {expected}; the flow is not dissected")
             }
             NoticeKind::UnexpectedPort { found } => format!("{found} found on a port not configured for it"),
+            NoticeKind::RetransmissionConflict { bytes } => {
+                format!("a {bytes}-byte TCP retransmission differs from the copy first seen (the first was dissected)")
+            }
             NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return,
         };
         self.printed += 1;
