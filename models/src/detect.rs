@@ -12,7 +12,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::alert::{Alert, Folder, Occ};
 use crate::baseline::{space_name, Baseline, BaselineError};
-use crate::learn::port_notice;
+use crate::learn::{port_notice, RETRANSMISSION_CONFLICT};
 use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
 use crate::rules_catalog::{Family, Kind};
 use crate::stats;
@@ -513,15 +513,17 @@ impl Detector {
         }
     }
 
-    /// Scores one notice (a port carrying another protocol).
+    /// Scores one notice: a port carrying another protocol, or a retransmission whose bytes
+    /// differ from the first copy.
     pub fn notice(&mut self, n: &Notice) {
         let Some(pn) = port_notice(n) else { return };
         if self.model.port_notices.contains(&pn) {
             return;
         }
         let learned = &self.learned;
+        let conflict = pn.kind == RETRANSMISSION_CONFLICT;
         let occ = Occ {
-            kind: Kind::PortProtocolMismatch,
+            kind: if conflict { Kind::RetransmissionConflict } else { Kind::PortProtocolMismatch },
             family: Family::Net,
             subject: hash64(&(pn.server, pn.port)),
             detail: hash64(&pn.kind),
@@ -536,6 +538,23 @@ impl Detector {
             deviation: 1.0,
             criticality: self.criticality.get(&pn.server).copied().unwrap_or(1.0),
         };
+        if conflict {
+            let bytes = match n.kind {
+                otsensor_dissectors::event::NoticeKind::RetransmissionConflict { bytes } => bytes,
+                _ => 0,
+            };
+            self.folder.hit(occ, || {
+                (
+                    format!("A TCP retransmission from {} to {} carried different bytes", n.src, n.dst),
+                    format!(
+                        "{bytes} bytes resent with content other than the copy first seen (the first copy was dissected): \
+                         someone in the path rewrites traffic, or shows the sensor one thing and the device another; \
+                         never seen on this connection's server during {learned} of learning"
+                    ),
+                )
+            });
+            return;
+        }
         self.folder.hit(occ, || {
             let (summary, what) = match pn.kind.split_once(':') {
                 Some(("unexpected_port", p)) => (

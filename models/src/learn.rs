@@ -301,12 +301,16 @@ pub(crate) fn identity_key(oid: u8) -> String {
     }
 }
 
+/// `kind` of the port notice recording a retransmission whose bytes differ.
+pub(crate) const RETRANSMISSION_CONFLICT: &str = "retransmission_conflict";
+
 /// The port notice a notice records: the server side is the lower port.
 pub(crate) fn port_notice(n: &Notice) -> Option<PortNotice> {
     let server = if n.dst.port <= n.src.port { n.dst } else { n.src };
     let kind = match n.kind {
         NoticeKind::UnexpectedPort { found } => format!("unexpected_port:{}", found.name()),
         NoticeKind::NotProtocol { expected } => format!("not_protocol:{}", expected.name()),
+        NoticeKind::RetransmissionConflict { .. } => RETRANSMISSION_CONFLICT.to_string(),
         NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return None,
     };
     Some(PortNotice { server: server.ip, port: server.port, kind })

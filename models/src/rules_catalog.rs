@@ -119,6 +119,8 @@ pub enum Kind {
     PollingPeriodBroken,
     /// A device reports an identity (vendor, product, revision) other than the learned one.
     IdentityChanged,
+    /// A TCP retransmission carried other bytes than the first copy.
+    RetransmissionConflict,
     /// A critical operation (restart, stop, download...), alerted whatever the baseline.
     Critical(CriticalOp),
 }
@@ -205,6 +207,7 @@ impl Kind {
             Kind::StatisticalAnomaly => 15,
             Kind::PollingPeriodBroken => 16,
             Kind::IdentityChanged => 17,
+            Kind::RetransmissionConflict => 18,
             Kind::Critical(op) => critical_number(op),
         }
     }
@@ -215,7 +218,7 @@ impl Kind {
     }
 
     /// Every non-critical kind, in rule-id order.
-    pub const BASE: [Kind; 17] = [
+    pub const BASE: [Kind; 18] = [
         Kind::NewAsset,
         Kind::NewPair,
         Kind::NewFunctionCode,
@@ -233,6 +236,7 @@ impl Kind {
         Kind::StatisticalAnomaly,
         Kind::PollingPeriodBroken,
         Kind::IdentityChanged,
+        Kind::RetransmissionConflict,
     ];
 
     /// The fixed description. Each comment says why the rule fires.
@@ -306,6 +310,11 @@ impl Kind {
             // A controller that now answers with another vendor, product or revision was
             // replaced, reflashed, or is being impersonated.
             Kind::IdentityChanged => r("identity_changed", "Device identity changed", 75.0, true, Some("T0849")),
+            // The same TCP bytes sent twice with different content: someone in the middle
+            // rewrites traffic, or shows the sensor one thing and the device another.
+            Kind::RetransmissionConflict => {
+                r("tcp_retransmission_conflict", "Retransmission with different bytes", 75.0, false, Some("T0830"))
+            }
             // Stopping, restarting, reprogramming or blinding a controller is alerted whatever
             // the baseline: it is rare, high impact, and exactly what attacks do.
             Kind::Critical(op) => {
@@ -380,7 +389,7 @@ pub fn catalog() -> Vec<CatalogRow> {
         let kinds = Kind::BASE.into_iter().chain(CRITICAL_OPS.into_iter().map(Kind::Critical));
         for kind in kinds {
             // Host scans are network-wide; address, unit and function scans are per protocol.
-            let net_only = matches!(kind, Kind::NewAsset | Kind::PortProtocolMismatch);
+            let net_only = matches!(kind, Kind::NewAsset | Kind::PortProtocolMismatch | Kind::RetransmissionConflict);
             let both = kind == Kind::Scan;
             if !both && net_only != (family == Family::Net) {
                 continue;

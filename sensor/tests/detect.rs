@@ -507,7 +507,7 @@ fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
     for (run, id) in [
         ("masquerading-infrequent", "dnp3.scan"),
         ("replay-frequent", "net.port_protocol_mismatch"),
-        ("mitm-frequent", "dnp3.new_pair"),
+        ("mitm-frequent", "net.tcp_retransmission_conflict"),
     ] {
         let Some(p) = qut_dnp3(run) else { continue };
         let seen = visible(&p, Protocol::Dnp3);
