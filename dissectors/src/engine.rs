@@ -252,6 +252,7 @@ struct PacketCtx {
     src: Endpoint,
     dst: Endpoint,
     transport: Transport,
+    macs: Option<packet::Macs>,
 }
 
 /// The decoding engine. One per capture source; single-threaded and deterministic.
@@ -315,13 +316,13 @@ impl Engine {
         match d.transport {
             packet::Transport::Tcp(seg) => {
                 self.stats.tcp_packets += 1;
-                self.tcp(ts, pkt, d.src, d.dst, &seg, sink);
+                self.tcp(ts, pkt, &d, &seg, sink);
             }
             packet::Transport::Udp { src_port, dst_port, payload } => {
                 self.stats.udp_packets += 1;
                 let src = Endpoint { ip: d.src, port: src_port };
                 let dst = Endpoint { ip: d.dst, port: dst_port };
-                self.udp(PacketCtx { ts, pkt, src, dst, transport: Transport::Udp }, payload, sink);
+                self.udp(PacketCtx { ts, pkt, src, dst, transport: Transport::Udp, macs: d.macs }, payload, sink);
             }
         }
     }
@@ -354,19 +355,11 @@ impl Engine {
         self.stats.flows_evicted += (before - self.flows.len()) as u64;
     }
 
-    fn tcp(
-        &mut self,
-        ts: Timestamp,
-        pkt: u64,
-        src_ip: IpAddr,
-        dst_ip: IpAddr,
-        seg: &TcpSegment<'_>,
-        sink: &mut dyn Sink,
-    ) {
-        let src = Endpoint { ip: src_ip, port: seg.src_port };
-        let dst = Endpoint { ip: dst_ip, port: seg.dst_port };
+    fn tcp(&mut self, ts: Timestamp, pkt: u64, d: &packet::Decoded<'_>, seg: &TcpSegment<'_>, sink: &mut dyn Sink) {
+        let src = Endpoint { ip: d.src, port: seg.src_port };
+        let dst = Endpoint { ip: d.dst, port: seg.dst_port };
         let key = FlowKey::new(src, dst, false);
-        let ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp };
+        let ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp, macs: d.macs };
 
         // A fresh SYN on a tuple that already carried traffic is a new connection.
         if seg.syn && !seg.ack && self.flows.get(&key).is_some_and(|f| f.half.iter().any(HalfStream::started)) {
@@ -516,6 +509,8 @@ fn emit(
         transport: ctx.transport,
         direction,
         flow_id,
+        src_mac: ctx.macs.map(|m| m.src),
+        dst_mac: ctx.macs.map(|m| m.dst),
         body,
     });
 }

@@ -488,6 +488,10 @@ pub struct Pdu<'a> {
     pub direction: Direction,
     /// Identifier of the flow (connection) within this run; stable for the flow's life.
     pub flow_id: u64,
+    /// Sender's MAC address, when the frame was Ethernet.
+    pub src_mac: Option<[u8; 6]>,
+    /// Receiver's MAC address, when the frame was Ethernet.
+    pub dst_mac: Option<[u8; 6]>,
     /// The protocol message.
     pub body: PduBody<'a>,
 }

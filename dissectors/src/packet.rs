@@ -88,6 +88,15 @@ pub enum Transport<'a> {
     },
 }
 
+/// The Ethernet addresses of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Macs {
+    /// Source MAC.
+    pub src: [u8; 6],
+    /// Destination MAC.
+    pub dst: [u8; 6],
+}
+
 /// A packet decoded down to its transport payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decoded<'a> {
@@ -95,6 +104,8 @@ pub struct Decoded<'a> {
     pub src: IpAddr,
     /// Destination address.
     pub dst: IpAddr,
+    /// Source and destination MAC addresses, on Ethernet.
+    pub macs: Option<Macs>,
     /// Transport layer.
     pub transport: Transport<'a>,
 }
@@ -216,7 +227,8 @@ fn fast_ethernet_ipv4(data: &[u8]) -> Option<Result<Decoded<'_>, Skip>> {
         }
         _ => return None,
     };
-    Some(Ok(Decoded { src, dst, transport }))
+    let macs = Macs { dst: data.get(..6)?.try_into().ok()?, src: data.get(6..12)?.try_into().ok()? };
+    Some(Ok(Decoded { src, dst, macs: Some(macs), transport }))
 }
 
 /// Decodes any supported frame through etherparse.
@@ -291,7 +303,11 @@ fn decode_general(lt: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         Some(_) => return Err(Skip::OtherTransport),
         None => return Err(Skip::OtherTransport),
     };
-    Ok(Decoded { src, dst, transport })
+    let macs = match &sliced.link {
+        Some(etherparse::LinkSlice::Ethernet2(eth)) => Some(Macs { src: eth.source(), dst: eth.destination() }),
+        _ => None,
+    };
+    Ok(Decoded { src, dst, macs, transport })
 }
 
 #[cfg(test)]
