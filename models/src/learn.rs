@@ -115,7 +115,10 @@ impl Learner {
         let protocol = key.protocol;
 
         {
+            let (client_mac, server_mac) =
+                if pdu.src.ip == key.client { (pdu.src_mac, pdu.dst_mac) } else { (pdu.dst_mac, pdu.src_mac) };
             let c = self.model.assets.entry(key.client).or_default();
+            c.mac = c.mac.or(client_mac);
             c.client = true;
             c.pdus += 1;
             c.protocols.insert(protocol);
@@ -123,6 +126,7 @@ impl Learner {
                 c.engineering = true;
             }
             let s = self.model.assets.entry(key.server).or_default();
+            s.mac = s.mac.or(server_mac);
             s.server = true;
             s.pdus += 1;
             s.protocols.insert(protocol);

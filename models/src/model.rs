@@ -449,9 +449,27 @@ impl PairModel {
     }
 }
 
+/// `aa:bb:cc:dd:ee:ff`.
+fn format_mac(m: [u8; 6]) -> String {
+    let [a, b, c, d, e, f] = m;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+}
+
+/// Parses [`format_mac`]'s output.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for o in &mut out {
+        *o = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
 /// One device's model.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AssetModel {
+    /// The first Ethernet address seen for the IP (behind a router, the router's).
+    pub(crate) mac: Option<[u8; 6]>,
     pub(crate) protocols: BTreeSet<Protocol>,
     pub(crate) client: bool,
     pub(crate) server: bool,
@@ -515,6 +533,10 @@ impl Model {
                 identity: a.identity.clone(),
                 pdus: a.pdus,
                 max_servers: a.max_servers_per_window,
+                mac: match a.mac.as_deref() {
+                    Some(m) => Some(parse_mac(m).ok_or_else(|| BaselineError::Invalid(format!("mac {m:?}")))?),
+                    None => None,
+                },
                 ..AssetModel::default()
             };
             for p in &a.protocols {
@@ -629,7 +651,7 @@ impl Model {
             .iter()
             .map(|(ip, a)| Asset {
                 ip: *ip,
-                mac: None,
+                mac: a.mac.map(format_mac),
                 protocols: a.protocols.iter().map(|p| p.name().to_string()).collect(),
                 role: a.role().to_string(),
                 identity: {
@@ -815,5 +837,20 @@ mod tests {
         assert_eq!(r.kind(), EnvelopeKind::Range);
         assert!(r.admits(95));
         assert!(!r.admits(200));
+    }
+}
+
+#[cfg(test)]
+mod mac_tests {
+    use super::{format_mac, parse_mac};
+
+    #[test]
+    fn mac_addresses_round_trip_through_the_baseline_text() {
+        let m = [0x00, 0x90, 0xe8, 0x4c, 0x83, 0xdb];
+        assert_eq!(format_mac(m), "00:90:e8:4c:83:db");
+        assert_eq!(parse_mac("00:90:e8:4c:83:db"), Some(m));
+        assert_eq!(parse_mac("00:90:e8:4c:83"), None);
+        assert_eq!(parse_mac("00:90:e8:4c:83:db:01"), None);
+        assert_eq!(parse_mac("zz:90:e8:4c:83:db"), None);
     }
 }
