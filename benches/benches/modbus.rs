@@ -2,10 +2,8 @@
 //! devices, 15,387 packets): decoding alone, and decoding with `otsensor dissect`'s JSON.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use otsensor::output::json::{write_pdu, JsonBuf};
-use otsensor_benches::fixtures::{find_capture, load, OwnedPacket};
-use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_dissectors::event::Pdu;
+use otsensor::output::json::JsonBuf;
+use otsensor_benches::fixtures::{dissect_count, dissect_json, find_capture, load, OwnedPacket};
 
 fn packets() -> Vec<OwnedPacket> {
     ["modbus/iti-plant1-modbustcp.pcap", "modbus/iti-modbus_test.pcap"]
@@ -17,41 +15,15 @@ fn packets() -> Vec<OwnedPacket> {
 
 fn bench(c: &mut Criterion) {
     let pkts = packets();
-    assert!(!pkts.is_empty(), "no Modbus capture found");
+    assert!(dissect_count(&pkts) > 0, "no Modbus capture found");
     let mut g = c.benchmark_group("dissectors/modbus");
     g.throughput(Throughput::Elements(pkts.len() as u64));
-    g.bench_function("parse", |b| {
-        b.iter(|| {
-            let mut engine = Engine::new(EngineConfig::default());
-            let mut n = 0u64;
-            let mut sink = |_: &Pdu<'_>| n += 1;
-            for p in &pkts {
-                engine.process(p.ts, p.index, p.linktype, &p.data, &mut sink);
-            }
-            n
-        })
-    });
+    g.bench_function("parse", |b| b.iter(|| dissect_count(&pkts)));
     g.finish();
     let mut g = c.benchmark_group("sensor/modbus");
     g.throughput(Throughput::Elements(pkts.len() as u64));
-    g.bench_function("json", |b| {
-        let mut buf = JsonBuf::new();
-        b.iter(|| {
-            let mut engine = Engine::new(EngineConfig::default());
-            let mut bytes = 0usize;
-            let mut sink = |pdu: &Pdu<'_>| {
-                write_pdu(&mut buf, pdu);
-                if buf.len() > 1 << 16 {
-                    bytes += buf.len();
-                    buf.clear();
-                }
-            };
-            for p in &pkts {
-                engine.process(p.ts, p.index, p.linktype, &p.data, &mut sink);
-            }
-            bytes
-        })
-    });
+    let mut buf = JsonBuf::new();
+    g.bench_function("json", |b| b.iter(|| dissect_json(&pkts, &mut buf)));
     g.finish();
 }
 

@@ -4,61 +4,27 @@
 //! a missing capture is reported and skipped.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use otsensor::capture::Capture;
-use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_dissectors::event::{Pdu, Timestamp};
+use otsensor_benches::fixtures::{dissect_count, find_capture, load, OwnedPacket};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps");
-
-/// A captured packet, copied out of the capture file.
-struct Packet {
-    ts: Timestamp,
-    index: u64,
-    linktype: u32,
-    data: Vec<u8>,
-}
-
-fn load(rel: &str) -> Option<Vec<Packet>> {
-    let path = Path::new(SHARED).join(rel);
-    let cap = match Capture::open(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("notice: {} not benchmarked: {e}", path.display());
-            return None;
+fn packets(rel: &str) -> Option<Vec<OwnedPacket>> {
+    match find_capture(rel) {
+        Some(p) => Some(load(&p)),
+        None => {
+            eprintln!("notice: {rel} not found; not benchmarked");
+            None
         }
-    };
-    let reader = cap.reader().ok()?;
-    let packets: Vec<Packet> = reader
-        .map_while(Result::ok)
-        .map(|p| Packet { ts: p.ts, index: p.index, linktype: p.linktype, data: p.data.to_vec() })
-        .collect();
-    Some(packets)
-}
-
-/// Runs a fresh engine over `packets`; returns the number of PDUs.
-fn run(packets: &[Packet]) -> u64 {
-    let mut engine = Engine::new(EngineConfig::default());
-    let mut pdus = 0u64;
-    let mut sink = |pdu: &Pdu<'_>| {
-        black_box(pdu.body.func());
-        pdus += 1;
-    };
-    for p in packets {
-        engine.process(p.ts, p.index, p.linktype, &p.data, &mut sink);
     }
-    pdus
 }
 
 fn bench(c: &mut Criterion, name: &str, rel: &str) {
-    let Some(packets) = load(rel) else { return };
-    let pdus = run(&packets);
+    let Some(packets) = packets(rel) else { return };
+    let pdus = dissect_count(&packets);
     assert!(pdus > 0, "{rel}: no PDU decoded");
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(packets.len() as u64));
-    g.bench_function("parse", |b| b.iter(|| run(black_box(&packets))));
+    g.bench_function("parse", |b| b.iter(|| dissect_count(black_box(&packets))));
     g.finish();
 }
 

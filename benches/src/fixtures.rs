@@ -39,3 +39,35 @@ pub fn load(path: &Path) -> Vec<OwnedPacket> {
         .map(|p| OwnedPacket { ts: p.ts, index: p.index, linktype: p.linktype, data: p.data.to_vec() })
         .collect()
 }
+
+/// Runs a fresh engine over `pkts`; returns the number of PDUs.
+pub fn dissect_count(pkts: &[OwnedPacket]) -> u64 {
+    let mut engine = otsensor_dissectors::engine::Engine::new(otsensor_dissectors::engine::EngineConfig::default());
+    let mut n = 0u64;
+    let mut sink = |pdu: &otsensor_dissectors::event::Pdu<'_>| {
+        std::hint::black_box(pdu.body.func());
+        n += 1;
+    };
+    for p in pkts {
+        engine.process(p.ts, p.index, p.linktype, &p.data, &mut sink);
+    }
+    n
+}
+
+/// Runs a fresh engine over `pkts` writing `otsensor dissect`'s JSON into `buf` (emptied
+/// every 64 KiB, as the command flushes it); returns the bytes written.
+pub fn dissect_json(pkts: &[OwnedPacket], buf: &mut otsensor::output::json::JsonBuf) -> usize {
+    let mut engine = otsensor_dissectors::engine::Engine::new(otsensor_dissectors::engine::EngineConfig::default());
+    let mut bytes = 0usize;
+    let mut sink = |pdu: &otsensor_dissectors::event::Pdu<'_>| {
+        otsensor::output::json::write_pdu(buf, pdu);
+        if buf.len() > 1 << 16 {
+            bytes += buf.len();
+            buf.clear();
+        }
+    };
+    for p in pkts {
+        engine.process(p.ts, p.index, p.linktype, &p.data, &mut sink);
+    }
+    bytes + buf.len()
+}

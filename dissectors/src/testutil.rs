@@ -32,6 +32,22 @@ pub(crate) fn tcp_packet(src: u8, sport: u16, dst: u8, dport: u16, seq: u32, fla
     v
 }
 
+/// An IPv4/UDP packet from 10.0.0.`src`:`sport` to 10.0.0.`dst`:`dport`.
+pub(crate) fn udp_packet(src: u8, sport: u16, dst: u8, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let total = (28 + payload.len()) as u16;
+    let mut v = vec![0x45, 0x00]; // version 4, IHL 5
+    v.extend(total.to_be_bytes()); // total length
+    v.extend([0, 1, 0x40, 0]); // id, don't fragment
+    v.extend([64, 17, 0, 0]); // TTL, UDP, checksum (not checked)
+    v.extend([10, 0, 0, src, 10, 0, 0, dst]); // addresses
+    v.extend(sport.to_be_bytes());
+    v.extend(dport.to_be_bytes());
+    v.extend(((8 + payload.len()) as u16).to_be_bytes()); // UDP length
+    v.extend([0, 0]); // checksum (none)
+    v.extend_from_slice(payload);
+    v
+}
+
 /// What a test wants to know of a PDU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
