@@ -68,6 +68,10 @@ pub struct Asset {
     pub ip: IpAddr,
     /// MAC address; `null` until the engine hands link-layer addresses to the models.
     pub mac: Option<String>,
+    /// Whether the address was seen behind more than one MAC while learning (then no MAC is
+    /// enforced for it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mac_varies: bool,
     /// Protocols it spoke, sorted.
     pub protocols: Vec<String>,
     /// Role inferred from behaviour: `client`, `server`, `client+server`, or

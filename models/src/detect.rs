@@ -46,6 +46,8 @@ struct Rt {
     polls_sorted: Vec<u64>,
     /// Criticality of the server.
     crit: f64,
+    /// Learned MACs of the client and the server, when known.
+    macs: [Option<[u8; 6]>; 2],
 }
 
 /// Scores PDUs against a baseline.
@@ -127,6 +129,10 @@ impl Detector {
             silent: FxHashSet::default(),
             polls_sorted,
             crit: self.criticality.get(&key.server).copied().unwrap_or(1.0),
+            macs: [
+                self.model.assets.get(&key.client).filter(|a| !a.mac_varies).and_then(|a| a.mac),
+                self.model.assets.get(&key.server).filter(|a| !a.mac_varies).and_then(|a| a.mac),
+            ],
         });
         self.index.insert(key, i as u32);
         i
@@ -229,6 +235,39 @@ impl Detector {
                     )
                 });
             }
+        }
+
+        // Each side's MAC against the learned one (two array compares, no look-up).
+        let (client_mac, server_mac) = match pdu.direction {
+            Direction::ToServer => (pdu.src_mac, pdu.dst_mac),
+            Direction::ToClient => (pdu.dst_mac, pdu.src_mac),
+        };
+        let [client_learned, server_learned] = rt.macs;
+        for (ip, learned_mac, seen_mac) in
+            [(key.client, client_learned, client_mac), (key.server, server_learned, server_mac)]
+        {
+            let (Some(l), Some(m)) = (learned_mac, seen_mac) else { continue };
+            if l == m {
+                continue;
+            }
+            let o = Occ {
+                kind: Kind::MacChanged,
+                family: Family::Net,
+                subject: hash64(&ip),
+                detail: hash64(&m),
+                class: None,
+                ..occ
+            };
+            folder.hit(o, || {
+                (
+                    format!("{ip} now comes from MAC {} (learned {})", mac_words(m), mac_words(l)),
+                    format!(
+                        "{ip} was always seen at {} during {learned} of learning and now at {}: ARP spoofing for a man in the middle, a replaced device, or a new router in the path",
+                        mac_words(l),
+                        mac_words(m)
+                    ),
+                )
+            });
         }
 
         if base.is_none() && !folder.is_done(Kind::NewPair, family, rt.subject, 0) {
@@ -684,6 +723,12 @@ fn describe_points(body: &otsensor_dissectors::event::PduBody<'_>, unit: u16) ->
     } else {
         format!("{at}{}", parts.join(", "))
     }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+fn mac_words(m: [u8; 6]) -> String {
+    let [a, b, c, d, e, f] = m;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
 }
 
 /// An error code as engineers read it: Modbus exception names, other codes in hex.

@@ -118,6 +118,7 @@ impl Learner {
             let (client_mac, server_mac) =
                 if pdu.src.ip == key.client { (pdu.src_mac, pdu.dst_mac) } else { (pdu.dst_mac, pdu.src_mac) };
             let c = self.model.assets.entry(key.client).or_default();
+            c.mac_varies |= matches!((c.mac, client_mac), (Some(a), Some(b)) if a != b);
             c.mac = c.mac.or(client_mac);
             c.client = true;
             c.pdus += 1;
@@ -126,6 +127,7 @@ impl Learner {
                 c.engineering = true;
             }
             let s = self.model.assets.entry(key.server).or_default();
+            s.mac_varies |= matches!((s.mac, server_mac), (Some(a), Some(b)) if a != b);
             s.mac = s.mac.or(server_mac);
             s.server = true;
             s.pdus += 1;

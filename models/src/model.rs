@@ -470,6 +470,8 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
 pub(crate) struct AssetModel {
     /// The first Ethernet address seen for the IP (behind a router, the router's).
     pub(crate) mac: Option<[u8; 6]>,
+    /// Seen behind more than one MAC while learning.
+    pub(crate) mac_varies: bool,
     pub(crate) protocols: BTreeSet<Protocol>,
     pub(crate) client: bool,
     pub(crate) server: bool,
@@ -533,6 +535,7 @@ impl Model {
                 identity: a.identity.clone(),
                 pdus: a.pdus,
                 max_servers: a.max_servers_per_window,
+                mac_varies: a.mac_varies,
                 mac: match a.mac.as_deref() {
                     Some(m) => Some(parse_mac(m).ok_or_else(|| BaselineError::Invalid(format!("mac {m:?}")))?),
                     None => None,
@@ -652,6 +655,7 @@ impl Model {
             .map(|(ip, a)| Asset {
                 ip: *ip,
                 mac: a.mac.map(format_mac),
+                mac_varies: a.mac_varies,
                 protocols: a.protocols.iter().map(|p| p.name().to_string()).collect(),
                 role: a.role().to_string(),
                 identity: {

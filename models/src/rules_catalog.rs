@@ -121,6 +121,8 @@ pub enum Kind {
     IdentityChanged,
     /// A TCP retransmission carried other bytes than the first copy.
     RetransmissionConflict,
+    /// An address now arrives from another Ethernet address than the learned one.
+    MacChanged,
     /// A critical operation (restart, stop, download...), alerted whatever the baseline.
     Critical(CriticalOp),
 }
@@ -208,6 +210,7 @@ impl Kind {
             Kind::PollingPeriodBroken => 16,
             Kind::IdentityChanged => 17,
             Kind::RetransmissionConflict => 18,
+            Kind::MacChanged => 19,
             Kind::Critical(op) => critical_number(op),
         }
     }
@@ -218,7 +221,7 @@ impl Kind {
     }
 
     /// Every non-critical kind, in rule-id order.
-    pub const BASE: [Kind; 18] = [
+    pub const BASE: [Kind; 19] = [
         Kind::NewAsset,
         Kind::NewPair,
         Kind::NewFunctionCode,
@@ -237,6 +240,7 @@ impl Kind {
         Kind::PollingPeriodBroken,
         Kind::IdentityChanged,
         Kind::RetransmissionConflict,
+        Kind::MacChanged,
     ];
 
     /// The fixed description. Each comment says why the rule fires.
@@ -315,6 +319,9 @@ impl Kind {
             Kind::RetransmissionConflict => {
                 r("tcp_retransmission_conflict", "Retransmission with different bytes", 75.0, false, Some("T0830"))
             }
+            // An IP that now comes from another MAC: ARP spoofing for a man in the middle, or a
+            // replaced device (or a new router between the sensor and it).
+            Kind::MacChanged => r("mac_changed", "Address seen with another MAC", 65.0, true, Some("T0830")),
             // Stopping, restarting, reprogramming or blinding a controller is alerted whatever
             // the baseline: it is rare, high impact, and exactly what attacks do.
             Kind::Critical(op) => {
@@ -389,7 +396,10 @@ pub fn catalog() -> Vec<CatalogRow> {
         let kinds = Kind::BASE.into_iter().chain(CRITICAL_OPS.into_iter().map(Kind::Critical));
         for kind in kinds {
             // Host scans are network-wide; address, unit and function scans are per protocol.
-            let net_only = matches!(kind, Kind::NewAsset | Kind::PortProtocolMismatch | Kind::RetransmissionConflict);
+            let net_only = matches!(
+                kind,
+                Kind::NewAsset | Kind::PortProtocolMismatch | Kind::RetransmissionConflict | Kind::MacChanged
+            );
             let both = kind == Kind::Scan;
             if !both && net_only != (family == Family::Net) {
                 continue;

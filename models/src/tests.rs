@@ -18,6 +18,12 @@ type Seg = (Timestamp, [u8; 4], [u8; 4], u16, u16, Vec<u8>);
 struct Traffic {
     frames: Vec<Seg>,
     tid: u16,
+    /// When set, frames are Ethernet with MAC `02:00:<ip>` except for the overrides.
+    ethernet: Option<HashMap<[u8; 4], [u8; 6]>>,
+}
+
+fn mac_of(ip: [u8; 4], overrides: &HashMap<[u8; 4], [u8; 6]>) -> [u8; 6] {
+    overrides.get(&ip).copied().unwrap_or([2, 0, ip[0], ip[1], ip[2], ip[3]])
 }
 
 fn frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
@@ -98,9 +104,20 @@ impl Traffic {
         let mut seqs: HashMap<([u8; 4], u16, [u8; 4], u16), u32> = HashMap::new();
         for (i, (t, src, dst, sport, dport, payload)) in order.into_iter().enumerate() {
             let seq = seqs.entry((*src, *sport, *dst, *dport)).or_insert(1000);
-            let fr = frame(*src, *dst, *sport, *dport, *seq, payload);
+            let mut fr = frame(*src, *dst, *sport, *dport, *seq, payload);
             *seq = seq.wrapping_add(payload.len() as u32);
-            engine.process(*t, i as u64 + 1, linktype::RAW, &fr, &mut |p: &Pdu<'_>| f(p));
+            let lt = match &self.ethernet {
+                Some(over) => {
+                    let mut eth = mac_of(*dst, over).to_vec(); // destination MAC
+                    eth.extend_from_slice(&mac_of(*src, over)); // source MAC
+                    eth.extend_from_slice(&[0x08, 0x00]); // IPv4
+                    eth.extend_from_slice(&fr);
+                    fr = eth;
+                    linktype::ETHERNET
+                }
+                None => linktype::RAW,
+            };
+            engine.process(*t, i as u64 + 1, lt, &fr, &mut |p: &Pdu<'_>| f(p));
         }
     }
 }
@@ -420,6 +437,26 @@ fn asset_criticality_scales_the_score() {
     };
     assert!(score(0.5) < score(1.0));
     assert_eq!(score(1.0), 77);
+}
+
+#[test]
+fn a_device_answering_from_another_mac_is_alerted_once() {
+    let mut tr = Traffic { ethernet: Some(HashMap::new()), ..Traffic::default() };
+    normal(&mut tr, 0, 600, None);
+    let b = learn(&tr);
+    let plc = b.assets.iter().find(|a| a.ip == std::net::IpAddr::from(PLC)).expect("asset");
+    assert_eq!(plc.mac.as_deref(), Some("02:00:0a:00:00:02"));
+    let mut spoofed = HashMap::new();
+    spoofed.insert(PLC, [0x02, 0xee, 0xee, 0xee, 0xee, 0xee]);
+    let mut later = Traffic { ethernet: Some(spoofed), ..Traffic::default() };
+    normal(&mut later, 600, 700, None);
+    let alerts = detect(&b, &later);
+    let macs: Vec<_> = alerts.iter().filter(|a| a.id == "net.mac_changed").collect();
+    assert_eq!(macs.len(), 1, "{:?}", ids(&alerts));
+    assert!(macs[0].summary.contains("02:ee:ee:ee:ee:ee"), "{}", macs[0].summary);
+    let mut same = Traffic { ethernet: Some(HashMap::new()), ..Traffic::default() };
+    normal(&mut same, 600, 700, None);
+    assert!(detect(&b, &same).is_empty());
 }
 
 #[test]
