@@ -48,6 +48,18 @@ impl Polling {
         }
     }
 
+    /// A SELECT (3) or OPERATE (4) of one CROB, appended to `ex.request`, and the
+    /// outstation's echo (a response carrying the same object, IIN clear) as `ex.response`.
+    fn control(&mut self, ex: &mut Exchange, ac: u8, func: u8, index: u16, code: u8) {
+        let mut req = vec![ac, func];
+        crob(&mut req, index, code);
+        let f = self.frames(true, &req);
+        ex.request.extend_from_slice(&f);
+        req[1] = 129;
+        req.splice(2..2, [0x00, 0x00]);
+        ex.response = self.frames(false, &req);
+    }
+
     /// Wraps an application fragment in transport segments and link frames.
     fn frames(&mut self, from_master: bool, app: &[u8]) -> Vec<u8> {
         let (control, dst, src, side) =
@@ -106,13 +118,7 @@ impl Model for Polling {
             ex.request = self.frames(true, &[0xC0 | s, 0]);
         }
         if let Some((index, code)) = self.pending_operate.take() {
-            let mut req = vec![ac, 4];
-            crob(&mut req, index, code);
-            let f = self.frames(true, &req);
-            ex.request.extend_from_slice(&f);
-            req[1] = 129;
-            req.splice(2..2, [0x00, 0x00]);
-            ex.response = self.frames(false, &req);
+            self.control(&mut ex, ac, 4, index, code);
             return ex;
         }
         if rng.chance(0.005) {
@@ -120,13 +126,7 @@ impl Model for Polling {
             let index = rng.below(self.binaries.len() as u64) as u16;
             let code = if rng.chance(0.5) { 0x41 } else { 0x81 };
             self.pending_operate = Some((index, code));
-            let mut req = vec![ac, 3];
-            crob(&mut req, index, code);
-            let f = self.frames(true, &req);
-            ex.request.extend_from_slice(&f);
-            req[1] = 129;
-            req.splice(2..2, [0x00, 0x00]);
-            ex.response = self.frames(false, &req);
+            self.control(&mut ex, ac, 3, index, code);
             return ex;
         }
         let integrity = self.polls % 30 == 1;
