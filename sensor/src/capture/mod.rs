@@ -2,6 +2,7 @@
 //! slices of the map, never copied.
 
 pub mod file;
+pub mod store;
 pub(crate) mod sys;
 
 use std::fs::File;
