@@ -207,6 +207,11 @@ impl Detector {
         self.folder.set_hold_timing(loss);
     }
 
+    /// Whether timing and absence rules are held back now (capture loss).
+    pub fn timing_held(&self) -> bool {
+        self.folder.holding()
+    }
+
     /// Timing and absence alerts held back during capture loss so far.
     pub fn held_back(&self) -> u64 {
         self.folder.held_back()

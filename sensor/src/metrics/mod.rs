@@ -1,0 +1,4 @@
+//! Metrics.
+pub mod http;
+pub mod registry;
+pub mod text;
