@@ -12,5 +12,6 @@
 pub mod baseline_file;
 pub mod capture;
 pub mod cmd;
+pub mod metrics;
 pub mod output;
 pub mod run;
