@@ -634,6 +634,22 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_end_of_a_head_split_across_reads() {
+        let f = fixture(quick_limits());
+        let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Every split inside the last header line and the empty line.
+        for split in request.len() - 8..request.len() {
+            let mut s = connect(f.server.local_addr());
+            s.set_nodelay(true).unwrap();
+            s.write_all(&request[..split]).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            s.write_all(&request[split..]).unwrap();
+            assert_eq!(read_answer(s).status_line, "HTTP/1.1 200 OK", "split at {split}");
+        }
+        f.server.shutdown();
+    }
+
+    #[test]
     fn a_silent_client_is_answered_408_and_closed_after_the_head_timeout() {
         let f = fixture(quick_limits());
         let start = Instant::now();

@@ -16,9 +16,11 @@
 //! enc.sample("otsensor_alerts_total", &[("severity", "high"), ("family", "modbus")], 3.0);
 //! assert_eq!(
 //!     enc.finish(),
-//!     "# HELP otsensor_alerts_total Alerts raised.\n\
-//!      # TYPE otsensor_alerts_total counter\n\
-//!      otsensor_alerts_total{severity=\"high\",family=\"modbus\"} 3\n"
+//!     concat!(
+//!         "# HELP otsensor_alerts_total Alerts raised.\n",
+//!         "# TYPE otsensor_alerts_total counter\n",
+//!         "otsensor_alerts_total{severity=\"high\",family=\"modbus\"} 3\n",
+//!     )
 //! );
 //! ```
 
