@@ -16,9 +16,11 @@
 //! enc.sample("otsensor_alerts_total", &[("severity", "high"), ("family", "modbus")], 3.0);
 //! assert_eq!(
 //!     enc.finish(),
-//!     "# HELP otsensor_alerts_total Alerts raised.\n\
-//!      # TYPE otsensor_alerts_total counter\n\
-//!      otsensor_alerts_total{severity=\"high\",family=\"modbus\"} 3\n"
+//!     concat!(
+//!         "# HELP otsensor_alerts_total Alerts raised.\n",
+//!         "# TYPE otsensor_alerts_total counter\n",
+//!         "otsensor_alerts_total{severity=\"high\",family=\"modbus\"} 3\n",
+//!     )
 //! );
 //! ```
 
@@ -69,10 +71,7 @@ impl TextEncoder {
     /// (`\\` and newlines).
     pub fn family(&mut self, name: &str, help: &str, kind: Kind) {
         debug_assert!(valid_metric_name(name), "bad metric name {name:?}");
-        debug_assert!(
-            !self.buf.contains(&format!("# TYPE {name} ")),
-            "family {name} written twice"
-        );
+        debug_assert!(!self.buf.contains(&format!("# TYPE {name} ")), "family {name} written twice");
         self.buf.push_str("# HELP ");
         self.buf.push_str(name);
         self.buf.push(' ');
@@ -119,10 +118,7 @@ impl TextEncoder {
         h: &hdrhistogram::Histogram<u64>,
         bounds_secs: &[f64],
     ) {
-        debug_assert!(
-            labels.iter().all(|(l, _)| *l != "le"),
-            "`le` is reserved in histograms"
-        );
+        debug_assert!(labels.iter().all(|(l, _)| *l != "le"), "`le` is reserved in histograms");
         let mut bounds: Vec<(f64, u64)> = Vec::with_capacity(bounds_secs.len());
         for &b in bounds_secs {
             if !b.is_finite() || bounds.last().is_some_and(|&(prev, _)| b <= prev) {
@@ -153,9 +149,7 @@ impl TextEncoder {
         let total = h.len();
         self.sample_with(&bucket, labels, Some("+Inf"), |buf| write_u64(buf, total));
         self.sample(&format!("{name}_sum"), labels, sum_ns / 1e9);
-        self.sample_with(&format!("{name}_count"), labels, None, |buf| {
-            write_u64(buf, total)
-        });
+        self.sample_with(&format!("{name}_count"), labels, None, |buf| write_u64(buf, total));
     }
 
     /// The page.
@@ -163,13 +157,7 @@ impl TextEncoder {
         self.buf
     }
 
-    fn sample_with(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        le: Option<&str>,
-        value: impl FnOnce(&mut String),
-    ) {
+    fn sample_with(&mut self, name: &str, labels: &[(&str, &str)], le: Option<&str>, value: impl FnOnce(&mut String)) {
         debug_assert!(
             !self.family.is_empty() && name.starts_with(self.family.as_str()),
             "sample {name} outside its family (current: {:?})",
@@ -217,11 +205,7 @@ fn write_f64(buf: &mut String, v: f64) {
         let a = v.abs();
         // Rust's `{}` prints the shortest digits that read back exactly, never in exponent
         // form; `{:e}` keeps 1e300 from becoming 301 characters.
-        let _ = if a != 0.0 && !(1e-7..1e21).contains(&a) {
-            write!(buf, "{v:e}")
-        } else {
-            write!(buf, "{v}")
-        };
+        let _ = if a != 0.0 && !(1e-7..1e21).contains(&a) { write!(buf, "{v:e}") } else { write!(buf, "{v}") };
     }
 }
 
@@ -232,9 +216,7 @@ fn write_u64(buf: &mut String, v: u64) {
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 fn valid_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
@@ -242,9 +224,7 @@ fn valid_metric_name(name: &str) -> bool {
 fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     !name.starts_with("__")
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -287,23 +267,11 @@ mod tests {
     fn writes_counter_gauge_and_histogram_families_exactly() {
         let mut enc = TextEncoder::new();
         enc.family("otsensor_pdus_total", "PDUs dissected.", Kind::Counter);
-        enc.sample(
-            "otsensor_pdus_total",
-            &[("protocol", "modbus"), ("class", "read")],
-            1234.0,
-        );
-        enc.sample(
-            "otsensor_pdus_total",
-            &[("protocol", "dnp3"), ("class", "write")],
-            0.0,
-        );
+        enc.sample("otsensor_pdus_total", &[("protocol", "modbus"), ("class", "read")], 1234.0);
+        enc.sample("otsensor_pdus_total", &[("protocol", "dnp3"), ("class", "write")], 0.0);
         enc.family("otsensor_flows", "Flows tracked now.", Kind::Gauge);
         enc.sample("otsensor_flows", &[], 17.5);
-        enc.family(
-            "otsensor_stage_latency_seconds",
-            "Time per batch in a stage.",
-            Kind::Histogram,
-        );
+        enc.family("otsensor_stage_latency_seconds", "Time per batch in a stage.", Kind::Histogram);
         // Below 2048 ns a 3-digit hdrhistogram is exact, so the sum is too.
         enc.histogram_from_hdr(
             "otsensor_stage_latency_seconds",
@@ -371,24 +339,14 @@ otsensor_stage_latency_seconds_count{stage=\"dissect\"} 4
         let mut enc = TextEncoder::new();
         enc.family("l_seconds", "l", Kind::Histogram);
         // 1 ms exactly, 1.01 ms (10 µs above: beyond the 3-digit resolution there), 2 s.
-        enc.histogram_from_hdr(
-            "l_seconds",
-            &[],
-            &hdr(&[1_000_000, 1_010_000, 2_000_000_000]),
-            &[0.001, 0.0011, 1.0],
-        );
+        enc.histogram_from_hdr("l_seconds", &[], &hdr(&[1_000_000, 1_010_000, 2_000_000_000]), &[0.001, 0.0011, 1.0]);
         let page = enc.finish();
         assert!(page.contains("l_seconds_bucket{le=\"0.001\"} 1\n"), "{page}");
         assert!(page.contains("l_seconds_bucket{le=\"0.0011\"} 2\n"), "{page}");
         assert!(page.contains("l_seconds_bucket{le=\"1\"} 2\n"), "{page}");
         assert!(page.contains("l_seconds_bucket{le=\"+Inf\"} 3\n"), "{page}");
         assert!(page.contains("l_seconds_count 3\n"), "{page}");
-        let sum: f64 = page
-            .lines()
-            .find_map(|l| l.strip_prefix("l_seconds_sum "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let sum: f64 = page.lines().find_map(|l| l.strip_prefix("l_seconds_sum ")).unwrap().parse().unwrap();
         assert!((sum - 2.00201).abs() < 2.00201e-3, "sum {sum}");
     }
 
@@ -447,80 +405,32 @@ otsensor_stage_latency_seconds_count{stage=\"dissect\"} 4
     /// A page like the sensor's: counters with labels, gauges, histograms with real values.
     fn realistic_page() -> String {
         let mut enc = TextEncoder::new();
-        enc.family(
-            "otsensor_capture_kernel_drops_total",
-            "Packets the kernel dropped before capture.",
-            Kind::Counter,
-        );
+        enc.family("otsensor_capture_kernel_drops_total", "Packets the kernel dropped before capture.", Kind::Counter);
         enc.sample("otsensor_capture_kernel_drops_total", &[], 0.0);
-        enc.family(
-            "otsensor_pdus_total",
-            "PDUs dissected, by protocol and operation class.",
-            Kind::Counter,
-        );
+        enc.family("otsensor_pdus_total", "PDUs dissected, by protocol and operation class.", Kind::Counter);
         for (protocol, class, n) in [
             ("modbus", "read", 912_331.0),
             ("modbus", "write", 1_204.0),
             ("dnp3", "control", 12.0),
             ("s7comm", "read", 40_000_000_000.0),
         ] {
-            enc.sample(
-                "otsensor_pdus_total",
-                &[("protocol", protocol), ("class", class)],
-                n,
-            );
+            enc.sample("otsensor_pdus_total", &[("protocol", protocol), ("class", class)], n);
         }
-        enc.family(
-            "otsensor_alerts_total",
-            "Alerts raised, by severity and family.",
-            Kind::Counter,
-        );
-        enc.sample(
-            "otsensor_alerts_total",
-            &[("severity", "high"), ("family", "modbus \"write\"\\\n")],
-            3.0,
-        );
-        enc.family(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-            Kind::Gauge,
-        );
-        enc.sample(
-            "process_resident_memory_bytes",
-            &[],
-            process_resident_memory_bytes().unwrap_or(0) as f64,
-        );
-        enc.family(
-            "otsensor_queue_fill_ratio",
-            "How full each queue is.",
-            Kind::Gauge,
-        );
+        enc.family("otsensor_alerts_total", "Alerts raised, by severity and family.", Kind::Counter);
+        enc.sample("otsensor_alerts_total", &[("severity", "high"), ("family", "modbus \"write\"\\\n")], 3.0);
+        enc.family("process_resident_memory_bytes", "Resident memory size in bytes.", Kind::Gauge);
+        enc.sample("process_resident_memory_bytes", &[], process_resident_memory_bytes().unwrap_or(0) as f64);
+        enc.family("otsensor_queue_fill_ratio", "How full each queue is.", Kind::Gauge);
         enc.sample("otsensor_queue_fill_ratio", &[("queue", "capture")], 0.125);
         enc.sample("otsensor_queue_fill_ratio", &[("queue", "output")], f64::NAN);
-        enc.family(
-            "otsensor_stage_latency_seconds",
-            "Time a batch spends in each stage.",
-            Kind::Histogram,
-        );
-        let bounds = [
-            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
-        ];
+        enc.family("otsensor_stage_latency_seconds", "Time a batch spends in each stage.", Kind::Histogram);
+        let bounds = [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];
         let mut h = hdr(&[]);
         for i in 0..10_000u64 {
             h.record(2_000 + i * i * 7).unwrap(); // 2 µs .. 0.7 s
         }
-        enc.histogram_from_hdr(
-            "otsensor_stage_latency_seconds",
-            &[("stage", "dissect")],
-            &h,
-            &bounds,
-        );
-        enc.histogram_from_hdr(
-            "otsensor_stage_latency_seconds",
-            &[("stage", "score")],
-            &hdr(&[]),
-            &bounds,
-        );
+        enc.histogram_from_hdr("otsensor_stage_latency_seconds", &[("stage", "dissect")], &h, &bounds);
+        enc.histogram_from_hdr("otsensor_stage_latency_seconds", &[("stage", "score")], &hdr(&[]), &bounds);
         enc.finish()
     }
 
@@ -545,29 +455,14 @@ otsensor_stage_latency_seconds_count{stage=\"dissect\"} 4
             }
             Err(e) => panic!("running promtool: {e}"),
         };
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(page.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         // Exit 1 is a parse error; 3 is lint warnings only. Both fail here: the page is ours.
-        assert!(
-            out.status.success(),
-            "promtool check metrics: {:?}\n{said}\n--- page ---\n{page}",
-            out.status
-        );
+        assert!(out.status.success(), "promtool check metrics: {:?}\n{said}\n--- page ---\n{page}", out.status);
         assert!(said.trim().is_empty(), "promtool warns: {said}");
         // The histogram really holds the values: the +Inf bucket counts all of them.
-        assert!(page.contains(
-            "otsensor_stage_latency_seconds_bucket{stage=\"dissect\",le=\"+Inf\"} 10000\n"
-        ));
+        assert!(page.contains("otsensor_stage_latency_seconds_bucket{stage=\"dissect\",le=\"+Inf\"} 10000\n"));
     }
 
     #[test]
@@ -583,12 +478,7 @@ otsensor_stage_latency_seconds_count{stage=\"dissect\"} 4
             return; // reported by the test above
         };
         let page = "# TYPE x_total counter\nx_total{a=\"b} 1\n";
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(page.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
         assert!(!child.wait().unwrap().success());
     }
 }
