@@ -230,7 +230,8 @@ impl RunFlags {
     }
 
     fn source(&self, file: &FileConfig) -> Result<Source, String> {
-        let interface = self.interface.clone().or_else(|| if self.read.is_some() { None } else { file.interface.clone() });
+        let interface =
+            self.interface.clone().or_else(|| if self.read.is_some() { None } else { file.interface.clone() });
         let read = self.read.clone().or_else(|| if self.interface.is_some() { None } else { file.read.clone() });
         match (interface, read) {
             (Some(_), Some(_)) => Err("give --interface or --read, not both".into()),
@@ -294,7 +295,8 @@ mod tests {
         std::fs::write(&p, "interface = \"eth0\"\nbaseline = \"b.json\"\nlearn_for = \"soon\"\n").expect("write");
         let e = RunFlags { config: Some(p), ..RunFlags::default() }.resolve().expect_err("bad duration");
         assert!(e.contains("learn-for"), "{e}");
-        let e = RunFlags { read: Some(vec!["x.pcap".into()]), ..RunFlags::default() }.resolve().expect_err("no baseline");
+        let e =
+            RunFlags { read: Some(vec!["x.pcap".into()]), ..RunFlags::default() }.resolve().expect_err("no baseline");
         assert!(e.contains("--baseline"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -42,15 +42,13 @@ fn compare(dir: &Path, tag: &str, learn_on: &[PathBuf], score: &[PathBuf]) -> us
         // `run` may checkpoint its baseline: each run gets its own copy.
         let copy = dir.join(format!("{tag}-{workers}.json"));
         std::fs::copy(&baseline, &copy).expect("copy baseline");
-        let got = run_ok(
-            otsensor()
-                .arg("run")
-                .arg("--read")
-                .args(score)
-                .arg("--baseline")
-                .arg(&copy)
-                .args(["--learn-for", "0s", "--workers", workers, "-q"]),
-        );
+        let got = run_ok(otsensor().arg("run").arg("--read").args(score).arg("--baseline").arg(&copy).args([
+            "--learn-for",
+            "0s",
+            "--workers",
+            workers,
+            "-q",
+        ]));
         assert_eq!(
             sorted_lines(&got),
             sorted_lines(&expected),
@@ -70,11 +68,13 @@ fn run_read_gives_the_alerts_of_detect_for_1_2_and_4_workers_on_the_corpus() {
     // Each capture scored against the baseline of the first capture of its folder (many
     // alerts: other devices, other functions), and each folder's captures in one run (one
     // stream over several files, packet numbers restarting per file).
-    let mut folders: Vec<PathBuf> = captures_under(&root).iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+    let mut folders: Vec<PathBuf> =
+        captures_under(&root).iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
     folders.sort();
     folders.dedup();
     for (i, folder) in folders.iter().enumerate() {
-        let mut files: Vec<PathBuf> = captures_under(folder).into_iter().filter(|p| p.parent() == Some(folder)).collect();
+        let mut files: Vec<PathBuf> =
+            captures_under(folder).into_iter().filter(|p| p.parent() == Some(folder)).collect();
         files.sort();
         let Some(first) = files.first().cloned() else { continue };
         for (j, f) in files.iter().enumerate() {

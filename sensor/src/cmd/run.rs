@@ -61,7 +61,9 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     }
     // The capture opens with privileges; nothing after it needs them.
     let live = match &opts.source {
-        Source::Live { config, backend } => Some(live::open(*backend, config).map_err(|e| RunCmdError::Capture(e.to_string()))?),
+        Source::Live { config, backend } => {
+            Some(live::open(*backend, config).map_err(|e| RunCmdError::Capture(e.to_string()))?)
+        }
         Source::Files { .. } => None,
     };
     if let Some(user) = &opts.user {
@@ -80,7 +82,10 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     for w in pipeline.workers {
         let _ = w.join();
     }
-    let alerts = pipeline.coordinator.join().unwrap_or_else(|_| Err(CoordinatorError::Output(io::Error::other("coordinator panicked"))));
+    let alerts = pipeline
+        .coordinator
+        .join()
+        .unwrap_or_else(|_| Err(CoordinatorError::Output(io::Error::other("coordinator panicked"))));
     if let Some(s) = server {
         s.shutdown();
     }
@@ -168,7 +173,8 @@ impl Pipeline {
         for (i, ((batches, frames_back, outputs, outputs_back), (tx, returned))) in
             worker_sides.into_iter().zip(capture_sides).enumerate()
         {
-            let ends = WorkerEnds { batches, frames_back, outputs, outputs_back, coordinator: coordinator.thread().clone() };
+            let ends =
+                WorkerEnds { batches, frames_back, outputs, outputs_back, coordinator: coordinator.thread().clone() };
             let engine = Engine::new(engine_cfg.clone());
             let wt = telemetry.workers.get(i).cloned().unwrap_or_default();
             let h = thread::Builder::new()
@@ -276,9 +282,9 @@ fn capture_files(
             };
             let seq = dispatcher.frame(at, Some(p.index));
             if pace {
-                follow_capture_time(&mut clock, p.ts.as_nanos(), &mut dispatcher);
+                follow_capture_time(&mut clock, p.ts.as_nanos(), &mut dispatcher, stop);
             }
-            if seq % 1024 == 0 && stop.load(Ordering::Relaxed) {
+            if (pace || seq % 1024 == 0) && stop.load(Ordering::Relaxed) {
                 break 'files;
             }
         }
@@ -288,14 +294,17 @@ fn capture_files(
 }
 
 /// Sleeps until the wall clock has advanced as far as capture time has since the first
-/// packet, handing the workers what is pending first.
-fn follow_capture_time(clock: &mut Option<(i64, Instant)>, ns: i64, dispatcher: &mut Dispatcher) {
+/// packet, handing the workers what is pending first; wakes early on `stop`.
+fn follow_capture_time(clock: &mut Option<(i64, Instant)>, ns: i64, dispatcher: &mut Dispatcher, stop: &AtomicBool) {
     let (first, start) = *clock.get_or_insert((ns, Instant::now()));
     let due = Duration::from_nanos(u64::try_from(ns - first).unwrap_or(0));
-    let now = start.elapsed();
-    if due > now + Duration::from_millis(1) {
-        dispatcher.flush_all();
-        thread::sleep(due - now);
+    if due <= start.elapsed() + Duration::from_millis(1) {
+        return;
+    }
+    dispatcher.flush_all();
+    while !stop.load(Ordering::Relaxed) {
+        let Some(left) = due.checked_sub(start.elapsed()) else { break };
+        thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 

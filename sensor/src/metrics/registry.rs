@@ -201,7 +201,12 @@ impl Telemetry {
         let (engine, flows, pdus) = self.engine_totals();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         counter(&mut t, "otsensor_capture_packets_total", "Frames read from the capture.", load(&self.capture_packets));
-        counter(&mut t, "otsensor_capture_bytes_total", "Bytes of the frames read (captured lengths).", load(&self.capture_bytes));
+        counter(
+            &mut t,
+            "otsensor_capture_bytes_total",
+            "Bytes of the frames read (captured lengths).",
+            load(&self.capture_bytes),
+        );
         counter(
             &mut t,
             "otsensor_capture_kernel_drops_total",
@@ -239,12 +244,13 @@ impl Telemetry {
     }
 
     fn render_rings(&self, t: &mut TextEncoder) {
-        let per_worker = |t: &mut TextEncoder, name: &str, help: &str, kind: Kind, f: &dyn Fn(&WorkerTelemetry) -> u64| {
-            t.family(name, help, kind);
-            for (i, w) in self.workers.iter().enumerate() {
-                t.sample(name, &[("worker", &i.to_string())], f(w) as f64);
-            }
-        };
+        let per_worker =
+            |t: &mut TextEncoder, name: &str, help: &str, kind: Kind, f: &dyn Fn(&WorkerTelemetry) -> u64| {
+                t.family(name, help, kind);
+                for (i, w) in self.workers.iter().enumerate() {
+                    t.sample(name, &[("worker", &i.to_string())], f(w) as f64);
+                }
+            };
         per_worker(
             t,
             "otsensor_pipeline_ring_drops_total",
@@ -252,13 +258,9 @@ impl Telemetry {
             Kind::Counter,
             &|w| w.ring_drops.load(Ordering::Relaxed),
         );
-        per_worker(
-            t,
-            "otsensor_pipeline_ring_depth",
-            "Batches waiting in a worker's ring.",
-            Kind::Gauge,
-            &|w| w.ring_depth.load(Ordering::Relaxed),
-        );
+        per_worker(t, "otsensor_pipeline_ring_depth", "Batches waiting in a worker's ring.", Kind::Gauge, &|w| {
+            w.ring_depth.load(Ordering::Relaxed)
+        });
     }
 
     fn render_coordinator(&self, t: &mut TextEncoder) {
@@ -267,18 +269,32 @@ impl Telemetry {
         for ((sev, fam), n) in &c.alerts {
             t.sample("otsensor_alerts_total", &[("severity", sev), ("family", fam)], *n as f64);
         }
-        gauge(t, "otsensor_baseline_state", "0 while learning the baseline, 1 while detecting.", f64::from(u8::from(c.detecting)));
+        gauge(
+            t,
+            "otsensor_baseline_state",
+            "0 while learning the baseline, 1 while detecting.",
+            f64::from(u8::from(c.detecting)),
+        );
         let age = c.baseline_written.and_then(|w| w.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64());
         gauge(t, "otsensor_baseline_age_seconds", "Seconds since the baseline in use was written.", age);
         gauge(t, "otsensor_baseline_bytes", "Size of the baseline file.", c.baseline_bytes as f64);
-        gauge(t, "otsensor_capture_loss", "1 while capture loss holds back timing rules.", f64::from(u8::from(c.capture_loss)));
+        gauge(
+            t,
+            "otsensor_capture_loss",
+            "1 while capture loss holds back timing rules.",
+            f64::from(u8::from(c.capture_loss)),
+        );
         counter(
             t,
             "otsensor_alerts_held_back_total",
             "Timing and absence alerts held back during capture loss.",
             c.held_back as f64,
         );
-        t.family("otsensor_stage_latency_seconds", "Time from the capture thread to the end of a stage, per batch.", Kind::Histogram);
+        t.family(
+            "otsensor_stage_latency_seconds",
+            "Time from the capture thread to the end of a stage, per batch.",
+            Kind::Histogram,
+        );
         let mut dissect = new_histogram();
         for w in &self.workers {
             if let Some(h) = w.published.lock().ok().and_then(|p| p.dissect.clone()) {
