@@ -2,6 +2,9 @@
 //! slices of the map, never copied.
 
 pub mod file;
+pub mod live;
+#[cfg(feature = "live-pcap")]
+mod pcap_live;
 pub mod store;
 pub(crate) mod sys;
 
