@@ -65,6 +65,12 @@ impl PcapSource {
     }
 }
 
+/// The capture time; with nanosecond precision requested, `tv_usec` holds nanoseconds.
+#[allow(clippy::useless_conversion)] // time_t and suseconds_t are i32 on 32-bit targets
+fn timestamp(ts: &libc::timeval) -> Timestamp {
+    Timestamp::from_nanos(i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_usec))
+}
+
 impl LiveSource for PcapSource {
     fn next_block(&mut self, timeout: Duration) -> io::Result<Option<LiveBlock>> {
         let start = Instant::now();
@@ -76,9 +82,7 @@ impl LiveSource for PcapSource {
             while bytes.len() < self.block_bytes {
                 match self.cap.next_packet() {
                     Ok(p) => {
-                        let ts = Timestamp::from_nanos(
-                            i64::from(p.header.ts.tv_sec) * 1_000_000_000 + i64::from(p.header.ts.tv_usec),
-                        );
+                        let ts = timestamp(&p.header.ts);
                         frames.push(FrameRef {
                             offset: bytes.len(),
                             len: p.data.len(),

@@ -378,12 +378,6 @@ impl AfPacket {
         self.linktype
     }
 
-    /// Ring blocks skipped (wholly or from a bad frame on) because their numbers were out of range.
-    #[cfg(test)]
-    pub(crate) fn malformed_blocks(&self) -> u64 {
-        self.malformed
-    }
-
     /// The next retired block; see `LiveSource::next_block`.
     pub(crate) fn next_block(&mut self, timeout: Duration) -> io::Result<Option<LiveBlock>> {
         let start = Instant::now();
@@ -591,7 +585,7 @@ pub(crate) fn walk_block(
     }
     let mut off = first;
     for i in 0..num {
-        if off.checked_add(H_LEN_STRUCT).is_none_or(|end| end > used) {
+        if off.checked_add(H_LEN_STRUCT).map_or(true, |end| end > used) {
             return Err(Malformed { what: "frame header", offset: off });
         }
         let next = rd_u32(block, off + H_NEXT, "tp_next_offset")? as usize;
@@ -602,11 +596,11 @@ pub(crate) fn walk_block(
         let status = rd_u32(block, off + H_STATUS, "tp_status")?;
         let mac = rd_u16(block, off + H_MAC, "tp_mac")? as usize;
         let start = off + mac;
-        if mac < H_LEN_STRUCT || start.checked_add(caplen).is_none_or(|end| end > used) {
+        if mac < H_LEN_STRUCT || start.checked_add(caplen).map_or(true, |end| end > used) {
             return Err(Malformed { what: "tp_mac/tp_snaplen", offset: off });
         }
         let last = i + 1 == num;
-        if !last && (next < H_LEN_STRUCT || off.checked_add(next).is_none_or(|n| n >= used)) {
+        if !last && (next < H_LEN_STRUCT || off.checked_add(next).map_or(true, |n| n >= used)) {
             return Err(Malformed { what: "tp_next_offset", offset: off + H_NEXT });
         }
         // Room the frame may grow into at its end: up to the next frame, or the end of the
