@@ -19,11 +19,16 @@
 //! let cfg = LiveConfig { interface: "eth1".into(), ..LiveConfig::default() };
 //! let mut src = live::open(Backend::AfPacket, &cfg)?;
 //! live::drop_privileges("nobody")?;
-//! while let Some(block) = src.next_block(Duration::from_millis(100))? {
+//! loop {
+//!     let Some(block) = src.next_block(Duration::from_millis(100))? else {
+//!         continue; // nothing within 100 ms: a chance to flush, export metrics, check for shutdown
+//!     };
 //!     for f in &block.frames {
 //!         let _bytes = f.data(&*block.store);
 //!     }
+//!     // `block` drops here: the ring block goes back to the kernel.
 //! }
+//! # #[allow(unreachable_code)]
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -54,7 +59,11 @@ pub struct LiveConfig {
     /// Ring blocks; default 64.
     pub block_count: usize,
     /// TPACKET_V3 retire timeout: a block with at least one frame is handed over after this
-    /// long even if not full; default 10. (libpcap: the packet buffer timeout.)
+    /// long even if not full (up to about twice this for a frame landing in a freshly opened
+    /// block); 0 lets the kernel choose from the link speed; default 10. At low packet rates
+    /// each block carries only the frames of one timeout, so the ring holds about
+    /// `block_count * block_timeout_ms` of traffic (640 ms by default) whatever its byte size.
+    /// (libpcap: the packet buffer timeout.)
     pub block_timeout_ms: u32,
     /// Put the interface in promiscuous mode while open; default true.
     pub promiscuous: bool,
@@ -89,6 +98,11 @@ pub struct KernelStats {
 pub trait LiveSource: Send {
     /// The next block of frames, or `Ok(None)` when `timeout` passed with nothing (or when the
     /// next ring block is still held by the pipeline). Never blocks longer than `timeout`.
+    ///
+    /// AF_PACKET: may be called while blocks are held (they are `Send + Sync`, drop them on any
+    /// thread); a held next block is waited for, up to `timeout`, then `Ok(None)`; it is never
+    /// handed out twice. An `Err` need not be final (`ENETDOWN` when the interface goes down:
+    /// capture resumes when it comes back up).
     fn next_block(&mut self, timeout: Duration) -> io::Result<Option<LiveBlock>>;
     /// Kernel counters since open.
     fn kernel_stats(&mut self) -> io::Result<KernelStats>;

@@ -417,6 +417,8 @@ impl AfPacket {
                     if let Some(e) = e {
                         return Err(io::Error::new(e.kind(), format!("{}: poll: {e}", self.interface)));
                     }
+                    // POLLERR without a pending error: nap rather than spin on it.
+                    spurious = true;
                 }
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{}: poll: {e}", self.interface))),
             }
