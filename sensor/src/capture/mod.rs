@@ -3,6 +3,8 @@
 
 pub mod file;
 pub mod live;
+#[cfg(feature = "live-pcap")]
+mod pcap_live;
 pub mod store;
 pub(crate) mod sys;
 
