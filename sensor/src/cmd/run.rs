@@ -258,14 +258,14 @@ fn capture_files(
         };
         let base = cap.bytes().as_ptr() as usize;
         dispatcher.set_store(Arc::clone(&cap) as Arc<dyn FrameStore>);
-        let mut reader = match cap.reader() {
+        let reader = match cap.reader() {
             Ok(r) => r,
             Err(e) => {
                 result = Err(RunCmdError::Capture(format!("{}: {e}", path.display())));
                 break;
             }
         };
-        while let Some(item) = reader.next() {
+        for item in reader {
             let p = match item {
                 Ok(p) => p,
                 Err(e) => {
