@@ -4,12 +4,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
-
-use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_models::Alert;
 
 use crate::capture::live::{self, LiveSource};
 use crate::capture::store::{FrameRef, FrameStore};
@@ -18,11 +15,9 @@ use crate::config::{RunOptions, Source};
 use crate::metrics::http::MetricsServer;
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::ranked_summary;
-use crate::pipeline::coordinator::{Coordinator, CoordinatorError};
-use crate::pipeline::dispatch::{Dispatcher, WhenFull, WorkerLink};
-use crate::pipeline::merge::{MergeLink, Merger};
-use crate::pipeline::worker::{self, WorkerEnds};
-use crate::pipeline::RING_BATCHES;
+use crate::pipeline::coordinator::CoordinatorError;
+use crate::pipeline::dispatch::{Dispatcher, WhenFull};
+use crate::pipeline::threads::{Pipeline, PipelineConfig, StartError};
 use crate::run::summary;
 
 /// How long the capture thread waits for a ring block before moving the watermarks on.
@@ -73,19 +68,29 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     let server = start_metrics(opts, &telemetry)?;
     let (out, durable) = open_alerts(opts)?;
 
-    let pipeline = Pipeline::start(opts, out, durable, &telemetry, &stop)?;
+    // A file can always be read again: waiting beats dropping. Live, the capture never waits;
+    // --pace stands in for live capture and drops the same way.
+    let when_full = match opts.source {
+        Source::Files { pace: false, .. } => WhenFull::Wait,
+        _ => WhenFull::Drop,
+    };
+    let config = PipelineConfig {
+        workers: opts.workers,
+        engine: opts.engine.clone(),
+        coordinator: opts.coordinator.clone(),
+        when_full,
+    };
+    let (mut pipeline, dispatcher) =
+        Pipeline::start(&config, out, durable, &telemetry, &stop).map_err(|e| match e {
+            StartError::Coordinator(e) => RunCmdError::Coordinator(e),
+            StartError::Thread(e) => RunCmdError::Setup(e),
+        })?;
     let captured = match (live, &opts.source) {
-        (Some(src), _) => capture_live(src, pipeline.dispatcher, &telemetry, &stop),
-        (None, Source::Files { paths, pace }) => capture_files(paths, *pace, pipeline.dispatcher, &stop),
+        (Some(src), _) => capture_live(src, dispatcher, &telemetry, &stop),
+        (None, Source::Files { paths, pace }) => capture_files(paths, *pace, dispatcher, &stop),
         (None, Source::Live { .. }) => Ok(()),
     };
-    for w in pipeline.workers {
-        let _ = w.join();
-    }
-    let alerts = pipeline
-        .coordinator
-        .join()
-        .unwrap_or_else(|_| Err(CoordinatorError::Output(io::Error::other("coordinator panicked"))));
+    let alerts = pipeline.finish();
     if let Some(s) = server {
         s.shutdown();
     }
@@ -122,121 +127,6 @@ fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
         }
         None => Ok((Box::new(BufWriter::new(io::stdout())), None)),
     }
-}
-
-/// The threads of a running pipeline.
-struct Pipeline {
-    dispatcher: Dispatcher,
-    workers: Vec<JoinHandle<()>>,
-    coordinator: JoinHandle<Result<Vec<Alert>, CoordinatorError>>,
-}
-
-impl Pipeline {
-    fn start(
-        opts: &RunOptions,
-        out: Box<dyn Write + Send>,
-        durable: Option<File>,
-        telemetry: &Arc<Telemetry>,
-        stop: &Arc<AtomicBool>,
-    ) -> Result<Pipeline, RunCmdError> {
-        let n = opts.workers;
-        let mut merge_links = Vec::with_capacity(n);
-        let mut worker_sides = Vec::with_capacity(n);
-        let mut capture_sides = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (batches, batches_rx) = rtrb::RingBuffer::new(RING_BATCHES);
-            let (frames_back, returned) = rtrb::RingBuffer::new(RING_BATCHES);
-            let (outputs, outputs_rx) = rtrb::RingBuffer::new(RING_BATCHES);
-            let (back, outputs_back) = rtrb::RingBuffer::new(RING_BATCHES);
-            merge_links.push(MergeLink { outputs: outputs_rx, back });
-            worker_sides.push((batches_rx, frames_back, outputs, outputs_back));
-            capture_sides.push((batches, returned));
-        }
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let cfg = opts.coordinator.clone();
-        let (t, s) = (Arc::clone(telemetry), Arc::clone(stop));
-        let coordinator = thread::Builder::new()
-            .name("otsensor-coordinator".into())
-            .spawn(move || coordinate(cfg, out, durable, t, s, merge_links, ready_tx))
-            .map_err(|e| RunCmdError::Setup(format!("coordinator thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = coordinator.join();
-                return Err(RunCmdError::Coordinator(e));
-            }
-            Err(_) => return Err(RunCmdError::Setup("the coordinator thread died while starting".into())),
-        }
-        let engine_cfg = EngineConfig { max_flows: opts.engine.max_flows.div_ceil(n).max(1), ..opts.engine.clone() };
-        let mut workers = Vec::with_capacity(n);
-        let mut links = Vec::with_capacity(n);
-        for (i, ((batches, frames_back, outputs, outputs_back), (tx, returned))) in
-            worker_sides.into_iter().zip(capture_sides).enumerate()
-        {
-            let ends =
-                WorkerEnds { batches, frames_back, outputs, outputs_back, coordinator: coordinator.thread().clone() };
-            let engine = Engine::new(engine_cfg.clone());
-            let wt = telemetry.workers.get(i).cloned().unwrap_or_default();
-            let h = thread::Builder::new()
-                .name(format!("otsensor-worker-{i}"))
-                .spawn(move || worker::run(engine, ends, wt))
-                .map_err(|e| RunCmdError::Setup(format!("worker thread: {e}")))?;
-            links.push(WorkerLink { batches: tx, returned, thread: h.thread().clone() });
-            workers.push(h);
-        }
-        let when_full = match opts.source {
-            Source::Live { .. } => WhenFull::Drop,
-            Source::Files { .. } => WhenFull::Wait,
-        };
-        let dispatcher = Dispatcher::new(links, when_full, Arc::clone(telemetry));
-        Ok(Pipeline { dispatcher, workers, coordinator })
-    }
-}
-
-/// The coordinator thread: merge, learn or score, write, checkpoint.
-fn coordinate(
-    cfg: crate::pipeline::coordinator::CoordinatorConfig,
-    mut out: Box<dyn Write + Send>,
-    durable: Option<File>,
-    telemetry: Arc<Telemetry>,
-    stop: Arc<AtomicBool>,
-    links: Vec<MergeLink>,
-    ready: mpsc::Sender<Result<(), CoordinatorError>>,
-) -> Result<Vec<Alert>, CoordinatorError> {
-    let mut coord = match Coordinator::new(cfg, &mut *out, durable, telemetry) {
-        Ok(c) => {
-            let _ = ready.send(Ok(()));
-            c
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return Ok(Vec::new());
-        }
-    };
-    let mut merger = Merger::new(links);
-    let mut last_publish = Instant::now();
-    loop {
-        let got = merger.poll();
-        let applied = merger.apply(&mut |f| coord.apply(f));
-        coord.set_packets(merger.packets());
-        coord.housekeeping();
-        if last_publish.elapsed() >= Duration::from_millis(250) {
-            last_publish = Instant::now();
-            coord.publish(&mut merger);
-        }
-        if coord.failed() {
-            // Stop capturing: what cannot be written must not be scored in silence.
-            stop.store(true, Ordering::Relaxed);
-        }
-        if merger.finished() {
-            break;
-        }
-        if !got && applied == 0 {
-            thread::park_timeout(Duration::from_millis(5));
-        }
-    }
-    coord.publish(&mut merger);
-    coord.finish()
 }
 
 /// Reads capture files into the pipeline, in order, as one stream.

@@ -29,6 +29,7 @@
 pub mod coordinator;
 pub mod dispatch;
 pub mod merge;
+pub mod threads;
 pub mod worker;
 
 use std::sync::Arc;
