@@ -173,3 +173,53 @@ pub fn ranked_summary(alerts: &[Alert]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use otsensor_dissectors::event::{Endpoint, Timestamp};
+    use otsensor_models::Severity;
+
+    use super::*;
+
+    fn alert() -> Alert {
+        let ep = |ip: [u8; 4], port| Endpoint { ip: ip.into(), port };
+        Alert {
+            id: "modbus.cold_restart".into(),
+            rule_id: 9_100_120,
+            rev: 1,
+            name: "Device restart",
+            severity: Severity::Critical,
+            score: 95,
+            ts_first: Timestamp { secs: 1_700_000_000, nanos: 500_000_000 },
+            ts_last: Timestamp { secs: 1_700_000_001, nanos: 0 },
+            pkt_first: 7,
+            pkt_last: 9,
+            src: ep([10, 0, 0, 9], 40000),
+            dst: ep([10, 0, 0, 2], 502),
+            protocol: None,
+            summary: "s".into(),
+            evidence: "e".into(),
+            count: 2,
+            mitre: Some("T0816"),
+        }
+    }
+
+    fn line(kind: LineKind, loss: bool) -> serde_json::Value {
+        let mut out = Vec::new();
+        let mut w = AlertWriter::new(&mut out);
+        w.set_capture_loss(loss);
+        w.write_kind(&mut vec![alert()], kind);
+        w.finish().expect("written");
+        serde_json::from_slice(&out).expect("one JSON line")
+    }
+
+    #[test]
+    fn closed_alerts_carry_no_extra_keys_and_live_ones_say_what_they_are() {
+        let closed = line(LineKind::Closed, false);
+        assert_eq!(closed["count"], 2);
+        assert!(closed.get("update").is_none() && closed.get("capture_loss").is_none(), "{closed}");
+        let update = line(LineKind::Update, true);
+        assert_eq!((update["update"].as_bool(), update["capture_loss"].as_bool()), (Some(true), Some(true)));
+        assert!(line(LineKind::Opened, false).get("update").is_none());
+    }
+}

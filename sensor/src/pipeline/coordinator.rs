@@ -277,6 +277,14 @@ impl<'w> Coordinator<'w> {
     }
 
     fn write_pending(&mut self, kind: LineKind) {
+        let kind = match (kind, self.config.timing) {
+            (LineKind::Closed, AlertTiming::OnOpen) => LineKind::Update,
+            (k, _) => k,
+        };
+        if kind == LineKind::Update {
+            // Written when it opened; only a fold that grew has news.
+            self.pending.retain(|a| a.count > 1);
+        }
         if self.pending.is_empty() {
             return;
         }
@@ -285,10 +293,6 @@ impl<'w> Coordinator<'w> {
                 c.count_alerts(&self.pending);
             }
         }
-        let kind = match (kind, self.config.timing) {
-            (LineKind::Closed, AlertTiming::OnOpen) => LineKind::Update,
-            (k, _) => k,
-        };
         self.writer.set_capture_loss(self.loss || self.timing_held());
         self.writer.write_kind(&mut self.pending, kind);
     }
