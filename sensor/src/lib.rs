@@ -1,13 +1,22 @@
 //! # otsensor
 //!
-//! The sensor: everything with side effects. It reads captures (memory-mapped pcap and
-//! pcapng files; live interfaces behind the `live` feature), runs them through the
-//! dissectors' [`otsensor_dissectors::engine::Engine`], scores events with `otsensor-models`
-//! under the policy of `otsensor-rules`, and writes JSON lines, alerts and metrics.
+//! The sensor: everything with side effects. It reads packets (memory-mapped pcap and pcapng
+//! files, or a live interface through an AF_PACKET `TPACKET_V3` ring; libpcap behind the
+//! `live-pcap` feature), runs them through the dissectors'
+//! [`otsensor_dissectors::engine::Engine`], learns and scores them with `otsensor-models`,
+//! and writes JSON lines, alerts and Prometheus metrics.
 //!
-//! It never transmits on the monitored network: nothing here opens a socket towards it, and
-//! live capture opens interfaces read-only. `unsafe` is confined to [`capture`]'s `sys`
-//! module (memory maps), each block with a `SAFETY` comment.
+//! - [`capture`]: capture files, live interfaces, the frame stores batches point into;
+//! - [`pipeline`]: `otsensor run`'s threads: dispatch by IP pair, dissecting workers, the
+//!   coordinator that merges in packet order, learns, scores and checkpoints;
+//! - [`cmd`]: the subcommands; [`config`]: `run`'s flags and TOML file;
+//! - [`output`]: JSON lines of PDUs and alerts; [`metrics`]: the registry and `/metrics`;
+//! - [`baseline_file`]: baselines on disk, verified and written atomically.
+//!
+//! It never transmits on the monitored network: the capture socket is receive-only (no TX
+//! ring, never written to), and the only sockets it opens are the metrics endpoint's, on an
+//! address the operator chooses. `unsafe` is confined to [`capture`]'s `sys` module (memory
+//! maps, the ring, privileges), each block with a `SAFETY` comment.
 
 pub mod baseline_file;
 pub mod capture;

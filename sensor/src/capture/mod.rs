@@ -1,4 +1,4 @@
-//! Capture sources. Files are memory-mapped and parsed in place ([`file`]); packets go on as
+//! Capture sources. Files are memory-mapped and parsed in place ([`file`](mod@file)); packets go on as
 //! slices of the map, never copied.
 
 pub mod file;

@@ -13,7 +13,7 @@
 //! - Each worker ([`worker`]) owns an [`Engine`](otsensor_dissectors::engine::Engine):
 //!   decoding, flows, TCP reassembly and dissection, the per-packet work. It turns each PDU
 //!   into an [`Observation`](otsensor_models::Observation) in a reused
-//!   [`ObservationLog`](otsensor_models::ObservationLog), so the coordinator gets flat,
+//!   [`ObservationLog`], so the coordinator gets flat,
 //!   owned records without an allocation per PDU.
 //! - The coordinator ([`merge::Merger`]) applies observations and notices in global packet
 //!   order. Each worker's output carries a watermark (every packet of that worker up to it

@@ -1,4 +1,5 @@
-//! The only module of otsensor allowed `unsafe`: mapping capture files into memory.
+//! The only module of otsensor allowed `unsafe`: mapping capture files into memory
+//! ([`FileMap`]), the AF_PACKET ring ([`afpacket`]) and dropping privileges ([`privs`]).
 
 #![allow(unsafe_code)]
 
