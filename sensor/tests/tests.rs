@@ -6,6 +6,7 @@
 mod cli;
 mod common;
 mod detect;
+mod live_e2e;
 mod tshark_dnp3;
 mod tshark_modbus;
 mod tshark_s7;
