@@ -119,6 +119,54 @@ impl EngineStats {
     }
 }
 
+/// Sums the counters of several engines (the sensor's workers).
+impl std::ops::AddAssign<&EngineStats> for EngineStats {
+    fn add_assign(&mut self, o: &EngineStats) {
+        let EngineStats {
+            packets,
+            bytes,
+            tcp_packets,
+            udp_packets,
+            skipped,
+            flows,
+            flows_timed_out,
+            flows_evicted,
+            flows_closed,
+            flows_not_protocol,
+            flows_unexpected_port,
+            pdus,
+            violations,
+            gaps,
+            gap_bytes,
+            resync_bytes,
+            retransmitted_bytes,
+            retransmission_conflicts,
+        } = o;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_packets += tcp_packets;
+        self.udp_packets += udp_packets;
+        for (a, b) in self.skipped.iter_mut().zip(skipped) {
+            *a += b;
+        }
+        self.flows += flows;
+        self.flows_timed_out += flows_timed_out;
+        self.flows_evicted += flows_evicted;
+        self.flows_closed += flows_closed;
+        self.flows_not_protocol += flows_not_protocol;
+        self.flows_unexpected_port += flows_unexpected_port;
+        for (a, b) in self.pdus.iter_mut().zip(pdus) {
+            *a += b;
+        }
+        self.violations += violations;
+        self.gaps += gaps;
+        self.gap_bytes += gap_bytes;
+        self.resync_bytes += resync_bytes;
+        self.retransmitted_bytes += retransmitted_bytes;
+        self.retransmission_conflicts += retransmission_conflicts;
+    }
+}
+
 /// A connection's 5-tuple in canonical order (lower endpoint first), packed so that hashing
 /// and comparing cost a few integer operations (this is on every packet's path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

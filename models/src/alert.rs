@@ -105,6 +105,28 @@ pub(crate) struct Folder {
     limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
     rule_limits: FxHashMap<(Kind, Family), (i64, u32)>,
     out: Vec<Alert>,
+    /// Alerts as they open, when reporting on open.
+    opened: Option<Vec<Alert>>,
+    hold: Hold,
+    held: u64,
+}
+
+/// Whether timing and absence rules are held back for capture loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Hold {
+    #[default]
+    Off,
+    /// Capture is losing packets now.
+    On,
+    /// Loss ended; the hold lasts until one window past the next packet time seen.
+    Ending,
+    /// Held until this packet time.
+    Until(i64),
+}
+
+/// Rules whose verdict depends on every packet having been seen: silence, periods, rates.
+fn judges_timing(kind: Kind) -> bool {
+    matches!(kind, Kind::ChannelSilent | Kind::PollingPeriodBroken | Kind::StatisticalAnomaly)
 }
 
 fn fold_window(ns: i64) -> i64 {
@@ -124,6 +146,10 @@ impl Folder {
     /// Records an occurrence; `text` gives the summary and evidence and is called only when a
     /// new alert opens.
     pub(crate) fn hit(&mut self, occ: Occ, text: impl FnOnce() -> (String, String)) {
+        if self.hold != Hold::Off && judges_timing(occ.kind) {
+            self.held += 1;
+            return;
+        }
         let info = occ.kind.info();
         let mut key = FoldKey { kind: occ.kind, family: occ.family, subject: occ.subject, detail: occ.detail };
         if info.once && self.done.contains(&key) {
@@ -203,7 +229,45 @@ impl Folder {
             count: 1,
             mitre: info.mitre,
         };
+        if let Some(opened) = &mut self.opened {
+            opened.push(alert.clone());
+        }
         self.open.insert(key, Fold { alert, opened_ns: ns });
+    }
+
+    /// Whether to keep each alert as it opens for [`Folder::drain_opened`].
+    pub(crate) fn report_on_open(&mut self, yes: bool) {
+        self.opened = yes.then(Vec::new);
+    }
+
+    /// Alerts opened since the last call, in the order they opened.
+    pub(crate) fn drain_opened(&mut self, into: &mut Vec<Alert>) {
+        if let Some(opened) = &mut self.opened {
+            into.append(opened);
+        }
+    }
+
+    /// Starts or ends holding back the rules that judge timing (capture loss).
+    pub(crate) fn set_hold_timing(&mut self, loss: bool) {
+        self.hold = match (loss, self.hold) {
+            (true, _) => Hold::On,
+            (false, Hold::On) => Hold::Ending,
+            (false, h) => h,
+        };
+    }
+
+    /// Advances the hold with packet time `ns`: it ends one window after loss ended.
+    pub(crate) fn resume(&mut self, ns: i64) {
+        self.hold = match self.hold {
+            Hold::Ending => Hold::Until(ns.saturating_add(crate::WINDOW_SECS * 1_000_000_000)),
+            Hold::Until(t) if ns >= t => Hold::Off,
+            h => h,
+        };
+    }
+
+    /// Occurrences of timing rules held back so far.
+    pub(crate) fn held_back(&self) -> u64 {
+        self.held
     }
 
     /// Closes folds opened more than a fold window before `now_ns`, in a stable order.

@@ -8,12 +8,14 @@
 use std::net::IpAddr;
 
 use otsensor_dissectors::event::{Access, Direction, Endpoint, FunctionClass, Notice, Pdu, Protocol, Space, Timestamp};
+
+use crate::observation::{Observation, ObservationLog};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::alert::{Alert, Folder, Occ};
 use crate::baseline::{space_name, Baseline, BaselineError};
 use crate::learn::{port_notice, RETRANSMISSION_CONFLICT};
-use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::model::{hash64, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
 use crate::rules_catalog::{Family, Kind};
 use crate::stats;
 use crate::window::{window_of, ClientAcc, WindowAcc, WindowSummary};
@@ -64,6 +66,29 @@ pub struct Detector {
     pdus: u64,
     overflow_rt: Option<usize>,
     criticality: FxHashMap<IpAddr, f64>,
+    /// Reused by [`Detector::pdu`] to build observations without allocating.
+    scratch: ObservationLog,
+    /// Only critical operations are checked (while a baseline is being learned).
+    critical_only: bool,
+}
+
+/// Critical operations (stop, download, restart, ...): alerted whatever the baseline says.
+fn check_critical(folder: &mut Folder, obs: &Observation<'_>, occ: Occ) {
+    let Some(op) = obs.critical.filter(|_| obs.is_request) else { return };
+    let (fname, protocol, client, server) = (obs.func_name, obs.protocol, occ.src, occ.dst);
+    // The operation is its own impact: a disabled report stream is as critical as a stop.
+    folder.hit(Occ { kind: Kind::Critical(op), detail: 0, class: None, ..occ }, || {
+        let title = Kind::Critical(op).info().title;
+        (
+            format!("{title}: {} sent {fname} to {}", client.ip, server),
+            format!(
+                "{fname} ({}) from {} to {} ({protocol}); critical operations are alerted whatever the baseline",
+                op.name(),
+                client,
+                server
+            ),
+        )
+    });
 }
 
 /// "3 h 12 min", "14 min 5 s", "42 s".
@@ -88,7 +113,10 @@ fn deviation(observed: f64, threshold: f64) -> f64 {
 impl Detector {
     /// A detector for a verified baseline.
     pub fn new(baseline: &Baseline) -> Result<Self, BaselineError> {
-        let model = Model::from_baseline(baseline)?;
+        Ok(Detector::from_model(Model::from_baseline(baseline)?))
+    }
+
+    fn from_model(model: Model) -> Self {
         let mut d = Detector {
             learned: human_duration(model.learned_secs()),
             rts: Vec::new(),
@@ -100,6 +128,8 @@ impl Detector {
             pdus: 0,
             overflow_rt: None,
             criticality: FxHashMap::default(),
+            scratch: ObservationLog::new(),
+            critical_only: false,
             model,
         };
         for i in 0..d.model.pairs.len() {
@@ -110,7 +140,7 @@ impl Detector {
             let polls_sorted = polls.into_iter().map(|(_, s)| s).collect();
             d.push_rt(key, Some(i as u32), polls_sorted);
         }
-        Ok(d)
+        d
     }
 
     fn push_rt(&mut self, key: PairKey, base: Option<u32>, polls_sorted: Vec<u64>) -> usize {
@@ -149,23 +179,68 @@ impl Detector {
         }
     }
 
+    /// A detector that alerts critical operations only (PLC stop, download, restart, ...),
+    /// for the time a baseline is being learned: an attacker present then is still seen.
+    pub fn critical_only() -> Detector {
+        let mut d = Detector::from_model(Model::default());
+        d.critical_only = true;
+        d
+    }
+
+    /// Also hands over each alert when it opens (see [`Detector::drain_opened`]), for live
+    /// capture, where waiting for a fold to close would delay an alert by a fold window.
+    pub fn report_on_open(&mut self, yes: bool) {
+        self.folder.report_on_open(yes);
+    }
+
+    /// Alerts opened since the last call (first occurrence, count 1), when
+    /// [`Detector::report_on_open`] is on. The same alerts come again from
+    /// [`Detector::drain`] when their fold closes, with their final count.
+    pub fn drain_opened(&mut self, out: &mut Vec<Alert>) {
+        self.folder.drain_opened(out);
+    }
+
+    /// Says whether capture is losing packets now. While it is, and for one window after,
+    /// the rules that judge timing or absence (channel silent, polling period broken, the
+    /// statistical model) are held back: lost packets would look like silence or odd rates.
+    pub fn set_capture_loss(&mut self, loss: bool) {
+        self.folder.set_hold_timing(loss);
+    }
+
+    /// Timing and absence alerts held back during capture loss so far.
+    pub fn held_back(&self) -> u64 {
+        self.folder.held_back()
+    }
+
     /// PDUs scored so far.
     pub fn pdus(&self) -> u64 {
         self.pdus
     }
 
-    /// Scores one PDU.
+    /// Scores one PDU (through its [`Observation`], built in a reused buffer).
     pub fn pdu(&mut self, pdu: &Pdu<'_>) {
-        let ns = pdu.ts.as_nanos();
+        let mut log = std::mem::take(&mut self.scratch);
+        log.clear();
+        let i = log.push(pdu);
+        if let Some(obs) = log.get(i) {
+            self.observe(&obs);
+        }
+        self.scratch = log;
+    }
+
+    /// Scores one observation.
+    pub fn observe(&mut self, obs: &Observation<'_>) {
+        let ns = obs.ts.as_nanos();
         self.pdus += 1;
         let start = *self.start_ns.get_or_insert(ns);
+        self.folder.resume(ns);
         let w = window_of(ns);
         if w != self.tick {
             self.tick = w;
-            self.silence(ns, pdu.ts, pdu.pkt, start);
+            self.silence(ns, obs.ts, obs.pkt, start);
             self.folder.sweep(ns);
         }
-        let key = PairKey::of(pdu);
+        let key = PairKey::of_observation(obs);
         let ri = match self.index.get(&key) {
             Some(&i) => i as usize,
             None if self.rts.len() - self.model.pairs.len() < MAX_NEW_PAIRS => self.push_rt(key, None, Vec::new()),
@@ -180,18 +255,18 @@ impl Detector {
                 }
             },
         };
-        let Detector { model, rts, folder, clients, learned, .. } = self;
+        let Detector { model, rts, folder, clients, learned, critical_only, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
-        let body = &pdu.body;
+        let body = obs;
         let protocol = key.protocol;
         let family = Family::Proto(protocol);
-        let is_req = body.is_request();
-        let func = body.func();
-        let class = body.class();
-        let unit = unit_of(pdu);
-        let (client, server) = match pdu.direction {
-            Direction::ToServer => (pdu.src, pdu.dst),
-            Direction::ToClient => (pdu.dst, pdu.src),
+        let is_req = body.is_request;
+        let func = body.func;
+        let class = body.class;
+        let unit = obs.unit;
+        let (client, server) = match obs.direction {
+            Direction::ToServer => (obs.src, obs.dst),
+            Direction::ToClient => (obs.dst, obs.src),
         };
         rt.client = client;
         rt.server = server;
@@ -201,10 +276,10 @@ impl Detector {
             family,
             subject: rt.subject,
             detail: 0,
-            ts: pdu.ts,
-            pkt: pdu.pkt,
-            ts_last: pdu.ts,
-            pkt_last: pdu.pkt,
+            ts: obs.ts,
+            pkt: obs.pkt,
+            ts_last: obs.ts,
+            pkt_last: obs.pkt,
             src: client,
             dst: server,
             protocol: Some(protocol),
@@ -212,6 +287,11 @@ impl Detector {
             deviation: 1.0,
             criticality: rt.crit,
         };
+
+        if *critical_only {
+            check_critical(folder, body, occ);
+            return;
+        }
 
         if !rt.assets_known {
             for (ip, other, sends) in [(key.client, key.server, true), (key.server, key.client, false)] {
@@ -222,7 +302,7 @@ impl Detector {
                 if folder.is_done(o.kind, o.family, o.subject, 0) {
                     continue;
                 }
-                let fname = body.func_name();
+                let fname = body.func_name;
                 folder.hit(o, || {
                     let what = if sends {
                         format!("{ip} sent {fname} to {other} ({protocol})")
@@ -238,9 +318,9 @@ impl Detector {
         }
 
         // Each side's MAC against the learned one (two array compares, no look-up).
-        let (client_mac, server_mac) = match pdu.direction {
-            Direction::ToServer => (pdu.src_mac, pdu.dst_mac),
-            Direction::ToClient => (pdu.dst_mac, pdu.src_mac),
+        let (client_mac, server_mac) = match obs.direction {
+            Direction::ToServer => (obs.src_mac, obs.dst_mac),
+            Direction::ToClient => (obs.dst_mac, obs.src_mac),
         };
         let [client_learned, server_learned] = rt.macs;
         for (ip, learned_mac, seen_mac) in
@@ -271,7 +351,7 @@ impl Detector {
         }
 
         if base.is_none() && !folder.is_done(Kind::NewPair, family, rt.subject, 0) {
-            let fname = body.func_name();
+            let fname = body.func_name;
             let client_role = model.assets.get(&key.client).map(|a| a.role());
             folder.hit(occ, || {
                 let role = match client_role {
@@ -288,31 +368,16 @@ impl Detector {
             });
         }
 
-        if let Some(sum) = rt.win.roll(ns, pdu.pkt) {
+        if let Some(sum) = rt.win.roll(ns, obs.pkt) {
             check_window(model, folder, rt, base, &sum, learned);
         }
 
         if is_req {
-            if let Some(op) = body.critical() {
-                let fname = body.func_name();
-                // The operation is its own impact: a disabled report stream is as critical as a stop.
-                folder.hit(Occ { kind: Kind::Critical(op), detail: 0, class: None, ..occ }, || {
-                    let title = Kind::Critical(op).info().title;
-                    (
-                        format!("{title}: {} sent {fname} to {}", client.ip, server),
-                        format!(
-                            "{fname} ({}) from {} to {} ({protocol}); critical operations are alerted whatever the baseline",
-                            op.name(),
-                            client,
-                            server
-                        ),
-                    )
-                });
-            }
+            check_critical(folder, body, occ);
             let writes = matches!(class, FunctionClass::Write | FunctionClass::Control);
             let base_wrote = base.is_some_and(|b| b.wrote);
             if writes && !base_wrote {
-                let fname = body.func_name();
+                let fname = body.func_name;
                 let known = base.is_some();
                 folder.hit(Occ { kind: Kind::WriteOnReadOnlyPair, ..occ }, || {
                     let target = describe_points(body, unit);
@@ -329,7 +394,7 @@ impl Detector {
             }
             let mut first: Option<(u32, u32)> = None;
             let win = &mut rt.win;
-            let fname = body.func_name();
+            let fname = body.func_name;
             body.for_each_point(&mut |r| {
                 win.points.set_hash(hash64(&(unit, r.space, r.start)));
                 if first.is_none() {
@@ -379,8 +444,8 @@ impl Detector {
             });
             if let Some(b) = base {
                 // A critical operation's own alert says more than "new function code".
-                if !b.has_func(func) && body.critical().is_none() {
-                    let fname = body.func_name();
+                if !b.has_func(func) && body.critical.is_none() {
+                    let fname = body.func_name;
                     folder.hit(Occ { kind: Kind::NewFunctionCode, detail: u64::from(func), ..occ }, || {
                         let used: Vec<String> = b.funcs.values().map(|f| f.name.clone()).collect();
                         (
@@ -399,7 +464,7 @@ impl Detector {
                     });
                 } else if let Some(prev) = rt.prev_func {
                     if b.has_func(prev) && !b.knows_transition(prev, func) {
-                        let fname = body.func_name();
+                        let fname = body.func_name;
                         let pname = b.funcs.get(&prev).map(|f| f.name.clone()).unwrap_or_default();
                         folder.hit(
                             Occ { kind: Kind::UnseenFunctionSequence, detail: (u64::from(prev) << 16) | u64::from(func), ..occ },
@@ -433,7 +498,7 @@ impl Detector {
                     let span = (ns - seen.2) as f64 * 1e-9;
                     if seen.1 >= POLL_FAST_STREAK && span >= p.mean {
                         seen.1 = 0;
-                        let fname = body.func_name();
+                        let fname = body.func_name;
                         folder.hit(Occ { kind: Kind::PollingPeriodBroken, detail: sig, class: None, ..occ }, || {
                             (
                                 format!(
@@ -460,17 +525,17 @@ impl Detector {
                 }
             }
             rt.prev_func = Some(func);
-            rt.win.request(ns, func, unit, class, bytes_of(body));
+            rt.win.request(ns, func, unit, class, body.bytes);
             let ca = clients.entry(key.client).or_default();
-            if let Some((n, pkt0, ns0)) = ca.roll(ns, pdu.pkt) {
-                check_hosts(model, folder, key, n, pkt0, ns0, pdu);
+            if let Some((n, pkt0, ns0)) = ca.roll(ns, obs.pkt) {
+                check_hosts(model, folder, key, n, pkt0, ns0, obs);
             }
             ca.servers.set_hash(hash64(&key.server));
         } else {
-            rt.win.response(body.error_code(), bytes_of(body));
-            if let otsensor_dissectors::event::PduBody::Modbus(m) = body {
-                if let (Some(objs), Some(asset)) = (m.device_identification(), model.assets.get(&key.server)) {
-                    for (oid, value) in objs {
+            rt.win.response(body.error_code, body.bytes);
+            if body.has_identity() {
+                if let Some(asset) = model.assets.get(&key.server) {
+                    for (oid, value) in body.identity() {
                         let name = crate::learn::identity_key(oid);
                         let Some(learned_value) = asset.identity.get(&name) else { continue };
                         let seen = String::from_utf8_lossy(value);
@@ -493,7 +558,7 @@ impl Detector {
         }
 
         if let Some(b) = base {
-            let fname = body.func_name();
+            let fname = body.func_name;
             body.for_each_value(&mut |v| {
                 let vk = ValueKey { unit, space: v.space, index: v.index, access: v.access };
                 let Some(env) = b.values.get(&vk) else { return };
@@ -531,15 +596,15 @@ impl Detector {
             });
         }
 
-        let flags = body.flags();
+        let flags = body.flags;
         if !flags.is_empty() {
             for name in flags.iter() {
                 if base.is_some_and(|b| b.violations.contains(name)) {
                     continue;
                 }
-                let fname = body.func_name();
-                let src = pdu.src;
-                let dst = pdu.dst;
+                let fname = body.func_name;
+                let src = obs.src;
+                let dst = obs.dst;
                 folder.hit(Occ { kind: Kind::ProtocolViolation, detail: hash64(name), src, dst, ..occ }, || {
                     (
                         format!("Malformed {protocol} message from {src} to {dst}: {name}"),
@@ -710,14 +775,14 @@ impl Detector {
 }
 
 /// "unit 1 holding_registers 40100-40101" for the points a request names (the first two).
-fn describe_points(body: &otsensor_dissectors::event::PduBody<'_>, unit: u16) -> String {
+fn describe_points(body: &Observation<'_>, unit: u16) -> String {
     let mut parts: Vec<String> = Vec::new();
     body.for_each_point(&mut |r| {
         if parts.len() < 2 {
             parts.push(points_words(r.space, r.start, r.start.saturating_add(r.count.max(1) - 1)));
         }
     });
-    let at = unit_words(body.protocol(), unit);
+    let at = unit_words(body.protocol, unit);
     if parts.is_empty() {
         at.trim_end().to_string()
     } else {
@@ -959,12 +1024,12 @@ fn host_threshold(model: &Model, ip: &IpAddr) -> u32 {
     (2 * learned).max(learned + 5).max(MIN_SCAN_SPREAD - 1)
 }
 
-fn check_hosts(model: &Model, folder: &mut Folder, key: PairKey, n: u32, pkt0: u64, ns0: i64, pdu: &Pdu<'_>) {
+fn check_hosts(model: &Model, folder: &mut Folder, key: PairKey, n: u32, pkt0: u64, ns0: i64, obs: &Observation<'_>) {
     let thr = host_threshold(model, &key.client);
     if n <= thr {
         return;
     }
-    host_scan(model, folder, key.client, Some(key.protocol), n, thr, pkt0, ns0, pdu.ts, pdu.pkt);
+    host_scan(model, folder, key.client, Some(key.protocol), n, thr, pkt0, ns0, obs.ts, obs.pkt);
 }
 
 fn check_hosts_end(model: &Model, folder: &mut Folder, ip: IpAddr, n: u32, pkt0: u64, ns0: i64) {

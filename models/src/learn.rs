@@ -2,12 +2,14 @@
 
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{FunctionClass, Notice, NoticeKind, Pdu, PduBody};
+use otsensor_dissectors::event::{FunctionClass, Notice, NoticeKind, Pdu};
+
+use crate::observation::{Observation, ObservationLog};
 use otsensor_dissectors::modbus::device_id_object_name;
 use rustc_hash::FxHashMap;
 
 use crate::baseline::{Baseline, BaselineError, PortNotice};
-use crate::model::{bytes_of, hash64, unit_of, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::model::{hash64, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
 use crate::stats;
 use crate::window::{ClientAcc, WindowAcc, WindowSummary};
 
@@ -17,7 +19,7 @@ const OUTLIER_PERIODS: f64 = 10.0;
 const MAX_LATENCY_NS: i64 = 30_000_000_000;
 
 /// Per-pair state that is not part of the baseline.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct PairRt {
     win: WindowAcc,
     prev_func: Option<u16>,
@@ -32,7 +34,7 @@ struct PairRt {
 /// let baseline = learner.finish();
 /// assert!(baseline.pairs.is_empty());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Learner {
     model: Model,
     rt: Vec<PairRt>,
@@ -43,6 +45,8 @@ pub struct Learner {
     packets: u64,
     /// Every window of this run (up to [`stats::MAX_THRESHOLD_WINDOWS`]), for the threshold.
     windows: Vec<[f64; stats::NF]>,
+    /// Reused by [`Learner::pdu`] to build observations without allocating.
+    scratch: ObservationLog,
 }
 
 /// Points of the first range of a request: its polling signature.
@@ -96,34 +100,45 @@ impl Learner {
         i
     }
 
-    /// Learns one PDU.
+    /// Learns one PDU (through its [`Observation`], built in a reused buffer).
     pub fn pdu(&mut self, pdu: &Pdu<'_>) {
-        let ns = pdu.ts.as_nanos();
+        let mut log = std::mem::take(&mut self.scratch);
+        log.clear();
+        let i = log.push(pdu);
+        if let Some(obs) = log.get(i) {
+            self.observe(&obs);
+        }
+        self.scratch = log;
+    }
+
+    /// Learns one observation.
+    pub fn observe(&mut self, obs: &Observation<'_>) {
+        let ns = obs.ts.as_nanos();
         if self.run_first_ns.is_none() {
             self.run_first_ns = Some(ns);
         }
         self.run_last_ns = self.run_last_ns.max(ns);
         self.pdus += 1;
-        let key = PairKey::of(pdu);
+        let key = PairKey::of_observation(obs);
         let i = self.pair_index(key);
-        let body = &pdu.body;
-        let is_req = body.is_request();
-        let func = body.func();
-        let class = body.class();
-        let unit = unit_of(pdu);
-        let bytes = bytes_of(body);
+        let body = obs;
+        let is_req = body.is_request;
+        let func = body.func;
+        let class = body.class;
+        let unit = obs.unit;
+        let bytes = body.bytes;
         let protocol = key.protocol;
 
         {
             let (client_mac, server_mac) =
-                if pdu.src.ip == key.client { (pdu.src_mac, pdu.dst_mac) } else { (pdu.dst_mac, pdu.src_mac) };
+                if obs.src.ip == key.client { (obs.src_mac, obs.dst_mac) } else { (obs.dst_mac, obs.src_mac) };
             let c = self.model.assets.entry(key.client).or_default();
             c.mac_varies |= matches!((c.mac, client_mac), (Some(a), Some(b)) if a != b);
             c.mac = c.mac.or(client_mac);
             c.client = true;
             c.pdus += 1;
             c.protocols.insert(protocol);
-            if is_req && (class == FunctionClass::Program || body.critical().is_some()) {
+            if is_req && (class == FunctionClass::Program || body.critical.is_some()) {
                 c.engineering = true;
             }
             let s = self.model.assets.entry(key.server).or_default();
@@ -135,12 +150,12 @@ impl Learner {
         }
 
         let (Some(pm), Some(rt)) = (self.model.pairs.get_mut(i), self.rt.get_mut(i)) else { return };
-        if let Some(sum) = rt.win.roll(ns, pdu.pkt) {
+        if let Some(sum) = rt.win.roll(ns, obs.pkt) {
             fold_window(pm, &mut self.model.samples, &mut self.windows, &sum);
         }
         if is_req {
             pm.requests += 1;
-            pm.func_entry(func, body.func_name(), class).requests += 1;
+            pm.func_entry(func, body.func_name, class).requests += 1;
             pm.units.insert(unit);
             if let Some(prev) = rt.prev_func {
                 pm.add_transition(prev, func);
@@ -181,16 +196,16 @@ impl Learner {
                 rt.pending_req_ns = Some(ns);
             }
             let ca = self.clients.entry(key.client).or_default();
-            if let Some((n, _, _)) = ca.roll(ns, pdu.pkt) {
+            if let Some((n, _, _)) = ca.roll(ns, obs.pkt) {
                 let a = self.model.assets.entry(key.client).or_default();
                 a.max_servers = a.max_servers.max(n);
             }
             ca.servers.set_hash(hash64(&key.server));
         } else {
             pm.responses += 1;
-            let code = body.error_code();
+            let code = body.error_code;
             let err = code.is_some();
-            let fs = pm.func_entry(func, body.func_name(), class);
+            let fs = pm.func_entry(func, body.func_name, class);
             fs.responses += 1;
             if err {
                 fs.exceptions += 1;
@@ -203,12 +218,10 @@ impl Learner {
                 pm.lat_max = pm.lat_max.max(dt);
             }
             rt.win.response(code, bytes);
-            if let PduBody::Modbus(m) = body {
-                if let Some(objs) = m.device_identification() {
-                    let id = &mut self.model.assets.entry(key.server).or_default().identity;
-                    for (oid, value) in objs {
-                        id.insert(identity_key(oid), String::from_utf8_lossy(value).into_owned());
-                    }
+            if body.has_identity() {
+                let id = &mut self.model.assets.entry(key.server).or_default().identity;
+                for (oid, value) in body.identity() {
+                    id.insert(identity_key(oid), String::from_utf8_lossy(value).into_owned());
                 }
             }
         }
@@ -216,7 +229,7 @@ impl Learner {
         body.for_each_value(&mut |v| {
             pm.add_value(ValueKey { unit, space: v.space, index: v.index, access: v.access }, v.value);
         });
-        let flags = body.flags();
+        let flags = body.flags;
         if !flags.is_empty() {
             for name in flags.iter() {
                 if !pm.violations.contains(name) {
@@ -231,6 +244,23 @@ impl Learner {
         if let Some(pn) = port_notice(n) {
             self.model.port_notices.insert(pn);
         }
+    }
+
+    /// The baseline as it would be if learning ended now, leaving this learner to go on:
+    /// for checkpoints.
+    pub fn snapshot(&self) -> Baseline {
+        self.clone().finish()
+    }
+
+    /// Distinct function codes learned, summed over pairs: with [`Learner::pairs`], what a
+    /// burst of novelty late in learning shows up in.
+    pub fn functions(&self) -> usize {
+        self.model.pairs.iter().map(|p| p.funcs.len()).sum()
+    }
+
+    /// Seconds of packet time learned, earlier runs included.
+    pub fn learned_secs(&self) -> f64 {
+        self.model.learning.duration_secs + self.run_secs()
     }
 
     /// Closes the learning run and returns the baseline (checksum not yet set; see

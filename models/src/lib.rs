@@ -50,6 +50,7 @@ pub mod baseline;
 pub mod detect;
 pub mod learn;
 pub mod model;
+pub mod observation;
 pub mod rules_catalog;
 pub mod stats;
 mod window;
@@ -61,6 +62,7 @@ pub use alert::Alert;
 pub use baseline::{Baseline, BaselineError};
 pub use detect::Detector;
 pub use learn::Learner;
+pub use observation::{Observation, ObservationLog};
 pub use rules_catalog::Severity;
 
 /// Seconds of packet time per rate and feature window.

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Access, Direction, FuncName, FunctionClass, Pdu, PduBody, Protocol, Space};
+use otsensor_dissectors::event::{Access, Direction, FuncName, FunctionClass, Pdu, Protocol, Space};
+
+use crate::observation::Observation;
 use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::baseline::{
@@ -31,6 +33,12 @@ pub struct PairKey {
 }
 
 impl PairKey {
+    /// The pair an observation belongs to (its connection's client and server).
+    pub fn of_observation(obs: &Observation<'_>) -> PairKey {
+        let (c, s) = obs.client_server();
+        PairKey { client: c.ip, server: s.ip, port: s.port, protocol: obs.protocol }
+    }
+
     /// The pair a PDU belongs to (its connection's client and server).
     pub fn of(pdu: &Pdu<'_>) -> PairKey {
         let (c, s) = match pdu.direction {
@@ -51,27 +59,6 @@ pub(crate) fn hash64<T: Hash + ?Sized>(t: &T) -> u64 {
     let mut h = FxHasher::default();
     t.hash(&mut h);
     h.finish()
-}
-
-/// The unit a PDU addresses: the Modbus unit id, the DNP3 outstation's link address; 0 for
-/// protocols without one.
-pub(crate) fn unit_of(pdu: &Pdu<'_>) -> u16 {
-    match &pdu.body {
-        PduBody::Modbus(m) => u16::from(m.unit),
-        PduBody::Dnp3(d) => match pdu.direction {
-            Direction::ToServer => d.link.dst,
-            Direction::ToClient => d.link.src,
-        },
-        _ => 0,
-    }
-}
-
-/// Bytes of the application message, where the event says (Modbus MBAP length).
-pub(crate) fn bytes_of(body: &PduBody<'_>) -> u64 {
-    match body {
-        PduBody::Modbus(m) => u64::from(m.length) + 6,
-        _ => 0,
-    }
 }
 
 /// Points of one unit, space and access.

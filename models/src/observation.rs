@@ -1,0 +1,240 @@
+//! One [`Observation`] per PDU: everything learning and detection read of a message,
+//! computed once.
+//!
+//! [`Learner`](crate::Learner) and [`Detector`](crate::Detector) consume observations, not
+//! PDUs, so that what is learned and what is checked come from the same facts. An
+//! observation owns no protocol structure: its points, values and device identity live in an
+//! [`ObservationLog`], a set of flat vectors reused from one batch to the next, so that the
+//! sensor's workers can decode PDUs on several threads and hand their observations to the one
+//! thread that scores them, without an allocation per PDU.
+
+use otsensor_dissectors::event::{
+    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PduBody, PointRange, PointValue, Protocol,
+    Timestamp,
+};
+
+/// What a PDU says, with the packet context, minus its variable-length parts (see
+/// [`Observation`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ObservationHead {
+    /// Time of the packet that completed the PDU.
+    pub ts: Timestamp,
+    /// 1-based index, in its capture, of the packet that completed the PDU.
+    pub pkt: u64,
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// Which way the message travels on its connection.
+    pub direction: Direction,
+    /// Sender's MAC address, when the frame was Ethernet.
+    pub src_mac: Option<[u8; 6]>,
+    /// Receiver's MAC address, when the frame was Ethernet.
+    pub dst_mac: Option<[u8; 6]>,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Whether the message is a request (from the client or master).
+    pub is_request: bool,
+    /// Function code as a number.
+    pub func: u16,
+    /// Function code's name.
+    pub func_name: FuncName,
+    /// Class of operation.
+    pub class: FunctionClass,
+    /// The critical operation a request asks for.
+    pub critical: Option<CriticalOp>,
+    /// Exception or error code of a failed response.
+    pub error_code: Option<u16>,
+    /// Protocol violations.
+    pub flags: Flags,
+    /// Unit addressed: Modbus unit id, DNP3 outstation link address; 0 for S7.
+    pub unit: u16,
+    /// Bytes of the application message, where the protocol says (Modbus MBAP length + 6).
+    pub bytes: u64,
+    points: (u32, u32),
+    values: (u32, u32),
+    identity: (u32, u32),
+}
+
+/// One PDU as learning and detection see it.
+#[derive(Clone, Copy, Debug)]
+pub struct Observation<'a> {
+    /// The fixed-size facts.
+    pub head: ObservationHead,
+    /// Ranges of points a request names (responses repeat their request's).
+    pub points: &'a [PointRange],
+    /// Point values written or read.
+    pub values: &'a [PointValue],
+    identity: &'a [u8],
+}
+
+impl std::ops::Deref for Observation<'_> {
+    type Target = ObservationHead;
+    fn deref(&self) -> &ObservationHead {
+        &self.head
+    }
+}
+
+impl Observation<'_> {
+    /// Device identification objects (object id, value) of a Modbus read device
+    /// identification response, in wire order.
+    pub fn identity(&self) -> IdentityObjects<'_> {
+        IdentityObjects { rest: self.identity }
+    }
+
+    /// Whether the message carries device identification objects.
+    pub fn has_identity(&self) -> bool {
+        !self.identity.is_empty()
+    }
+
+    /// Calls `f` for each range of points (the shape of `PduBody::for_each_point`).
+    pub fn for_each_point(&self, f: &mut dyn FnMut(PointRange)) {
+        self.points.iter().for_each(|&r| f(r));
+    }
+
+    /// Calls `f` for each point value.
+    pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
+        self.values.iter().for_each(|&v| f(v));
+    }
+
+    /// Client and server of the connection.
+    pub fn client_server(&self) -> (Endpoint, Endpoint) {
+        match self.direction {
+            Direction::ToServer => (self.src, self.dst),
+            Direction::ToClient => (self.dst, self.src),
+        }
+    }
+}
+
+/// Iterator over the identity objects of an [`Observation`].
+#[derive(Clone, Debug)]
+pub struct IdentityObjects<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for IdentityObjects<'a> {
+    type Item = (u8, &'a [u8]);
+    fn next(&mut self) -> Option<(u8, &'a [u8])> {
+        // Encoded by `ObservationLog::push` as: object id, length (u16 LE), value.
+        let (&oid, rest) = self.rest.split_first()?;
+        let len = usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?]));
+        let value = rest.get(2..2 + len)?;
+        self.rest = rest.get(2 + len..).unwrap_or_default();
+        Some((oid, value))
+    }
+}
+
+/// Observations of many PDUs in flat vectors, reused between batches (cleared, never
+/// shrunk), so that recording a PDU allocates nothing once the vectors have grown.
+#[derive(Clone, Debug, Default)]
+pub struct ObservationLog {
+    heads: Vec<ObservationHead>,
+    points: Vec<PointRange>,
+    values: Vec<PointValue>,
+    identity: Vec<u8>,
+}
+
+fn span(start: usize, end: usize) -> (u32, u32) {
+    (u32::try_from(start).unwrap_or(u32::MAX), u32::try_from(end).unwrap_or(u32::MAX))
+}
+
+impl ObservationLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        ObservationLog::default()
+    }
+
+    /// Records one PDU; returns its index.
+    pub fn push(&mut self, pdu: &Pdu<'_>) -> usize {
+        let body = &pdu.body;
+        let p0 = self.points.len();
+        body.for_each_point(&mut |r| self.points.push(r));
+        let v0 = self.values.len();
+        body.for_each_value(&mut |v| self.values.push(v));
+        let i0 = self.identity.len();
+        if let PduBody::Modbus(m) = body {
+            if let Some(objs) = m.device_identification() {
+                for (oid, value) in objs {
+                    let value = value.get(..usize::from(u16::MAX)).unwrap_or(value);
+                    self.identity.push(oid);
+                    self.identity.extend_from_slice(&(value.len() as u16).to_le_bytes());
+                    self.identity.extend_from_slice(value);
+                }
+            }
+        }
+        self.heads.push(ObservationHead {
+            ts: pdu.ts,
+            pkt: pdu.pkt,
+            src: pdu.src,
+            dst: pdu.dst,
+            direction: pdu.direction,
+            src_mac: pdu.src_mac,
+            dst_mac: pdu.dst_mac,
+            protocol: body.protocol(),
+            is_request: body.is_request(),
+            func: body.func(),
+            func_name: body.func_name(),
+            class: body.class(),
+            critical: body.critical(),
+            error_code: body.error_code(),
+            flags: body.flags(),
+            unit: unit_of(pdu),
+            bytes: bytes_of(body),
+            points: span(p0, self.points.len()),
+            values: span(v0, self.values.len()),
+            identity: span(i0, self.identity.len()),
+        });
+        self.heads.len() - 1
+    }
+
+    /// The observation at `i`, if recorded.
+    pub fn get(&self, i: usize) -> Option<Observation<'_>> {
+        let head = *self.heads.get(i)?;
+        let slice = |(a, b): (u32, u32)| a as usize..b as usize;
+        Some(Observation {
+            head,
+            points: self.points.get(slice(head.points)).unwrap_or_default(),
+            values: self.values.get(slice(head.values)).unwrap_or_default(),
+            identity: self.identity.get(slice(head.identity)).unwrap_or_default(),
+        })
+    }
+
+    /// Observations recorded.
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Whether none is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// Forgets every observation, keeping the memory.
+    pub fn clear(&mut self) {
+        self.heads.clear();
+        self.points.clear();
+        self.values.clear();
+        self.identity.clear();
+    }
+}
+
+/// The unit a PDU addresses: the Modbus unit id, the DNP3 outstation's link address; 0 for
+/// protocols without one.
+fn unit_of(pdu: &Pdu<'_>) -> u16 {
+    match &pdu.body {
+        PduBody::Modbus(m) => u16::from(m.unit),
+        PduBody::Dnp3(d) => match pdu.direction {
+            Direction::ToServer => d.link.dst,
+            Direction::ToClient => d.link.src,
+        },
+        _ => 0,
+    }
+}
+
+/// Bytes of the application message, where the event says (Modbus MBAP length).
+fn bytes_of(body: &PduBody<'_>) -> u64 {
+    match body {
+        PduBody::Modbus(m) => u64::from(m.length) + 6,
+        _ => 0,
+    }
+}
