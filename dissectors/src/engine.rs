@@ -384,6 +384,18 @@ impl Engine {
         self.stats.flows_timed_out += (before - self.flows.len()) as u64;
     }
 
+    /// Forgets the flow of `key` if it has been idle past the timeout, exactly as a sweep at
+    /// this instant would: whether a flow timed out then depends on its own packets only, not
+    /// on when sweeps ran (so engines that see different shares of the traffic, the
+    /// sensor's workers, agree with one engine that sees it all).
+    fn expire_idle(&mut self, key: &FlowKey, now: Timestamp) {
+        let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
+        if self.flows.get(key).is_some_and(|f| f.last_seen.secs < limit) {
+            self.flows.remove(key);
+            self.stats.flows_timed_out += 1;
+        }
+    }
+
     /// Makes room for one more flow: times out idle flows, then evicts the least recently
     /// seen eighth of the table, so that a flood of new flows costs amortised O(1).
     fn make_room(&mut self, now: Timestamp) {
@@ -409,6 +421,7 @@ impl Engine {
         let key = FlowKey::new(src, dst, false);
         let ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp, macs: d.macs };
 
+        self.expire_idle(&key, ts);
         // A fresh SYN on a tuple that already carried traffic is a new connection.
         if seg.syn && !seg.ack && self.flows.get(&key).is_some_and(|f| f.half.iter().any(HalfStream::started)) {
             self.flows.remove(&key);
@@ -502,6 +515,7 @@ impl Engine {
     fn udp(&mut self, ctx: PacketCtx, payload: &[u8], sink: &mut dyn Sink) {
         let (src, dst) = (ctx.src, ctx.dst);
         let key = FlowKey::new(src, dst, true);
+        self.expire_idle(&key, ctx.ts);
         if !self.flows.contains_key(&key) {
             let (client, server) = if self.udp_expected(dst.port).is_some() {
                 (src, dst)
@@ -764,6 +778,28 @@ mod tests {
         let mut v = tid.to_be_bytes().to_vec();
         v.extend([0, 0, 0, 5, 1, 3, 2, 0, 42]); // length 5, unit 1, FC3, byte count 2, value 42
         v
+    }
+
+    /// Runs `(second, packet)` pairs through one engine; its flow and timeout counters.
+    fn flows_after(packets: &[(i64, Vec<u8>)]) -> (u64, u64) {
+        let mut e = Engine::new(EngineConfig::default());
+        let mut c = crate::testutil::Collect::default();
+        for (i, (secs, p)) in packets.iter().enumerate() {
+            e.process(Timestamp { secs: *secs, nanos: 0 }, i as u64 + 1, crate::packet::linktype::RAW, p, &mut c);
+        }
+        (e.stats().flows, e.stats().flows_timed_out)
+    }
+
+    #[test]
+    fn a_flow_idle_past_the_timeout_is_new_whenever_sweeps_ran() {
+        let x = |seq| tcp_packet(1, 40000, 2, 502, seq, PSH_ACK, &req(1));
+        let y = tcp_packet(3, 40001, 4, 502, 100, PSH_ACK, &req(2));
+        // Flow X is idle for 605 s (timeout 600). Alone, a sweep at 605 s forgets it; with
+        // flow Y's packet at 599 s the last sweep was then, and only the flow's own idle time
+        // can decide: both engines must see X's second packet start a new flow, as the
+        // sensor's workers (each seeing a share of the traffic) must agree with `detect`.
+        assert_eq!(flows_after(&[(0, x(100)), (605, x(112))]), (2, 1));
+        assert_eq!(flows_after(&[(0, x(100)), (599, y), (605, x(112))]), (3, 1));
     }
 
     #[test]

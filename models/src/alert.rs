@@ -265,6 +265,11 @@ impl Folder {
         };
     }
 
+    /// Whether timing rules are held back now.
+    pub(crate) fn holding(&self) -> bool {
+        self.hold != Hold::Off
+    }
+
     /// Occurrences of timing rules held back so far.
     pub(crate) fn held_back(&self) -> u64 {
         self.held

@@ -207,6 +207,11 @@ impl Detector {
         self.folder.set_hold_timing(loss);
     }
 
+    /// Whether timing and absence rules are held back now (capture loss).
+    pub fn timing_held(&self) -> bool {
+        self.folder.holding()
+    }
+
     /// Timing and absence alerts held back during capture loss so far.
     pub fn held_back(&self) -> u64 {
         self.folder.held_back()
@@ -681,6 +686,7 @@ impl Detector {
     /// Channels silent for longer than their learned period allows.
     fn silence(&mut self, ns: i64, ts: Timestamp, pkt: u64, start: i64) {
         let Detector { model, rts, folder, learned, .. } = self;
+        let holding = folder.holding();
         for rt in rts.iter_mut() {
             let Some(b) = rt.base.and_then(|i| model.pairs.get(i as usize)) else { continue };
             let mut newly: Vec<(&Poll, f64)> = Vec::new();
@@ -689,7 +695,11 @@ impl Detector {
                 let last = rt.poll_seen.get(sig).map_or(start, |s| s.0);
                 let gap = (ns - last) as f64 * 1e-9;
                 if gap > p.silence_after() && !rt.silent.contains(sig) {
-                    rt.silent.insert(*sig);
+                    // While capture loss holds timing rules back, a silence is not taken
+                    // as reported: it is judged again when the hold ends.
+                    if !holding {
+                        rt.silent.insert(*sig);
+                    }
                     newly.push((p, gap));
                 }
             }

@@ -632,3 +632,78 @@ proptest! {
         prop_assert_eq!(alerts.iter().any(|a| a.id == "modbus.cold_restart"), restart_at.is_some_and(|s| s < seconds));
     }
 }
+
+/// Scores `tr`, with capture loss reported from `loss.0` to `loss.1` seconds of packet time.
+fn detect_with_loss(b: &Baseline, tr: &Traffic, loss: (f64, f64)) -> (Vec<Alert>, u64) {
+    let mut d = Detector::new(b).expect("detector");
+    tr.run(&mut |p| {
+        let t = p.ts.as_secs_f64() - ts(0.0).as_secs_f64();
+        d.set_capture_loss(t >= loss.0 && t < loss.1);
+        d.pdu(p);
+    });
+    let mut out = Vec::new();
+    d.finish(&mut out);
+    (out, d.held_back())
+}
+
+#[test]
+fn capture_loss_holds_back_silence_until_a_window_after_it_ends() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, Some(630));
+    // Loss over the whole run: the RTU's silence may be nothing but lost packets.
+    let (alerts, held) = detect_with_loss(&b, &tr, (600.0, 800.0));
+    assert!(!alerts.iter().any(|a| a.id == "modbus.channel_silent"), "{:?}", ids(&alerts));
+    assert!(held > 0, "nothing was held back");
+    // Loss ending at 660 s: the silence is alerted again, one window (10 s) later at least.
+    let (alerts, _) = detect_with_loss(&b, &tr, (600.0, 660.0));
+    let a = find(&alerts, "modbus.channel_silent");
+    let at = a.ts_first.as_secs_f64() - ts(0.0).as_secs_f64();
+    assert!(at >= 670.0, "alerted at {at}");
+    // Rules that do not judge timing are never held back.
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, None);
+    tr.exchange(650.0, MASTER, PLC, 1, &[8, 0, 1, 0, 0], Some(&[8, 0, 1, 0, 0]));
+    let (alerts, _) = detect_with_loss(&b, &tr, (600.0, 800.0));
+    find(&alerts, "modbus.cold_restart");
+}
+
+#[test]
+fn the_critical_only_detector_alerts_restarts_and_nothing_else() {
+    let mut tr = Traffic::default();
+    normal(&mut tr, 0, 60, None);
+    tr.exchange(30.0, ROGUE, PLC, 1, &[8, 0, 1, 0, 0], Some(&[8, 0, 1, 0, 0]));
+    tr.write_register(31.0, ROGUE, PLC, 10, 7);
+    let mut d = Detector::critical_only();
+    tr.run(&mut |p| d.pdu(p));
+    let mut out = Vec::new();
+    d.finish(&mut out);
+    assert_eq!(ids(&out), ["modbus.cold_restart"], "{out:#?}");
+}
+
+#[test]
+fn alerts_reported_on_open_come_at_once_and_again_with_their_final_count() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, None);
+    for i in 0..10 {
+        tr.exchange(650.0 + f64::from(i), MASTER, PLC, 1, &[8, 0, 1, 0, 0], None);
+    }
+    let mut d = Detector::new(&b).expect("detector");
+    d.report_on_open(true);
+    let mut opened = Vec::new();
+    let mut at_pkt = None;
+    tr.run(&mut |p| {
+        d.pdu(p);
+        let before = opened.len();
+        d.drain_opened(&mut opened);
+        if opened.len() > before && at_pkt.is_none() {
+            at_pkt = Some(p.pkt);
+        }
+    });
+    let first = find(&opened, "modbus.cold_restart");
+    assert_eq!((first.count, Some(first.pkt_first)), (1, at_pkt), "handed over by the PDU that opened it");
+    let mut closed = Vec::new();
+    d.finish(&mut closed);
+    assert_eq!(find(&closed, "modbus.cold_restart").count, 10);
+}

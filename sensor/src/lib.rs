@@ -12,5 +12,8 @@
 pub mod baseline_file;
 pub mod capture;
 pub mod cmd;
+pub mod config;
+pub mod metrics;
 pub mod output;
+pub mod pipeline;
 pub mod run;

@@ -8,6 +8,7 @@ use otsensor::cmd::detect::{detect, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor::cmd::learn::{learn, LearnArgs};
 use otsensor::cmd::replay::{parse_duration, replay, ReplayArgs};
+use otsensor::config::RunFlags;
 use otsensor_dissectors::engine::EngineConfig;
 
 /// Passive network sensor for industrial control systems (Modbus/TCP, DNP3, S7comm).
@@ -82,6 +83,12 @@ enum Command {
         save_baseline: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
+    },
+    /// The sensor: capture live on a mirror port (or read captures through the same
+    /// pipeline), learn in place, then detect; checkpoints, alerts, Prometheus metrics.
+    Run {
+        #[command(flatten)]
+        flags: Box<RunFlags>,
     },
     /// Baseline maintenance.
     Baseline {
@@ -200,6 +207,19 @@ fn main() -> ExitCode {
             progress: !common.no_progress,
             summary: !common.quiet,
         })),
+        Command::Run { flags } => match flags.resolve() {
+            Err(e) => {
+                eprintln!("otsensor: error: {e}");
+                ExitCode::from(2)
+            }
+            Ok(opts) => match otsensor::cmd::run::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("otsensor: error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+        },
         Command::Baseline { action: BaselineAction::Seal { file } } => match otsensor::baseline_file::seal(&file) {
             Ok(()) => {
                 eprintln!("otsensor: {} re-sealed", file.display());

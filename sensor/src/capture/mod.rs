@@ -2,6 +2,9 @@
 //! slices of the map, never copied.
 
 pub mod file;
+pub mod live;
+#[cfg(feature = "live-pcap")]
+mod pcap_live;
 pub mod store;
 pub(crate) mod sys;
 
@@ -62,7 +65,16 @@ impl Capture {
     }
 
     /// A reader over the packets.
+    ///
+    /// (Its frames can also go to the pipeline's workers as ranges of the capture: see
+    /// the [`store::FrameStore`] implementation.)
     pub fn reader(&self) -> Result<CaptureReader<'_>, CaptureError> {
         CaptureReader::new(self.bytes())
+    }
+}
+
+impl store::FrameStore for Capture {
+    fn bytes(&self) -> &[u8] {
+        Capture::bytes(self)
     }
 }

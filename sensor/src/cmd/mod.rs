@@ -4,3 +4,4 @@ pub mod detect;
 pub mod dissect;
 pub mod learn;
 pub mod replay;
+pub mod run;

@@ -13,8 +13,25 @@ use otsensor_models::{Alert, Severity};
 
 use super::json::JsonBuf;
 
+/// What an alert line is, beyond the alert itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// An alert whose fold closed (the only kind `detect` writes).
+    Closed,
+    /// An alert written as it opened (count 1), in live capture.
+    Opened,
+    /// The final tally of an alert already written as it opened: `"update": true`.
+    Update,
+}
+
 /// Writes one alert as a JSON line.
 pub fn write_alert(out: &mut JsonBuf, a: &Alert) {
+    write_alert_line(out, a, LineKind::Closed, false);
+}
+
+/// Writes one alert as a JSON line, with `"update": true` for an update and
+/// `"capture_loss": true` when capture was losing packets.
+pub fn write_alert_line(out: &mut JsonBuf, a: &Alert, kind: LineKind, capture_loss: bool) {
     out.begin();
     out.key_ts("ts", a.ts_first);
     out.key_ts("ts_last", a.ts_last);
@@ -41,6 +58,12 @@ pub fn write_alert(out: &mut JsonBuf, a: &Alert) {
         Some(m) => out.key_str("mitre", m),
         None => out.key_null("mitre"),
     }
+    if kind == LineKind::Update {
+        out.key_bool("update", true);
+    }
+    if capture_loss {
+        out.key_bool("capture_loss", true);
+    }
     out.end_line();
 }
 
@@ -50,6 +73,7 @@ pub struct AlertWriter<'w> {
     out: &'w mut dyn Write,
     error: Option<io::Error>,
     seen: Vec<Alert>,
+    capture_loss: bool,
 }
 
 impl std::fmt::Debug for AlertWriter<'_> {
@@ -61,13 +85,23 @@ impl std::fmt::Debug for AlertWriter<'_> {
 impl<'w> AlertWriter<'w> {
     /// A writer to `out`.
     pub fn new(out: &'w mut dyn Write) -> Self {
-        AlertWriter { buf: JsonBuf::new(), out, error: None, seen: Vec::new() }
+        AlertWriter { buf: JsonBuf::new(), out, error: None, seen: Vec::new(), capture_loss: false }
     }
 
     /// Writes `alerts` and keeps them for the summary.
     pub fn write(&mut self, alerts: &mut Vec<Alert>) {
+        self.write_kind(alerts, LineKind::Closed);
+    }
+
+    /// Marks the next lines written as written while capture was losing packets.
+    pub fn set_capture_loss(&mut self, loss: bool) {
+        self.capture_loss = loss;
+    }
+
+    /// Writes `alerts` as lines of `kind`; keeps all but updates for the summary.
+    pub fn write_kind(&mut self, alerts: &mut Vec<Alert>, kind: LineKind) {
         for a in alerts.iter() {
-            write_alert(&mut self.buf, a);
+            write_alert_line(&mut self.buf, a, kind, self.capture_loss);
         }
         if self.error.is_none() && !self.buf.is_empty() {
             if let Err(e) = self.buf.flush_to(self.out) {
@@ -75,7 +109,19 @@ impl<'w> AlertWriter<'w> {
             }
         }
         self.buf.clear();
-        self.seen.append(alerts);
+        if kind == LineKind::Update {
+            alerts.clear();
+        } else {
+            self.seen.append(alerts);
+        }
+    }
+
+    /// Pushes what was written to the destination.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
     }
 
     /// Flushes; the first write error, if any.

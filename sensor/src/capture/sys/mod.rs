@@ -2,6 +2,9 @@
 
 #![allow(unsafe_code)]
 
+pub(crate) mod afpacket;
+pub(crate) mod privs;
+
 use std::fs::File;
 use std::io;
 

@@ -1,0 +1,257 @@
+//! `otsensor run`: the sensor. Live capture on a mirror port (or capture files through the
+//! same pipeline), learning in place, detection, checkpoints, metrics.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::capture::live::{self, LiveSource};
+use crate::capture::store::{FrameRef, FrameStore};
+use crate::capture::Capture;
+use crate::config::{RunOptions, Source};
+use crate::metrics::http::MetricsServer;
+use crate::metrics::registry::Telemetry;
+use crate::output::alerts::ranked_summary;
+use crate::pipeline::coordinator::CoordinatorError;
+use crate::pipeline::dispatch::{Dispatcher, WhenFull};
+use crate::pipeline::threads::{Pipeline, PipelineConfig, StartError};
+use crate::run::summary;
+
+/// How long the capture thread waits for a ring block before moving the watermarks on.
+const LIVE_POLL: Duration = Duration::from_millis(20);
+/// How often capture loss is measured.
+const LOSS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Why `run` failed.
+#[derive(Debug)]
+pub enum RunCmdError {
+    /// Opening or reading the capture failed.
+    Capture(String),
+    /// The baseline or the alerts failed.
+    Coordinator(CoordinatorError),
+    /// Anything else with side effects (metrics address, alerts file, privileges).
+    Setup(String),
+}
+
+impl std::fmt::Display for RunCmdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunCmdError::Capture(s) | RunCmdError::Setup(s) => f.write_str(s),
+            RunCmdError::Coordinator(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RunCmdError {}
+
+/// Runs the sensor until the captures end or SIGTERM/SIGINT.
+pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| RunCmdError::Setup(format!("signals: {e}")))?;
+    }
+    // The capture opens with privileges; nothing after it needs them.
+    let live = match &opts.source {
+        Source::Live { config, backend } => {
+            Some(live::open(*backend, config).map_err(|e| RunCmdError::Capture(e.to_string()))?)
+        }
+        Source::Files { .. } => None,
+    };
+    if let Some(user) = &opts.user {
+        live::drop_privileges(user).map_err(|e| RunCmdError::Setup(format!("--user {user}: {e}")))?;
+    }
+    let telemetry = Arc::new(Telemetry::new(opts.workers));
+    let server = start_metrics(opts, &telemetry)?;
+    let (out, durable) = open_alerts(opts)?;
+
+    // A file can always be read again: waiting beats dropping. Live, the capture never waits;
+    // --pace stands in for live capture and drops the same way.
+    let when_full = match opts.source {
+        Source::Files { pace: false, .. } => WhenFull::Wait,
+        _ => WhenFull::Drop,
+    };
+    let config = PipelineConfig {
+        workers: opts.workers,
+        engine: opts.engine.clone(),
+        coordinator: opts.coordinator.clone(),
+        when_full,
+    };
+    let (mut pipeline, dispatcher) =
+        Pipeline::start(&config, out, durable, &telemetry, &stop).map_err(|e| match e {
+            StartError::Coordinator(e) => RunCmdError::Coordinator(e),
+            StartError::Thread(e) => RunCmdError::Setup(e),
+        })?;
+    let captured = match (live, &opts.source) {
+        (Some(src), _) => capture_live(src, dispatcher, &telemetry, &stop),
+        (None, Source::Files { paths, pace }) => capture_files(paths, *pace, dispatcher, &stop),
+        (None, Source::Live { .. }) => Ok(()),
+    };
+    let alerts = pipeline.finish();
+    if let Some(s) = server {
+        s.shutdown();
+    }
+    let alerts = alerts.map_err(RunCmdError::Coordinator)?;
+    if opts.summary {
+        let (engine, _, _) = telemetry.engine_totals();
+        eprint!("{}", summary(&engine, started.elapsed()));
+        eprint!("{}", ranked_summary(&alerts));
+    }
+    captured
+}
+
+fn start_metrics(opts: &RunOptions, telemetry: &Arc<Telemetry>) -> Result<Option<MetricsServer>, RunCmdError> {
+    let Some(addr) = opts.metrics else { return Ok(None) };
+    let (t1, t2) = (Arc::clone(telemetry), Arc::clone(telemetry));
+    MetricsServer::start(addr, Arc::new(move || t1.render()), Arc::new(move || t2.healthy.load(Ordering::Relaxed)))
+        .map(Some)
+        .map_err(|e| RunCmdError::Setup(format!("--metrics {addr}: {e}")))
+}
+
+type AlertOut = (Box<dyn Write + Send>, Option<File>);
+
+/// The alerts file, appended to (a restart keeps what was written), or stdout.
+fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
+    match &opts.alerts {
+        Some(p) => {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
+            let sync = f.try_clone().map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
+            Ok((Box::new(BufWriter::new(f)), Some(sync)))
+        }
+        None => Ok((Box::new(BufWriter::new(io::stdout())), None)),
+    }
+}
+
+/// Reads capture files into the pipeline, in order, as one stream.
+fn capture_files(
+    paths: &[std::path::PathBuf],
+    pace: bool,
+    mut dispatcher: Dispatcher,
+    stop: &AtomicBool,
+) -> Result<(), RunCmdError> {
+    let mut clock: Option<(i64, Instant)> = None;
+    let mut result = Ok(());
+    'files: for path in paths {
+        let cap = match Capture::open(path) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                result = Err(RunCmdError::Capture(format!("{}: cannot open: {e}", path.display())));
+                break;
+            }
+        };
+        let base = cap.bytes().as_ptr() as usize;
+        dispatcher.set_store(Arc::clone(&cap) as Arc<dyn FrameStore>);
+        let reader = match cap.reader() {
+            Ok(r) => r,
+            Err(e) => {
+                result = Err(RunCmdError::Capture(format!("{}: {e}", path.display())));
+                break;
+            }
+        };
+        for item in reader {
+            let p = match item {
+                Ok(p) => p,
+                Err(e) => {
+                    result = Err(RunCmdError::Capture(format!("{}: {e}", path.display())));
+                    break 'files;
+                }
+            };
+            let at = FrameRef {
+                offset: (p.data.as_ptr() as usize).saturating_sub(base),
+                len: p.data.len(),
+                wire_len: p.orig_len,
+                ts: p.ts,
+                linktype: p.linktype,
+            };
+            let seq = dispatcher.frame(at, Some(p.index));
+            if pace {
+                follow_capture_time(&mut clock, p.ts.as_nanos(), &mut dispatcher, stop);
+            }
+            if (pace || seq % 1024 == 0) && stop.load(Ordering::Relaxed) {
+                break 'files;
+            }
+        }
+    }
+    dispatcher.finish();
+    result
+}
+
+/// Sleeps until the wall clock has advanced as far as capture time has since the first
+/// packet, handing the workers what is pending first; wakes early on `stop`.
+fn follow_capture_time(clock: &mut Option<(i64, Instant)>, ns: i64, dispatcher: &mut Dispatcher, stop: &AtomicBool) {
+    let (first, start) = *clock.get_or_insert((ns, Instant::now()));
+    let due = Duration::from_nanos(u64::try_from(ns - first).unwrap_or(0));
+    if due <= start.elapsed() + Duration::from_millis(1) {
+        return;
+    }
+    dispatcher.flush_all();
+    while !stop.load(Ordering::Relaxed) {
+        let Some(left) = due.checked_sub(start.elapsed()) else { break };
+        thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+/// Reads the live interface into the pipeline until `stop`.
+fn capture_live(
+    mut src: Box<dyn LiveSource>,
+    mut dispatcher: Dispatcher,
+    telemetry: &Telemetry,
+    stop: &AtomicBool,
+) -> Result<(), RunCmdError> {
+    let mut loss = LossMeter::default();
+    let mut result = Ok(());
+    while !stop.load(Ordering::Relaxed) {
+        match src.next_block(LIVE_POLL) {
+            Ok(Some(block)) => {
+                dispatcher.set_store(block.store);
+                for f in block.frames {
+                    dispatcher.frame(f, None);
+                }
+                dispatcher.flush_all();
+                // The block goes back to the kernel when the workers are done with it.
+                dispatcher.release_store();
+            }
+            // Nothing new: move the watermarks so the coordinator is not kept waiting.
+            Ok(None) => dispatcher.flush_all(),
+            Err(e) => {
+                telemetry.healthy.store(false, Ordering::Relaxed);
+                result = Err(RunCmdError::Capture(format!("{}: {e}", src.interface())));
+                break;
+            }
+        }
+        loss.measure(src.as_mut(), telemetry);
+    }
+    dispatcher.finish();
+    result
+}
+
+/// Whether the kernel or a ring dropped packets in the last period.
+#[derive(Default)]
+struct LossMeter {
+    last: Option<Instant>,
+    kernel: u64,
+    rings: u64,
+}
+
+impl LossMeter {
+    fn measure(&mut self, src: &mut dyn LiveSource, telemetry: &Telemetry) {
+        if self.last.is_some_and(|t| t.elapsed() < LOSS_PERIOD) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let kernel = src.kernel_stats().map_or(self.kernel, |k| k.drops);
+        let rings: u64 = telemetry.workers.iter().map(|w| w.ring_dropped_packets.load(Ordering::Relaxed)).sum();
+        telemetry.kernel_drops.store(kernel, Ordering::Relaxed);
+        let lost = kernel > self.kernel || rings > self.rings;
+        telemetry.loss_now.store(lost, Ordering::Relaxed);
+        self.kernel = kernel;
+        self.rings = rings;
+    }
+}

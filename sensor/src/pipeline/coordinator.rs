@@ -1,0 +1,472 @@
+//! The coordinator: the one place that learns and scores, in global packet order.
+//!
+//! It learns in packet time until the baseline holds `learn_for` seconds, then switches to
+//! detection by itself. While learning it still alerts critical operations (and does not
+//! learn them as normal), and it warns when novelty bursts late in learning. It checkpoints
+//! the baseline atomically on a wall-clock period and when it stops, writes alerts as JSON
+//! lines flushed at least every second, and holds back the timing rules while capture
+//! loses packets.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use otsensor_dissectors::event::Notice;
+use otsensor_models::detect::human_duration;
+use otsensor_models::{Alert, Baseline, Detector, Learner, Observation};
+
+use super::merge::{Finding, Merger};
+use crate::baseline_file::{self, BaselineFileError};
+use crate::metrics::registry::Telemetry;
+use crate::output::alerts::{AlertWriter, LineKind};
+
+/// Hand closed alerts to the writer every this many PDUs (as `detect` does).
+const DRAIN_EVERY: u64 = 4096;
+/// Alerts reach the file at least this often.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Packet time between two looks at how much is still new while learning.
+const NOVELTY_PERIOD_NS: i64 = 60 * 1_000_000_000;
+
+/// When alerts are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertTiming {
+    /// When their fold closes, with their final count (as `detect` writes them).
+    OnClose,
+    /// As soon as they open; again with `"update": true` when they close having folded
+    /// more occurrences (live capture: an alert must not wait a fold window).
+    OnOpen,
+}
+
+/// What the coordinator needs to know.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// Baseline file: continued from when it exists, checkpointed to.
+    pub baseline: PathBuf,
+    /// Seconds of packet time to learn in all (earlier runs included).
+    pub learn_for_secs: f64,
+    /// Wall-clock period between checkpoints.
+    pub checkpoint: Duration,
+    /// When alerts are written.
+    pub timing: AlertTiming,
+}
+
+/// Learning or detecting.
+enum Mode {
+    Learning(Box<Learning>),
+    Detecting(Box<Detector>),
+}
+
+struct Learning {
+    learner: Learner,
+    /// Alerts critical operations while learning.
+    watch: Detector,
+    /// Packet time learned before this run.
+    base_secs: f64,
+    first_ns: Option<i64>,
+    novelty: Novelty,
+}
+
+/// What was new in the last novelty period, to warn of a late burst.
+#[derive(Default)]
+struct Novelty {
+    next_ns: Option<i64>,
+    pairs: usize,
+    functions: usize,
+}
+
+/// Why the coordinator could not go on.
+#[derive(Debug)]
+pub enum CoordinatorError {
+    /// The baseline could not be read or written.
+    Baseline(BaselineFileError),
+    /// Alerts could not be written.
+    Output(io::Error),
+}
+
+impl std::fmt::Display for CoordinatorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoordinatorError::Baseline(e) => write!(f, "baseline {e}"),
+            CoordinatorError::Output(e) => write!(f, "writing alerts: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CoordinatorError {}
+
+/// The scoring state, apart from the merge (so both can be borrowed at once).
+pub struct Coordinator<'w> {
+    config: CoordinatorConfig,
+    mode: Mode,
+    writer: AlertWriter<'w>,
+    pending: Vec<Alert>,
+    telemetry: Arc<Telemetry>,
+    /// Packets merged so far, and how many of them the learner has counted.
+    packets_merged: u64,
+    packets_learned: u64,
+    last_flush: Instant,
+    last_checkpoint: Instant,
+    loss: bool,
+    error: Option<CoordinatorError>,
+    /// The alerts file, to sync at checkpoints (a second handle on it).
+    durable: Option<std::fs::File>,
+}
+
+impl<'w> Coordinator<'w> {
+    /// Starts from the baseline file when it exists: detecting if it holds `learn_for`
+    /// already, else learning on from it; from nothing otherwise.
+    pub fn new(
+        config: CoordinatorConfig,
+        out: &'w mut dyn Write,
+        durable: Option<std::fs::File>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, CoordinatorError> {
+        let existing = match config.baseline.try_exists() {
+            Ok(true) => Some(baseline_file::load(&config.baseline).map_err(CoordinatorError::Baseline)?),
+            _ => None,
+        };
+        let mode = match existing {
+            Some(b) if b.learning.duration_secs >= config.learn_for_secs => detecting(&config, &b)?,
+            Some(b) => {
+                eprintln!(
+                    "otsensor: continuing to learn from {} ({} of {} learned)",
+                    config.baseline.display(),
+                    human_duration(b.learning.duration_secs),
+                    human_duration(config.learn_for_secs)
+                );
+                let learner = Learner::continue_from(&b)
+                    .map_err(|e| CoordinatorError::Baseline(BaselineFileError::Invalid(config.baseline.clone(), e)))?;
+                learning(learner, b.learning.duration_secs)
+            }
+            None if config.learn_for_secs <= 0.0 => {
+                return Err(CoordinatorError::Baseline(BaselineFileError::Io(
+                    config.baseline.clone(),
+                    io::Error::new(io::ErrorKind::NotFound, "no baseline to detect against (learn first: --learn-for)"),
+                )))
+            }
+            None => learning(Learner::new(), 0.0),
+        };
+        let writer = AlertWriter::new(out);
+        let now = Instant::now();
+        let mut c = Coordinator {
+            config,
+            mode,
+            writer,
+            pending: Vec::new(),
+            telemetry,
+            packets_merged: 0,
+            packets_learned: 0,
+            last_flush: now,
+            last_checkpoint: now,
+            loss: false,
+            error: None,
+            durable,
+        };
+        c.set_report_on_open();
+        c.publish_baseline_state();
+        Ok(c)
+    }
+
+    fn set_report_on_open(&mut self) {
+        let on_open = self.config.timing == AlertTiming::OnOpen;
+        match &mut self.mode {
+            Mode::Learning(l) => l.watch.report_on_open(on_open),
+            Mode::Detecting(d) => d.report_on_open(on_open),
+        }
+    }
+
+    /// Applies one finding.
+    pub fn apply(&mut self, f: Finding<'_>) {
+        match f {
+            Finding::Observation(obs) => self.observe(&obs),
+            Finding::Notice(n) => self.notice(&n),
+        }
+    }
+
+    fn observe(&mut self, obs: &Observation<'_>) {
+        let ns = obs.ts.as_nanos();
+        if let Mode::Learning(l) = &mut self.mode {
+            let first = *l.first_ns.get_or_insert(ns);
+            let learned = l.base_secs + (ns - first) as f64 * 1e-9;
+            if learned >= self.config.learn_for_secs {
+                self.switch_to_detection(obs);
+            }
+        }
+        match &mut self.mode {
+            Mode::Learning(l) => {
+                l.watch.observe(obs);
+                // A critical operation is alerted, never learned as normal.
+                if !(obs.is_request && obs.critical.is_some()) {
+                    l.learner.observe(obs);
+                }
+                l.check_novelty(ns, self.config.learn_for_secs);
+            }
+            Mode::Detecting(d) => {
+                d.observe(obs);
+                if d.pdus() % DRAIN_EVERY == 0 {
+                    d.drain(&mut self.pending);
+                    self.write_pending(LineKind::Closed);
+                }
+            }
+        }
+        self.write_opened();
+    }
+
+    fn notice(&mut self, n: &Notice) {
+        match &mut self.mode {
+            Mode::Learning(l) => l.learner.notice(n),
+            Mode::Detecting(d) => d.notice(n),
+        }
+        self.write_opened();
+    }
+
+    /// Writes the alerts that opened just now, in on-open timing.
+    fn write_opened(&mut self) {
+        if self.config.timing != AlertTiming::OnOpen {
+            return;
+        }
+        match &mut self.mode {
+            Mode::Learning(l) => l.watch.drain_opened(&mut self.pending),
+            Mode::Detecting(d) => d.drain_opened(&mut self.pending),
+        }
+        if !self.pending.is_empty() {
+            self.write_pending(LineKind::Opened);
+        }
+    }
+
+    fn switch_to_detection(&mut self, obs: &Observation<'_>) {
+        let packets = self.new_packets();
+        let Mode::Learning(l) = &mut self.mode else { return };
+        l.learner.add_packets(packets);
+        l.watch.finish(&mut self.pending);
+        let learner = std::mem::take(&mut l.learner);
+        let mut baseline = learner.finish();
+        match self.save(&mut baseline) {
+            Ok(()) => {}
+            Err(e) => self.error = Some(e),
+        }
+        eprintln!(
+            "otsensor: learned {} ({} pairs, {} PDUs); detecting from packet {} ({})",
+            human_duration(baseline.learning.duration_secs),
+            baseline.pairs.len(),
+            baseline.learning.pdus,
+            obs.pkt,
+            obs.ts.as_secs_f64()
+        );
+        match Detector::new(&baseline) {
+            Ok(d) => self.mode = Mode::Detecting(Box::new(d)),
+            Err(e) => {
+                self.error =
+                    Some(CoordinatorError::Baseline(BaselineFileError::Invalid(self.config.baseline.clone(), e)));
+            }
+        }
+        self.set_report_on_open();
+        self.write_pending(LineKind::Closed);
+        self.publish_baseline_state();
+    }
+
+    fn save(&mut self, baseline: &mut Baseline) -> Result<(), CoordinatorError> {
+        let bytes = baseline_file::save(&self.config.baseline, baseline).map_err(CoordinatorError::Baseline)?;
+        if let Ok(mut c) = self.telemetry.coordinator.lock() {
+            c.baseline_written = Some(SystemTime::now());
+            c.baseline_bytes = bytes as u64;
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self, kind: LineKind) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Ok(mut c) = self.telemetry.coordinator.lock() {
+            if kind != LineKind::Update {
+                c.count_alerts(&self.pending);
+            }
+        }
+        let kind = match (kind, self.config.timing) {
+            (LineKind::Closed, AlertTiming::OnOpen) => LineKind::Update,
+            (k, _) => k,
+        };
+        self.writer.set_capture_loss(self.loss || self.timing_held());
+        self.writer.write_kind(&mut self.pending, kind);
+    }
+
+    fn timing_held(&self) -> bool {
+        match &self.mode {
+            Mode::Detecting(d) => d.timing_held(),
+            Mode::Learning(_) => false,
+        }
+    }
+
+    /// Packets merged so far, for the baseline's count.
+    pub fn set_packets(&mut self, merged: u64) {
+        self.packets_merged = merged;
+    }
+
+    /// Packets merged since the learner last counted them.
+    fn new_packets(&mut self) -> u64 {
+        let n = self.packets_merged.saturating_sub(self.packets_learned);
+        self.packets_learned = self.packets_merged;
+        n
+    }
+
+    /// Wall-clock work: closed alerts out, flush, capture loss, checkpoints, metrics.
+    pub fn housekeeping(&mut self) {
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.last_flush = Instant::now();
+            self.drain_closed();
+            self.flush();
+            self.update_loss();
+        }
+        if self.last_checkpoint.elapsed() >= self.config.checkpoint {
+            self.last_checkpoint = Instant::now();
+            self.checkpoint();
+        }
+    }
+
+    fn drain_closed(&mut self) {
+        if let Mode::Detecting(d) = &mut self.mode {
+            d.drain(&mut self.pending);
+        }
+        self.write_pending(LineKind::Closed);
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.writer.flush() {
+            self.error.get_or_insert(CoordinatorError::Output(e));
+        }
+    }
+
+    fn update_loss(&mut self) {
+        let loss = self.telemetry.loss_now.load(Ordering::Relaxed);
+        if loss == self.loss {
+            return;
+        }
+        self.loss = loss;
+        if let Mode::Detecting(d) = &mut self.mode {
+            d.set_capture_loss(loss);
+            if loss {
+                eprintln!("otsensor: warning: capture is losing packets: timing and absence rules are held back");
+            } else {
+                eprintln!(
+                    "otsensor: capture loss ended: timing and absence rules resume one window later ({} occurrences held back)",
+                    d.held_back()
+                );
+            }
+        }
+        if let Ok(mut c) = self.telemetry.coordinator.lock() {
+            c.capture_loss = loss;
+        }
+    }
+
+    /// Saves what has been learned so far (nothing to save while detecting).
+    pub fn checkpoint(&mut self) {
+        let packets = self.new_packets();
+        if let Mode::Learning(l) = &mut self.mode {
+            l.learner.add_packets(packets);
+            let mut b = l.learner.snapshot();
+            if let Err(e) = self.save(&mut b) {
+                eprintln!("otsensor: error: checkpoint: {e}");
+            }
+        }
+        self.flush();
+        if let Some(Err(e)) = self.durable.as_ref().map(std::fs::File::sync_data) {
+            self.error.get_or_insert(CoordinatorError::Output(e));
+        }
+    }
+
+    /// Ends the run: a last checkpoint, every fold closed and written, the summary.
+    pub fn finish(mut self) -> Result<Vec<Alert>, CoordinatorError> {
+        self.checkpoint();
+        match &mut self.mode {
+            Mode::Learning(l) => l.watch.finish(&mut self.pending),
+            Mode::Detecting(d) => d.finish(&mut self.pending),
+        }
+        self.write_pending(LineKind::Closed);
+        self.flush();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.writer.finish().map_err(CoordinatorError::Output)?;
+        Ok(self.writer.alerts().to_vec())
+    }
+
+    /// A write or baseline error that should stop the run.
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    fn publish_baseline_state(&self) {
+        if let Ok(mut c) = self.telemetry.coordinator.lock() {
+            c.detecting = matches!(self.mode, Mode::Detecting(_));
+            if c.baseline_written.is_none() {
+                let meta = std::fs::metadata(&self.config.baseline).ok();
+                c.baseline_written = meta.as_ref().and_then(|m| m.modified().ok());
+                c.baseline_bytes = meta.map_or(0, |m| m.len());
+            }
+        }
+    }
+
+    /// Takes the merger's latency samples and counters into the metrics.
+    pub fn publish(&mut self, merger: &mut Merger) {
+        if let Ok(mut c) = self.telemetry.coordinator.lock() {
+            merger.take_latency(&mut c.score);
+            if let Mode::Detecting(d) = &self.mode {
+                c.held_back = d.held_back();
+            }
+        }
+    }
+}
+
+fn detecting(config: &CoordinatorConfig, b: &Baseline) -> Result<Mode, CoordinatorError> {
+    eprintln!(
+        "otsensor: detecting against {} ({} learned, {} pairs)",
+        config.baseline.display(),
+        human_duration(b.learning.duration_secs),
+        b.pairs.len()
+    );
+    let d = Detector::new(b)
+        .map_err(|e| CoordinatorError::Baseline(BaselineFileError::Invalid(config.baseline.clone(), e)))?;
+    Ok(Mode::Detecting(Box::new(d)))
+}
+
+fn learning(learner: Learner, base_secs: f64) -> Mode {
+    Mode::Learning(Box::new(Learning {
+        learner,
+        watch: Detector::critical_only(),
+        base_secs,
+        first_ns: None,
+        novelty: Novelty::default(),
+    }))
+}
+
+impl Learning {
+    /// Warns when, past half of the learning time, a period brings many new pairs or
+    /// function codes: an attacker present during learning poisons the baseline.
+    fn check_novelty(&mut self, ns: i64, learn_for: f64) {
+        let next = *self.novelty.next_ns.get_or_insert(ns + NOVELTY_PERIOD_NS);
+        if ns < next {
+            return;
+        }
+        self.novelty.next_ns = Some(ns + NOVELTY_PERIOD_NS);
+        let (pairs, functions) = (self.learner.pairs(), self.learner.functions());
+        let new_pairs = pairs.saturating_sub(self.novelty.pairs);
+        let new_functions = functions.saturating_sub(self.novelty.functions);
+        let learned = self.base_secs + self.first_ns.map_or(0.0, |f| (ns - f) as f64 * 1e-9);
+        let late = learned >= 0.5 * learn_for;
+        let burst = |new: usize, before: usize| new >= 3 && new * 5 >= before;
+        if late && (burst(new_pairs, self.novelty.pairs) || burst(new_functions, self.novelty.functions)) {
+            eprintln!(
+                "otsensor: warning: {new_pairs} new pairs and {new_functions} new function codes in the last minute of \
+                 packet time, {} into {} of learning: review the baseline before trusting it (an attacker present \
+                 while learning is learned as normal)",
+                human_duration(learned),
+                human_duration(learn_for)
+            );
+        }
+        self.novelty.pairs = pairs;
+        self.novelty.functions = functions;
+    }
+}
