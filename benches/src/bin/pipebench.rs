@@ -7,8 +7,9 @@
 //! Generates a capture in memory (as `gencap` does), learns a baseline from it, then, in one
 //! run: scores it single-threaded (an `Engine` and a `Detector`, what `detect` does); runs
 //! the pipeline flat out with each number of workers (the capture thread waits when a ring is
-//! full, so nothing is dropped); and offers it at fixed packet rates with the largest number
-//! of workers, dropping and counting what does not fit, as live capture does. The frames are
+//! full, so nothing is dropped); and offers it at fixed packet rates with the default number
+//! of workers (cores - 1), dropping and counting what does not fit, as live capture does. The
+//! capture thread paces by spinning, so it takes a core as a busy capture thread would. The frames are
 //! indexed before timing starts, so the capture file's parsing is not measured.
 
 use std::io;
@@ -175,7 +176,8 @@ fn main() -> Result<(), String> {
             single / secs
         );
     }
-    let w = args.workers.iter().copied().max().unwrap_or(1);
+    // Offered rates with the sensor's default: one worker per core but the capture thread's.
+    let w = otsensor::config::default_workers();
     for &r in &args.rates {
         let (secs, dropped) = pipeline(&store, &frames, &path, w, Some(r))?;
         println!(
