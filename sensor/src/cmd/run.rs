@@ -87,7 +87,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
         })?;
     let captured = match (live, &opts.source) {
         (Some(src), _) => capture_live(src, dispatcher, &telemetry, &stop),
-        (None, Source::Files { paths, pace }) => capture_files(paths, *pace, dispatcher, &stop),
+        (None, Source::Files { paths, pace }) => capture_files(paths, *pace, dispatcher, &telemetry, &stop),
         (None, Source::Live { .. }) => Ok(()),
     };
     let alerts = pipeline.finish();
@@ -134,9 +134,11 @@ fn capture_files(
     paths: &[std::path::PathBuf],
     pace: bool,
     mut dispatcher: Dispatcher,
+    telemetry: &Telemetry,
     stop: &AtomicBool,
 ) -> Result<(), RunCmdError> {
     let mut clock: Option<(i64, Instant)> = None;
+    let mut loss = LossMeter::default();
     let mut result = Ok(());
     'files: for path in paths {
         let cap = match Capture::open(path) {
@@ -173,6 +175,8 @@ fn capture_files(
             let seq = dispatcher.frame(at, Some(p.index));
             if pace {
                 follow_capture_time(&mut clock, p.ts.as_nanos(), &mut dispatcher, stop);
+                // Paced replay drops like live capture, and so holds timing rules back too.
+                loss.measure(None, telemetry);
             }
             if (pace || seq % 1024 == 0) && stop.load(Ordering::Relaxed) {
                 break 'files;
@@ -226,7 +230,7 @@ fn capture_live(
                 break;
             }
         }
-        loss.measure(src.as_mut(), telemetry);
+        loss.measure(Some(src.as_mut()), telemetry);
     }
     dispatcher.finish();
     result
@@ -241,12 +245,12 @@ struct LossMeter {
 }
 
 impl LossMeter {
-    fn measure(&mut self, src: &mut dyn LiveSource, telemetry: &Telemetry) {
+    fn measure(&mut self, src: Option<&mut dyn LiveSource>, telemetry: &Telemetry) {
         if self.last.is_some_and(|t| t.elapsed() < LOSS_PERIOD) {
             return;
         }
         self.last = Some(Instant::now());
-        let kernel = src.kernel_stats().map_or(self.kernel, |k| k.drops);
+        let kernel = src.and_then(|s| s.kernel_stats().ok()).map_or(self.kernel, |k| k.drops);
         let rings: u64 = telemetry.workers.iter().map(|w| w.ring_dropped_packets.load(Ordering::Relaxed)).sum();
         telemetry.kernel_drops.store(kernel, Ordering::Relaxed);
         let lost = kernel > self.kernel || rings > self.rings;

@@ -474,3 +474,67 @@ impl Learning {
         self.novelty.functions = functions;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use otsensor_dissectors::engine::{Engine, EngineConfig};
+    use otsensor_dissectors::event::{Pdu, Timestamp};
+    use otsensor_dissectors::packet::linktype;
+    use otsensor_models::ObservationLog;
+
+    use super::*;
+
+    /// A raw IPv4/TCP packet from 10.0.0.9:40000 to 10.0.0.2:502 carrying `payload`.
+    fn packet(payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x45, 0]; // version 4, IHL 5; DSCP
+        v.extend(((40 + payload.len()) as u16).to_be_bytes()); // total length
+        v.extend([0, 1, 0x40, 0, 64, 6, 0, 0]); // id, don't fragment, TTL 64, TCP, checksum
+        v.extend([10, 0, 0, 9, 10, 0, 0, 2]); // source, destination
+        v.extend(40000u16.to_be_bytes()); // source port
+        v.extend(502u16.to_be_bytes()); // destination port
+        v.extend(1000u32.to_be_bytes()); // sequence
+        v.extend(0u32.to_be_bytes()); // acknowledgement
+        v.extend([0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]); // offset 5, PSH|ACK, window, checksum, urgent
+        v.extend(payload);
+        v
+    }
+
+    #[test]
+    fn alerts_written_while_capture_loses_packets_say_so() {
+        let dir = std::env::temp_dir().join(format!("otsensor-coord-loss-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("b.json");
+        let mut empty = Learner::new().finish();
+        baseline_file::save(&path, &mut empty).expect("baseline saved");
+        let telemetry = Arc::new(Telemetry::new(1));
+        let config = CoordinatorConfig {
+            baseline: path,
+            learn_for_secs: 0.0,
+            checkpoint: Duration::from_secs(3600),
+            timing: AlertTiming::OnOpen,
+        };
+        let mut out = Vec::new();
+        {
+            let mut c = Coordinator::new(config, &mut out, None, Arc::clone(&telemetry)).expect("coordinator");
+            telemetry.loss_now.store(true, Ordering::Relaxed);
+            c.update_loss();
+            // MBAP: transaction 1, protocol 0, length 6, unit 1; FC 8 restart communications.
+            let restart = packet(&[0, 1, 0, 0, 0, 6, 1, 8, 0, 1, 0, 0]);
+            let mut log = ObservationLog::new();
+            let mut engine = Engine::new(EngineConfig::default());
+            let ts = Timestamp { secs: 1_700_000_000, nanos: 0 };
+            engine.process(ts, 1, linktype::RAW, &restart, &mut |p: &Pdu<'_>| {
+                log.push(p);
+            });
+            let obs = log.get(0).expect("the restart was dissected");
+            c.apply(Finding::Observation(obs));
+            c.finish().expect("finished");
+        }
+        let text = String::from_utf8(out).expect("UTF-8");
+        let restart = text.lines().find(|l| l.contains("\"id\":\"modbus.cold_restart\"")).expect("restart alerted");
+        assert!(restart.contains("\"capture_loss\":true"), "{restart}");
+        let loss = telemetry.coordinator.lock().map(|c| c.capture_loss).unwrap_or(false);
+        assert!(loss, "the metric says capture loss");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
