@@ -90,10 +90,25 @@ enum Command {
         #[command(flatten)]
         flags: Box<RunFlags>,
     },
+    /// Policy files (zones, conduits, assets, guardrails, rules, windows).
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Baseline maintenance.
     Baseline {
         #[command(subcommand)]
         action: BaselineAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesAction {
+    /// Validate a policy file: exits non-zero with the file, line, column and reason of the
+    /// first error.
+    Check {
+        /// The policy file (TOML).
+        file: PathBuf,
     },
 }
 
@@ -219,6 +234,16 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+        },
+        Command::Rules { action: RulesAction::Check { file } } => match otsensor::cmd::rules::load_policy(&file) {
+            Ok(p) => {
+                eprintln!("otsensor: {}: valid: {}", file.display(), otsensor::cmd::rules::describe(&p));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("otsensor: error: {e}");
+                ExitCode::FAILURE
+            }
         },
         Command::Baseline { action: BaselineAction::Seal { file } } => match otsensor::baseline_file::seal(&file) {
             Ok(()) => {

@@ -157,3 +157,18 @@ fn traffic_on_502_that_is_not_modbus_is_reported_and_not_misparsed() {
     assert!(err.contains("not their port's protocol: 1"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn rules_check_accepts_the_example_and_names_the_line_of_an_error() {
+    let example = crate::common::workspace_root().join("rules/examples/plant.toml");
+    let out = otsensor(&["rules", "check", &example.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("valid: 2 zones, 1 conduits"), "{stderr}");
+    let bad = std::env::temp_dir().join(format!("otsensor-bad-policy-{}.toml", std::process::id()));
+    std::fs::write(&bad, "[[zone]]\nname = \"a\"\nnetworks = [\"10.0.0.0/24\"]\nsecurity_level = 2\n\n[[conduit]]\nfrom = \"a\"\nto = \"b\"\nprotocols = [\"modbus\"]\n").expect("write");
+    let out = otsensor(&["rules", "check", &bad.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a broken policy must fail");
+    assert!(stderr.contains(&format!("{}:8:6: unknown zone \"b\"", bad.display())), "{stderr}");
+    std::fs::remove_file(&bad).ok();
+}

@@ -1,0 +1,29 @@
+//! `otsensor rules check`: a policy file validated, and the loading every command shares.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use otsensor_models::rules_catalog::catalog;
+use otsensor_rules::{Known, Policy};
+
+/// Reads and validates the policy at `path`; the error names the file, line and column.
+pub fn load_policy(path: &Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ids: HashSet<u32> = catalog().into_iter().map(|r| r.rule_id).collect();
+    let known = Known { rule_id: &|id| ids.contains(&id) };
+    otsensor_rules::load(&path.display().to_string(), &text, &known).map_err(|e| e.to_string())
+}
+
+/// One line saying what a valid policy holds.
+pub fn describe(p: &Policy) -> String {
+    format!(
+        "{} zones, {} conduits, {} assets, {} guardrails, {} rules, {} suppressions, {} maintenance windows",
+        p.zones.len(),
+        p.conduits.len(),
+        p.assets.len(),
+        p.guardrails.len(),
+        p.rules.len(),
+        p.suppressions.len(),
+        p.maintenance.len()
+    )
+}
