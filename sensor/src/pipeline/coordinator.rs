@@ -385,7 +385,15 @@ impl<'w> Coordinator<'w> {
     pub fn finish(mut self) -> Result<Vec<Alert>, CoordinatorError> {
         self.checkpoint();
         match &mut self.mode {
-            Mode::Learning(l) => l.watch.finish(&mut self.pending),
+            Mode::Learning(l) => {
+                eprintln!(
+                    "otsensor: still learning: {} of {} learned, saved to {}",
+                    human_duration(l.learner.learned_secs()),
+                    human_duration(self.config.learn_for_secs),
+                    self.config.baseline.display()
+                );
+                l.watch.finish(&mut self.pending);
+            }
             Mode::Detecting(d) => d.finish(&mut self.pending),
         }
         self.write_pending(LineKind::Closed);
