@@ -69,6 +69,10 @@ pub struct RunFlags {
     /// their fold closes, as `detect` does; default with --read).
     #[arg(long, value_name = "WHEN", value_parser = ["open", "close"])]
     pub alert_on: Option<String>,
+    /// Apply this policy to the alerts (zones, assets, suppressions, maintenance windows);
+    /// SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Serve Prometheus metrics (/metrics) and /healthz on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
@@ -117,6 +121,7 @@ struct FileConfig {
     checkpoint: Option<String>,
     alerts: Option<PathBuf>,
     alert_on: Option<String>,
+    policy: Option<PathBuf>,
     metrics: Option<SocketAddr>,
     user: Option<String>,
     modbus_ports: Option<Vec<u16>>,
@@ -205,6 +210,8 @@ impl RunFlags {
             learn_for_secs: duration("learn-for", self.learn_for.or(file.learn_for), "14d")?,
             checkpoint: Duration::from_secs_f64(checkpoint.max(0.1)),
             timing,
+            policy: self.policy.or(file.policy),
+            reload_policy: Default::default(),
         };
         let defaults = EngineConfig::default();
         let dnp3 = self.dnp3_ports.or(file.dnp3_ports).unwrap_or(defaults.dnp3_tcp_ports.clone());

@@ -11,6 +11,8 @@
 //!   coordinator that merges in packet order, learns, scores and checkpoints;
 //! - [`cmd`]: the subcommands; [`config`]: `run`'s flags and TOML file;
 //! - [`output`]: JSON lines of PDUs and alerts; [`metrics`]: the registry and `/metrics`;
+//! - [`policy`]: the `rules` crate's policy applied to alerts (criticality, zones, asset
+//!   names, suppressions, maintenance windows);
 //! - [`baseline_file`]: baselines on disk, verified and written atomically.
 //!
 //! It never transmits on the monitored network: the capture socket is receive-only (no TX
@@ -25,4 +27,5 @@ pub mod config;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod policy;
 pub mod run;

@@ -65,6 +65,9 @@ enum Command {
         /// Write alerts to FILE instead of stdout.
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
+        /// Apply this policy (zones, assets, suppressions, maintenance windows).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -81,6 +84,9 @@ enum Command {
         /// Also save the learned baseline to FILE.
         #[arg(long, value_name = "FILE")]
         save_baseline: Option<PathBuf>,
+        /// Apply this policy (zones, assets, suppressions, maintenance windows).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -205,23 +211,27 @@ fn main() -> ExitCode {
             progress: !common.no_progress,
             summary: !common.quiet,
         })),
-        Command::Detect { captures, baseline, alerts, common } => model_cmd(detect(&DetectArgs {
+        Command::Detect { captures, baseline, alerts, policy, common } => model_cmd(detect(&DetectArgs {
             captures,
             baseline,
             alerts,
             engine: common.engine(),
+            policy,
             progress: !common.no_progress,
             summary: !common.quiet,
         })),
-        Command::Replay { capture, learn_for, alerts, save_baseline, common } => model_cmd(replay(&ReplayArgs {
-            capture,
-            learn_for_secs: learn_for,
-            alerts,
-            save_baseline,
-            engine: common.engine(),
-            progress: !common.no_progress,
-            summary: !common.quiet,
-        })),
+        Command::Replay { capture, learn_for, alerts, save_baseline, policy, common } => {
+            model_cmd(replay(&ReplayArgs {
+                capture,
+                learn_for_secs: learn_for,
+                alerts,
+                save_baseline,
+                engine: common.engine(),
+                policy,
+                progress: !common.no_progress,
+                summary: !common.quiet,
+            }))
+        }
         Command::Run { flags } => match flags.resolve() {
             Err(e) => {
                 eprintln!("otsensor: error: {e}");

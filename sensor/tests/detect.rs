@@ -236,6 +236,7 @@ fn replay(rel: &str, learn_for_secs: f64) -> Option<Vec<Value>> {
         alerts: None,
         save_baseline: None,
         engine: EngineConfig::default(),
+        policy: None,
         progress: false,
         summary: false,
     };
@@ -446,6 +447,7 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
         baseline: baseline.clone(),
         alerts: Some(alerts.clone()),
         engine: EngineConfig::default(),
+        policy: None,
         progress: false,
         summary: false,
     };

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod detect;
 mod live_e2e;
+mod policy;
 mod run_pipeline;
 mod tshark_dnp3;
 mod tshark_modbus;

@@ -118,6 +118,8 @@ fn pipeline(
             learn_for_secs: 0.0,
             checkpoint: Duration::from_secs(3600),
             timing: AlertTiming::OnClose,
+            policy: None,
+            reload_policy: Arc::default(),
         },
         when_full: if rate.is_some() { WhenFull::Drop } else { WhenFull::Wait },
     };

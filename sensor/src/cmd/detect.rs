@@ -10,6 +10,7 @@ use otsensor_models::{Alert, Detector};
 
 use crate::baseline_file::{self, BaselineFileError};
 use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::policy::Applier;
 use crate::run::{run_captures, summary, Progress, RunError};
 
 /// Hand closed alerts to the writer every this many PDUs.
@@ -59,10 +60,20 @@ pub struct DetectArgs {
     pub alerts: Option<PathBuf>,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
+    /// Policy file applied to the alerts.
+    pub policy: Option<PathBuf>,
     /// Whether to show a progress bar.
     pub progress: bool,
     /// Whether to print the summaries on stderr.
     pub summary: bool,
+}
+
+/// Loads the policy a command names, if any.
+pub(crate) fn policy_of(path: &Option<PathBuf>) -> Result<Option<Applier>, ModelCmdError> {
+    match path {
+        Some(p) => super::rules::load_policy(p).map(|p| Some(Applier::new(p))).map_err(ModelCmdError::Usage),
+        None => Ok(None),
+    }
 }
 
 /// A sink scoring PDUs and writing alerts as they close.
@@ -100,10 +111,15 @@ impl Sink for DetectSink<'_, '_> {
 /// Runs `detect`, writing alerts to `out`.
 pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
     let baseline = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
-    let detector = Detector::new(&baseline)
+    let mut detector = Detector::new(&baseline)
         .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(args.baseline.clone(), e)))?;
+    let policy = policy_of(&args.policy)?;
+    if let Some(p) = &policy {
+        p.configure(&mut detector);
+    }
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
+    writer.set_policy(policy);
     let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
     let mut progress = Progress::new(args.progress);
     let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);

@@ -27,6 +27,8 @@ pub struct ReplayArgs {
     pub save_baseline: Option<PathBuf>,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
+    /// Policy file applied to the alerts.
+    pub policy: Option<PathBuf>,
     /// Whether to show a progress bar.
     pub progress: bool,
     /// Whether to print the summaries on stderr.
@@ -88,7 +90,10 @@ impl ReplaySink<'_, '_> {
         // Seal and verify as a file would be, so replay scores exactly what detect would.
         let text = baseline.to_json();
         match Baseline::from_json(&text).and_then(|b| Detector::new(&b).map(|d| (b, d))) {
-            Ok((b, d)) => {
+            Ok((b, mut d)) => {
+                if let Some(p) = self.writer.policy() {
+                    p.configure(&mut d);
+                }
                 self.baseline = Some(b);
                 self.phase = Phase::Detecting(Box::new(d));
             }
@@ -143,6 +148,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(), ModelCmdError> {
 pub fn replay_to(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
+    writer.set_policy(super::detect::policy_of(&args.policy)?);
     let mut sink = ReplaySink {
         phase: Phase::Learning { learner: Box::default(), until_ns: None },
         learn_ns: (args.learn_for_secs * 1e9) as i64,

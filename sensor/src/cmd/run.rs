@@ -54,6 +54,8 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| RunCmdError::Setup(format!("signals: {e}")))?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&opts.coordinator.reload_policy))
+        .map_err(|e| RunCmdError::Setup(format!("signals: {e}")))?;
     // The capture opens with privileges; nothing after it needs them.
     let live = match &opts.source {
         Source::Live { config, backend } => {

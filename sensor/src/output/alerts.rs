@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use otsensor_models::{Alert, Severity};
 
 use super::json::JsonBuf;
+use crate::policy::{Applier, Enrichment};
 
 /// What an alert line is, beyond the alert itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,12 +27,13 @@ pub enum LineKind {
 
 /// Writes one alert as a JSON line.
 pub fn write_alert(out: &mut JsonBuf, a: &Alert) {
-    write_alert_line(out, a, LineKind::Closed, false);
+    write_alert_line(out, a, LineKind::Closed, false, None);
 }
 
-/// Writes one alert as a JSON line, with `"update": true` for an update and
-/// `"capture_loss": true` when capture was losing packets.
-pub fn write_alert_line(out: &mut JsonBuf, a: &Alert, kind: LineKind, capture_loss: bool) {
+/// Writes one alert as a JSON line, with `"update": true` for an update,
+/// `"capture_loss": true` when capture was losing packets, and what the policy adds (zones,
+/// asset names, maintenance window), each key only when it has a value.
+pub fn write_alert_line(out: &mut JsonBuf, a: &Alert, kind: LineKind, capture_loss: bool, policy: Option<&Enrichment>) {
     out.begin();
     out.key_ts("ts", a.ts_first);
     out.key_ts("ts_last", a.ts_last);
@@ -64,6 +66,19 @@ pub fn write_alert_line(out: &mut JsonBuf, a: &Alert, kind: LineKind, capture_lo
     if capture_loss {
         out.key_bool("capture_loss", true);
     }
+    if let Some(e) = policy {
+        for (k, v) in [
+            ("src_zone", &e.src_zone),
+            ("dst_zone", &e.dst_zone),
+            ("src_asset", &e.src_asset),
+            ("dst_asset", &e.dst_asset),
+            ("maintenance", &e.maintenance),
+        ] {
+            if let Some(v) = v {
+                out.key_str(k, v);
+            }
+        }
+    }
     out.end_line();
 }
 
@@ -74,6 +89,7 @@ pub struct AlertWriter<'w> {
     error: Option<io::Error>,
     seen: Vec<Alert>,
     capture_loss: bool,
+    policy: Option<Applier>,
 }
 
 impl std::fmt::Debug for AlertWriter<'_> {
@@ -85,7 +101,7 @@ impl std::fmt::Debug for AlertWriter<'_> {
 impl<'w> AlertWriter<'w> {
     /// A writer to `out`.
     pub fn new(out: &'w mut dyn Write) -> Self {
-        AlertWriter { buf: JsonBuf::new(), out, error: None, seen: Vec::new(), capture_loss: false }
+        AlertWriter { buf: JsonBuf::new(), out, error: None, seen: Vec::new(), capture_loss: false, policy: None }
     }
 
     /// Writes `alerts` and keeps them for the summary.
@@ -98,10 +114,23 @@ impl<'w> AlertWriter<'w> {
         self.capture_loss = loss;
     }
 
+    /// Applies `policy` to every alert written from now on (suppressions, maintenance
+    /// windows, zones and asset names); returns the one it replaces.
+    pub fn set_policy(&mut self, policy: Option<Applier>) -> Option<Applier> {
+        std::mem::replace(&mut self.policy, policy)
+    }
+
+    /// The policy applied, if any.
+    pub fn policy(&self) -> Option<&Applier> {
+        self.policy.as_ref()
+    }
+
     /// Writes `alerts` as lines of `kind`; keeps all but updates for the summary.
     pub fn write_kind(&mut self, alerts: &mut Vec<Alert>, kind: LineKind) {
-        for a in alerts.iter() {
-            write_alert_line(&mut self.buf, a, kind, self.capture_loss);
+        let extra = self.policy.as_mut().map(|p| p.apply(alerts));
+        for (i, a) in alerts.iter().enumerate() {
+            let e = extra.as_ref().and_then(|x| x.get(i));
+            write_alert_line(&mut self.buf, a, kind, self.capture_loss, e);
         }
         if self.error.is_none() && !self.buf.is_empty() {
             if let Err(e) = self.buf.flush_to(self.out) {

@@ -9,7 +9,7 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,6 +21,7 @@ use super::merge::{Finding, Merger};
 use crate::baseline_file::{self, BaselineFileError};
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::{AlertWriter, LineKind};
+use crate::policy::Applier;
 
 /// Hand closed alerts to the writer every this many PDUs (as `detect` does).
 const DRAIN_EVERY: u64 = 4096;
@@ -50,6 +51,11 @@ pub struct CoordinatorConfig {
     pub checkpoint: Duration,
     /// When alerts are written.
     pub timing: AlertTiming,
+    /// Policy file applied to the alerts.
+    pub policy: Option<PathBuf>,
+    /// Set (by SIGHUP) to reload the policy file; a file that fails validation is refused
+    /// and the policy in force stays.
+    pub reload_policy: Arc<AtomicBool>,
 }
 
 /// Learning or detecting.
@@ -83,6 +89,8 @@ pub enum CoordinatorError {
     Baseline(BaselineFileError),
     /// Alerts could not be written.
     Output(io::Error),
+    /// The policy file was refused.
+    Policy(String),
 }
 
 impl std::fmt::Display for CoordinatorError {
@@ -90,6 +98,7 @@ impl std::fmt::Display for CoordinatorError {
         match self {
             CoordinatorError::Baseline(e) => write!(f, "baseline {e}"),
             CoordinatorError::Output(e) => write!(f, "writing alerts: {e}"),
+            CoordinatorError::Policy(e) => write!(f, "policy: {e}"),
         }
     }
 }
@@ -148,7 +157,11 @@ impl<'w> Coordinator<'w> {
             }
             None => learning(Learner::new(), 0.0),
         };
-        let writer = AlertWriter::new(out);
+        let mut writer = AlertWriter::new(out);
+        if let Some(p) = &config.policy {
+            let policy = crate::cmd::rules::load_policy(p).map_err(CoordinatorError::Policy)?;
+            writer.set_policy(Some(Applier::new(policy)));
+        }
         let now = Instant::now();
         let mut c = Coordinator {
             config,
@@ -169,11 +182,29 @@ impl<'w> Coordinator<'w> {
         Ok(c)
     }
 
+    /// Sets up the detector in use: alerts on open, asset criticality from the policy.
     fn set_report_on_open(&mut self) {
         let on_open = self.config.timing == AlertTiming::OnOpen;
-        match &mut self.mode {
-            Mode::Learning(l) => l.watch.report_on_open(on_open),
-            Mode::Detecting(d) => d.report_on_open(on_open),
+        let d = match &mut self.mode {
+            Mode::Learning(l) => &mut l.watch,
+            Mode::Detecting(d) => d.as_mut(),
+        };
+        d.report_on_open(on_open);
+        if let Some(p) = self.writer.policy() {
+            p.configure(d);
+        }
+    }
+
+    /// Reloads the policy file (SIGHUP); keeps the one in force when the new one is refused.
+    fn reload_policy(&mut self) {
+        let Some(path) = self.config.policy.clone() else { return };
+        match crate::cmd::rules::load_policy(&path) {
+            Ok(p) => {
+                eprintln!("otsensor: policy reloaded: {}", crate::cmd::rules::describe(&p));
+                self.writer.set_policy(Some(Applier::new(p)));
+                self.set_report_on_open();
+            }
+            Err(e) => eprintln!("otsensor: error: policy not reloaded, the previous one stays: {e}"),
         }
     }
 
@@ -318,6 +349,9 @@ impl<'w> Coordinator<'w> {
 
     /// Wall-clock work: closed alerts out, flush, capture loss, checkpoints, metrics.
     pub fn housekeeping(&mut self) {
+        if self.config.reload_policy.swap(false, Ordering::Relaxed) {
+            self.reload_policy();
+        }
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.last_flush = Instant::now();
             self.drain_closed();
@@ -520,6 +554,8 @@ mod tests {
             learn_for_secs: 0.0,
             checkpoint: Duration::from_secs(3600),
             timing: AlertTiming::OnOpen,
+            policy: None,
+            reload_policy: Arc::default(),
         };
         let mut out = Vec::new();
         {

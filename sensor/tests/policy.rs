@@ -1,0 +1,81 @@
+//! A policy applied to the alerts of a real capture: zones and asset names in every alert,
+//! criticality in the score, a suppression, one that expired, and a maintenance window.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::shared_pcaps;
+
+fn otsensor(args: &[&str]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_otsensor")).args(args).output().expect("runs");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+const POLICY: &str = r#"
+[[zone]]
+name = "hmi"
+networks = ["192.168.10.0/28"]
+security_level = 2
+
+[[zone]]
+name = "plc"
+networks = ["192.168.10.48/28"]
+security_level = 3
+
+[[asset]]
+name = "PLC-60"
+address = "192.168.10.60"
+criticality = 5
+role = "plc"
+
+[[suppression]]
+rule_id = 9100102          # modbus.new_pair, for this pair, until 2030
+pair = ["192.168.10.1", "192.168.10.60"]
+until = 2030-01-01T00:00:00Z
+
+[[suppression]]
+rule_id = 9100001          # net.new_asset, but it expired in 2000
+until = 2000-01-01T00:00:00Z
+
+[[maintenance]]
+name = "coil work"         # the capture was taken on 2011-02-11 at 11:29 UTC
+from = 2011-02-11T00:00:00Z
+to = 2011-02-12T12:00:00Z
+assets = ["PLC-60"]
+approved_by = "shift lead"
+"#;
+
+#[test]
+fn detect_with_a_policy_enriches_scores_suppresses_and_marks_maintenance() {
+    let Some(root) = shared_pcaps() else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but ../shared/pcaps is missing");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("otsensor-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (baseline, policy) = (dir.join("b.json"), dir.join("policy.toml"));
+    std::fs::write(&policy, POLICY).expect("policy written");
+    let em = root.join("modbus/emreekin");
+    let p = |f: &str| em.join(f).to_string_lossy().into_owned();
+    let b = baseline.to_string_lossy().into_owned();
+    otsensor(&["learn", &p("FC1-permit.pcap"), &p("ReadCoil.pcap"), "--baseline", &b, "--fresh", "-q"]);
+    let plain = otsensor(&["detect", &p("crash.pcap"), "--baseline", &b, "-q"]);
+    let with = otsensor(&["detect", &p("crash.pcap"), "--baseline", &b, "-q", "--policy", &policy.to_string_lossy()]);
+    let find = |alerts: &[Value], id: &str| alerts.iter().find(|a| a["id"] == id).cloned();
+    assert!(find(&plain, "modbus.new_pair").is_some(), "the baseline alone raises a new pair");
+    assert!(find(&with, "modbus.new_pair").is_none(), "suppressed until 2030: {with:?}");
+    let asset = find(&with, "net.new_asset").expect("an expired suppression no longer applies");
+    assert_eq!((asset["src_zone"].as_str(), asset["dst_zone"].as_str()), (Some("hmi"), Some("plc")));
+    assert_eq!(asset["dst_asset"], "PLC-60");
+    let before = find(&plain, "modbus.write_on_read_only_pair").expect("the write");
+    let after = find(&with, "modbus.write_on_read_only_pair").expect("the write, with the policy");
+    assert!(after["score"].as_u64() > before["score"].as_u64(), "criticality 5 raises the score: {before} {after}");
+    assert_eq!(after["maintenance"], "coil work", "{after}");
+    let rank = |s: &Value| ["low", "medium", "high", "critical"].iter().position(|x| s == *x);
+    let sev_unmarked =
+        rank(&Value::from(otsensor_models::Severity::from_score(after["score"].as_u64().unwrap_or(0) as u8).name()));
+    assert_eq!(rank(&after["severity"]).map(|r| r + 1), sev_unmarked, "lowered one level in the window: {after}");
+    std::fs::remove_dir_all(&dir).ok();
+}
