@@ -70,8 +70,8 @@ impl Applier {
         let ts = a.ts_first.secs;
         self.policy.suppressions.iter().any(|s| {
             s.rule_id == a.rule_id
-                && s.until.is_none_or(|u| ts < u)
-                && s.pair.is_none_or(|(c, sv)| c == a.src.ip && sv == a.dst.ip)
+                && s.until.map_or(true, |u| ts < u)
+                && s.pair.map_or(true, |(c, sv)| c == a.src.ip && sv == a.dst.ip)
                 // An alert names no point in structured form yet: a suppression limited to a
                 // point never matches rather than silencing the whole pair.
                 && s.point.is_none()
