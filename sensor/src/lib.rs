@@ -11,7 +11,8 @@
 //!   coordinator that merges in packet order, learns, scores and checkpoints;
 //! - [`cmd`]: the subcommands; [`config`]: `run`'s flags and TOML file;
 //! - [`output`]: JSON lines of PDUs and alerts; [`metrics`]: the registry and `/metrics`;
-//! - [`baseline_file`]: baselines on disk, verified and written atomically.
+//! - [`baseline_file`]: baselines on disk, verified and written atomically;
+//! - [`report`]: the self-contained HTML forensic report of `otsensor report`.
 //!
 //! It never transmits on the monitored network: the capture socket is receive-only (no TX
 //! ring, never written to), and the only sockets it opens are the metrics endpoint's, on an
@@ -25,4 +26,5 @@ pub mod config;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod run;

@@ -4,4 +4,5 @@ pub mod detect;
 pub mod dissect;
 pub mod learn;
 pub mod replay;
+pub mod report;
 pub mod run;
