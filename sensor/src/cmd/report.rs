@@ -107,7 +107,8 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             sink.finish();
-            let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let file =
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
             (Scoring::Baseline { file, learned_secs: baseline.learning.duration_secs }, run, inventory)
         }
         (None, Some(secs)) => {

@@ -98,7 +98,8 @@ struct Edge {
 /// Renders the legend and the map.
 pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
     // Every address: the assets, and alert endpoints that never spoke a protocol (scans).
-    let mut addrs: BTreeMap<IpAddr, Option<usize>> = b.assets.iter().enumerate().map(|(i, a)| (a.ip, Some(i))).collect();
+    let mut addrs: BTreeMap<IpAddr, Option<usize>> =
+        b.assets.iter().enumerate().map(|(i, a)| (a.ip, Some(i))).collect();
     for a in alerts {
         for ip in [a.src.ip, a.dst.ip] {
             if !ip.is_unspecified() {
@@ -180,7 +181,14 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
         e.pairs += 1;
         e.requests += p.requests;
         if e.detail.len() < 8 {
-            e.detail.push(format!("{} -> {}:{} {} ({})", p.client, p.server, p.port, p.protocol, pair_classes(p).join(", ")));
+            e.detail.push(format!(
+                "{} -> {}:{} {} ({})",
+                p.client,
+                p.server,
+                p.port,
+                p.protocol,
+                pair_classes(p).join(", ")
+            ));
         }
     }
     for a in alerts {
@@ -287,7 +295,8 @@ fn make_node(
         let label = subnet(key, cv4, cv6).1;
         let mut roles: BTreeMap<&str, usize> = BTreeMap::new();
         for ip in ips {
-            let role = addrs.get(ip).copied().flatten().and_then(|i| b.assets.get(i)).map_or("unseen", |a| a.role.as_str());
+            let role =
+                addrs.get(ip).copied().flatten().and_then(|i| b.assets.get(i)).map_or("unseen", |a| a.role.as_str());
             *roles.entry(role).or_default() += 1;
         }
         let mix: Vec<String> = roles.iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -344,7 +353,11 @@ fn make_node(
 
 fn node(h: &mut String, n: &Node) {
     let (x, y) = (n.x, n.y);
-    let stroke = if n.alerted { format!("stroke=\"{ALERT_RED}\" stroke-width=\"3\"") } else { "stroke=\"#fff\" stroke-width=\"1.5\"".into() };
+    let stroke = if n.alerted {
+        format!("stroke=\"{ALERT_RED}\" stroke-width=\"3\"")
+    } else {
+        "stroke=\"#fff\" stroke-width=\"1.5\"".into()
+    };
     let _ = write!(h, "<g class=\"node\"><title>{}</title>", esc(&n.title));
     match n.role.as_str() {
         "cluster" => {

@@ -159,11 +159,8 @@ fn summary(h: &mut String, d: &ReportData) {
         let n = d.stats.pdus.get(p as usize).copied().unwrap_or(0);
         let _ = write!(h, "<tr><td>{}</td><td class=\"num\">{n}</td></tr>", p.name());
     }
-    let _ = write!(
-        h,
-        "<tr><td>protocol violations</td><td class=\"num\">{}</td></tr></table></div>",
-        d.stats.violations
-    );
+    let _ =
+        write!(h, "<tr><td>protocol violations</td><td class=\"num\">{}</td></tr></table></div>", d.stats.violations);
     h.push_str("<div class=\"card\"><h3>Alerts by severity</h3><table class=\"mini\">");
     for s in SEVERITIES {
         let n = d.alerts.iter().filter(|a| a.severity == s).count();
@@ -247,7 +244,8 @@ fn alerts(h: &mut String, d: &ReportData) {
         };
         let cap = d.capture_of(a).map(|c| format!("<br><small>{}</small>", esc(c))).unwrap_or_default();
         let mitre = a.mitre.map(|m| format!(" <small>ATT&amp;CK {}</small>", esc(m))).unwrap_or_default();
-        let last = if a.ts_last == a.ts_first { String::new() } else { format!("<br><small>to {}</small>", utc(a.ts_last)) };
+        let last =
+            if a.ts_last == a.ts_first { String::new() } else { format!("<br><small>to {}</small>", utc(a.ts_last)) };
         let _ = write!(
             h,
             "<tr id=\"alert-{i}\" class=\"row-{sev}\"><td data-v=\"{ns}\">{first}{last}</td><td data-v=\"{sevn}\">\
