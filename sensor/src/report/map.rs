@@ -71,6 +71,8 @@ fn proto_color(p: &str) -> &'static str {
 }
 
 const ALERT_RED: &str = "#e03131";
+/// A white outline under labels, so that edges crossing them do not hide them.
+const HALO_TEXT: &str = "paint-order=\"stroke\" stroke=\"#f1f3f5\" stroke-width=\"3\" stroke-linejoin=\"round\"";
 const HALO: [&str; 4] = ["", "#f59f00", "#7048e8", "#e64980"];
 
 struct Node {
@@ -207,10 +209,10 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
     }
 
     legend(h, clustered, cv4, cv6);
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<div class=\"mapbox\"><svg id=\"netmap\" width=\"{w:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {w:.0} \
-         {height:.0}\" role=\"img\" aria-label=\"Network map\" font-family=\"system-ui, sans-serif\" font-size=\"11\">\n",
+         {height:.0}\" role=\"img\" aria-label=\"Network map\" font-family=\"system-ui, sans-serif\" font-size=\"11\">",
         w = width.max(300.0)
     );
     h.push_str("<defs>");
@@ -230,11 +232,11 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
     }
     h.push_str("</defs>\n");
     for (x, y, w, hh, label) in &boxes {
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<g class=\"group\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{hh:.1}\" rx=\"10\" \
              fill=\"#f1f3f5\" stroke=\"#ced4da\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#495057\" font-weight=\"600\">\
-             {}</text></g>\n",
+             {}</text></g>",
             x + 10.0,
             y + 18.0,
             esc(label)
@@ -259,7 +261,7 @@ fn place(n: usize) -> (f64, f64, Vec<(f64, f64)>) {
         return (2.0 * PAD + 60.0, 2.0 * PAD + 20.0, vec![(PAD + 30.0, PAD + 10.0)]);
     }
     if n <= CIRCLE_MAX {
-        let r = (n as f64 * SPACING / (2.0 * PI)).max(60.0);
+        let r = (n as f64 * SPACING / (2.0 * PI)).max(110.0);
         let side = 2.0 * r + 2.0 * PAD;
         let places = (0..n)
             .map(|i| {
@@ -404,14 +406,14 @@ fn node(h: &mut String, n: &Node) {
     let dy = if n.cluster { 32.0 } else { 26.0 };
     let _ = write!(
         h,
-        "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#212529\">{}</text>",
+        "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#212529\" {HALO_TEXT}>{}</text>",
         y + dy,
         esc(&n.label)
     );
     if !n.sub.is_empty() {
         let _ = write!(
             h,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6c757d\" font-size=\"10\">{}</text>",
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#6c757d\" font-size=\"10\" {HALO_TEXT}>{}</text>",
             y + dy + 12.0,
             esc(&n.sub)
         );
@@ -463,10 +465,10 @@ fn edge(h: &mut String, a: &Node, z: &Node, e: &Edge) {
         );
     }
     let dash = if e.alert_only { " stroke-dasharray=\"6 4\"" } else { "" };
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<path d=\"{d}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"{width:.1}\"{dash} \
-         marker-end=\"url(#arrow-{marker})\"/></g>\n"
+         marker-end=\"url(#arrow-{marker})\"/></g>"
     );
 }
 

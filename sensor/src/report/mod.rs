@@ -167,9 +167,9 @@ fn summary(h: &mut String, d: &ReportData) {
         let _ = write!(h, "<tr><td><span class=\"sev {0}\">{0}</span></td><td class=\"num\">{n}</td></tr>", s.name());
     }
     h.push_str("</table></div>");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<div class=\"card\"><h3>Inventory</h3><p class=\"big\">{}</p><p>assets, {} pairs</p></div></div>\n",
+        "<div class=\"card\"><h3>Inventory</h3><p class=\"big\">{}</p><p>assets, {} pairs</p></div></div>",
         d.inventory.assets.len(),
         d.inventory.pairs.len()
     );
@@ -229,14 +229,18 @@ fn alerts(h: &mut String, d: &ReportData) {
         h.push_str("<p>No alerts.</p></section>\n");
         return;
     }
+    h.push_str("<p>Most severe first; click a column to sort. Packet numbers count from 1 in each capture.</p>");
     filter_box(h, "alert-table", "alerts");
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table id=\"alert-table\" class=\"sortable\" data-page=\"{PAGE_ROWS}\"><thead><tr><th>first seen</th>\
          <th>severity</th><th>score</th><th>rule</th><th>source</th><th>destination</th><th>summary and evidence</th>\
-         <th>count</th><th>packets</th></tr></thead><tbody>\n"
+         <th>count</th><th>packets</th></tr></thead><tbody>"
     );
-    for (i, a) in d.alerts.iter().enumerate() {
+    // Most severe first, then in time; ids keep the time order the timeline links to.
+    let mut order: Vec<(usize, &Alert)> = d.alerts.iter().enumerate().collect();
+    order.sort_by_key(|(i, a)| (std::cmp::Reverse(a.severity), *i));
+    for (i, a) in order {
         let pkts = if a.pkt_first == a.pkt_last {
             a.pkt_first.to_string()
         } else {
@@ -246,13 +250,13 @@ fn alerts(h: &mut String, d: &ReportData) {
         let mitre = a.mitre.map(|m| format!(" <small>ATT&amp;CK {}</small>", esc(m))).unwrap_or_default();
         let last =
             if a.ts_last == a.ts_first { String::new() } else { format!("<br><small>to {}</small>", utc(a.ts_last)) };
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<tr id=\"alert-{i}\" class=\"row-{sev}\"><td data-v=\"{ns}\">{first}{last}</td><td data-v=\"{sevn}\">\
              <span class=\"sev {sev}\">{sev}</span></td><td class=\"num\">{score}</td><td><code>{id}</code> \
              <small>({rule_id} rev {rev})</small><br>{name}{mitre}</td><td>{src}</td><td>{dst}</td><td>{summary}\
              <div class=\"evidence\">{evidence}</div></td><td class=\"num\">{count}</td><td data-v=\"{pf}\">{pkts}{cap}\
-             </td></tr>\n",
+             </td></tr>",
             ns = a.ts_first.as_nanos(),
             first = utc(a.ts_first),
             sevn = a.severity as u8,
@@ -280,10 +284,10 @@ fn assets(h: &mut String, b: &Baseline) {
         return;
     }
     filter_box(h, "asset-table", "assets");
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table id=\"asset-table\" class=\"sortable\" data-page=\"{PAGE_ROWS}\"><thead><tr><th>address</th><th>role</th>\
-         <th>protocols</th><th>MAC</th><th>PDUs</th><th>identity</th></tr></thead><tbody>\n"
+         <th>protocols</th><th>MAC</th><th>PDUs</th><th>identity</th></tr></thead><tbody>"
     );
     for (i, a) in b.assets.iter().enumerate() {
         let mut identity = String::new();
@@ -295,10 +299,10 @@ fn assets(h: &mut String, b: &Baseline) {
             (Some(m), true) => format!("{} <small>(varies)</small>", esc(m)),
             (None, _) => "-".into(),
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<tr><td data-v=\"{i}\"><code>{ip}</code></td><td>{role}</td><td>{protos}</td><td>{mac}</td>\
-             <td class=\"num\">{pdus}</td><td>{identity}</td></tr>\n",
+             <td class=\"num\">{pdus}</td><td>{identity}</td></tr>",
             ip = esc(&a.ip.to_string()),
             role = esc(&a.role),
             protos = esc(&a.protocols.join(", ")),
@@ -315,13 +319,13 @@ fn pairs(h: &mut String, b: &Baseline) {
         return;
     }
     filter_box(h, "pair-list", "pairs");
-    let _ = write!(h, "<div id=\"pair-list\" data-page=\"{PAGE_PAIRS}\">\n");
+    let _ = writeln!(h, "<div id=\"pair-list\" data-page=\"{PAGE_PAIRS}\">");
     for p in &b.pairs {
         let classes = map::pair_classes(p);
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<details class=\"pair\"><summary><code>{client}</code> &rarr; <code>{server}</code> {proto} \
-             &middot; {req} requests, {resp} responses{flags}</summary>\n",
+             &middot; {req} requests, {resp} responses{flags}</summary>",
             client = esc(&p.client.to_string()),
             server = esc(&endpoint(p.server, p.port)),
             proto = esc(&p.protocol),

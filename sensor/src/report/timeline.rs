@@ -41,19 +41,19 @@ pub fn render(h: &mut String, span: Option<(Timestamp, Timestamp)>, alerts: &[Al
     let x = |t: Timestamp| LEFT + (t.as_nanos() - t0) as f64 / range * (WIDTH - LEFT - RIGHT);
     let lanes = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low];
     let height = TOP + LANE * lanes.len() as f64 + 40.0;
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<div class=\"tlbox\"><svg id=\"timeline-svg\" width=\"{WIDTH:.0}\" height=\"{height:.0}\" viewBox=\"0 0 \
          {WIDTH:.0} {height:.0}\" role=\"img\" aria-label=\"Alert timeline\" font-family=\"system-ui, sans-serif\" \
-         font-size=\"11\">\n"
+         font-size=\"11\">"
     );
     for (i, s) in lanes.iter().enumerate() {
         let y = TOP + LANE * i as f64;
         let n = alerts.iter().filter(|a| a.severity == *s).count();
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<rect x=\"{LEFT:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{}\" font-weight=\"600\">{} ({n})</text>\n",
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{}\" font-weight=\"600\">{} ({n})</text>",
             WIDTH - LEFT - RIGHT,
             LANE - 4.0,
             if i % 2 == 0 { "#f4f6f8" } else { "#fafbfc" },
@@ -64,9 +64,9 @@ pub fn render(h: &mut String, span: Option<(Timestamp, Timestamp)>, alerts: &[Al
         );
     }
     let axis_y = TOP + LANE * lanes.len() as f64;
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<line x1=\"{LEFT:.1}\" y1=\"{axis_y:.1}\" x2=\"{:.1}\" y2=\"{axis_y:.1}\" stroke=\"#868e96\"/>\n",
+        "<line x1=\"{LEFT:.1}\" y1=\"{axis_y:.1}\" x2=\"{:.1}\" y2=\"{axis_y:.1}\" stroke=\"#868e96\"/>",
         WIDTH - RIGHT
     );
     for k in 0..=TICKS {
@@ -80,18 +80,18 @@ pub fn render(h: &mut String, span: Option<(Timestamp, Timestamp)>, alerts: &[Al
             TICKS => "end",
             _ => "middle",
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<line x1=\"{tx:.1}\" y1=\"{axis_y:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#868e96\"/>\
-             <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" fill=\"#495057\">{}</text>\n",
+             <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" fill=\"#495057\">{}</text>",
             axis_y + 5.0,
             axis_y + 18.0,
             esc(&text)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#868e96\">packet time (UTC) from {}</text>\n",
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#868e96\">packet time (UTC) from {}</text>",
         WIDTH - RIGHT,
         axis_y + 34.0,
         esc(&utc(Timestamp::from_nanos(t0)))
@@ -122,9 +122,9 @@ pub fn render(h: &mut String, span: Option<(Timestamp, Timestamp)>, alerts: &[Al
                 color(a.severity)
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<circle cx=\"{xa:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{}\" fill-opacity=\"0.8\" stroke=\"#fff\"/></a>\n",
+            "<circle cx=\"{xa:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{}\" fill-opacity=\"0.8\" stroke=\"#fff\"/></a>",
             color(a.severity)
         );
     }
