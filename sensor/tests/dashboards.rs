@@ -482,3 +482,103 @@ fn every_metric_name_in_the_dashboards_and_rules_is_exported_by_run() {
     eprintln!("exported but on no dashboard or rule: {unshown:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Kills a child process on drop, so a failed assertion leaves nothing running.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> String {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").to_string()
+}
+
+#[test]
+fn the_critical_alert_rule_fires_in_prometheus_on_the_first_critical_alert_of_run() {
+    let ok = Command::new("prometheus").arg("--version").output().is_ok_and(|o| o.status.success());
+    let Some(()) = require(ok, "prometheus (Debian package prometheus)") else { return };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dashboards-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (prom, metrics) = (free_port(), free_port());
+    // The rules as shipped; scrape and evaluate every second so the test is short.
+    let rules = dashboards_dir().join("prometheus/rules.yml").canonicalize().expect("rules.yml");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  \
+         - job_name: otsensor\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [\"{metrics}\"]\n",
+        rules.display()
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).expect("write prometheus.yml");
+    let _prometheus = Reaper(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={prom}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(&prom, "/-/ready").is_none() {
+        assert!(Instant::now() < deadline, "prometheus not ready within 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A DNP3 cold restart 1.4 s into a 16 s capture, at the capture's pace: critical
+    // operations are alerted while learning, as they open.
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps/dnp3/iti-cold-restart.pcap");
+    let mut sensor = Reaper(
+        Command::new(env!("CARGO_BIN_EXE_otsensor"))
+            .args(["run", "--pace", "--read"])
+            .arg(&capture)
+            .args(["--metrics", &metrics, "--learn-for", "1h", "--alert-on", "open", "-q", "--baseline"])
+            .arg(dir.join("baseline.json"))
+            .arg("--alerts")
+            .arg(dir.join("alerts.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start otsensor run"),
+    );
+    let firing = loop {
+        let body = http_get(&prom, "/api/v1/alerts").unwrap_or_default();
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let found = v["data"]["alerts"].as_array().into_iter().flatten().find(|a| {
+            a["labels"]["alertname"] == "OtsensorCriticalAlert"
+                && a["state"] == "firing"
+                && a["labels"]["family"] == "dnp3"
+        });
+        if let Some(a) = found {
+            break a.clone();
+        }
+        assert!(
+            sensor.0.try_wait().ok().flatten().is_none(),
+            "otsensor run ended and OtsensorCriticalAlert never fired: {body}"
+        );
+        assert!(Instant::now() < deadline, "OtsensorCriticalAlert did not fire within 30 s: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(firing["labels"]["severity"], "critical", "{firing}");
+    // The README's picture of the rules at work: Prometheus's own alerts page (Grafana is not
+    // packaged for Debian, so the dashboards themselves are not pictured).
+    if std::env::var("OTSENSOR_WRITE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/prometheus-alerts.png");
+        let out = Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,900"])
+            .arg(format!("--user-data-dir={}", dir.join("chromium").display()))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("http://{prom}/classic/alerts"))
+            .output()
+            .expect("run chromium");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("written to {}", png.display());
+    }
+    let _ = Command::new("kill").args(["-TERM", &sensor.0.id().to_string()]).status();
+    let _ = sensor.0.wait();
+    drop(sensor);
+    let _ = std::fs::remove_dir_all(&dir);
+}
