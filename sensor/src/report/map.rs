@@ -2,9 +2,11 @@
 //! edges coloured by protocol, with write, control and program flows haloed and alerted
 //! pairs in red.
 //!
-//! The layout is deterministic: groups in address order flow left to right in rows, the
-//! nodes of a group sit on a circle (a grid past [`CIRCLE_MAX`]) in address order starting
-//! at the top, and every coordinate is printed with one decimal. Past [`MAX_NODES`] assets
+//! The layout is deterministic: groups in address order flow left to right in rows; in a
+//! group, the clients (masters, HMIs, engineering stations) sit in the middle and the
+//! servers (PLCs, RTUs, outstations) on rings around them, each in address order from the
+//! top, so that the polling of a control network fans out from its centre; every coordinate
+//! is printed with one decimal. Past [`MAX_NODES`] assets
 //! the map clusters: one node per subnet, grouped by the next coarser prefix (/16, /48),
 //! and if that is still too many, one node per /16 (/48).
 
@@ -20,8 +22,10 @@ use super::esc;
 
 /// Most nodes drawn one per asset; past this the map clusters by subnet.
 pub const MAX_NODES: usize = 100;
-/// Most nodes of one group laid out on a circle; more go on a grid.
+/// Most servers of a group with no client put on one ring; more go on several.
 const CIRCLE_MAX: usize = 24;
+/// Distance between the rings of servers.
+const RING_GAP: f64 = 90.0;
 /// Distance between neighbours on a circle, pixels (room for an address label).
 const SPACING: f64 = 100.0;
 /// Margin inside a group's box.
@@ -143,14 +147,22 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
     let (mut cx, mut cy, mut row_h, mut width) = (GAP, GAP, 0.0f64, 0.0f64);
     for (glabel, keys) in groups.values() {
         let n = keys.len();
-        let (w, hgt, places) = place(n);
+        // Clients in the middle (a cluster counts as one if any of its addresses is).
+        let (inner, outer): (Vec<IpAddr>, Vec<IpAddr>) = keys.iter().partition(|k| {
+            members.get(k).is_some_and(|ips| {
+                ips.iter().any(|ip| {
+                    addrs.get(ip).copied().flatten().and_then(|i| b.assets.get(i)).is_some_and(|a| a.role != "server")
+                })
+            })
+        });
+        let (w, hgt, places) = place(inner.len(), outer.len());
         if cx > GAP && cx + w > ROW_WIDTH {
             cx = GAP;
             cy += row_h + GAP;
             row_h = 0.0;
         }
         boxes.push((cx, cy, w, hgt, format!("{glabel} ({n} {})", if clustered { "clusters" } else { "assets" })));
-        for (k, (px, py)) in keys.iter().zip(places) {
+        for (k, (px, py)) in inner.iter().chain(outer.iter()).zip(places) {
             let ips = members.get(k).cloned().unwrap_or_default();
             let node = make_node(*k, &ips, clustered, cv4, cv6, &addrs, b, &alerted_ips, cx + px, cy + py);
             nodes.insert(*k, node);
@@ -255,27 +267,53 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
     h.push_str("</svg></div>\n");
 }
 
-/// Box width, height and node positions (relative to the box) for `n` nodes.
-fn place(n: usize) -> (f64, f64, Vec<(f64, f64)>) {
-    if n <= 1 {
-        return (2.0 * PAD + 60.0, 2.0 * PAD + 20.0, vec![(PAD + 30.0, PAD + 10.0)]);
+/// `k` points evenly on a circle of radius `r` around the origin, from the top, clockwise;
+/// `turn` rotates by that fraction of a step (alternate rings, so nodes do not line up).
+fn ring(out: &mut Vec<(f64, f64)>, k: usize, r: f64, turn: f64) {
+    for i in 0..k {
+        let t = -PI / 2.0 + 2.0 * PI * (i as f64 + turn) / k as f64;
+        out.push((r * t.cos(), r * t.sin()));
     }
-    if n <= CIRCLE_MAX {
-        let r = (n as f64 * SPACING / (2.0 * PI)).max(110.0);
-        let side = 2.0 * r + 2.0 * PAD;
-        let places = (0..n)
-            .map(|i| {
-                let t = -PI / 2.0 + 2.0 * PI * i as f64 / n as f64;
-                (PAD + r + r * t.cos(), PAD + r + r * t.sin())
-            })
-            .collect();
-        return (side + 40.0, side, places);
+}
+
+/// Box width, height and node positions (relative to the box) for `nc` clients, then `ns`
+/// servers.
+fn place(nc: usize, ns: usize) -> (f64, f64, Vec<(f64, f64)>) {
+    let mut pts = Vec::with_capacity(nc + ns);
+    let circle = |n: usize| n as f64 * SPACING / (2.0 * PI);
+    let mut radius: f64 = 0.0;
+    let mut left = ns;
+    let mut r;
+    if nc + ns == 1 {
+        pts.push((0.0, 0.0));
+        left = 0;
+        r = 0.0;
+    } else if nc == 0 {
+        r = if ns <= CIRCLE_MAX { circle(ns).max(110.0) } else { 110.0 };
+    } else {
+        let r_in = if nc == 1 { 0.0 } else { circle(nc).max(60.0) };
+        if nc == 1 {
+            pts.push((0.0, 0.0));
+        } else {
+            ring(&mut pts, nc, r_in, 0.0);
+        }
+        radius = r_in;
+        r = r_in + 120.0;
     }
-    let cols = (n as f64).sqrt().ceil() as usize;
-    let rows = n.div_ceil(cols);
-    let (cw, ch) = (130.0, 80.0);
-    let places = (0..n).map(|i| (PAD + (i % cols) as f64 * cw, PAD + (i / cols) as f64 * ch)).collect();
-    (2.0 * PAD + (cols - 1) as f64 * cw, 2.0 * PAD + (rows - 1) as f64 * ch, places)
+    let mut index = 0;
+    while left > 0 {
+        let cap = ((2.0 * PI * r / SPACING).floor() as usize).max(1);
+        let k = if left <= cap || (nc == 0 && ns <= CIRCLE_MAX) { left } else { cap };
+        ring(&mut pts, k, r, if index % 2 == 1 { 0.5 } else { 0.0 });
+        radius = r;
+        left -= k;
+        r += RING_GAP;
+        index += 1;
+    }
+    let half = radius.max(30.0);
+    let (cx, cy) = (PAD + half + 20.0, PAD + half);
+    let pts = pts.into_iter().map(|(x, y)| (cx + x, cy + y)).collect();
+    (2.0 * (PAD + half + 20.0), 2.0 * (PAD + half), pts)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -528,12 +566,18 @@ mod tests {
     }
 
     #[test]
-    fn circle_layout_is_the_same_every_time_and_inside_its_box() {
-        for n in [1, 2, 7, 24, 25, 100] {
-            let (w, hgt, places) = place(n);
-            assert_eq!(places.len(), n);
-            assert_eq!(place(n).2, places);
-            assert!(places.iter().all(|(x, y)| *x >= 0.0 && *x <= w && *y >= 0.0 && *y <= hgt), "{n}");
+    fn layout_is_the_same_every_time_inside_its_box_and_keeps_nodes_apart() {
+        for (nc, ns) in [(1, 0), (0, 1), (1, 1), (2, 5), (0, 7), (0, 24), (0, 25), (1, 25), (3, 100), (0, 100)] {
+            let (w, hgt, places) = place(nc, ns);
+            assert_eq!(places.len(), nc + ns);
+            assert_eq!(place(nc, ns).2, places);
+            assert!(places.iter().all(|(x, y)| *x >= 0.0 && *x <= w && *y >= 0.0 && *y <= hgt), "{nc} {ns}");
+            for (i, a) in places.iter().enumerate() {
+                for b in places.iter().skip(i + 1) {
+                    let d = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+                    assert!(d >= 80.0, "{nc} clients, {ns} servers: nodes {d:.1} apart");
+                }
+            }
         }
     }
 }
