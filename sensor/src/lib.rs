@@ -13,7 +13,8 @@
 //! - [`output`]: JSON lines of PDUs and alerts; [`metrics`]: the registry and `/metrics`;
 //! - [`policy`]: the `rules` crate's policy applied to alerts (criticality, zones, asset
 //!   names, suppressions, maintenance windows);
-//! - [`baseline_file`]: baselines on disk, verified and written atomically.
+//! - [`baseline_file`]: baselines on disk, verified and written atomically;
+//! - [`report`]: the self-contained HTML forensic report of `otsensor report`.
 //!
 //! It never transmits on the monitored network: the capture socket is receive-only (no TX
 //! ring, never written to), and the only sockets it opens are the metrics endpoint's, on an
@@ -28,4 +29,5 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod run;

@@ -8,6 +8,7 @@ use otsensor::cmd::detect::{detect, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor::cmd::learn::{learn, LearnArgs};
 use otsensor::cmd::replay::{parse_duration, replay, ReplayArgs};
+use otsensor::cmd::report::{report, ReportArgs};
 use otsensor::config::RunFlags;
 use otsensor_dissectors::engine::EngineConfig;
 
@@ -87,6 +88,25 @@ enum Command {
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a self-contained HTML forensic report of captures: summary, asset inventory,
+    /// network map, alert timeline, pairs with their functions and points, alerts with their
+    /// evidence. With neither --baseline nor --learn-for, only critical operations alert.
+    Report {
+        /// pcap or pcapng files, processed in order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        /// Score against this baseline (written by `otsensor learn` or `run`).
+        #[arg(long, value_name = "FILE", conflicts_with = "learn_for")]
+        baseline: Option<PathBuf>,
+        /// No baseline: learn this much capture time first, score the rest (as `replay`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        learn_for: Option<f64>,
+        /// The HTML file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -232,6 +252,15 @@ fn main() -> ExitCode {
                 summary: !common.quiet,
             }))
         }
+        Command::Report { captures, baseline, learn_for, output, common } => model_cmd(report(&ReportArgs {
+            captures,
+            baseline,
+            learn_for_secs: learn_for,
+            output,
+            engine: common.engine(),
+            progress: !common.no_progress,
+            summary: !common.quiet,
+        })),
         Command::Run { flags } => match flags.resolve() {
             Err(e) => {
                 eprintln!("otsensor: error: {e}");

@@ -5,9 +5,11 @@
 
 mod cli;
 mod common;
+mod dashboards;
 mod detect;
 mod live_e2e;
 mod policy;
+mod report;
 mod run_pipeline;
 mod tshark_dnp3;
 mod tshark_modbus;

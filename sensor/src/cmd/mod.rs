@@ -4,5 +4,6 @@ pub mod detect;
 pub mod dissect;
 pub mod learn;
 pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod run;

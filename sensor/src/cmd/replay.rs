@@ -71,7 +71,9 @@ enum Phase {
     Failed,
 }
 
-struct ReplaySink<'a, 'w> {
+/// A sink learning the first part of the capture time and scoring the rest (also used by
+/// `otsensor report --learn-for`).
+pub(crate) struct ReplaySink<'a, 'w> {
     phase: Phase,
     learn_ns: i64,
     writer: &'a mut AlertWriter<'w>,
@@ -83,7 +85,47 @@ struct ReplaySink<'a, 'w> {
 
 use otsensor_models::Alert;
 
-impl ReplaySink<'_, '_> {
+impl<'a, 'w> ReplaySink<'a, 'w> {
+    /// Learns `learn_secs` of capture time from the first PDU, then scores, writing to `writer`.
+    pub(crate) fn new(learn_secs: f64, writer: &'a mut AlertWriter<'w>) -> Self {
+        ReplaySink {
+            phase: Phase::Learning { learner: Box::default(), until_ns: None },
+            learn_ns: (learn_secs * 1e9) as i64,
+            writer,
+            pending: Vec::new(),
+            baseline: None,
+            learned_pdus: 0,
+            error: None,
+        }
+    }
+
+    /// Ends the run: closes and writes the last alerts, or, when the capture was not longer
+    /// than the learning time, ends learning (then the result is `Ok(false)`: nothing was
+    /// scored).
+    pub(crate) fn finish(&mut self) -> Result<bool, ModelCmdError> {
+        let mut scored = true;
+        match &mut self.phase {
+            Phase::Detecting(d) => {
+                d.finish(&mut self.pending);
+                self.writer.write(&mut self.pending);
+            }
+            Phase::Learning { .. } => {
+                scored = false;
+                self.switch();
+            }
+            Phase::Failed => {}
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(scored),
+        }
+    }
+
+    /// PDUs learned so far.
+    pub(crate) fn learned_pdus(&self) -> u64 {
+        self.learned_pdus
+    }
+
     fn switch(&mut self) {
         let Phase::Learning { learner, .. } = std::mem::replace(&mut self.phase, Phase::Failed) else { return };
         let mut baseline = learner.finish();
@@ -149,34 +191,15 @@ pub fn replay_to(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), ModelCmdE
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
     writer.set_policy(super::detect::policy_of(&args.policy)?);
-    let mut sink = ReplaySink {
-        phase: Phase::Learning { learner: Box::default(), until_ns: None },
-        learn_ns: (args.learn_for_secs * 1e9) as i64,
-        writer: &mut writer,
-        pending: Vec::new(),
-        baseline: None,
-        learned_pdus: 0,
-        error: None,
-    };
+    let mut sink = ReplaySink::new(args.learn_for_secs, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(std::slice::from_ref(&args.capture), &mut engine, &mut sink, &mut progress);
     let mut note = String::new();
-    match &mut sink.phase {
-        Phase::Detecting(d) => {
-            d.finish(&mut sink.pending);
-            sink.writer.write(&mut sink.pending);
-        }
-        Phase::Learning { .. } => {
-            note = format!(
-                "otsensor: the capture is not longer than --learn-for ({}); everything was learned, nothing scored\n",
-                human_duration(args.learn_for_secs)
-            );
-            sink.switch();
-        }
-        Phase::Failed => {}
-    }
-    if let Some(e) = sink.error.take() {
-        return Err(e);
+    if !sink.finish()? {
+        note = format!(
+            "otsensor: the capture is not longer than --learn-for ({}); everything was learned, nothing scored\n",
+            human_duration(args.learn_for_secs)
+        );
     }
     if let (Some(path), Some(b)) = (&args.save_baseline, sink.baseline.as_mut()) {
         crate::baseline_file::save(path, b).map_err(ModelCmdError::Baseline)?;
