@@ -107,6 +107,9 @@ enum Command {
         /// The HTML file to write.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        /// Group the map by this policy's zones and apply it to the alerts.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -252,11 +255,12 @@ fn main() -> ExitCode {
                 summary: !common.quiet,
             }))
         }
-        Command::Report { captures, baseline, learn_for, output, common } => model_cmd(report(&ReportArgs {
+        Command::Report { captures, baseline, learn_for, output, policy, common } => model_cmd(report(&ReportArgs {
             captures,
             baseline,
             learn_for_secs: learn_for,
             output,
+            policy,
             engine: common.engine(),
             progress: !common.no_progress,
             summary: !common.quiet,

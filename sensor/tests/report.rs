@@ -239,6 +239,7 @@ fn args(captures: Vec<PathBuf>) -> ReportArgs {
         baseline: None,
         learn_for_secs: None,
         output: PathBuf::from("unused.html"),
+        policy: None,
         engine: EngineConfig::default(),
         progress: false,
         summary: false,
@@ -308,4 +309,26 @@ fn without_baseline_or_learning_only_critical_operations_alert() {
     assert!(d.alerts.iter().all(|a| a.severity >= Severity::High), "{:#?}", d.alerts);
     let html = render(&d);
     assert!(html.contains("No baseline: only critical operations"));
+}
+
+#[test]
+fn with_a_policy_the_map_groups_by_zone() {
+    // The ITI Modbus capture: an HMI at 192.168.0.2x polling a PLC at 192.168.0.20.
+    let dir = temp_dir("report-policy");
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[zone]]\nname = \"control\"\nnetworks = [\"192.168.0.16/28\"]\nsecurity_level = 3\n\n\
+         [[asset]]\nname = \"PLC-20\"\naddress = \"192.168.0.20\"\ncriticality = 4\n",
+    )
+    .expect("policy written");
+    let mut a = args(vec![bundled("modbus/iti-modbus_test.pcap")]);
+    a.policy = Some(policy);
+    a.learn_for_secs = Some(60.0);
+    let d = gather(&a).expect("gather");
+    assert!(d.alerts.iter().any(|x| x.dst.ip == std::net::IpAddr::from([192, 168, 0, 20])), "alerts about the PLC");
+    let html = otsensor::report::render(&d);
+    assert!(html.contains("zone control (SL 3)"), "the PLC's zone is a group of the map");
+    assert!(html.contains(", in no zone"), "the rest is grouped by subnet, marked as in no zone");
+    let _ = std::fs::remove_dir_all(&dir);
 }

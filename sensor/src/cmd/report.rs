@@ -20,6 +20,7 @@ use super::replay::ReplaySink;
 use crate::baseline_file::{self, BaselineFileError};
 use crate::capture::Capture;
 use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::policy::Applier;
 use crate::report::{CaptureInfo, ReportData, Scoring};
 use crate::run::{run_captures, summary, Progress, RunError};
 
@@ -34,6 +35,8 @@ pub struct ReportArgs {
     pub learn_for_secs: Option<f64>,
     /// The HTML file to write.
     pub output: PathBuf,
+    /// Policy: the map groups by zone, alerts carry its effects.
+    pub policy: Option<PathBuf>,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
     /// Whether to show a progress bar.
@@ -97,11 +100,22 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
     let mut progress = Progress::new(args.progress);
     let mut out = io::sink();
     let mut writer = AlertWriter::new(&mut out);
+    let policy = super::rules::load_policy_opt(&args.policy).map_err(ModelCmdError::Usage)?;
+    writer.set_policy(policy.clone().map(Applier::new));
+    let criticality = policy.clone().map(Applier::new);
+    let configure = |mut d: Detector| {
+        if let Some(p) = &criticality {
+            p.configure(&mut d);
+        }
+        d
+    };
     let (scoring, run, inventory) = match (&args.baseline, args.learn_for_secs) {
         (Some(path), _) => {
             let baseline = baseline_file::load(path).map_err(ModelCmdError::Baseline)?;
-            let detector = Detector::new(&baseline)
-                .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(path.clone(), e)))?;
+            let detector = configure(
+                Detector::new(&baseline)
+                    .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(path.clone(), e)))?,
+            );
             let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
             let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
@@ -120,7 +134,8 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
             (Scoring::LearnFor { secs, learned_pdus: sink.learned_pdus(), scored }, run, inventory)
         }
         (None, None) => {
-            let mut sink = DetectSink { detector: Detector::critical_only(), writer: &mut writer, pending: Vec::new() };
+            let detector = configure(Detector::critical_only());
+            let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
             let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
@@ -144,7 +159,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
         eprint!("{}", summary(engine.stats(), progress.elapsed()));
         eprint!("{}", ranked_summary(&alerts));
     }
-    Ok(ReportData { captures, scoring, stats: engine.stats().clone(), inventory: inventory.finish(), alerts })
+    Ok(ReportData { captures, scoring, stats: engine.stats().clone(), inventory: inventory.finish(), alerts, policy })
 }
 
 /// Runs `report` and writes the HTML file.

@@ -14,6 +14,11 @@ pub fn load_policy(path: &Path) -> Result<Policy, String> {
     otsensor_rules::load(&path.display().to_string(), &text, &known).map_err(|e| e.to_string())
 }
 
+/// [`load_policy`] of an optional path.
+pub fn load_policy_opt(path: &Option<std::path::PathBuf>) -> Result<Option<Policy>, String> {
+    path.as_deref().map(load_policy).transpose()
+}
+
 /// One line saying what a valid policy holds.
 pub fn describe(p: &Policy) -> String {
     format!(

@@ -1,4 +1,5 @@
-//! The network map: assets as nodes grouped by subnet (/24 for IPv4, /64 for IPv6), pairs as
+//! The network map: assets as nodes grouped by policy zone, or by subnet (/24 for IPv4, /64
+//! for IPv6) without a policy or outside every zone, pairs as
 //! edges coloured by protocol, with write, control and program flows haloed and alerted
 //! pairs in red.
 //!
@@ -17,6 +18,7 @@ use std::net::IpAddr;
 
 use otsensor_models::baseline::Pair;
 use otsensor_models::{Alert, Baseline};
+use otsensor_rules::Policy;
 
 use super::esc;
 
@@ -101,8 +103,21 @@ struct Edge {
     detail: Vec<String>,
 }
 
+/// The group an address is drawn in: its policy zone when a policy is given (zones in file
+/// order, then the addresses in no zone by subnet), else its subnet.
+fn group_of(ip: IpAddr, policy: Option<&Policy>, v4: u32, v6: u32) -> ((usize, IpAddr), String) {
+    let (net, label) = subnet(ip, v4, v6);
+    match policy {
+        None => ((0, net), label),
+        Some(p) => match p.zone_of(ip) {
+            Some((i, z)) => ((i, IpAddr::from([0, 0, 0, 0])), format!("zone {} (SL {})", z.name, z.security_level)),
+            None => ((usize::MAX, net), format!("{label}, in no zone")),
+        },
+    }
+}
+
 /// Renders the legend and the map.
-pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
+pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert], policy: Option<&Policy>) {
     // Every address: the assets, and alert endpoints that never spoke a protocol (scans).
     let mut addrs: BTreeMap<IpAddr, Option<usize>> =
         b.assets.iter().enumerate().map(|(i, a)| (a.ip, Some(i))).collect();
@@ -131,9 +146,9 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert]) {
     };
     let key_of = |ip: IpAddr| subnet(ip, cv4, cv6).0;
     // group network -> (label, node keys)
-    let mut groups: BTreeMap<IpAddr, (String, BTreeSet<IpAddr>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, IpAddr), (String, BTreeSet<IpAddr>)> = BTreeMap::new();
     for ip in addrs.keys() {
-        let (g, glabel) = subnet(*ip, gv4, gv6);
+        let (g, glabel) = group_of(*ip, policy, gv4, gv6);
         groups.entry(g).or_insert_with(|| (glabel, BTreeSet::new())).1.insert(key_of(*ip));
     }
     let mut members: BTreeMap<IpAddr, Vec<IpAddr>> = BTreeMap::new();

@@ -73,6 +73,8 @@ pub struct ReportData {
     pub inventory: Baseline,
     /// Alerts, sorted by first packet time.
     pub alerts: Vec<Alert>,
+    /// The policy given: the map groups assets by its zones.
+    pub policy: Option<otsensor_rules::Policy>,
 }
 
 impl ReportData {
@@ -120,7 +122,7 @@ pub fn render(d: &ReportData) -> String {
     );
     summary(&mut h, d);
     h.push_str("<section id=\"map\"><h2>Network map</h2>\n");
-    map::render(&mut h, &d.inventory, &d.alerts);
+    map::render(&mut h, &d.inventory, &d.alerts, d.policy.as_ref());
     h.push_str("</section>\n<section id=\"timeline\"><h2>Alert timeline</h2>\n");
     timeline::render(&mut h, d.span(), &d.alerts);
     h.push_str("</section>\n");
