@@ -21,6 +21,11 @@ use super::text::{Kind, TextEncoder};
 /// Names of the function classes, in [`class_index`] order.
 pub const CLASS_NAMES: [&str; 6] = ["read", "write", "control", "program", "diagnostic", "other"];
 
+/// Severity label values, in rank order.
+const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+/// Family label values: the alert id's prefix.
+const FAMILIES: [&str; 5] = ["net", "modbus", "dnp3", "s7comm", "s7comm_plus"];
+
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const LATENCY_BOUNDS: [f64; 12] = [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
@@ -147,6 +152,12 @@ pub struct CoordinatorSnapshot {
     pub held_back: u64,
     /// Whether capture loss is being seen now.
     pub capture_loss: bool,
+    /// Baseline writes that failed (checkpoints, the switch to detection).
+    pub checkpoint_failures: u64,
+    /// Packet time learned so far, earlier runs included.
+    pub learned_secs: f64,
+    /// Packet time to learn before detecting (`--learn-for`).
+    pub learn_for_secs: f64,
 }
 
 impl CoordinatorSnapshot {
@@ -175,6 +186,9 @@ impl Telemetry {
                 score: new_histogram(),
                 held_back: 0,
                 capture_loss: false,
+                checkpoint_failures: 0,
+                learned_secs: 0.0,
+                learn_for_secs: 0.0,
             }),
             healthy: AtomicBool::new(true),
             loss_now: AtomicBool::new(false),
@@ -258,6 +272,13 @@ impl Telemetry {
             Kind::Counter,
             &|w| w.ring_drops.load(Ordering::Relaxed),
         );
+        per_worker(
+            t,
+            "otsensor_pipeline_ring_dropped_packets_total",
+            "Packets in the batches dropped because a worker's ring was full.",
+            Kind::Counter,
+            &|w| w.ring_dropped_packets.load(Ordering::Relaxed),
+        );
         per_worker(t, "otsensor_pipeline_ring_depth", "Batches waiting in a worker's ring.", Kind::Gauge, &|w| {
             w.ring_depth.load(Ordering::Relaxed)
         });
@@ -266,8 +287,18 @@ impl Telemetry {
     fn render_coordinator(&self, t: &mut TextEncoder) {
         let Ok(c) = self.coordinator.lock() else { return };
         t.family("otsensor_alerts_total", "Alerts written, by severity and family.", Kind::Counter);
+        // Every series from the start, at zero: increase() then sees the first alert too.
+        let mut all: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for sev in SEVERITIES {
+            for fam in FAMILIES {
+                all.insert((sev, fam), 0);
+            }
+        }
         for ((sev, fam), n) in &c.alerts {
-            t.sample("otsensor_alerts_total", &[("severity", sev), ("family", fam)], *n as f64);
+            *all.entry((sev, fam.as_str())).or_default() += n;
+        }
+        for ((sev, fam), n) in all {
+            t.sample("otsensor_alerts_total", &[("severity", sev), ("family", fam)], n as f64);
         }
         gauge(
             t,
@@ -278,6 +309,14 @@ impl Telemetry {
         let age = c.baseline_written.and_then(|w| w.elapsed().ok()).map_or(0.0, |d| d.as_secs_f64());
         gauge(t, "otsensor_baseline_age_seconds", "Seconds since the baseline in use was written.", age);
         gauge(t, "otsensor_baseline_bytes", "Size of the baseline file.", c.baseline_bytes as f64);
+        gauge(t, "otsensor_baseline_learned_seconds", "Packet time learned into the baseline.", c.learned_secs);
+        gauge(t, "otsensor_baseline_learn_for_seconds", "Packet time to learn before detecting.", c.learn_for_secs);
+        counter(
+            t,
+            "otsensor_baseline_write_failures_total",
+            "Baseline writes that failed.",
+            c.checkpoint_failures as f64,
+        );
         gauge(
             t,
             "otsensor_capture_loss",

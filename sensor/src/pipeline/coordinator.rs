@@ -136,6 +136,9 @@ impl<'w> Coordinator<'w> {
             Ok(true) => Some(baseline_file::load(&config.baseline).map_err(CoordinatorError::Baseline)?),
             _ => None,
         };
+        if let (Some(b), Ok(mut c)) = (&existing, telemetry.coordinator.lock()) {
+            c.learned_secs = b.learning.duration_secs;
+        }
         let mode = match existing {
             Some(b) if b.learning.duration_secs >= config.learn_for_secs => detecting(&config, &b)?,
             Some(b) => {
@@ -286,6 +289,9 @@ impl<'w> Coordinator<'w> {
             obs.pkt,
             obs.ts.as_secs_f64()
         );
+        if let Ok(mut c) = self.telemetry.coordinator.lock() {
+            c.learned_secs = baseline.learning.duration_secs;
+        }
         match Detector::new(&baseline) {
             Ok(d) => self.mode = Mode::Detecting(Box::new(d)),
             Err(e) => {
@@ -299,7 +305,11 @@ impl<'w> Coordinator<'w> {
     }
 
     fn save(&mut self, baseline: &mut Baseline) -> Result<(), CoordinatorError> {
-        let bytes = baseline_file::save(&self.config.baseline, baseline).map_err(CoordinatorError::Baseline)?;
+        let saved = baseline_file::save(&self.config.baseline, baseline);
+        if let (Err(_), Ok(mut c)) = (&saved, self.telemetry.coordinator.lock()) {
+            c.checkpoint_failures += 1;
+        }
+        let bytes = saved.map_err(CoordinatorError::Baseline)?;
         if let Ok(mut c) = self.telemetry.coordinator.lock() {
             c.baseline_written = Some(SystemTime::now());
             c.baseline_bytes = bytes as u64;
@@ -459,8 +469,10 @@ impl<'w> Coordinator<'w> {
     pub fn publish(&mut self, merger: &mut Merger) {
         if let Ok(mut c) = self.telemetry.coordinator.lock() {
             merger.take_latency(&mut c.score);
-            if let Mode::Detecting(d) = &self.mode {
-                c.held_back = d.held_back();
+            c.learn_for_secs = self.config.learn_for_secs;
+            match &self.mode {
+                Mode::Detecting(d) => c.held_back = d.held_back(),
+                Mode::Learning(l) => c.learned_secs = l.learner.learned_secs(),
             }
         }
     }
