@@ -25,6 +25,7 @@ pub mod baseline_file;
 pub mod capture;
 pub mod cmd;
 pub mod config;
+pub mod inventory;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
