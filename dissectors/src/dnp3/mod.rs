@@ -616,9 +616,10 @@ impl Dnp3Stream {
             return;
         }
         if !lf.carries_data() {
+            // User data under a link function that carries none (or an unknown one): flagged,
+            // and decoded all the same, so that a payload hidden behind a bad link header is
+            // still seen. The application PDU carries the flags that mark it.
             flags.set(FLAG_UNEXPECTED_USER_DATA);
-            emit(PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
-            return;
         }
         let Some((&th, payload)) = user.split_first() else { return };
         let (fin, fir, seq) = (th & 0x80 != 0, th & 0x40 != 0, th & 0x3F);
