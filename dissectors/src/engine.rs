@@ -12,8 +12,8 @@ use rustc_hash::FxHashMap;
 
 use crate::dnp3::{self, Dnp3Stream};
 use crate::event::{
-    Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, Protocol, Sink, Timestamp, Transport,
-    FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
+    Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, Protocol, Sink, Timestamp, Transport, FLAG_PER_SEGMENT,
+    FLAG_REVERSED_ORIENTATION,
 };
 use crate::modbus::{self, ModbusStream};
 use crate::packet::{self, Skip, TcpSegment};
@@ -393,7 +393,11 @@ impl Engine {
                 self.stats.udp_packets += 1;
                 let src = Endpoint { ip: d.src, port: src_port };
                 let dst = Endpoint { ip: d.dst, port: dst_port };
-                self.udp(PacketCtx { ts, pkt, src, dst, transport: Transport::Udp, macs: d.macs, flags: 0 }, payload, sink);
+                self.udp(
+                    PacketCtx { ts, pkt, src, dst, transport: Transport::Udp, macs: d.macs, flags: 0 },
+                    payload,
+                    sink,
+                );
             }
         }
     }
@@ -1028,8 +1032,11 @@ mod tests {
         // number that follows nothing before it (a fuzzer's, or a capture that lost its
         // footing): all behind the first, so reassembly would drop every one.
         let seqs = [3_000_000u32, 10, 900, 77, 12_345, 500, 2_000, 31];
-        let mut pkts: Vec<_> =
-            seqs.iter().enumerate().map(|(i, &seq)| tcp_packet(1, 40000, 2, 502, seq, PSH_ACK, &req(i as u16))).collect();
+        let mut pkts: Vec<_> = seqs
+            .iter()
+            .enumerate()
+            .map(|(i, &seq)| tcp_packet(1, 40000, 2, 502, seq, PSH_ACK, &req(i as u16)))
+            .collect();
         // Then the stream is consistent again: two, then three requests in order.
         let base = 31 + 12;
         for i in 0..3u32 {

@@ -714,9 +714,6 @@ fn user_data_under_an_invalid_link_function_is_flagged_and_decoded() {
     let got: Vec<_> = pdus.iter().map(|p| (p.func, p.objects.len(), p.flags.clone())).collect();
     assert_eq!(
         got,
-        [
-            (1, 4, vec!["unexpected_user_data", "unknown_link_function"]),
-            (1, 4, vec!["unexpected_user_data"]),
-        ]
+        [(1, 4, vec!["unexpected_user_data", "unknown_link_function"]), (1, 4, vec!["unexpected_user_data"]),]
     );
 }

@@ -127,7 +127,10 @@ mod tests {
             0x01, 0x04, b'P', b'L', b'C', b'1', // ProductCode "PLC1"
         ];
         let v = &lines(&[], &resp)[0];
-        assert_eq!(v["device_id"], serde_json::json!({"VendorName": "Acme", "VendorName_2": "Evil", "ProductCode": "PLC1"}));
+        assert_eq!(
+            v["device_id"],
+            serde_json::json!({"VendorName": "Acme", "VendorName_2": "Evil", "ProductCode": "PLC1"})
+        );
         // No key appears twice in the text itself.
         let mut buf = JsonBuf::new();
         let mut s = ModbusStream::new();
