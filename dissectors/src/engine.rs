@@ -683,6 +683,12 @@ fn identify(
             let verdict = probe(p, data);
             if verdict == Probe::Yes {
                 flow.app = App::new(p);
+                if flow.reversed {
+                    // Seen from the SYN, the protocol runs on a port not configured for it:
+                    // say so as before (a reversed or spoofed connection is what the models
+                    // alert on), while the PDUs are dissected the right way round and flagged.
+                    notice(ctx, NoticeKind::UnexpectedPort { found: p }, sink);
+                }
             } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && verdict == Probe::No) {
                 flow.app = App::Ignored;
                 st.flows_not_protocol += 1;
@@ -1018,6 +1024,7 @@ mod tests {
             "the request goes to port 502 and its response matches it"
         );
         assert_eq!(c.pdus[1].values, [42]);
+        assert_eq!(c.notices, [NoticeKind::UnexpectedPort { found: Protocol::Modbus }], "still reported as before");
     }
 
     #[test]
