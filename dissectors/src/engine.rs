@@ -540,6 +540,11 @@ impl Engine {
                 let resumable =
                     flow.half.get(d).is_some_and(|h| h.pending.is_empty() && h.first_queued() == Some(seg.seq))
                         && app_protocol(&flow.app).is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
+                if resumable {
+                    if let Some(h) = flow.half.get_mut(d) {
+                        h.resumed();
+                    }
+                }
                 if resumable || flow.half.get(d).is_some_and(HalfStream::over_limit) {
                     skip_hole(st, flow, dir, &ctx, sink);
                 }
@@ -1066,5 +1071,16 @@ mod tests {
         assert_eq!(per_segment[n + 1..], [false, false, false], "back to in-order reassembly");
         assert_eq!((e.stats().resync_per_segment, e.stats().per_segment_pdus), (n as u64, n as u64));
         assert_eq!(e.stats().violations, 0, "how a PDU was seen is no protocol violation");
+    }
+
+    #[test]
+    fn capture_loss_before_every_segment_is_followed_by_reassembly_not_per_segment() {
+        // Each request follows a hole of 40 bytes (lost on the mirror port) and starts with a
+        // valid header: reassembly skips each hole at once, which is not a loss of sync.
+        let pkts: Vec<_> =
+            (0..10u32).map(|i| tcp_packet(1, 40000, 2, 502, 100 + 52 * i, PSH_ACK, &req(i as u16))).collect();
+        let c = run(&pkts);
+        assert_eq!(c.pdus.len(), 10);
+        assert!(c.pdus.iter().all(|p| p.flags.is_empty()), "{:?}", c.pdus);
     }
 }

@@ -21,8 +21,9 @@ pub const RECENT_SEGMENTS: usize = 8;
 /// A segment further ahead than this is not a reordering but a new or desynchronised
 /// stream: the reassembler jumps to it.
 pub const MAX_SEQ_JUMP: u32 = 1 << 20;
-/// Segments in a row that a direction may take out of order (queued ahead of a hole, behind
-/// the stream and unlike any copy seen, beyond a jump, conflicting) before it is deemed to
+/// Segments in a row that a direction may take out of order (queued ahead of a hole that is
+/// not skipped at once, behind the stream and unlike any copy seen, beyond a jump,
+/// conflicting) before it is deemed to
 /// have lost sync; then each segment that starts with a valid header is dissected on its own
 /// (as tshark and Zeek do) until the stream is consistent again. Large enough that a burst
 /// of reordering or capture loss does not trigger it, small enough to bound what is lost.
@@ -137,15 +138,7 @@ impl HalfStream {
     pub fn accept<'p>(&mut self, seq: u32, syn: bool, fin: bool, payload: &'p [u8]) -> Accepted<'p> {
         let a = self.accept_inner(seq, syn, fin, payload);
         match a {
-            Accepted::Data(_) => {
-                self.unsynced = 0;
-                if self.lost_sync {
-                    self.resynced += 1;
-                    if self.resynced >= RESYNC_SEGMENTS {
-                        self.lost_sync = false;
-                    }
-                }
-            }
+            Accepted::Data(_) => self.followed(),
             Accepted::Queued
             | Accepted::Stale(_)
             | Accepted::AfterGap { .. }
@@ -160,6 +153,25 @@ impl HalfStream {
             Accepted::Duplicate => {}
         }
         a
+    }
+
+    /// A segment was followed in order: the run of segments out of order ends.
+    fn followed(&mut self) {
+        self.unsynced = 0;
+        if self.lost_sync {
+            self.resynced += 1;
+            if self.resynced >= RESYNC_SEGMENTS {
+                self.lost_sync = false;
+            }
+        }
+    }
+
+    /// The segment just queued ahead of a hole starts with a valid header and the hole is
+    /// skipped at once: capture loss, which reassembly follows from that header on, so it
+    /// counts as a segment in order, not as one more out of order.
+    pub fn resumed(&mut self) {
+        self.unsynced = self.unsynced.saturating_sub(1);
+        self.followed();
     }
 
     fn accept_inner<'p>(&mut self, seq: u32, syn: bool, fin: bool, payload: &'p [u8]) -> Accepted<'p> {
