@@ -11,12 +11,17 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 
 use crate::dnp3::{self, Dnp3Stream};
-use crate::event::{Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, Protocol, Sink, Timestamp, Transport};
+use crate::event::{
+    Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, Protocol, Sink, Timestamp, Transport, FLAG_PER_SEGMENT,
+    FLAG_REVERSED_ORIENTATION,
+};
 use crate::modbus::{self, ModbusStream};
 use crate::packet::{self, Skip, TcpSegment};
 use crate::s7::{self, S7Stream};
 use crate::stream::{Parsed, Probe, StreamDissector};
 use crate::tcp::{Accepted, HalfStream};
+
+pub use crate::tcp::MAX_UNSYNCED_SEGMENTS;
 
 /// Payload segments of a flow examined before giving up on identifying its protocol.
 pub const MAX_PROBE_SEGMENTS: u8 = 8;
@@ -100,6 +105,13 @@ pub struct EngineStats {
     pub retransmitted_bytes: u64,
     /// Retransmissions whose bytes differed from the copy first seen.
     pub retransmission_conflicts: u64,
+    /// TCP segments dissected on their own because their direction had lost sync
+    /// ([`MAX_UNSYNCED_SEGMENTS`]).
+    pub resync_per_segment: u64,
+    /// PDUs decoded from those segments (flagged `per_segment`).
+    pub per_segment_pdus: u64,
+    /// Connections opened by the host on the watched port (flagged `reversed_orientation`).
+    pub flows_reversed: u64,
 }
 
 impl EngineStats {
@@ -141,6 +153,9 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
             resync_bytes,
             retransmitted_bytes,
             retransmission_conflicts,
+            resync_per_segment,
+            per_segment_pdus,
+            flows_reversed,
         } = o;
         self.packets += packets;
         self.bytes += bytes;
@@ -164,6 +179,9 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.resync_bytes += resync_bytes;
         self.retransmitted_bytes += retransmitted_bytes;
         self.retransmission_conflicts += retransmission_conflicts;
+        self.resync_per_segment += resync_per_segment;
+        self.per_segment_pdus += per_segment_pdus;
+        self.flows_reversed += flows_reversed;
     }
 }
 
@@ -240,6 +258,8 @@ struct Flow {
     half: [HalfStream; 2],
     app: App,
     probes: u8,
+    /// Opened by the host on the watched port: its PDUs are flagged `reversed_orientation`.
+    reversed: bool,
 }
 
 fn probe(p: Protocol, data: &[u8]) -> Probe {
@@ -290,6 +310,7 @@ fn new_flow(
         half: [HalfStream::default(), HalfStream::default()],
         app: App::Undecided,
         probes: 0,
+        reversed: false,
     }
 }
 
@@ -301,6 +322,8 @@ struct PacketCtx {
     dst: Endpoint,
     transport: Transport,
     macs: Option<packet::Macs>,
+    /// Engine flag bits to set on every PDU this packet completes.
+    flags: u64,
 }
 
 /// The decoding engine. One per capture source; single-threaded and deterministic.
@@ -370,7 +393,11 @@ impl Engine {
                 self.stats.udp_packets += 1;
                 let src = Endpoint { ip: d.src, port: src_port };
                 let dst = Endpoint { ip: d.dst, port: dst_port };
-                self.udp(PacketCtx { ts, pkt, src, dst, transport: Transport::Udp, macs: d.macs }, payload, sink);
+                self.udp(
+                    PacketCtx { ts, pkt, src, dst, transport: Transport::Udp, macs: d.macs, flags: 0 },
+                    payload,
+                    sink,
+                );
             }
         }
     }
@@ -419,7 +446,7 @@ impl Engine {
         let src = Endpoint { ip: d.src, port: seg.src_port };
         let dst = Endpoint { ip: d.dst, port: seg.dst_port };
         let key = FlowKey::new(src, dst, false);
-        let ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp, macs: d.macs };
+        let mut ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp, macs: d.macs, flags: 0 };
 
         self.expire_idle(&key, ts);
         // A fresh SYN on a tuple that already carried traffic is a new connection.
@@ -438,11 +465,17 @@ impl Engine {
                     return;
                 }
                 let expected_at = |port| expected_tcp(&self.config, port);
+                let mut reversed = false;
                 let (client, server) = if seg.syn {
-                    if seg.ack {
-                        (dst, src)
+                    let (opener, called) = if seg.ack { (dst, src) } else { (src, dst) };
+                    // The watched port decides which end is the server, not who sent the
+                    // SYN: a connection opened from the watched port is dissected the right
+                    // way round, and flagged.
+                    if expected_at(called.port).is_none() && expected_at(opener.port).is_some() {
+                        reversed = true;
+                        (called, opener)
                     } else {
-                        (src, dst)
+                        (opener, called)
                     }
                 } else if expected_at(dst.port).is_some() {
                     (src, dst)
@@ -455,10 +488,16 @@ impl Engine {
                     (src, dst)
                 };
                 let expected = expected_at(server.port);
-                v.insert(new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ts))
+                let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ts);
+                flow.reversed = reversed;
+                self.stats.flows_reversed += u64::from(reversed);
+                v.insert(flow)
             }
         };
         flow.last_seen = ts;
+        if flow.reversed {
+            ctx.flags |= 1 << FLAG_REVERSED_ORIENTATION;
+        }
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
         let d = dir.index();
         let accepted = match flow.half.get_mut(d) {
@@ -467,6 +506,26 @@ impl Engine {
         };
         let st = &mut self.stats;
         let cfg = &self.config;
+        if !matches!(accepted, Accepted::Data(_) | Accepted::Duplicate | Accepted::Conflict { .. } | Accepted::Late(_))
+            && flow.half.get(d).is_some_and(HalfStream::lost_sync)
+        {
+            // Reassembly cannot follow this direction: a segment that starts with a valid
+            // header is dissected on its own, and the stream restarts after it.
+            let proto = app_protocol(&flow.app).or(flow.expected);
+            let valid = !matches!(flow.app, App::Ignored) && proto.is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
+            if valid {
+                if let Some(h) = flow.half.get_mut(d) {
+                    h.restart_at(seg.seq, seg.syn, seg.payload.len());
+                }
+                if let Some(dis) = flow.app.dissector() {
+                    dis.gap(dir);
+                }
+                st.resync_per_segment += 1;
+                ctx.flags |= 1 << FLAG_PER_SEGMENT;
+                deliver(cfg, st, flow, dir, seg.payload, &ctx, sink);
+                return self.tcp_done(&key, seg);
+            }
+        }
         match accepted {
             Accepted::Data(data) => deliver(cfg, st, flow, dir, data, &ctx, sink),
             Accepted::AfterGap { lost, data } => {
@@ -481,6 +540,11 @@ impl Engine {
                 let resumable =
                     flow.half.get(d).is_some_and(|h| h.pending.is_empty() && h.first_queued() == Some(seg.seq))
                         && app_protocol(&flow.app).is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
+                if resumable {
+                    if let Some(h) = flow.half.get_mut(d) {
+                        h.resumed();
+                    }
+                }
                 if resumable || flow.half.get(d).is_some_and(HalfStream::over_limit) {
                     skip_hole(st, flow, dir, &ctx, sink);
                 }
@@ -492,7 +556,7 @@ impl Engine {
                     notice(&ctx, NoticeKind::RetransmissionConflict { bytes }, sink);
                 }
             }
-            Accepted::Duplicate => {}
+            Accepted::Duplicate | Accepted::Stale(_) => {}
         }
         drain_ready(cfg, st, flow, dir, &ctx, sink);
         if seg.fin || seg.rst {
@@ -502,12 +566,18 @@ impl Engine {
                 drain_ready(cfg, st, flow, dir, &ctx, sink);
             }
         }
+        self.tcp_done(&key, seg);
+    }
+
+    /// Bookkeeping after a TCP segment: retransmission counts, and the end of the connection.
+    fn tcp_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>) {
+        let Some(flow) = self.flows.get_mut(key) else { return };
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
         for h in &mut flow.half {
-            st.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
+            self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
         }
         if done {
-            self.flows.remove(&key);
+            self.flows.remove(key);
             self.stats.flows_closed += 1;
         }
     }
@@ -556,12 +626,25 @@ fn emit(
     body: PduBody<'_>,
     sink: &mut dyn Sink,
 ) {
+    let mut body = body;
     let proto = body.protocol();
     if let Some(c) = st.pdus.get_mut(proto as usize) {
         *c += 1;
     }
-    if !body.flags().is_empty() {
+    // The engine's own flags say how a PDU was seen, not that the protocol was violated.
+    if body.flags().has_violation() {
         st.violations += 1;
+    }
+    if ctx.flags != 0 {
+        let flags = body.flags_mut();
+        for bit in [FLAG_REVERSED_ORIENTATION, FLAG_PER_SEGMENT] {
+            if ctx.flags & 1 << bit != 0 {
+                flags.set(bit);
+            }
+        }
+        if ctx.flags & 1 << FLAG_PER_SEGMENT != 0 {
+            st.per_segment_pdus += 1;
+        }
     }
     sink.pdu(&Pdu {
         ts: ctx.ts,
@@ -605,6 +688,12 @@ fn identify(
             let verdict = probe(p, data);
             if verdict == Probe::Yes {
                 flow.app = App::new(p);
+                if flow.reversed {
+                    // Seen from the SYN, the protocol runs on a port not configured for it:
+                    // say so as before (a reversed or spoofed connection is what the models
+                    // alert on), while the PDUs are dissected the right way round and flagged.
+                    notice(ctx, NoticeKind::UnexpectedPort { found: p }, sink);
+                }
             } else if flow.probes >= MAX_PROBE_SEGMENTS || (udp && verdict == Probe::No) {
                 flow.app = App::Ignored;
                 st.flows_not_protocol += 1;
@@ -922,5 +1011,76 @@ mod tests {
         e.process(Timestamp { secs: 1000, nanos: 0 }, 2, crate::packet::linktype::RAW, &b, &mut sink);
         assert_eq!(e.active_flows(), 1);
         assert_eq!(e.stats().flows_timed_out, 1);
+    }
+
+    #[test]
+    fn a_connection_opened_from_the_modbus_port_is_dissected_the_right_way_round_and_flagged() {
+        // 10.0.0.2:502 (the server by its port) sends the SYN to 10.0.0.1:40000.
+        let c = run(&[
+            tcp_packet(2, 502, 1, 40000, 99, SYN, &[]),
+            tcp_packet(1, 40000, 2, 502, 4999, SYN | ACK, &[]),
+            tcp_packet(1, 40000, 2, 502, 5000, PSH_ACK, &req(1)),
+            tcp_packet(2, 502, 1, 40000, 100, PSH_ACK, &resp(1)),
+        ]);
+        let seen: Vec<_> = c.pdus.iter().map(|p| (p.request, p.tid.unwrap(), p.flags.clone())).collect();
+        assert_eq!(
+            seen,
+            [(true, 1, vec!["reversed_orientation"]), (false, 1, vec!["reversed_orientation"])],
+            "the request goes to port 502 and its response matches it"
+        );
+        assert_eq!(c.pdus[1].values, [42]);
+        assert_eq!(c.notices, [NoticeKind::UnexpectedPort { found: Protocol::Modbus }], "still reported as before");
+    }
+
+    #[test]
+    fn a_connection_opened_toward_the_modbus_port_is_not_flagged() {
+        let c = run(&[tcp_packet(1, 40000, 2, 502, 99, SYN, &[]), tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1))]);
+        assert!(c.pdus[0].flags.is_empty());
+    }
+
+    #[test]
+    fn a_stream_with_wild_sequence_numbers_is_dissected_segment_by_segment() {
+        // Every segment of the client's direction carries a whole request at a sequence
+        // number that follows nothing before it (a fuzzer's, or a capture that lost its
+        // footing): all behind the first, so reassembly would drop every one.
+        let seqs = [3_000_000u32, 10, 900, 77, 12_345, 500, 2_000, 31];
+        let mut pkts: Vec<_> = seqs
+            .iter()
+            .enumerate()
+            .map(|(i, &seq)| tcp_packet(1, 40000, 2, 502, seq, PSH_ACK, &req(i as u16)))
+            .collect();
+        // Then the stream is consistent again: two, then three requests in order.
+        let base = 31 + 12;
+        for i in 0..3u32 {
+            pkts.push(tcp_packet(1, 40000, 2, 502, base + 12 * i, PSH_ACK, &req(100 + i as u16)));
+        }
+        let mut e = Engine::new(EngineConfig::default());
+        let mut c = crate::testutil::Collect::default();
+        for (i, p) in pkts.iter().enumerate() {
+            e.process(Timestamp { secs: i as i64, nanos: 0 }, i as u64 + 1, crate::packet::linktype::RAW, p, &mut c);
+        }
+        let tids: Vec<_> = c.pdus.iter().map(|p| p.tid.unwrap()).collect();
+        let first_lost = MAX_UNSYNCED_SEGMENTS as usize; // segments 2..=5 are out of order before sync is lost
+        let mut want = vec![0];
+        want.extend((first_lost + 1) as u16..seqs.len() as u16);
+        want.extend([100, 101, 102]);
+        assert_eq!(tids, want);
+        let per_segment: Vec<_> = c.pdus.iter().map(|p| p.flags.contains(&"per_segment")).collect();
+        let n = seqs.len() - first_lost - 1;
+        assert_eq!(per_segment[1..=n], vec![true; n][..]);
+        assert_eq!(per_segment[n + 1..], [false, false, false], "back to in-order reassembly");
+        assert_eq!((e.stats().resync_per_segment, e.stats().per_segment_pdus), (n as u64, n as u64));
+        assert_eq!(e.stats().violations, 0, "how a PDU was seen is no protocol violation");
+    }
+
+    #[test]
+    fn capture_loss_before_every_segment_is_followed_by_reassembly_not_per_segment() {
+        // Each request follows a hole of 40 bytes (lost on the mirror port) and starts with a
+        // valid header: reassembly skips each hole at once, which is not a loss of sync.
+        let pkts: Vec<_> =
+            (0..10u32).map(|i| tcp_packet(1, 40000, 2, 502, 100 + 52 * i, PSH_ACK, &req(i as u16))).collect();
+        let c = run(&pkts);
+        assert_eq!(c.pdus.len(), 10);
+        assert!(c.pdus.iter().all(|p| p.flags.is_empty()), "{:?}", c.pdus);
     }
 }

@@ -140,8 +140,23 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// Flag bit the engine sets on a PDU of any protocol whose connection was opened (SYN) by the
+/// host on the watched port, toward the other host's port: a server calling its client,
+/// which a PLC does not do (a reverse shell, a scanner, a misconfigured gateway). Client and
+/// server were decided by the watched port and the content, not by the SYN.
+pub const FLAG_REVERSED_ORIENTATION: u32 = 62;
+/// Flag bit the engine sets on a PDU decoded from one TCP segment on its own, because the
+/// direction had lost sync (see `crate::engine::MAX_UNSYNCED_SEGMENTS`): framing was not
+/// checked against the bytes before it.
+pub const FLAG_PER_SEGMENT: u32 = 63;
+/// The first bit of the engine's flags; protocols number theirs below it.
+pub const ENGINE_FLAG_FIRST: u32 = 62;
+/// Names of the engine's flags, from bit [`ENGINE_FLAG_FIRST`] up.
+pub const ENGINE_FLAG_NAMES: &[&str] = &["reversed_orientation", "per_segment"];
+
 /// A set of protocol-violation flags: "parsed, but wrong". Each protocol numbers its own
-/// violations and gives their names; a flagged PDU is still delivered.
+/// violations (below [`ENGINE_FLAG_FIRST`]) and gives their names; the engine's flags
+/// ([`ENGINE_FLAG_NAMES`]) follow them. A flagged PDU is still delivered.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Flags {
     bits: u64,
@@ -165,6 +180,10 @@ impl Flags {
     pub const fn is_empty(&self) -> bool {
         self.bits == 0
     }
+    /// Whether a protocol's own violation is recorded (the engine's flags aside).
+    pub const fn has_violation(&self) -> bool {
+        self.bits & ((1u64 << ENGINE_FLAG_FIRST) - 1) != 0
+    }
     /// The raw bits.
     pub const fn bits(&self) -> u64 {
         self.bits
@@ -176,7 +195,9 @@ impl Flags {
     /// Names of the set violations, in bit order.
     pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
         let bits = self.bits;
-        self.names.iter().enumerate().filter(move |(i, _)| *i < 64 && bits & (1u64 << i) != 0).map(|(_, n)| *n)
+        let own = self.names.iter().enumerate().take(ENGINE_FLAG_FIRST as usize);
+        let engine = ENGINE_FLAG_NAMES.iter().enumerate().map(|(i, n)| (i + ENGINE_FLAG_FIRST as usize, n));
+        own.chain(engine).filter(move |(i, _)| *i < 64 && bits & (1u64 << i) != 0).map(|(_, n)| *n)
     }
 }
 
@@ -458,6 +479,15 @@ impl PduBody<'_> {
             PduBody::Dnp3(p) => p.error_code(),
             PduBody::S7(p) => p.error_code(),
             PduBody::S7Plus(_) => None,
+        }
+    }
+    /// The flags, for the engine to add its own ([`FLAG_PER_SEGMENT`], ...).
+    pub fn flags_mut(&mut self) -> &mut Flags {
+        match self {
+            PduBody::Modbus(p) => &mut p.flags,
+            PduBody::Dnp3(p) => &mut p.flags,
+            PduBody::S7(p) => &mut p.flags,
+            PduBody::S7Plus(p) => &mut p.flags,
         }
     }
     /// Protocol violations recorded while decoding.

@@ -21,6 +21,16 @@ pub const RECENT_SEGMENTS: usize = 8;
 /// A segment further ahead than this is not a reordering but a new or desynchronised
 /// stream: the reassembler jumps to it.
 pub const MAX_SEQ_JUMP: u32 = 1 << 20;
+/// Segments in a row that a direction may take out of order (queued ahead of a hole that is
+/// not skipped at once, behind the stream and unlike any copy seen, beyond a jump,
+/// conflicting) before it is deemed to
+/// have lost sync; then each segment that starts with a valid header is dissected on its own
+/// (as tshark and Zeek do) until the stream is consistent again. Large enough that a burst
+/// of reordering or capture loss does not trigger it, small enough to bound what is lost.
+pub const MAX_UNSYNCED_SEGMENTS: u32 = 4;
+/// Segments in a row that must arrive in order for a direction that lost sync to return to
+/// in-order reassembly.
+pub const RESYNC_SEGMENTS: u32 = 2;
 
 /// What [`HalfStream::accept`] made of a segment.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,6 +49,10 @@ pub enum Accepted<'p> {
     },
     /// Late bytes of a hole that was skipped: dissect them on their own.
     Late(&'p [u8]),
+    /// Bytes wholly behind the stream that match no segment recently seen: an old
+    /// retransmission, or a sequence number that cannot be right (a fuzzer, a stream picked
+    /// up with gaps on every segment). Dropped, unless the direction lost sync.
+    Stale(&'p [u8]),
     /// Bytes were lost before this in-order data: deliver a gap of `lost` bytes, then `data`.
     AfterGap {
         /// Bytes skipped.
@@ -67,6 +81,12 @@ pub struct HalfStream {
     pub gaps: u64,
     /// FIN seen.
     pub fin: bool,
+    /// Segments in a row taken out of order.
+    unsynced: u32,
+    /// In-order segments in a row since the direction lost sync.
+    resynced: u32,
+    /// Whether the direction lost sync: segments are dissected on their own.
+    lost_sync: bool,
 }
 
 /// A 64-bit digest of a segment's bytes, to compare retransmissions.
@@ -98,8 +118,63 @@ impl HalfStream {
         self.ooo_bytes + self.pending.capacity()
     }
 
+    /// Whether the direction lost sync (more than [`MAX_UNSYNCED_SEGMENTS`] segments in a
+    /// row out of order, and not yet [`RESYNC_SEGMENTS`] in order since).
+    pub fn lost_sync(&self) -> bool {
+        self.lost_sync
+    }
+
+    /// Restarts the direction at a segment dissected on its own: what is queued is dropped
+    /// (and counted as lost), and the stream continues after the segment's `len` bytes at
+    /// `seq` (of the SYN when `syn`).
+    pub fn restart_at(&mut self, seq: u32, syn: bool, len: usize) {
+        self.gap_bytes += self.ooo_bytes as u64;
+        self.clear_queue();
+        self.pending.clear();
+        self.next_seq = Some(seq.wrapping_add(u32::from(syn)).wrapping_add(len as u32));
+    }
+
     /// Takes a segment with sequence number `seq` (of the first payload byte, or of the SYN).
     pub fn accept<'p>(&mut self, seq: u32, syn: bool, fin: bool, payload: &'p [u8]) -> Accepted<'p> {
+        let a = self.accept_inner(seq, syn, fin, payload);
+        match a {
+            Accepted::Data(_) => self.followed(),
+            Accepted::Queued
+            | Accepted::Stale(_)
+            | Accepted::AfterGap { .. }
+            | Accepted::Conflict { .. }
+            | Accepted::Late(_) => {
+                self.unsynced = self.unsynced.saturating_add(1);
+                self.resynced = 0;
+                if self.unsynced > MAX_UNSYNCED_SEGMENTS {
+                    self.lost_sync = true;
+                }
+            }
+            Accepted::Duplicate => {}
+        }
+        a
+    }
+
+    /// A segment was followed in order: the run of segments out of order ends.
+    fn followed(&mut self) {
+        self.unsynced = 0;
+        if self.lost_sync {
+            self.resynced += 1;
+            if self.resynced >= RESYNC_SEGMENTS {
+                self.lost_sync = false;
+            }
+        }
+    }
+
+    /// The segment just queued ahead of a hole starts with a valid header and the hole is
+    /// skipped at once: capture loss, which reassembly follows from that header on, so it
+    /// counts as a segment in order, not as one more out of order.
+    pub fn resumed(&mut self) {
+        self.unsynced = self.unsynced.saturating_sub(1);
+        self.followed();
+    }
+
+    fn accept_inner<'p>(&mut self, seq: u32, syn: bool, fin: bool, payload: &'p [u8]) -> Accepted<'p> {
         let seq = if syn {
             let data_seq = seq.wrapping_add(1);
             if self.next_seq.is_none() || !payload.is_empty() {
@@ -132,7 +207,10 @@ impl HalfStream {
                 if self.recent.iter().any(|&(s, rl, rd)| s == seq && rl == l && rd != d) {
                     return Accepted::Conflict { bytes: payload.len() as u64 };
                 }
-                return Accepted::Duplicate;
+                if self.recent.iter().any(|&(s, rl, rd)| s == seq && rl == l && rd == d) {
+                    return Accepted::Duplicate;
+                }
+                return Accepted::Stale(payload);
             }
             let overlap = (-diff) as usize;
             self.retransmitted_bytes += overlap as u64;
@@ -274,7 +352,8 @@ mod tests {
         assert_eq!(h.accept(100, false, false, b"abc"), Accepted::Data(b"abc"));
         assert_eq!(h.accept(100, false, false, b"abc"), Accepted::Duplicate);
         assert_eq!(h.accept(101, false, false, b"bcde"), Accepted::Data(b"de"));
-        assert_eq!(h.retransmitted_bytes, 5);
+        assert_eq!(h.accept(100, false, false, b"a"), Accepted::Stale(b"a"), "unlike any segment seen");
+        assert_eq!(h.retransmitted_bytes, 6);
     }
 
     #[test]
@@ -320,5 +399,32 @@ mod tests {
         let mut h = HalfStream::default();
         assert_eq!(h.accept(u32::MAX - 1, false, false, b"ab"), Accepted::Data(b"ab"));
         assert_eq!(h.accept(0, false, false, b"cd"), Accepted::Data(b"cd"));
+    }
+
+    #[test]
+    fn loses_sync_after_a_run_of_segments_out_of_order_and_regains_it() {
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(1000, false, false, b"ab"), Accepted::Data(b"ab"));
+        for i in 0..=MAX_UNSYNCED_SEGMENTS {
+            assert!(!h.lost_sync());
+            // Wild sequence numbers, all behind the stream.
+            assert_eq!(h.accept(10 * i, false, false, b"xy"), Accepted::Stale(b"xy"));
+        }
+        assert!(h.lost_sync());
+        h.restart_at(5000, false, 2);
+        assert_eq!(h.accept(5002, false, false, b"cd"), Accepted::Data(b"cd"));
+        assert!(h.lost_sync(), "one segment in order is not yet consistency");
+        assert_eq!(h.accept(5004, false, false, b"ef"), Accepted::Data(b"ef"));
+        assert!(!h.lost_sync());
+    }
+
+    #[test]
+    fn honest_retransmissions_do_not_count_as_lost_sync() {
+        let mut h = HalfStream::default();
+        h.accept(0, false, false, b"ab");
+        for _ in 0..10 {
+            assert_eq!(h.accept(0, false, false, b"ab"), Accepted::Duplicate);
+        }
+        assert!(!h.lost_sync());
     }
 }

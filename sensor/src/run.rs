@@ -183,6 +183,11 @@ pub fn summary(stats: &EngineStats, elapsed: Duration) -> String {
     );
     let _ = writeln!(
         s,
+        "  resync_per_segment: {} segments ({} PDUs) dissected on their own where reassembly lost sync; reversed connections: {}",
+        stats.resync_per_segment, stats.per_segment_pdus, stats.flows_reversed
+    );
+    let _ = writeln!(
+        s,
         "  protocol violations: {} PDUs; retransmissions with different bytes: {}",
         stats.violations, stats.retransmission_conflicts
     );

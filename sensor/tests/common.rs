@@ -23,12 +23,20 @@ pub fn bundled_pcaps() -> PathBuf {
     workspace_root().join("pcaps")
 }
 
-/// The shared corpus beside the checkout (`../shared/pcaps`), or `None` with a notice.
+/// Whether the tests run in CI (`CI=true`, as GitHub Actions and most CI systems set it),
+/// where everything a test needs must be there: nothing is skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The shared corpus beside the checkout (`../shared/pcaps`), or `None` with a notice; under
+/// `CI=true` a missing corpus is a failure.
 pub fn shared_pcaps() -> Option<PathBuf> {
     let p = workspace_root().join("../shared/pcaps");
     if p.is_dir() {
         Some(p)
     } else {
+        assert!(!in_ci(), "{} is missing, and CI=true: the tests on the shared captures need it", p.display());
         eprintln!("notice: {} is missing; tests on the shared captures are skipped", p.display());
         None
     }

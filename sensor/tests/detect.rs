@@ -3,8 +3,9 @@
 //! see is detected with the right rule id, and clean captures scored against their own
 //! baselines raise nothing of medium severity or above.
 //!
-//! Protocols whose dissector produces no PDU for a capture yet are skipped with a notice, so
-//! these tests assert each case from the moment its dissector lands.
+//! Every capture a test names must be there and must give PDUs of its protocol: a dissector
+//! that regresses to zero PDUs fails these tests. Only a missing corpus is skipped, with a
+//! notice, and only outside CI: under `CI=true` it is a failure too.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -23,18 +24,17 @@ fn corpus() -> Option<PathBuf> {
     if p.is_dir() {
         return Some(p.to_path_buf());
     }
+    assert!(!crate::common::in_ci(), "{} is missing, and CI=true: the detection tests need it", p.display());
     eprintln!("notice: {} is missing; detection tests on real captures are skipped", p.display());
     None
 }
 
+/// A capture of the corpus; `None` only when the whole corpus is missing outside CI. A
+/// capture missing from a corpus that is there is a failure.
 fn cap(rel: &str) -> Option<PathBuf> {
     let p = corpus()?.join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("notice: {} is missing; skipped", p.display());
-        None
-    }
+    assert!(p.is_file(), "{} is missing from the corpus", p.display());
+    Some(p)
 }
 
 struct Learn<'a, F: Fn(&Pdu<'_>) -> bool> {
@@ -97,13 +97,10 @@ fn pdus_of(path: &Path, protocol: Protocol) -> u64 {
     n
 }
 
-/// Whether the dissector for `protocol` sees `path`; prints a notice when it does not.
-fn visible(path: &Path, protocol: Protocol) -> bool {
-    let ok = pdus_of(path, protocol) > 0;
-    if !ok {
-        eprintln!("notice: no {protocol} PDU in {} with the current dissectors; skipped", path.display());
-    }
-    ok
+/// Fails unless the dissector for `protocol` finds PDUs in `path`: all three dissectors
+/// exist, so a capture that gives none is a regression, never a reason to skip.
+fn require_pdus(path: &Path, protocol: Protocol) {
+    assert!(pdus_of(path, protocol) > 0, "no {protocol} PDU in {}: the dissector regressed", path.display());
 }
 
 fn loud(alerts: &[Alert]) -> Vec<&Alert> {
@@ -123,9 +120,7 @@ fn ids(alerts: &[Alert]) -> Vec<String> {
 
 fn self_scored_is_quiet(rel: &str, protocol: Protocol) {
     let Some(p) = cap(rel) else { return };
-    if !visible(&p, protocol) {
-        return;
-    }
+    require_pdus(&p, protocol);
     let paths = [p];
     let b = learn(&paths, |_| true);
     let alerts = detect(&b, &paths);
@@ -154,9 +149,7 @@ fn s7comm_plus_steady_state_scored_against_its_own_baseline_is_quiet() {
 #[test]
 fn dnp3_capture_scored_against_itself_raises_only_its_critical_operations() {
     let Some(p) = cap("attacks/dnp3-dataset-2017-baseline-coldrestart-synflood.pcap") else { return };
-    if !visible(&p, Protocol::Dnp3) {
-        return;
-    }
+    require_pdus(&p, Protocol::Dnp3);
     let paths = [p];
     let b = learn(&paths, |_| true);
     let alerts = detect(&b, &paths);
@@ -256,9 +249,7 @@ fn replay(rel: &str, learn_for_secs: f64) -> Option<Vec<Value>> {
 fn dnp3_capture_replayed_after_an_hour_shows_cold_restarts_and_disable_unsolicited() {
     let rel = "attacks/dnp3-dataset-2017-baseline-coldrestart-synflood.pcap";
     let Some(p) = cap(rel) else { return };
-    if !visible(&p, Protocol::Dnp3) {
-        return;
-    }
+    require_pdus(&p, Protocol::Dnp3);
     let alerts = replay(rel, 3600.0).unwrap_or_default();
     assert_eq!(Some(&alerts), replay(rel, 3600.0).as_ref(), "replay is deterministic");
     let count =
@@ -273,9 +264,7 @@ fn dnp3_capture_replayed_after_an_hour_shows_cold_restarts_and_disable_unsolicit
 
 fn critical_in(rel: &str, protocol: Protocol, id: &str) {
     let Some(p) = cap(rel) else { return };
-    if !visible(&p, protocol) {
-        return;
-    }
+    require_pdus(&p, protocol);
     // No baseline at all: critical operations are alerted whatever it says.
     let b = learn(&[], |_| true);
     let alerts = detect(&b, &[p]);
@@ -307,9 +296,7 @@ fn dnp3_authentication_and_malformed_frames_against_a_baseline() {
     ) else {
         return;
     };
-    if !visible(&auth, Protocol::Dnp3) {
-        return;
-    }
+    require_pdus(&auth, Protocol::Dnp3);
     // The same master and outstation, seen assigning classes, freezing and syncing time.
     let b = learn(&[a, f, t], |_| true);
     let alerts = detect(&b, &[auth]);
@@ -360,9 +347,7 @@ fn qut_s7_injected_writes_come_from_a_new_talker() {
     )) else {
         return;
     };
-    if !visible(&flood, Protocol::S7comm) {
-        return;
-    }
+    require_pdus(&flood, Protocol::S7comm);
     let attacker: IpAddr = [10, 10, 10, 66].into();
     // The HMI's traffic to the PLC is the baseline; the attacker's is what is scored.
     let b = learn(std::slice::from_ref(&flood), |pdu| PairKey::of(pdu).client != attacker);
@@ -479,10 +464,8 @@ fn qut_dnp3(run: &str) -> Option<PathBuf> {
             .arg(&dir)
             .status()
             .is_ok_and(|s| s.success());
-        if !ok || !pcap.is_file() {
-            eprintln!("notice: could not extract {}; skipped", zip.display());
-            return None;
-        }
+        // The corpus is there, so failing to read it is a failure, not a skip.
+        assert!(ok && pcap.is_file(), "could not extract {} (python3 -m zipfile)", zip.display());
     }
     Some(pcap)
 }
@@ -495,16 +478,12 @@ fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
     let empty = learn(&[], |_| true);
     let recon: IpAddr = [192, 168, 10, 66].into();
     if let Some(p) = qut_dnp3("injection-frequent") {
-        let seen = visible(&p, Protocol::Dnp3);
-        let alerts = if seen { detect(&empty, std::slice::from_ref(&p)) } else { Vec::new() };
-        remove_extracted(&p);
-        if seen {
-            for id in ["dnp3.cold_restart", "dnp3.warm_restart"] {
-                let a = alerts.iter().find(|a| a.id == id).unwrap_or_else(|| panic!("{id}: {:?}", ids(&alerts)));
-                assert_eq!(a.severity, Severity::Critical);
-            }
-            assert!(alerts.iter().any(|a| a.id == "dnp3.new_pair" && a.src.ip == recon), "{:?}", ids(&alerts));
+        let alerts = detect_extracted(&empty, &p);
+        for id in ["dnp3.cold_restart", "dnp3.warm_restart"] {
+            let a = alerts.iter().find(|a| a.id == id).unwrap_or_else(|| panic!("{id}: {:?}", ids(&alerts)));
+            assert_eq!(a.severity, Severity::Critical);
         }
+        assert!(alerts.iter().any(|a| a.id == "dnp3.new_pair" && a.src.ip == recon), "{:?}", ids(&alerts));
     }
     for (run, id) in [
         ("masquerading-infrequent", "dnp3.scan"),
@@ -512,21 +491,22 @@ fn qut_dnp3_injected_restarts_and_floods_are_alerted_with_no_baseline() {
         ("mitm-frequent", "net.tcp_retransmission_conflict"),
     ] {
         let Some(p) = qut_dnp3(run) else { continue };
-        let seen = visible(&p, Protocol::Dnp3);
-        let alerts = if seen { detect(&empty, std::slice::from_ref(&p)) } else { Vec::new() };
-        remove_extracted(&p);
-        if seen {
-            assert!(alerts.iter().any(|a| a.id == id && a.severity >= Severity::Medium), "{run}: {:?}", ids(&alerts));
-        }
+        let alerts = detect_extracted(&empty, &p);
+        assert!(alerts.iter().any(|a| a.id == id && a.severity >= Severity::Medium), "{run}: {:?}", ids(&alerts));
     }
     if let Some(p) = qut_dnp3("flooding-infrequent") {
-        let seen = visible(&p, Protocol::Dnp3);
-        let alerts = if seen { detect(&empty, std::slice::from_ref(&p)) } else { Vec::new() };
-        remove_extracted(&p);
-        if seen {
-            assert!(alerts.iter().any(|a| a.id == "dnp3.flood" && a.severity >= Severity::High), "{:?}", ids(&alerts));
-        }
+        let alerts = detect_extracted(&empty, &p);
+        assert!(alerts.iter().any(|a| a.id == "dnp3.flood" && a.severity >= Severity::High), "{:?}", ids(&alerts));
     }
+}
+
+/// Detects on an extracted capture, which must give DNP3 PDUs, then removes it.
+fn detect_extracted(b: &Baseline, p: &Path) -> Vec<Alert> {
+    let pdus = pdus_of(p, Protocol::Dnp3);
+    let alerts = if pdus > 0 { detect(b, &[p.to_path_buf()]) } else { Vec::new() };
+    remove_extracted(p);
+    assert!(pdus > 0, "no DNP3 PDU in {}: the dissector regressed", p.display());
+    alerts
 }
 
 /// Removes the directory a capture was extracted into.

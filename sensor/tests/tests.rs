@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod dashboards;
 mod detect;
+mod expected;
 mod live_e2e;
 mod policy;
 mod report;

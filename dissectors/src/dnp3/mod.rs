@@ -383,6 +383,12 @@ impl<'a> Dnp3Pdu<'a> {
     /// control code) and analog output blocks (g41) in requests; binary inputs and outputs,
     /// counters and analogs (g1, g2, g10, g20, g22, g30, g32, g40) in responses.
     pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
+        self.for_each_value_exact(&mut |v, _| f(v));
+    }
+
+    /// As [`Dnp3Pdu::for_each_value`], with the exact value of floating-point objects (whose
+    /// [`PointValue::value`] is truncated to an integer).
+    pub fn for_each_value_exact(&self, f: &mut dyn FnMut(PointValue, Option<objects::Float>)) {
         if self.app.is_none() {
             return;
         }
@@ -394,13 +400,21 @@ impl<'a> Dnp3Pdu<'a> {
             if self.is_request {
                 for o in h.objects() {
                     let Object::Bytes { index, data } = o else { continue };
-                    let value = match (h.group, h.variation) {
-                        (12, 1) => Crob::parse(index, data).map(|c| c.value()),
-                        (41, v) => AnalogOutput::parse(index, v, data).map(|a| a.value as i64),
-                        _ => None,
+                    let (value, exact) = match (h.group, h.variation) {
+                        (12, 1) => (Crob::parse(index, data).map(|c| c.value()), None),
+                        (41, v) => {
+                            let a = AnalogOutput::parse(index, v, data);
+                            let exact = a.and_then(|a| match v {
+                                3 => Some(objects::Float::Single(a.value as f32)),
+                                4 => Some(objects::Float::Double(a.value)),
+                                _ => None,
+                            });
+                            (a.map(|a| a.value as i64), exact)
+                        }
+                        _ => (None, None),
                     };
                     if let Some(value) = value {
-                        f(PointValue { space, index, value, access: Access::Write });
+                        f(PointValue { space, index, value, access: Access::Write }, exact);
                     }
                 }
             } else {
@@ -409,7 +423,8 @@ impl<'a> Dnp3Pdu<'a> {
                         Object::Bytes { index, .. } | Object::Packed { index, .. } => index,
                     };
                     if let Some(value) = objects::measurement_value(h.group, h.variation, &o) {
-                        f(PointValue { space, index, value, access: Access::Read });
+                        let exact = objects::measurement_float(h.group, h.variation, &o);
+                        f(PointValue { space, index, value, access: Access::Read }, exact);
                     }
                 }
             }
@@ -616,9 +631,10 @@ impl Dnp3Stream {
             return;
         }
         if !lf.carries_data() {
+            // User data under a link function that carries none (or an unknown one): flagged,
+            // and decoded all the same, so that a payload hidden behind a bad link header is
+            // still seen. The application PDU carries the flags that mark it.
             flags.set(FLAG_UNEXPECTED_USER_DATA);
-            emit(PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
-            return;
         }
         let Some((&th, payload)) = user.split_first() else { return };
         let (fin, fir, seq) = (th & 0x80 != 0, th & 0x40 != 0, th & 0x3F);

@@ -584,6 +584,28 @@ fn f64_at(d: &[u8], at: usize) -> Option<i64> {
     Some(f64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?) as i64)
 }
 
+/// A floating-point point value as the wire carries it, so that it prints exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Float {
+    /// IEEE 754 single precision (g30v5, g32v5, g32v7, g40v3, g41v3).
+    Single(f32),
+    /// IEEE 754 double precision (g30v6, g32v6, g32v8, g40v4, g41v4).
+    Double(f64),
+}
+
+/// The exact value of a floating-point measurement object (analog inputs g30/g32 and
+/// analog output status g40); `None` for integer and other objects.
+pub fn measurement_float(group: u8, variation: u8, o: &Object<'_>) -> Option<Float> {
+    let Object::Bytes { data: d, .. } = *o else { return None };
+    let single = |at: usize| Some(Float::Single(f32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?)));
+    let double = |at: usize| Some(Float::Double(f64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?)));
+    match (group, variation) {
+        (30 | 32 | 40, 5) | (32, 7) | (40, 3) => single(1),
+        (30 | 32, 6) | (32, 8) | (40, 4) => double(1),
+        _ => None,
+    }
+}
+
 /// The value of a measurement object, as an integer (floats truncated, binaries 0/1):
 /// binary inputs and outputs (g1, g2, g10), counters (g20, g22), analog inputs (g30, g32) and
 /// analog output status (g40). `None` for other objects.

@@ -702,3 +702,18 @@ fn follows_application_sequence_numbers() {
     step(&mut s, confirm(7), Direction::ToServer); // no confirm was asked for: not judged
     assert_eq!(flags, [false, false, false, true, false, false, false, false, true, false]);
 }
+
+#[test]
+fn user_data_under_an_invalid_link_function_is_flagged_and_decoded() {
+    let mut f = Vec::new();
+    let mut user = vec![0xC0]; // transport: FIR, FIN, sequence 0
+    user.extend_from_slice(&READ_CLASS_0123); // a READ of all four classes
+    build_frame(0xCE, 10, 1, &user, &mut f); // DIR, PRM, link function 14: not defined
+    build_frame(0xC0, 10, 1, &user, &mut f); // DIR, PRM, link function 0 (reset link states): carries no data
+    let (pdus, _) = run(&mut Dnp3Stream::new(), &f, Direction::ToServer);
+    let got: Vec<_> = pdus.iter().map(|p| (p.func, p.objects.len(), p.flags.clone())).collect();
+    assert_eq!(
+        got,
+        [(1, 4, vec!["unexpected_user_data", "unknown_link_function"]), (1, 4, vec!["unexpected_user_data"]),]
+    );
+}

@@ -51,6 +51,14 @@ pub const FLAG_EXCEPTION_CODE: u32 = 7;
 pub const FLAG_MEI_TYPE: u32 = 8;
 /// Flag bit: an exception response travelling to the server.
 pub const FLAG_EXCEPTION_REQUEST: u32 = 9;
+/// Flag bit: a function code with no public meaning (`func_name` `unknown-<n>`): 0 or any
+/// other code neither the specification (section 5.1) nor the field defines, the ranges
+/// reserved for users (65-72, 100-110) excepted. tshark shows these as "Unknown function";
+/// a fuzzer's first probe is usually one.
+pub const FLAG_UNKNOWN_FUNCTION: u32 = 10;
+/// Flag bit: a Read Device Identification response that lists an object id more than once
+/// (a device, or someone in the middle, can hide a value from a log that keeps one key).
+pub const FLAG_DUPLICATE_DEVICE_ID_OBJECT: u32 = 11;
 
 /// Names of the Modbus protocol violations, indexed by flag bit.
 pub const FLAG_NAMES: &[&str] = &[
@@ -64,6 +72,8 @@ pub const FLAG_NAMES: &[&str] = &[
     "bad_exception_code",
     "bad_mei_type",
     "exception_in_request",
+    "unknown_function",
+    "duplicate_device_id_object",
 ];
 
 /// Values carried by a PDU: written by a request, or read in a response.
@@ -321,31 +331,41 @@ fn mbap(b: &[u8]) -> Option<Mbap> {
     }
 }
 
-/// Whether `h` could be a real MBAP header: protocol 0, a length that fits, a known function,
-/// and an exception response of exactly 3 bytes.
-fn plausible(h: &Mbap) -> bool {
+/// Whether `h` could be a real MBAP header: protocol 0, a length that fits, and an exception
+/// response of exactly 3 bytes. With `known`, the function must also be one the
+/// specification or the field defines.
+fn plausible(h: &Mbap, known: bool) -> bool {
     let func = FunctionCode(h.func & 0x7F);
     h.protocol_id == 0
         && (2..=MAX_FRAMED_MBAP_LENGTH).contains(&h.length)
         && (h.length <= MAX_MBAP_LENGTH || func == FunctionCode::UMAS)
-        && func.0 != 0
-        && func.is_known()
+        && (!known || (func.0 != 0 && func.is_known()))
         && (h.func & 0x80 == 0 || h.length == 3)
 }
 
 /// Whether `data` starts with an ADU that is plausible and is followed either by the end of
 /// the data, by a partial ADU, or by another plausible header.
+///
+/// An unknown function code (0 included: a fuzzer's favourite) is accepted only on stronger
+/// evidence, because it is what random bytes look like: the ADU must end exactly where the
+/// data ends (one ADU per segment, as every Modbus client sends) or be followed by a
+/// plausible header with a known function. Two zero bytes of protocol id and a length that
+/// lands exactly on the segment's end leave random data about one chance in 2^24.
 fn plausible_at(data: &[u8]) -> Probe {
     let Some(h) = mbap(data) else { return Probe::NeedMore };
-    if !plausible(&h) {
+    if !plausible(&h, false) {
         return Probe::No;
     }
+    let known = plausible(&h, true);
     let end = 6 + usize::from(h.length);
     match data.get(end..) {
-        None | Some([]) => Probe::Yes,
+        Some([]) => Probe::Yes,
+        None if known => Probe::Yes,
+        None => Probe::No,
         Some(next) => match mbap(next) {
-            None => Probe::Yes,
-            Some(n) if plausible(&n) => Probe::Yes,
+            None if known => Probe::Yes,
+            None => Probe::No,
+            Some(n) if plausible(&n, true) || (known && plausible(&n, false)) => Probe::Yes,
             Some(_) => Probe::No,
         },
     }
@@ -436,6 +456,9 @@ impl ModbusStream {
         }
         if h.length > MAX_MBAP_LENGTH {
             pdu.flags.set(FLAG_LENGTH);
+        }
+        if pdu.func.known_name().is_none() && !pdu.func.is_user_defined() {
+            pdu.flags.set(FLAG_UNKNOWN_FUNCTION);
         }
         if h.func & 0x80 != 0 {
             match data.split_first() {
@@ -623,11 +646,19 @@ fn decode_mei<'a>(pdu: &mut ModbusPdu<'a>, d: &'a [u8], request: bool) {
                 // Walk the objects to check the announced count fits.
                 let n = d.get(5).copied().unwrap_or(0);
                 let mut rest = d.get(6..).unwrap_or_default();
+                // Object ids seen, one bit each (ids are one byte).
+                let mut seen = [0u64; 4];
                 for _ in 0..n {
-                    let Some(&[_, len]) = rest.get(..2) else {
+                    let Some(&[id, len]) = rest.get(..2) else {
                         pdu.flags.set(FLAG_LENGTH);
                         return;
                     };
+                    if let Some(word) = seen.get_mut(usize::from(id >> 6)) {
+                        if *word & 1 << (id & 63) != 0 {
+                            pdu.flags.set(FLAG_DUPLICATE_DEVICE_ID_OBJECT);
+                        }
+                        *word |= 1 << (id & 63);
+                    }
                     match rest.get(2 + usize::from(len)..) {
                         Some(r) => rest = r,
                         None => {

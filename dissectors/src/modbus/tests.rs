@@ -460,3 +460,89 @@ proptest! {
         prop_assert_eq!(segmented(&req, &resp, &[a, b]), whole);
     }
 }
+
+#[test]
+fn function_code_zero_is_emitted_with_a_flag() {
+    let req = [
+        0x00, 0x01, // transaction 1
+        0x00, 0x00, // protocol 0
+        0x00, 0x02, // length 2
+        0x01, // unit 1
+        0x00, // function 0: no such function
+    ];
+    let resp = [
+        0x00, 0x01, // transaction 1
+        0x00, 0x00, // protocol 0
+        0x00, 0x03, // length 3
+        0x01, // unit 1
+        0x80, // exception to function 0
+        0x01, // ILLEGAL_FUNCTION
+    ];
+    let got = exchange(&req, &resp);
+    assert_eq!((got[0].func, got[0].flags.clone()), (0, vec!["unknown_function"]));
+    assert_eq!((got[1].func, got[1].exception, got[1].flags.clone()), (0, Some(1), vec!["unknown_function"]));
+    assert_eq!(FunctionCode(0).name().to_string(), "unknown-0");
+}
+
+#[test]
+fn probe_accepts_an_unknown_function_only_when_the_adu_fills_the_segment() {
+    let fc0 = [
+        0x00, 0x07, // transaction 7
+        0x00, 0x00, // protocol 0
+        0x00, 0x04, // length 4
+        0xff, // unit 255
+        0x00, // function 0
+        0x12, 0x34, // data
+    ];
+    assert_eq!(probe(&fc0), Probe::Yes);
+    assert_eq!(probe(&fc0[..9]), Probe::No, "an unknown function cut short is no evidence");
+    let mut two = fc0.to_vec();
+    two.extend([0x00, 0x08, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01]); // FC3 request
+    assert_eq!(probe(&two), Probe::Yes, "followed by a known header");
+    let mut junk = fc0.to_vec();
+    junk.extend(b"junk after it");
+    assert_eq!(probe(&junk), Probe::No);
+}
+
+#[test]
+fn a_fuzzers_first_probe_opens_the_flow_and_is_seen() {
+    let fc0 = [0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x01, 0x00]; // MBAP tid 1, length 2, unit 1; function 0
+    let fc3 = [0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01]; // tid 2, FC3 address 0 quantity 1
+    let c = run(&[
+        tcp_packet(1, 40000, 2, 502, 99, SYN, &[]),
+        tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &fc0),
+        tcp_packet(1, 40000, 2, 502, 108, PSH_ACK, &fc3),
+    ]);
+    let funcs: Vec<_> = c.pdus.iter().map(|p| (p.func, p.flags.clone())).collect();
+    assert_eq!(funcs, [(0, vec!["unknown_function"]), (3, vec![])]);
+}
+
+#[test]
+fn resynchronisation_finds_an_unknown_function_that_fills_the_segment() {
+    let mut s = ModbusStream::new();
+    s.gap(Direction::ToServer);
+    let data = [
+        0xde, 0xad, // two bytes left of a lost ADU
+        0x00, 0x09, 0x00, 0x00, 0x00, 0x03, 0x01, // MBAP tid 9, length 3, unit 1
+        0x63, // function 99: unknown
+        0x00, // data
+    ];
+    let mut funcs = Vec::new();
+    let p = s.parse(&data, Direction::ToServer, &mut |b| funcs.push(b.func()));
+    assert_eq!((funcs, p.skipped), (vec![99], 2));
+}
+
+#[test]
+fn flags_a_device_identification_that_repeats_an_object() {
+    let resp = [
+        0x00, 0x15, 0x00, 0x00, 0x00, 0x14, 0x01, // MBAP tid 21, length 20, unit 1
+        0x2b, 0x0e, 0x01, // function 43, MEI 14, basic
+        0x01, // conformity
+        0x00, 0x00, // more follows, next object
+        0x02, // two objects
+        0x00, 0x04, b'A', b'c', b'm', b'e', // VendorName "Acme"
+        0x00, 0x04, b'E', b'v', b'i', b'l', // VendorName again, "Evil"
+    ];
+    let got = exchange(&[], &resp);
+    assert_eq!(got[0].flags, ["duplicate_device_id_object"]);
+}

@@ -118,6 +118,22 @@ impl JsonBuf {
         self.buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
+    /// A floating-point number as an array element, in the shortest form that reads back to
+    /// the same value (`single` prints it as the IEEE single it was on the wire: 1.1, not
+    /// 1.100000023841858); `null` for NaN and infinities, which JSON cannot hold.
+    pub fn f64(&mut self, v: f64, single: bool) {
+        self.sep();
+        if !v.is_finite() {
+            self.buf.extend_from_slice(b"null");
+        } else if single {
+            // Debug is the shortest round-trip form, with an exponent for very large and
+            // small magnitudes (`1e300`, `1e-7`), which JSON allows.
+            let _ = write!(self.buf, "{:?}", v as f32);
+        } else {
+            let _ = write!(self.buf, "{v:?}");
+        }
+    }
+
     /// A string as an array element.
     pub fn str(&mut self, s: &str) {
         self.sep();
@@ -178,13 +194,25 @@ impl JsonBuf {
         self.buf.push(b'"');
     }
 
-    /// `"k":<secs>.<fraction>` with every digit the capture recorded.
+    /// `"k":<secs>.<fraction>` with every digit the capture recorded. Before the epoch the
+    /// sign applies to the whole number (-1.5 s is `secs` -2 and `nanos` 500,000,000, written
+    /// `-1.500000`).
     pub fn key_ts(&mut self, k: &str, ts: Timestamp) {
         self.key(k);
         self.sep();
-        self.buf.extend_from_slice(itoa::Buffer::new().format(ts.secs).as_bytes());
+        let (secs, nanos) = if ts.secs < 0 && ts.nanos > 0 {
+            self.buf.push(b'-');
+            // -(secs + nanos/1e9) = (-secs - 1) + (1e9 - nanos)/1e9, both non-negative.
+            (ts.secs.unsigned_abs() - 1, 1_000_000_000 - ts.nanos.min(999_999_999))
+        } else {
+            if ts.secs < 0 {
+                self.buf.push(b'-');
+            }
+            (ts.secs.unsigned_abs(), ts.nanos)
+        };
+        self.buf.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
         self.buf.push(b'.');
-        let (frac, digits) = if ts.nanos % 1000 == 0 { (ts.nanos / 1000, 6) } else { (ts.nanos, 9) };
+        let (frac, digits) = if nanos % 1000 == 0 { (nanos / 1000, 6) } else { (nanos, 9) };
         let mut tmp = [b'0'; 9];
         let mut f = frac;
         for i in (0..digits).rev() {
@@ -291,6 +319,34 @@ mod tests {
         b.key_ts("b", Timestamp { secs: 1, nanos: 5 });
         b.end_line();
         assert_eq!(b.as_bytes(), b"{\"a\":1500000000.000120,\"b\":1.000000005}\n");
+    }
+
+    #[test]
+    fn writes_timestamps_before_the_epoch_with_the_sign_on_the_whole_number() {
+        let mut b = JsonBuf::new();
+        b.begin();
+        b.key_ts("a", Timestamp::from_nanos(-1_500_000_000)); // secs -2, nanos 500,000,000
+        b.key_ts("b", Timestamp::from_nanos(-2_000_000_000)); // secs -2, nanos 0
+        b.key_ts("c", Timestamp::from_nanos(-1)); // secs -1, nanos 999,999,999
+        b.key_ts("d", Timestamp::from_nanos(-500_000_000)); // secs -1, nanos 500,000,000
+        b.end_line();
+        assert_eq!(b.as_bytes(), &b"{\"a\":-1.500000,\"b\":-2.000000,\"c\":-0.000000001,\"d\":-0.500000}\n"[..]);
+        let v: serde_json::Value = serde_json::from_slice(b.as_bytes()).unwrap();
+        assert_eq!(v["a"].as_f64(), Some(-1.5));
+    }
+
+    #[test]
+    fn writes_floats_exactly_and_non_finite_as_null() {
+        let mut b = JsonBuf::new();
+        b.begin();
+        b.begin_array("l");
+        b.f64(f64::from(1.1f32), true); // the single-precision 1.1 on the wire
+        b.f64(-2.5, false);
+        b.f64(1e300, false);
+        b.f64(f64::NAN, false);
+        b.end_array();
+        b.end_line();
+        assert_eq!(b.as_bytes(), &b"{\"l\":[1.1,-2.5,1e300,null]}\n"[..]);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! the epoch) and point `values`. Link-only frames have `func` 256 + 16 * PRM +
 //! link function and a `LINK_...` `func_name`, with the application keys null.
 
-use otsensor_dissectors::dnp3::{iin_names, objects::control_status_name, Dnp3Pdu, ObjectError, Range};
+use otsensor_dissectors::dnp3::objects::{control_status_name, Float};
+use otsensor_dissectors::dnp3::{iin_names, Dnp3Pdu, ObjectError, Range};
 use otsensor_dissectors::event::Space;
 
 use super::json::JsonBuf;
@@ -119,12 +120,12 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
             out.begin();
             out.key_u64("index", u64::from(a.index));
             out.key_u64("variation", u64::from(a.variation));
-            // JsonBuf writes integers only: the value truncated, and the exact float as text
-            // when it has a fraction (rare; analog outputs are few).
+            // The value as the wire carries it: an integer for variations 1 and 2, the float
+            // for 3 (single) and 4 (double).
             out.key("value");
-            out.i64(a.value as i64);
-            if a.value.fract() != 0.0 {
-                out.key_str("value_text", &a.value.to_string());
+            match a.variation {
+                3 | 4 => out.f64(a.value, a.variation == 3),
+                _ => out.i64(a.value as i64),
             }
             out.key_u64("status", u64::from(a.status));
             out.key_str("status_name", control_status_name(a.status));
@@ -149,7 +150,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut n = 0usize;
-    d.for_each_value(&mut |v| {
+    d.for_each_value_exact(&mut |v, exact| {
         if n >= MAX_VALUES {
             return;
         }
@@ -163,7 +164,12 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.key_u64("variation", u64::from(variation));
         out.key_u64("index", u64::from(v.index));
         out.key("value");
-        out.i64(v.value);
+        // Floating-point analogs print as the float they are, integers as integers.
+        match exact {
+            Some(Float::Single(x)) => out.f64(f64::from(x), true),
+            Some(Float::Double(x)) => out.f64(x, false),
+            None => out.i64(v.value),
+        }
         out.end();
     });
     if n > 0 {
@@ -275,5 +281,39 @@ mod tests {
         assert_eq!(v["link_func_name"], "LINK_STATUS");
         assert!(v["iin"].is_null() && v["seq"].is_null() && v["tp_fir"].is_null());
         assert_eq!(v["objects"], json!([]));
+    }
+
+    #[test]
+    fn writes_floating_point_analogs_as_floats() {
+        let user = [
+            0xC0, // transport: FIR, FIN, sequence 0
+            0xC1, 0x81, 0x00, 0x00, // application control, RESPONSE, IIN 0
+            0x1E, 0x05, 0x00, 0x01, 0x01, // g30v5 (single float with flags), start-stop 1..1
+            0x01, 0xcd, 0xcc, 0x8c, 0x3f, // online, 1.1f32
+            0x1E, 0x06, 0x00, 0x02, 0x02, // g30v6 (double float with flags), 2..2
+            0x01, 0, 0, 0, 0, 0, 0, 0xf8, 0xbf, // online, -1.5
+        ];
+        let v = &lines(0x44, 1, 10, &user, Direction::ToClient)[0];
+        assert_eq!(
+            v["values"],
+            json!([
+                {"group": 30, "variation": 5, "index": 1, "value": 1.1},
+                {"group": 30, "variation": 6, "index": 2, "value": -1.5},
+            ])
+        );
+    }
+
+    #[test]
+    fn writes_a_floating_point_analog_output_as_a_float() {
+        let user = [
+            0xC0, // transport: FIR, FIN, sequence 0
+            0xC1, 0x05, // application control, DIRECT_OPERATE
+            0x29, 0x03, 0x17, 0x01, 0x04, // g41v3 (single float), qualifier 0x17, count 1, index 4
+            0x00, 0x00, 0x20, 0x40, 0x00, // 2.5f32, status 0
+        ];
+        let v = &lines(0xC4, 10, 1, &user, Direction::ToServer)[0];
+        assert_eq!(v["analog_outputs"][0]["value"], json!(2.5));
+        assert!(v["analog_outputs"][0].get("value_text").is_none());
+        assert_eq!(v["values"], json!([{"group": 41, "variation": 3, "index": 4, "value": 2.5}]));
     }
 }
