@@ -12,13 +12,13 @@ use rustc_hash::FxHashMap;
 
 use crate::dnp3::{self, Dnp3Stream};
 use crate::event::{
-    Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, Protocol, Sink, Timestamp, Transport, FLAG_PER_SEGMENT,
-    FLAG_REVERSED_ORIENTATION,
+    Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, PerDirection, Protocol, Sink, Timestamp, Transport,
+    FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
 };
 use crate::modbus::{self, ModbusStream};
 use crate::packet::{self, Skip, TcpSegment};
 use crate::s7::{self, S7Stream};
-use crate::stream::{Parsed, Probe, StreamDissector};
+use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};
 use crate::tcp::{Accepted, HalfStream};
 
 pub use crate::tcp::MAX_UNSYNCED_SEGMENTS;
@@ -105,6 +105,8 @@ pub struct EngineStats {
     pub retransmitted_bytes: u64,
     /// Retransmissions whose bytes differed from the copy first seen.
     pub retransmission_conflicts: u64,
+    /// What the dissectors counted (evicted requests, CRC errors, reassembly overflows).
+    pub dissectors: DissectorCounters,
     /// TCP segments dissected on their own because their direction had lost sync
     /// ([`MAX_UNSYNCED_SEGMENTS`]).
     pub resync_per_segment: u64,
@@ -153,6 +155,7 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
             resync_bytes,
             retransmitted_bytes,
             retransmission_conflicts,
+            dissectors,
             resync_per_segment,
             per_segment_pdus,
             flows_reversed,
@@ -179,6 +182,7 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.resync_bytes += resync_bytes;
         self.retransmitted_bytes += retransmitted_bytes;
         self.retransmission_conflicts += retransmission_conflicts;
+        self.dissectors.add(dissectors);
         self.resync_per_segment += resync_per_segment;
         self.per_segment_pdus += per_segment_pdus;
         self.flows_reversed += flows_reversed;
@@ -255,7 +259,7 @@ struct Flow {
     client: Endpoint,
     expected: Option<Protocol>,
     last_seen: Timestamp,
-    half: [HalfStream; 2],
+    half: PerDirection<HalfStream>,
     app: App,
     probes: u8,
     /// Opened by the host on the watched port: its PDUs are flagged `reversed_orientation`.
@@ -307,7 +311,7 @@ fn new_flow(
         client,
         expected,
         last_seen: ts,
-        half: [HalfStream::default(), HalfStream::default()],
+        half: PerDirection::default(),
         app: App::Undecided,
         probes: 0,
         reversed: false,
@@ -499,24 +503,18 @@ impl Engine {
             ctx.flags |= 1 << FLAG_REVERSED_ORIENTATION;
         }
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
-        let d = dir.index();
-        let accepted = match flow.half.get_mut(d) {
-            Some(h) => h.accept(seg.seq, seg.syn, seg.fin, seg.payload),
-            None => return,
-        };
+        let accepted = flow.half[dir].accept(seg.seq, seg.syn, seg.fin, seg.payload);
         let st = &mut self.stats;
         let cfg = &self.config;
         if !matches!(accepted, Accepted::Data(_) | Accepted::Duplicate | Accepted::Conflict { .. } | Accepted::Late(_))
-            && flow.half.get(d).is_some_and(HalfStream::lost_sync)
+            && flow.half[dir].lost_sync()
         {
             // Reassembly cannot follow this direction: a segment that starts with a valid
             // header is dissected on its own, and the stream restarts after it.
             let proto = app_protocol(&flow.app).or(flow.expected);
             let valid = !matches!(flow.app, App::Ignored) && proto.is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
             if valid {
-                if let Some(h) = flow.half.get_mut(d) {
-                    h.restart_at(seg.seq, seg.syn, seg.payload.len());
-                }
+                flow.half[dir].restart_at(seg.seq, seg.syn, seg.payload.len());
                 if let Some(dis) = flow.app.dissector() {
                     dis.gap(dir);
                 }
@@ -537,15 +535,14 @@ impl Engine {
                 // nothing is half-parsed and the early segment starts with a valid header of
                 // the flow's protocol, skip the hole now rather than hold every later PDU
                 // (and its alerts) until the queue overflows or the connection ends.
-                let resumable =
-                    flow.half.get(d).is_some_and(|h| h.pending.is_empty() && h.first_queued() == Some(seg.seq))
-                        && app_protocol(&flow.app).is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
+                let h = &flow.half[dir];
+                let resumable = h.pending.is_empty()
+                    && h.first_queued() == Some(seg.seq)
+                    && app_protocol(&flow.app).is_some_and(|p| probe(p, seg.payload) == Probe::Yes);
                 if resumable {
-                    if let Some(h) = flow.half.get_mut(d) {
-                        h.resumed();
-                    }
+                    flow.half[dir].resumed();
                 }
-                if resumable || flow.half.get(d).is_some_and(HalfStream::over_limit) {
+                if resumable || flow.half[dir].over_limit() {
                     skip_hole(st, flow, dir, &ctx, sink);
                 }
             }
@@ -561,7 +558,7 @@ impl Engine {
         drain_ready(cfg, st, flow, dir, &ctx, sink);
         if seg.fin || seg.rst {
             // Nothing more will fill a hole in this direction.
-            while flow.half.get(d).is_some_and(|h| h.queued_bytes() > 0) {
+            while flow.half[dir].queued_bytes() > 0 {
                 skip_hole(st, flow, dir, &ctx, sink);
                 drain_ready(cfg, st, flow, dir, &ctx, sink);
             }
@@ -573,7 +570,7 @@ impl Engine {
     fn tcp_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>) {
         let Some(flow) = self.flows.get_mut(key) else { return };
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
-        for h in &mut flow.half {
+        for h in flow.half.iter_mut() {
             self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
         }
         if done {
@@ -611,9 +608,8 @@ impl Engine {
         let st = &mut self.stats;
         let flow_id = flow.id;
         if let Some(dis) = flow.app.dissector() {
-            let proto = dis.protocol();
             let parsed = dis.parse_datagram(payload, dir, &mut |body| emit(st, &ctx, dir, flow_id, body, sink));
-            note_resync(st, proto, parsed, &ctx, sink);
+            note_parsed(st, dis, parsed, &ctx, sink);
         }
     }
 }
@@ -664,7 +660,16 @@ fn notice(ctx: &PacketCtx, kind: NoticeKind, sink: &mut dyn Sink) {
     sink.notice(&Notice { ts: ctx.ts, pkt: ctx.pkt, src: ctx.src, dst: ctx.dst, kind });
 }
 
-fn note_resync(st: &mut EngineStats, protocol: Protocol, parsed: Parsed, ctx: &PacketCtx, sink: &mut dyn Sink) {
+/// After a dissector ran: the bytes it skipped resynchronising, and what it counted.
+fn note_parsed(
+    st: &mut EngineStats,
+    dis: &mut dyn StreamDissector,
+    parsed: Parsed,
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+) {
+    dis.take_counters(&mut st.dissectors);
+    let protocol = dis.protocol();
     if parsed.skipped > 0 {
         st.resync_bytes += parsed.skipped as u64;
         notice(ctx, NoticeKind::Resync { protocol, bytes: parsed.skipped as u64 }, sink);
@@ -729,25 +734,19 @@ fn identify(
 fn gap(st: &mut EngineStats, flow: &mut Flow, dir: Direction, lost: u64, ctx: &PacketCtx, sink: &mut dyn Sink) {
     st.gaps += 1;
     st.gap_bytes += lost;
-    if let Some(h) = flow.half.get_mut(dir.index()) {
-        h.pending.clear();
-    }
+    flow.half[dir].pending.clear();
     if let Some(dis) = flow.app.dissector() {
         dis.gap(dir);
+        dis.take_counters(&mut st.dissectors);
         notice(ctx, NoticeKind::StreamGap { bytes: lost }, sink);
     }
 }
 
 fn skip_hole(st: &mut EngineStats, flow: &mut Flow, dir: Direction, ctx: &PacketCtx, sink: &mut dyn Sink) {
-    let lost = flow.half.get_mut(dir.index()).and_then(HalfStream::skip_hole);
-    match lost {
+    match flow.half[dir].skip_hole() {
         Some(lost) => gap(st, flow, dir, lost, ctx, sink),
         // Nothing queued: the caller's loop must end.
-        None => {
-            if let Some(h) = flow.half.get_mut(dir.index()) {
-                h.pending.clear();
-            }
-        }
+        None => flow.half[dir].pending.clear(),
     }
 }
 
@@ -759,7 +758,7 @@ fn drain_ready(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
 ) {
-    while let Some(data) = flow.half.get_mut(dir.index()).and_then(HalfStream::pop_ready) {
+    while let Some(data) = flow.half[dir].pop_ready() {
         deliver(cfg, st, flow, dir, &data, ctx, sink);
     }
 }
@@ -777,9 +776,8 @@ fn deliver_late(
     let flow_id = flow.id;
     let Some(dis) = flow.app.dissector() else { return };
     dis.gap(dir);
-    let proto = dis.protocol();
     let parsed = dis.parse(data, dir, &mut |body| emit(st, ctx, dir, flow_id, body, sink));
-    note_resync(st, proto, parsed, ctx, sink);
+    note_parsed(st, dis, parsed, ctx, sink);
 }
 
 /// Hands in-order bytes to the flow's dissector, zero-copy when no partial PDU is pending.
@@ -798,18 +796,18 @@ fn deliver(
     if matches!(flow.app, App::Undecided) {
         // Identification may need more bytes than one segment holds (a header split across
         // segments): keep what was seen, bounded, until the probe can decide.
-        let held = flow.half.get(dir.index()).map_or(0, |h| h.pending.len());
+        let held = flow.half[dir].pending.len();
         let joined: Vec<u8>;
         let buf = if held == 0 {
             data
         } else {
-            let mut v = flow.half.get(dir.index()).map(|h| h.pending.clone()).unwrap_or_default();
+            let mut v = flow.half[dir].pending.clone();
             v.extend_from_slice(data);
             joined = v;
             &joined
         };
         let verdict = identify(cfg, st, flow, buf, ctx, sink, false);
-        let Some(half) = flow.half.get_mut(dir.index()) else { return };
+        let half = &mut flow.half[dir];
         half.pending.clear();
         if matches!(flow.app, App::Undecided) {
             if verdict == Probe::NeedMore && buf.len() < MAX_PROBE_BYTES {
@@ -824,8 +822,7 @@ fn deliver(
     }
     let flow_id = flow.id;
     let Some(dis) = flow.app.dissector() else { return };
-    let proto = dis.protocol();
-    let Some(half) = flow.half.get_mut(dir.index()) else { return };
+    let half = &mut flow.half[dir];
     let mut emit_one = |body: PduBody<'_>| emit(st, ctx, dir, flow_id, body, sink);
     let parsed = if half.pending.is_empty() {
         let parsed = dis.parse(data, dir, &mut emit_one);
@@ -845,7 +842,7 @@ fn deliver(
         st.gap_bytes += lost;
         notice(ctx, NoticeKind::StreamGap { bytes: lost }, sink);
     }
-    note_resync(st, proto, parsed, ctx, sink);
+    note_parsed(st, dis, parsed, ctx, sink);
 }
 
 #[cfg(test)]
@@ -877,6 +874,26 @@ mod tests {
             e.process(Timestamp { secs: *secs, nanos: 0 }, i as u64 + 1, crate::packet::linktype::RAW, p, &mut c);
         }
         (e.stats().flows, e.stats().flows_timed_out)
+    }
+
+    #[test]
+    fn what_the_dissectors_count_reaches_the_engine_statistics() {
+        // More unanswered requests than a Modbus connection keeps: the oldest are evicted.
+        let n = modbus::MAX_PENDING_TRANSACTIONS as u16 + 3;
+        let mut e = Engine::new(EngineConfig::default());
+        let mut c = crate::testutil::Collect::default();
+        for tid in 0..n {
+            let p = tcp_packet(1, 40000, 2, 502, 100 + 12 * u32::from(tid), PSH_ACK, &req(tid));
+            e.process(
+                Timestamp { secs: 1_000, nanos: 0 },
+                u64::from(tid) + 1,
+                crate::packet::linktype::RAW,
+                &p,
+                &mut c,
+            );
+        }
+        assert_eq!(c.pdus.len(), usize::from(n));
+        assert_eq!(e.stats().dissectors.modbus.pending_evicted, 3);
     }
 
     #[test]

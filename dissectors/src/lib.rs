@@ -9,8 +9,13 @@
 //! - [`tcp`]: per-direction TCP reassembly with bounded out-of-order buffering and gaps;
 //! - [`engine`]: the flow table, protocol identification by port *and* content, and the
 //!   dispatch to the dissectors;
-//! - [`modbus`], [`dnp3`], [`s7`]: the application-layer dissectors;
-//! - [`event`]: the [`event::Pdu`] and [`event::Notice`] types every other crate consumes.
+//! - [`modbus`], [`dnp3`], [`s7`]: the application-layer dissectors, each reporting through
+//!   the [`stream::StreamDissector`] contract (and counting what it drops into the engine's
+//!   statistics);
+//! - [`types`]: the shared vocabulary (time, endpoints, [`types::PerDirection`], protocols,
+//!   flags, function names and classes, spaces and points), a leaf every protocol imports;
+//! - [`event`]: the [`event::Pdu`] and [`event::Notice`] types every other crate consumes
+//!   (it re-exports [`types`]).
 //!
 //! It must never depend on I/O, clocks, threads, metrics or any other otsensor crate: time
 //! is the packet's, passed in, so a capture replayed gives exactly what live capture gave.
@@ -44,6 +49,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod bytes;
 pub mod dnp3;
 pub mod engine;
 pub mod event;
@@ -54,3 +60,4 @@ pub mod stream;
 pub mod tcp;
 #[cfg(test)]
 mod testutil;
+pub mod types;

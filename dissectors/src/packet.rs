@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::bytes::be16;
 use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
 
 /// Link types (tcpdump.org LINKTYPE_ values) that [`decode`] understands.
@@ -155,13 +156,6 @@ pub fn decode(lt: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         }
     }
     decode_general(lt, data)
-}
-
-fn be16(b: &[u8], i: usize) -> Option<u16> {
-    match b.get(i..i + 2)? {
-        &[x, y] => Some(u16::from_be_bytes([x, y])),
-        _ => None,
-    }
 }
 
 /// The fast path for the overwhelmingly common frame on an ICS mirror port: Ethernet, at most

@@ -1,6 +1,31 @@
 //! The contract between the TCP reassembler and the application-layer dissectors.
 
-use crate::event::{Direction, PduBody, Protocol};
+use crate::dnp3::Dnp3Counters;
+use crate::event::PduBody;
+use crate::modbus::ModbusCounters;
+use crate::s7::S7Counters;
+use crate::types::{Direction, Protocol};
+
+/// What the dissectors count about their connections, summed over every connection by the
+/// engine ([`crate::engine::EngineStats::dissectors`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DissectorCounters {
+    /// Modbus/TCP.
+    pub modbus: ModbusCounters,
+    /// DNP3.
+    pub dnp3: Dnp3Counters,
+    /// S7comm and S7comm-plus.
+    pub s7: S7Counters,
+}
+
+impl DissectorCounters {
+    /// Adds `o` to these.
+    pub fn add(&mut self, o: &DissectorCounters) {
+        self.modbus.add(&o.modbus);
+        self.dnp3.add(&o.dnp3);
+        self.s7.add(&o.s7);
+    }
+}
 
 /// What one call to [`StreamDissector::parse`] did.
 ///
@@ -17,7 +42,7 @@ pub struct Parsed {
     pub skipped: usize,
 }
 
-/// Outcome of [`StreamDissector::probe`]-style content identification.
+/// Outcome of content identification (the engine's probe of a flow's first bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
     /// The bytes start with a valid header of the protocol.
@@ -42,6 +67,9 @@ pub trait StreamDissector {
     /// Bytes were lost in direction `dir`: the next bytes offered may start mid-PDU, so the
     /// dissector must resynchronise on the next valid header.
     fn gap(&mut self, dir: Direction);
+
+    /// Moves what the connection counted since the last call into `into`.
+    fn take_counters(&mut self, into: &mut DissectorCounters);
 
     /// Parses one datagram (UDP). The default treats it as a stream segment followed by a
     /// gap, so nothing left over leaks into the next datagram.

@@ -191,6 +191,21 @@ pub fn summary(stats: &EngineStats, elapsed: Duration) -> String {
         "  protocol violations: {} PDUs; retransmissions with different bytes: {}",
         stats.violations, stats.retransmission_conflicts
     );
+    let d = &stats.dissectors;
+    let _ = writeln!(
+        s,
+        "  dissectors: Modbus {} requests evicted unanswered; DNP3 {} header and {} data CRC errors, {} fragments \
+         evicted, {} lost to gaps; S7 {} jobs evicted, {} oversized TSDUs, {} foreign payloads, {} other TPDUs",
+        d.modbus.pending_evicted,
+        d.dnp3.header_crc_errors,
+        d.dnp3.data_crc_errors,
+        d.dnp3.reassembly_evicted,
+        d.dnp3.fragments_lost_to_gaps,
+        d.s7.pending_evicted,
+        d.s7.reassembly_overflows,
+        d.s7.unknown_payloads,
+        d.s7.other_tpdus
+    );
     let [lt, not_ip, frag, other, malformed] = stats.skipped;
     let _ = writeln!(
         s,

@@ -35,10 +35,12 @@ pub use app::{function_name, iin_names, AppControl};
 pub use link::{LinkFunction, LinkHeader};
 pub use objects::{AnalogOutput, Crob, Object, ObjectError, ObjectHeader, ObjectHeaders, ObjectSize, Range};
 
-use crate::event::{
-    Access, CriticalOp, Direction, Flags, FuncName, FunctionClass, PduBody, PointRange, PointValue, Protocol, Space,
+use crate::event::PduBody;
+use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};
+use crate::types::{
+    Access, CriticalOp, Direction, Flags, FuncName, FunctionClass, PerDirection, PointRange, PointValue, Protocol,
+    Space,
 };
-use crate::stream::{Parsed, Probe, StreamDissector};
 
 /// Largest application fragment reassembled (IEEE 1815-2012 clause 4.2.2.1: 2048 bytes);
 /// more is flagged and dropped.
@@ -464,6 +466,16 @@ pub struct Dnp3Counters {
     pub fragments_lost_to_gaps: u64,
 }
 
+impl Dnp3Counters {
+    /// Adds `o` to these.
+    pub fn add(&mut self, o: &Dnp3Counters) {
+        self.header_crc_errors += o.header_crc_errors;
+        self.data_crc_errors += o.data_crc_errors;
+        self.reassembly_evicted += o.reassembly_evicted;
+        self.fragments_lost_to_gaps += o.fragments_lost_to_gaps;
+    }
+}
+
 /// Master-outstation pairs whose application sequence numbers are followed, per connection.
 pub const MAX_SEQUENCE_PAIRS: usize = 8;
 
@@ -586,7 +598,7 @@ struct Half {
 /// Per-connection DNP3 state: transport reassembly per direction and link address pair.
 #[derive(Debug, Default)]
 pub struct Dnp3Stream {
-    half: [Half; 2],
+    half: PerDirection<Half>,
     tick: u64,
     app_seq: AppSequences,
     /// Counters.
@@ -611,7 +623,7 @@ impl Dnp3Stream {
     fn frame(&mut self, h: LinkHeader, frame: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
         self.tick += 1;
         let tick = self.tick;
-        let Some(Half { slots, user }) = self.half.get_mut(dir.index()) else { return };
+        let Half { slots, user } = &mut self.half[dir];
         let lf = h.link_function();
         let mut flags = Flags::new(FLAG_NAMES);
         if lf.name().is_none() {
@@ -731,12 +743,14 @@ impl StreamDissector for Dnp3Stream {
         Parsed { consumed: off, skipped }
     }
 
+    fn take_counters(&mut self, into: &mut DissectorCounters) {
+        into.dnp3.add(&std::mem::take(&mut self.counters));
+    }
+
     fn gap(&mut self, dir: Direction) {
-        if let Some(h) = self.half.get_mut(dir.index()) {
-            for s in h.slots.iter_mut().filter(|s| s.active) {
-                s.active = false;
-                self.counters.fragments_lost_to_gaps += 1;
-            }
+        for s in self.half[dir].slots.iter_mut().filter(|s| s.active) {
+            s.active = false;
+            self.counters.fragments_lost_to_gaps += 1;
         }
     }
 

@@ -1,7 +1,7 @@
 //! Modbus function codes (Modbus Application Protocol Specification V1.1b3, section 5.1 and
 //! section 6), named as Zeek's ICSNPP modbus logs name them.
 
-use crate::event::{FuncName, FunctionClass};
+use crate::types::{FuncName, FunctionClass};
 
 /// A Modbus function code, with the 0x80 exception bit removed. Unknown and user-defined
 /// codes are kept with their raw value.

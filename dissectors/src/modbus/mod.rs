@@ -14,10 +14,12 @@ mod function;
 
 pub use function::{device_id_object_name, diagnostic_subfunction_name, exception_code_name, FunctionCode};
 
-use crate::event::{
-    Access, CriticalOp, Direction, Flags, FunctionClass, PduBody, PointRange, PointValue, Protocol, Space,
+use crate::bytes::be16;
+use crate::event::PduBody;
+use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};
+use crate::types::{
+    Access, CriticalOp, Direction, Flags, FunctionClass, PerDirection, PointRange, PointValue, Protocol, Space,
 };
-use crate::stream::{Parsed, Probe, StreamDissector};
 
 /// Length of the MBAP header, unit id included.
 pub const MBAP_LEN: usize = 7;
@@ -301,13 +303,6 @@ impl<'a> Iterator for DeviceIdObjects<'a> {
     }
 }
 
-fn be16(b: &[u8], i: usize) -> Option<u16> {
-    match b.get(i..i.checked_add(2)?) {
-        Some(&[hi, lo]) => Some(u16::from_be_bytes([hi, lo])),
-        _ => None,
-    }
-}
-
 /// The MBAP header fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Mbap {
@@ -396,11 +391,18 @@ pub struct ModbusCounters {
     pub pending_evicted: u64,
 }
 
+impl ModbusCounters {
+    /// Adds `o` to these.
+    pub fn add(&mut self, o: &ModbusCounters) {
+        self.pending_evicted += o.pending_evicted;
+    }
+}
+
 /// Per-connection Modbus/TCP state: framing per direction and the requests awaiting
 /// responses.
 #[derive(Debug, Default)]
 pub struct ModbusStream {
-    resync: [bool; 2],
+    resync: PerDirection<bool>,
     pending: Vec<Pending>,
     seen_request: bool,
     /// Counters.
@@ -793,19 +795,16 @@ impl StreamDissector for ModbusStream {
     }
 
     fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
-        let d = dir.index();
         let mut off = 0usize;
         let mut skipped = 0usize;
         loop {
             let rest = data.get(off..).unwrap_or_default();
-            if self.resync.get(d).copied().unwrap_or(false) {
+            if self.resync[dir] {
                 match find_header(rest) {
                     Some(i) => {
                         off += i;
                         skipped += i;
-                        if let Some(r) = self.resync.get_mut(d) {
-                            *r = false;
-                        }
+                        self.resync[dir] = false;
                         continue;
                     }
                     None => {
@@ -820,9 +819,7 @@ impl StreamDissector for ModbusStream {
             let Some(h) = mbap(rest) else { break };
             if !(2..=MAX_FRAMED_MBAP_LENGTH).contains(&h.length) {
                 // The length cannot be right, so the ADU cannot be framed.
-                if let Some(r) = self.resync.get_mut(d) {
-                    *r = true;
-                }
+                self.resync[dir] = true;
                 off += 1;
                 skipped += 1;
                 continue;
@@ -836,10 +833,12 @@ impl StreamDissector for ModbusStream {
         Parsed { consumed: off, skipped }
     }
 
+    fn take_counters(&mut self, into: &mut DissectorCounters) {
+        into.modbus.add(&std::mem::take(&mut self.counters));
+    }
+
     fn gap(&mut self, dir: Direction) {
-        if let Some(r) = self.resync.get_mut(dir.index()) {
-            *r = true;
-        }
+        self.resync[dir] = true;
     }
 }
 

@@ -49,8 +49,9 @@ pub use cotp::Cotp;
 pub use plus::{Fragment, S7PlusPdu};
 pub use s7comm::{BlockId, DataItem, DataItems, Item, Items, S7Pdu, Setup, Userdata};
 
-use crate::event::{Direction, PduBody, Protocol};
-use crate::stream::{Parsed, Probe, StreamDissector};
+use crate::event::PduBody;
+use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};
+use crate::types::{Direction, PerDirection, Protocol};
 
 /// Names of the S7 protocol violations, indexed by flag bit (shared by S7comm and
 /// S7comm-plus PDUs).
@@ -95,6 +96,16 @@ pub struct S7Counters {
     pub other_tpdus: u64,
 }
 
+impl S7Counters {
+    /// Adds `o` to these.
+    pub fn add(&mut self, o: &S7Counters) {
+        self.pending_evicted += o.pending_evicted;
+        self.reassembly_overflows += o.reassembly_overflows;
+        self.unknown_payloads += o.unknown_payloads;
+        self.other_tpdus += o.other_tpdus;
+    }
+}
+
 #[derive(Debug, Default)]
 struct Pending {
     pdu_ref: u16,
@@ -115,7 +126,7 @@ struct DirState {
 /// Per-connection S7 state: both directions' framing and reassembly, and pending jobs.
 #[derive(Debug, Default)]
 pub struct S7Stream {
-    dirs: [DirState; 2],
+    dirs: PerDirection<DirState>,
     pending: Vec<Pending>,
     /// Parameter buffers of answered jobs, reused so that steady traffic does not allocate.
     pool: Vec<Vec<u8>>,
@@ -170,8 +181,7 @@ impl S7Stream {
                 None => self.counters.unknown_payloads += 1,
             },
             Some(&plus::PROTOCOL_ID) if p.len() >= 4 => {
-                let Some(d) = self.dirs.get_mut(dir.index()) else { return };
-                emit(PduBody::S7Plus(plus::decode(p, dir, &mut d.plus)));
+                emit(PduBody::S7Plus(plus::decode(p, dir, &mut self.dirs[dir].plus)));
             }
             _ => self.counters.unknown_payloads += 1,
         }
@@ -266,10 +276,9 @@ impl S7Stream {
     /// Handles one whole TPKT.
     fn tpkt(&mut self, tpkt: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
         let Some(t) = cotp::Tpdu::parse(tpkt) else { return };
-        let d = dir.index();
         match t.code & 0xf0 {
             cotp::DT => {
-                let Some(st) = self.dirs.get_mut(d) else { return };
+                let st = &mut self.dirs[dir];
                 let eot = t.eot();
                 if st.discarding {
                     st.discarding = !eot;
@@ -289,10 +298,9 @@ impl S7Stream {
                 if eot {
                     let buf = std::mem::take(&mut st.reasm);
                     self.tsdu(&buf, dir, emit);
-                    if let Some(st) = self.dirs.get_mut(d) {
-                        st.reasm = buf;
-                        st.reasm.clear();
-                    }
+                    let st = &mut self.dirs[dir];
+                    st.reasm = buf;
+                    st.reasm.clear();
                 }
             }
             cotp::CR | cotp::CC | cotp::DR | cotp::DC | cotp::ER => {
@@ -347,20 +355,17 @@ impl StreamDissector for S7Stream {
     }
 
     fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
-        let d = dir.index();
         let mut off = 0usize;
         let mut skipped = 0usize;
         // Bounded by the input: every iteration consumes at least one byte or ends the loop.
         while off < data.len() {
             let rest = data.get(off..).unwrap_or_default();
-            if self.dirs.get(d).is_some_and(|s| s.resync) {
+            if self.dirs[dir].resync {
                 match find_header(rest) {
                     Some(i) => {
                         off += i;
                         skipped += i;
-                        if let Some(s) = self.dirs.get_mut(d) {
-                            s.resync = false;
-                        }
+                        self.dirs[dir].resync = false;
                         continue;
                     }
                     None => {
@@ -377,12 +382,11 @@ impl StreamDissector for S7Stream {
                 Err(Probe::NeedMore) => break,
                 Err(_) => {
                     // Cannot be framed: look for the next valid header.
-                    if let Some(s) = self.dirs.get_mut(d) {
-                        s.resync = true;
-                        // What was being reassembled cannot be completed reliably.
-                        s.reasm.clear();
-                        s.discarding = false;
-                    }
+                    let s = &mut self.dirs[dir];
+                    s.resync = true;
+                    // What was being reassembled cannot be completed reliably.
+                    s.reasm.clear();
+                    s.discarding = false;
                     off += 1;
                     skipped += 1;
                     continue;
@@ -395,13 +399,16 @@ impl StreamDissector for S7Stream {
         Parsed { consumed: off, skipped }
     }
 
+    fn take_counters(&mut self, into: &mut DissectorCounters) {
+        into.s7.add(&std::mem::take(&mut self.counters));
+    }
+
     fn gap(&mut self, dir: Direction) {
-        if let Some(s) = self.dirs.get_mut(dir.index()) {
-            s.resync = true;
-            s.reasm.clear();
-            s.discarding = false;
-            s.plus = plus::PlusState::default();
-        }
+        let s = &mut self.dirs[dir];
+        s.resync = true;
+        s.reasm.clear();
+        s.discarding = false;
+        s.plus = plus::PlusState::default();
     }
 }
 

@@ -16,7 +16,8 @@
 
 use super::names;
 use super::FLAG_NAMES;
-use crate::event::{CriticalOp, Direction, Flags, FuncName, FunctionClass};
+use crate::bytes::{be16, be32};
+use crate::types::{CriticalOp, Direction, Flags, FuncName, FunctionClass};
 
 /// Protocol id of S7comm-plus.
 pub const PROTOCOL_ID: u8 = 0x72;
@@ -108,13 +109,6 @@ pub(crate) struct PlusState {
     func: u16,
     seq: Option<u16>,
     session_id: Option<u32>,
-}
-
-fn be16(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?))
-}
-fn be32(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
 
 /// Reads an S7comm-plus variable-length unsigned integer (7 bits per byte, high bit set on all

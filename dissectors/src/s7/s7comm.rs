@@ -9,7 +9,8 @@
 use super::cotp::Cotp;
 use super::names;
 use super::FLAG_NAMES;
-use crate::event::{Access, CriticalOp, Flags, FuncName, FunctionClass, PointRange, PointValue, Space};
+use crate::bytes::be16;
+use crate::types::{Access, CriticalOp, Flags, FuncName, FunctionClass, PointRange, PointValue, Space};
 
 /// Protocol id of S7comm (header byte 0).
 pub const PROTOCOL_ID: u8 = 0x32;
@@ -370,13 +371,6 @@ pub struct S7Pdu<'a> {
     pub raw: &'a [u8],
     /// Protocol violations.
     pub flags: Flags,
-}
-
-fn be16(b: &[u8], i: usize) -> Option<u16> {
-    match b.get(i..i.checked_add(2)?) {
-        Some(&[hi, lo]) => Some(u16::from_be_bytes([hi, lo])),
-        _ => None,
-    }
 }
 
 /// Fields a job's parameter part names, decoded from the job itself or, for a response, from
