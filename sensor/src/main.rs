@@ -119,6 +119,25 @@ enum Command {
         #[command(flatten)]
         flags: Box<RunFlags>,
     },
+    /// The assets and conversations of captures: addresses, MACs and vendors, roles,
+    /// identities, zones, and what to look at (assets in no zone, flows no conduit allows,
+    /// engineering stations, assets the baseline does not know).
+    Inventory {
+        /// pcap or pcapng files, processed in order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        /// Point out the assets this baseline does not know.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Zones, asset names and conduits.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Policy files (zones, conduits, assets, guardrails, rules, windows).
     Rules {
         #[command(subcommand)]
@@ -278,6 +297,16 @@ fn main() -> ExitCode {
                 }
             },
         },
+        Command::Inventory { captures, baseline, policy, json, common } => {
+            model_cmd(otsensor::cmd::inventory::inventory(&otsensor::cmd::inventory::InventoryArgs {
+                captures,
+                baseline,
+                policy,
+                json,
+                engine: common.engine(),
+                progress: !common.no_progress,
+            }))
+        }
         Command::Rules { action: RulesAction::Check { file } } => match otsensor::cmd::rules::load_policy(&file) {
             Ok(p) => {
                 eprintln!("otsensor: {}: valid: {}", file.display(), otsensor::cmd::rules::describe(&p));

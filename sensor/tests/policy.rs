@@ -79,3 +79,68 @@ fn detect_with_a_policy_enriches_scores_suppresses_and_marks_maintenance() {
     assert_eq!(rank(&after["severity"]).map(|r| r + 1), sev_unmarked, "lowered one level in the window: {after}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn inventory_names_vendors_zones_and_the_flows_no_conduit_allows() {
+    let dir = std::env::temp_dir().join(format!("otsensor-inventory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[[zone]]
+name = "hmi"
+networks = ["192.168.0.128/25"]
+security_level = 2
+
+[[zone]]
+name = "control"
+networks = ["192.168.0.16/28"]
+security_level = 3
+
+[[conduit]]
+from = "hmi"
+to = "control"
+protocols = ["modbus"]
+classes = ["read"]
+
+[[asset]]
+name = "PLC-20"
+address = "192.168.0.20"
+criticality = 4
+"#,
+    )
+    .expect("policy written");
+    let capture = crate::common::bundled_pcaps().join("modbus/iti-modbus_test.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .args(["inventory", "--json", "--policy"])
+        .arg(&policy)
+        .arg(&capture)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inv: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let asset = |ip: &str| inv["assets"].as_array().and_then(|a| a.iter().find(|x| x["ip"] == ip)).cloned().expect(ip);
+    let plc = asset("192.168.0.20");
+    assert_eq!((plc["zone"].as_str(), plc["name"].as_str()), (Some("control"), Some("PLC-20")));
+    assert_eq!(plc["vendor"], "Moxa Technologies Corp., Ltd.", "00:90:e8 is Moxa's prefix");
+    let pair = |client: &str| {
+        inv["pairs"].as_array().and_then(|a| a.iter().find(|x| x["client"] == client)).cloned().expect(client)
+    };
+    assert_eq!(pair("192.168.0.133")["conduit"]["verdict"], "allowed", "a read over the read-only conduit");
+    let write = pair("192.168.0.156")["conduit"].clone();
+    assert_eq!(write["verdict"], "not_allowed");
+    assert!(write["why"].as_str().unwrap_or("").contains("does not allow write operations"), "{write}");
+    let outside = pair("192.168.0.112")["conduit"].clone();
+    assert!(outside["why"].as_str().unwrap_or("").contains("192.168.0.112 is in no zone"), "{outside}");
+    assert_eq!(inv["findings"]["not_in_a_zone"], serde_json::json!(["192.168.0.112"]));
+    let table = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .args(["inventory", "--policy"])
+        .arg(&policy)
+        .arg(&capture)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("NOT ALLOWED: the conduit from zone hmi to zone control does not allow write"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -2,6 +2,7 @@
 
 pub mod detect;
 pub mod dissect;
+pub mod inventory;
 pub mod learn;
 pub mod replay;
 pub mod report;
