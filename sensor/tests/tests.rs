@@ -6,6 +6,7 @@
 mod cli;
 mod common;
 mod detect;
+mod golden;
 mod run_pipeline;
 mod tshark_dnp3;
 mod tshark_modbus;
