@@ -47,6 +47,7 @@
 
 pub mod alert;
 pub mod baseline;
+mod checks;
 pub mod detect;
 pub mod learn;
 pub mod model;
@@ -54,6 +55,7 @@ pub mod observation;
 pub mod rules_catalog;
 pub mod stats;
 mod window;
+pub mod words;
 
 #[cfg(test)]
 mod tests;
@@ -62,6 +64,7 @@ pub use alert::Alert;
 pub use baseline::{Baseline, BaselineError};
 pub use detect::Detector;
 pub use learn::Learner;
+pub use model::reseal;
 pub use observation::{Observation, ObservationLog};
 pub use rules_catalog::Severity;
 

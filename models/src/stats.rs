@@ -10,7 +10,7 @@ use smartcore::decomposition::pca::{PCAParameters, PCA};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use crate::baseline::StatModel;
-use crate::model::round6;
+use crate::baseline::round6;
 use crate::WINDOW_SECS;
 
 /// Feature names, in vector order.

@@ -520,7 +520,7 @@ fn baselines_round_trip_and_refuse_edits() {
     let edited = text.replacen("\"requests\": ", "\"requests\": 1", 1);
     let err = Baseline::from_json(&edited).expect_err("edited");
     assert!(err.to_string().contains("otsensor baseline seal"), "{err}");
-    let resealed = crate::baseline::reseal(&edited).expect("reseal");
+    let resealed = crate::reseal(&edited).expect("reseal");
     assert!(Baseline::from_json(&resealed).is_ok());
     assert!(Baseline::from_json("{\"format\":\"x\"}").is_err());
 }

@@ -465,9 +465,14 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
 
 /// `attacks/qut-dnp3-2017/training/<run>/attacker.pcap.zip`, extracted into the temporary
 /// directory (with `python3 -m zipfile`); `None` with a notice when that cannot be done.
-pub(crate) fn qut_dnp3(run: &str) -> Option<PathBuf> {
+fn qut_dnp3(run: &str) -> Option<PathBuf> {
+    qut_dnp3_in("detect", run)
+}
+
+/// [`qut_dnp3`] into a directory of its own per `user` (tests run in parallel in one process).
+pub(crate) fn qut_dnp3_in(user: &str, run: &str) -> Option<PathBuf> {
     let zip = corpus()?.join(format!("attacks/qut-dnp3-2017/training/{run}/attacker.pcap.zip"));
-    let dir = std::env::temp_dir().join(format!("otsensor-detect-qut-{run}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("otsensor-{user}-qut-{run}-{}", std::process::id()));
     let pcap = dir.join("attacker.pcap");
     if !pcap.is_file() {
         std::fs::create_dir_all(&dir).ok()?;

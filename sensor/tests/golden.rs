@@ -18,7 +18,7 @@ use otsensor_dissectors::engine::EngineConfig;
 use otsensor_models::model::PairKey;
 use otsensor_models::{Alert, Baseline};
 
-use crate::detect::{cap, corpus, detect, learn, qut_dnp3, remove_extracted};
+use crate::detect::{cap, corpus, detect, learn, qut_dnp3_in, remove_extracted};
 
 /// Alerts as JSON lines, exactly as `detect` writes them.
 fn lines(alerts: &[Alert]) -> String {
@@ -167,7 +167,7 @@ fn scenarios() -> Vec<(String, String)> {
     let docs_empty = learn(&caps(&[&emre("crash.pcap")]), |_| true);
     for run in ["injection-frequent", "masquerading-infrequent", "replay-frequent", "mitm-frequent", "flooding-infrequent"]
     {
-        let p = qut_dnp3(run).unwrap_or_else(|| panic!("{run}: attacker.pcap.zip could not be extracted"));
+        let p = qut_dnp3_in("golden", run).unwrap_or_else(|| panic!("{run}: attacker.pcap.zip could not be extracted"));
         let text = lines(&detect(&docs_empty, std::slice::from_ref(&p)));
         remove_extracted(&p);
         add(&format!("qut_dnp3_{run}"), text);

@@ -1,0 +1,42 @@
+//! Rules about engine notices: `port_protocol_mismatch` and `tcp_retransmission_conflict`.
+
+use otsensor_dissectors::event::{Endpoint, Notice, NoticeKind};
+
+use crate::alert::{Folder, Occ};
+use crate::baseline::{PortNotice, PortNoticeKind};
+use crate::model::hash64;
+use crate::rules_catalog::{Family, Kind};
+use crate::words;
+
+/// A notice not seen while learning: a port carrying another protocol, or a retransmission
+/// whose bytes differ from the first copy. `crit`: the server's criticality.
+pub(crate) fn port_notice(n: &Notice, pn: &PortNotice, crit: f64, learned: &str, folder: &mut Folder) {
+    let conflict = pn.kind == PortNoticeKind::RetransmissionConflict;
+    let occ = Occ {
+        kind: if conflict { Kind::RetransmissionConflict } else { Kind::PortProtocolMismatch },
+        family: Family::Net,
+        subject: hash64(&(pn.server, pn.port)),
+        // The hash of the written kind, as when kinds were strings (fold keys stay the same).
+        detail: hash64(pn.kind.to_string().as_str()),
+        ts: n.ts,
+        pkt: n.pkt,
+        ts_last: n.ts,
+        pkt_last: n.pkt,
+        src: n.src,
+        dst: n.dst,
+        protocol: None,
+        class: None,
+        deviation: 1.0,
+        criticality: crit,
+    };
+    if conflict {
+        let bytes = match n.kind {
+            NoticeKind::RetransmissionConflict { bytes } => bytes,
+            _ => 0,
+        };
+        folder.hit(occ, || words::retransmission_conflict(n.src, n.dst, bytes, learned));
+        return;
+    }
+    let server = Endpoint { ip: pn.server, port: pn.port };
+    folder.hit(occ, || words::port_protocol_mismatch(&pn.kind, (n.src, n.dst), server, learned));
+}
