@@ -641,7 +641,7 @@ impl RateStats {
         }
     }
 
-    fn to_doc(&self) -> Rates {
+    fn to_doc(self) -> Rates {
         Rates {
             window_secs: WINDOW_SECS as u32,
             windows: self.windows,
@@ -766,7 +766,11 @@ impl PairModel {
             values_truncated: self.values_truncated,
             polling,
             latency: Latency { mean_secs: round6(self.lat_mean), max_secs: round6(self.lat_max), samples: self.lat_n },
-            exception_rate: if self.responses > 0 { round6(self.exceptions as f64 / self.responses as f64) } else { 0.0 },
+            exception_rate: if self.responses > 0 {
+                round6(self.exceptions as f64 / self.responses as f64)
+            } else {
+                0.0
+            },
             transitions,
             rates: self.rates.to_doc(),
             violations: self.violations.iter().cloned().collect(),

@@ -12,8 +12,7 @@ use otsensor_dissectors::modbus::device_id_object_name;
 
 use crate::model::Poll;
 use otsensor_dissectors::event::{
-    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PointRange, PointValue, Protocol,
-    Timestamp,
+    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PointRange, PointValue, Protocol, Timestamp,
 };
 
 /// What a PDU says, with the packet context, minus its variable-length parts (see

@@ -118,7 +118,13 @@ pub(crate) fn poll_words(p: &Poll) -> String {
 }
 
 /// `critical operations` (kinds 20-34).
-pub(crate) fn critical(op: CriticalOp, fname: FuncName, protocol: Protocol, client: Endpoint, server: Endpoint) -> Words {
+pub(crate) fn critical(
+    op: CriticalOp,
+    fname: FuncName,
+    protocol: Protocol,
+    client: Endpoint,
+    server: Endpoint,
+) -> Words {
     let title = Kind::Critical(op).info().title;
     (
         format!("{title}: {} sent {fname} to {}", client.ip, server),
@@ -132,7 +138,14 @@ pub(crate) fn critical(op: CriticalOp, fname: FuncName, protocol: Protocol, clie
 }
 
 /// `new_asset`: `ip` sent to (`sends`) or answered `other`.
-pub(crate) fn new_asset(ip: IpAddr, other: IpAddr, sends: bool, fname: FuncName, protocol: Protocol, learned: &str) -> Words {
+pub(crate) fn new_asset(
+    ip: IpAddr,
+    other: IpAddr,
+    sends: bool,
+    fname: FuncName,
+    protocol: Protocol,
+    learned: &str,
+) -> Words {
     let what = if sends {
         format!("{ip} sent {fname} to {other} ({protocol})")
     } else {
@@ -164,7 +177,10 @@ pub(crate) fn new_pair(key: PairKey, fname: FuncName, client_role: Option<&str>,
     };
     (
         format!("New {protocol} pair: {} talks to {}:{} ({fname})", key.client, key.server, key.port),
-        format!("{} never talked {protocol} to {}:{} during {learned} of learning{role}", key.client, key.server, key.port),
+        format!(
+            "{} never talked {protocol} to {}:{} during {learned} of learning{role}",
+            key.client, key.server, key.port
+        ),
     )
 }
 

@@ -165,7 +165,8 @@ fn scenarios() -> Vec<(String, String)> {
     // QUT DNP3, attacker side, with no baseline (`learn --fresh crash.pcap` in the docs is
     // the same as an empty one for DNP3; learned here as the docs say).
     let docs_empty = learn(&caps(&[&emre("crash.pcap")]), |_| true);
-    for run in ["injection-frequent", "masquerading-infrequent", "replay-frequent", "mitm-frequent", "flooding-infrequent"]
+    for run in
+        ["injection-frequent", "masquerading-infrequent", "replay-frequent", "mitm-frequent", "flooding-infrequent"]
     {
         let p = qut_dnp3_in("golden", run).unwrap_or_else(|| panic!("{run}: attacker.pcap.zip could not be extracted"));
         let text = lines(&detect(&docs_empty, std::slice::from_ref(&p)));

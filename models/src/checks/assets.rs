@@ -64,3 +64,76 @@ pub(crate) fn identity_changed(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut
         folder.hit(o, || words::identity_changed(&name, &seen, learned_value, cx.client(), cx.server(), cx.learned));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn new_host_is_a_new_asset_and_a_new_pair() {
+        let alerts = scenario(|tr| tr.read_holding(650.0, ROGUE, PLC, 0, 10, 0));
+        let a = find(&alerts, "net.new_asset");
+        assert_eq!(a.rule_id, 9_100_001);
+        assert!(a.evidence.contains("10.0.0.9"), "{}", a.evidence);
+        let p = find(&alerts, "modbus.new_pair");
+        assert!(p.evidence.contains("min 59 s of learning"), "{}", p.evidence);
+        assert!(p.severity >= Severity::Medium);
+    }
+
+    /// A Read Device Identification exchange (FC 43 / MEI 14) with the given revision.
+    fn identify(tr: &mut Traffic, t: f64, revision: &str) {
+        let mut resp = vec![
+            0x2b, 0x0e, // function, MEI type 14
+            0x01, 0x01, // read device id code, conformity level
+            0x00, 0x00, // more follows, next object id
+            0x03, // number of objects
+            0x00, 4, b'A', b'C', b'M', b'E', // VendorName
+            0x01, 2, b'P', b'1', // ProductCode
+        ];
+        resp.extend_from_slice(&[0x02, revision.len() as u8]); // MajorMinorRevision
+        resp.extend_from_slice(revision.as_bytes());
+        tr.exchange(t, MASTER, PLC, 1, &[0x2b, 0x0e, 0x01, 0x00], Some(&resp));
+    }
+
+    #[test]
+    fn a_device_answering_with_another_revision_changed_identity() {
+        let mut tr = Traffic::default();
+        normal(&mut tr, 0, 600, None);
+        identify(&mut tr, 300.5, "1.0");
+        let b = learn(&tr);
+        let plc = b.assets.iter().find(|a| a.ip == std::net::IpAddr::from(PLC)).expect("asset");
+        assert_eq!(plc.identity.get("VendorName").map(String::as_str), Some("ACME"));
+        let mut later = Traffic::default();
+        normal(&mut later, 600, 700, None);
+        identify(&mut later, 650.5, "2.0");
+        let alerts = detect(&b, &later);
+        let a = find(&alerts, "modbus.identity_changed");
+        assert!(a.summary.contains("\"2.0\"") && a.summary.contains("\"1.0\""), "{}", a.summary);
+        assert!(a.severity >= Severity::High);
+        let mut same = Traffic::default();
+        normal(&mut same, 600, 700, None);
+        identify(&mut same, 650.5, "1.0");
+        assert!(!detect(&b, &same).iter().any(|a| a.id == "modbus.identity_changed"));
+    }
+
+    #[test]
+    fn a_device_answering_from_another_mac_is_alerted_once() {
+        let mut tr = Traffic { ethernet: Some(HashMap::new()), ..Traffic::default() };
+        normal(&mut tr, 0, 600, None);
+        let b = learn(&tr);
+        let plc = b.assets.iter().find(|a| a.ip == std::net::IpAddr::from(PLC)).expect("asset");
+        assert_eq!(plc.mac.as_deref(), Some("02:00:0a:00:00:02"));
+        let mut spoofed = HashMap::new();
+        spoofed.insert(PLC, [0x02, 0xee, 0xee, 0xee, 0xee, 0xee]);
+        let mut later = Traffic { ethernet: Some(spoofed), ..Traffic::default() };
+        normal(&mut later, 600, 700, None);
+        let alerts = detect(&b, &later);
+        let macs: Vec<_> = alerts.iter().filter(|a| a.id == "net.mac_changed").collect();
+        assert_eq!(macs.len(), 1, "{:?}", ids(&alerts));
+        assert!(macs[0].summary.contains("02:ee:ee:ee:ee:ee"), "{}", macs[0].summary);
+        let mut same = Traffic { ethernet: Some(HashMap::new()), ..Traffic::default() };
+        normal(&mut same, 600, 700, None);
+        assert!(detect(&b, &same).is_empty());
+    }
+}

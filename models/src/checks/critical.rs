@@ -15,3 +15,18 @@ pub(crate) fn critical_operation(obs: &Observation<'_>, occ: Occ, folder: &mut F
         words::critical(op, fname, protocol, client, server)
     });
 }
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn a_restart_is_critical_whatever_the_baseline() {
+        let alerts = scenario(|tr| tr.exchange(650.0, MASTER, PLC, 1, &[8, 0, 1, 0, 0], Some(&[8, 0, 1, 0, 0])));
+        let a = find(&alerts, "modbus.cold_restart");
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.mitre, Some("T0816"));
+        assert_eq!(a.rule_id, 9_100_120);
+    }
+}

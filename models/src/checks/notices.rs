@@ -40,3 +40,28 @@ pub(crate) fn port_notice(n: &Notice, pn: &PortNotice, crit: f64, learned: &str,
     let server = Endpoint { ip: pn.server, port: pn.port };
     folder.hit(occ, || words::port_protocol_mismatch(&pn.kind, (n.src, n.dst), server, learned));
 }
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn a_port_carrying_another_protocol_is_alerted_once() {
+        let b = baseline_600s();
+        let mut d = Detector::new(&b).expect("detector");
+        let n = Notice {
+            ts: ts(650.0),
+            pkt: 7,
+            src: Endpoint { ip: [10, 0, 0, 9].into(), port: 50000 },
+            dst: Endpoint { ip: [10, 0, 0, 2].into(), port: 8080 },
+            kind: NoticeKind::UnexpectedPort { found: Protocol::Dnp3 },
+        };
+        d.notice(&n);
+        d.notice(&Notice { ts: ts(800.0), ..n });
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert_eq!(ids(&out), ["net.port_protocol_mismatch"]);
+        assert!(out[0].summary.contains("dnp3") && out[0].evidence.contains("identified by content"), "{:?}", out[0]);
+    }
+}

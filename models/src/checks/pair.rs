@@ -17,7 +17,8 @@ pub(crate) fn new_pair(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder)
         return;
     }
     let client_role = cx.model.assets.get(&cx.key.client).map(|a| a.role().name());
-    folder.hit(Occ { kind: Kind::NewPair, ..cx.occ }, || words::new_pair(cx.key, obs.func_name, client_role, cx.learned));
+    folder
+        .hit(Occ { kind: Kind::NewPair, ..cx.occ }, || words::new_pair(cx.key, obs.func_name, client_role, cx.learned));
 }
 
 /// `write_on_read_only_pair`: a write or control request on a pair that never wrote.
@@ -72,5 +73,45 @@ pub(crate) fn protocol_violation(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &m
         }
         let o = Occ { kind: Kind::ProtocolViolation, detail: hash64(name), src: obs.src, dst: obs.dst, ..cx.occ };
         folder.hit(o, || words::protocol_violation(obs, name, cx.learned));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn diagnostics_on_a_polling_pair_is_a_new_function_code() {
+        let alerts =
+            scenario(|tr| tr.exchange(650.0, MASTER, PLC, 1, &[8, 0, 0, 0x12, 0x34], Some(&[8, 0, 0, 0x12, 0x34])));
+        let a = find(&alerts, "modbus.new_function_code");
+        assert!(a.evidence.contains("READ_HOLDING_REGISTERS"), "{}", a.evidence);
+        assert_eq!(a.mitre, Some("T0855"));
+    }
+
+    #[test]
+    fn a_write_on_a_read_only_pair_is_alerted_high() {
+        let alerts = scenario(|tr| tr.write_register(650.0, MASTER, RTU, 2, 1));
+        let a = find(&alerts, "modbus.write_on_read_only_pair");
+        assert!(a.severity >= Severity::High, "{a:#?}");
+        assert!(a.evidence.contains("this pair only read during 9 min 59 s of learning"), "{}", a.evidence);
+    }
+
+    #[test]
+    fn two_writes_in_a_row_are_an_unseen_sequence() {
+        let alerts = scenario(|tr| {
+            tr.write_register(650.5, MASTER, PLC, 10, 1);
+            tr.write_register(650.6, MASTER, PLC, 10, 0);
+        });
+        find(&alerts, "modbus.unseen_function_sequence");
+    }
+
+    #[test]
+    fn a_malformed_request_is_a_protocol_violation() {
+        // Read Holding Registers with a 5-byte body instead of 4.
+        let alerts = scenario(|tr| tr.exchange(650.0, MASTER, PLC, 1, &[3, 0, 0, 0, 10, 0], None));
+        let a = find(&alerts, "modbus.protocol_violation");
+        assert!(a.summary.contains("bad_length"), "{}", a.summary);
     }
 }

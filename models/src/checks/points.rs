@@ -57,3 +57,31 @@ pub(crate) fn value_outside_envelope(obs: &Observation<'_>, cx: &Ctx<'_>, b: &Pa
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn a_write_to_a_point_never_written_is_outside_the_baseline() {
+        let alerts = scenario(|tr| tr.write_register(650.5, MASTER, PLC, 500, 1));
+        let a = find(&alerts, "modbus.write_outside_baseline");
+        assert!(a.evidence.contains("covered only 10 ") || a.evidence.ends_with("covered only 10"), "{}", a.evidence);
+    }
+
+    #[test]
+    fn a_read_of_addresses_never_polled_is_outside_the_baseline() {
+        let alerts = scenario(|tr| tr.read_holding(650.5, MASTER, PLC, 1000, 2, 0));
+        let a = find(&alerts, "modbus.read_outside_baseline");
+        assert_eq!(a.severity, Severity::Low);
+    }
+
+    #[test]
+    fn a_written_value_outside_its_set_is_outside_the_envelope() {
+        let alerts = scenario(|tr| tr.write_register(650.5, MASTER, PLC, 10, 999));
+        let a = find(&alerts, "modbus.value_outside_envelope");
+        assert!(a.evidence.contains("only ever {0, 1}"), "{}", a.evidence);
+        assert!(a.severity >= Severity::Medium);
+    }
+}

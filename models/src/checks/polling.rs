@@ -95,3 +95,33 @@ pub(crate) fn channel_silent(
     let key = rt.key;
     folder.hit(occ, || words::channel_silent(key, b, &newly, learned));
 }
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn a_channel_that_stops_polling_is_silent() {
+        let b = baseline_600s();
+        let mut tr = Traffic::default();
+        normal(&mut tr, 600, 700, Some(630));
+        let alerts = detect(&b, &tr);
+        let a = find(&alerts, "modbus.channel_silent");
+        assert!(a.summary.contains("10.0.0.3"), "{}", a.summary);
+        assert!(a.severity >= Severity::Medium);
+    }
+
+    #[test]
+    fn a_poll_repeated_ten_times_faster_breaks_its_period() {
+        let alerts = scenario(|tr| {
+            for i in 0..20 {
+                tr.read_holding(650.05 + f64::from(i) * 0.1, MASTER, PLC, 0, 10, 0);
+            }
+        });
+        let a = find(&alerts, "modbus.polling_period_broken");
+        assert!(a.evidence.contains("came every 1.00 s"), "{}", a.evidence);
+        assert!(a.severity >= Severity::Medium);
+        assert!(!alerts.iter().any(|a| a.id == "modbus.flood"), "{:?}", ids(&alerts));
+    }
+}

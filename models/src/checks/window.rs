@@ -36,13 +36,7 @@ pub(crate) struct WindowCtx<'a> {
 }
 
 /// Every window rule of one pair, on its closed window `s`.
-pub(crate) fn check_window(
-    model: &Model,
-    rt: &PairState,
-    s: &WindowSummary,
-    learned: &str,
-    folder: &mut Folder,
-) {
+pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, learned: &str, folder: &mut Folder) {
     let base = rt.base.and_then(|b| model.pairs.get(b as usize));
     let protocol = rt.key.protocol;
     let occ = Occ {
@@ -218,6 +212,8 @@ fn statistical_anomaly(cx: &WindowCtx<'_>, s: &WindowSummary, folder: &mut Folde
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::tests::*;
 
     #[test]
     fn scan_thresholds_double_the_learned_spread_with_a_floor() {
@@ -225,5 +221,76 @@ mod tests {
         assert_eq!(scan_threshold(0, 5), 5);
         assert_eq!(scan_threshold(2, 4), 6);
         assert_eq!(scan_threshold(10, 4), 20);
+    }
+
+    #[test]
+    fn many_exceptions_are_a_burst() {
+        let alerts = scenario(|tr| {
+            for i in 0..20 {
+                tr.exchange(650.0 + f64::from(i) * 0.01, MASTER, PLC, 1, &[3, 0, 0, 0, 10], Some(&[0x83, 2]));
+            }
+        });
+        let a = find(&alerts, "modbus.exception_burst");
+        assert!(a.evidence.contains("exception 2 ILLEGAL_DATA_ADDRESS"), "{}", a.evidence);
+    }
+
+    #[test]
+    fn a_request_storm_is_a_flood_and_unlike_any_learned_window() {
+        let alerts = scenario(|tr| {
+            for i in 0..600 {
+                tr.read_holding(650.0 + f64::from(i) * 0.01, MASTER, PLC, 0, 10, 0);
+            }
+        });
+        let a = find(&alerts, "modbus.flood");
+        assert!(a.severity >= Severity::High);
+        assert_eq!(a.mitre, Some("T0814"));
+        let s = find(&alerts, "modbus.statistical_anomaly");
+        assert!(s.evidence.contains("moved most"), "{}", s.evidence);
+    }
+
+    #[test]
+    fn reading_one_address_after_another_is_a_scan() {
+        let alerts = scenario(|tr| {
+            for i in 0..200u16 {
+                tr.read_holding(650.0 + f64::from(i) * 0.02, ROGUE, PLC, i, 1, 0);
+            }
+        });
+        let a = find(&alerts, "modbus.scan");
+        assert_eq!(a.mitre, Some("T0846"));
+        assert!(a.severity >= Severity::High);
+    }
+
+    #[test]
+    fn addressing_many_unit_ids_is_a_scan() {
+        let alerts = scenario(|tr| {
+            for u in 1..=40u8 {
+                tr.exchange(650.0 + f64::from(u) * 0.05, MASTER, PLC, u, &[3, 0, 0, 0, 10], Some(&[0x83, 0x0b]));
+            }
+        });
+        assert!(alerts.iter().any(|a| a.id == "modbus.scan" && a.summary.contains("unit ids")), "{:?}", ids(&alerts));
+    }
+
+    #[test]
+    fn trying_many_function_codes_is_a_scan() {
+        let alerts = scenario(|tr| {
+            for (i, f) in [7u8, 11, 12, 17, 20, 24, 43, 90].into_iter().enumerate() {
+                tr.exchange(650.0 + i as f64 * 0.05, ROGUE, PLC, 1, &[f], Some(&[f | 0x80, 1]));
+            }
+        });
+        assert!(
+            alerts.iter().any(|a| a.id == "modbus.scan" && a.summary.contains("function codes")),
+            "{:?}",
+            ids(&alerts)
+        );
+    }
+
+    #[test]
+    fn probing_many_hosts_is_a_scan() {
+        let alerts = scenario(|tr| {
+            for i in 0..30u8 {
+                tr.read_holding(650.0 + f64::from(i) * 0.05, ROGUE, [10, 0, 1, i], 0, 1, 0);
+            }
+        });
+        assert!(alerts.iter().any(|a| a.id == "net.scan" && a.summary.contains("servers")), "{:?}", ids(&alerts));
     }
 }
