@@ -8,9 +8,13 @@
 //! - [`Learner`]: PDUs and notices in, a [`Baseline`] out (assets, pairs, function codes,
 //!   point ranges, value envelopes, polling periods, latency, exception rates, function
 //!   transitions, per-window rates and a statistical model);
-//! - [`baseline`]: the versioned, ordered, checksummed JSON document, to and from strings;
+//! - [`baseline`]: the versioned, ordered, checksummed JSON document, to and from strings,
+//!   typed, a leaf that [`model`] converts from and to;
+//! - [`Observation`]: one PDU as learning and detection both see it, computed once;
 //! - [`Detector`]: PDUs scored against a baseline, folded and rate-limited into
-//!   [`Alert`]s with a rule id, score, severity, evidence and ATT&CK technique;
+//!   [`Alert`]s with a rule id, score, severity, evidence and ATT&CK technique; it dispatches
+//!   each observation to the rules, one function each in `checks/`, whose words are in
+//!   [`words`];
 //! - [`rules_catalog`]: the detections' stable ids, numeric rule ids and weights;
 //! - [`stats`]: the PCA model (smartcore) over per-window features.
 //!

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 
 use otsensor_dissectors::event::{Access, CriticalOp, Endpoint, FuncName, Protocol, Space};
 
-use crate::baseline::{format_mac, space_name, PortNoticeKind};
+use crate::baseline::{format_mac, space_name, PortNoticeKind, StatModel};
+use crate::checks::window::NEW_PAIR_FLOOD_REQUESTS;
 use crate::model::{Envelope, PairKey, PairModel, Poll};
 use crate::observation::Observation;
 use crate::rules_catalog::Kind;
@@ -430,6 +431,53 @@ pub(crate) fn port_protocol_mismatch(
         PortNoticeKind::RetransmissionConflict => (kind.to_string(), kind.to_string()),
     };
     (summary, format!("{what}; not seen during {learned} of learning"))
+}
+
+/// `flood`: `n` requests in one window; `max_mean`: the learned maximum and mean per
+/// window, `None` for a pair unknown to the baseline.
+pub(crate) fn flood(key: PairKey, n: u64, max_mean: Option<(u64, f64)>, learned: &str) -> Words {
+    let win = WINDOW_SECS;
+    (
+        format!("{} sent {n} requests in {win} s to {}:{}", key.client, key.server, key.port),
+        match max_mean {
+            Some((max, mean)) => format!(
+                "{n} requests in one {win} s window; the most in any window during {learned} of learning was {max} (mean {mean:.1})"
+            ),
+            None => format!(
+                "{n} requests in one {win} s window from a pair unknown to the baseline (limit {NEW_PAIR_FLOOD_REQUESTS})"
+            ),
+        },
+    )
+}
+
+/// `exception_burst`: `n` error responses in one window, the last with `last_error`.
+pub(crate) fn exception_burst(key: PairKey, n: u64, last_error: Option<u16>, max: u64, learned: &str) -> Words {
+    let win = WINDOW_SECS;
+    (
+        format!("{}:{} returned {n} errors to {} in {win} s", key.server, key.port, key.client),
+        format!(
+            "{n} error responses in one {win} s window (the last: {}); the most during {learned} of learning was {max}",
+            error_words(key.protocol, last_error),
+        ),
+    )
+}
+
+/// `statistical_anomaly`: reconstruction error `err` against the model `sm`; `top`: the
+/// features that moved most.
+pub(crate) fn statistical_anomaly(key: PairKey, err: f64, sm: &StatModel, top: &[String]) -> Words {
+    (
+        format!(
+            "Traffic from {} to {}:{} in a {} s window is unlike any learned window",
+            key.client, key.server, key.port, WINDOW_SECS
+        ),
+        format!(
+            "reconstruction error {err:.2} above the learned threshold {:.2} (the {:.0}th percentile of {} learning windows, with margin); moved most: {}",
+            sm.threshold,
+            sm.quantile * 100.0,
+            sm.samples.len(),
+            top.join("; ")
+        ),
+    )
 }
 
 /// What a scan spreads over.

@@ -12,7 +12,6 @@ use crate::rules_catalog::{Family, Kind};
 use crate::stats;
 use crate::window::WindowSummary;
 use crate::words::{self, ScanOf};
-use crate::WINDOW_SECS;
 
 use super::{deviation, PairState};
 
@@ -91,22 +90,10 @@ fn flood(cx: &WindowCtx<'_>, s: &WindowSummary, (max, sum, windows): (u64, f64, 
     if s.requests <= thr {
         return;
     }
-    let (key, n, learned) = (cx.key, s.requests, cx.learned);
+    let n = s.requests;
     folder.hit(Occ { deviation: deviation(n as f64, thr as f64), ..cx.occ }, || {
-        let win = WINDOW_SECS;
-        (
-            format!("{} sent {n} requests in {win} s to {}:{}", key.client, key.server, key.port),
-            if cx.known {
-                format!(
-                    "{n} requests in one {win} s window; the most in any window during {learned} of learning was {max} (mean {:.1})",
-                    if windows > 0 { sum / windows as f64 } else { 0.0 }
-                )
-            } else {
-                format!(
-                    "{n} requests in one {win} s window from a pair unknown to the baseline (limit {NEW_PAIR_FLOOD_REQUESTS})"
-                )
-            },
-        )
+        let learned = cx.known.then(|| (max, if windows > 0 { sum / windows as f64 } else { 0.0 }));
+        words::flood(cx.key, n, learned, cx.learned)
     });
 }
 
@@ -116,18 +103,9 @@ fn exception_burst(cx: &WindowCtx<'_>, s: &WindowSummary, max: u64, folder: &mut
     if s.exceptions <= thr {
         return;
     }
-    let (key, n, learned) = (cx.key, s.exceptions, cx.learned);
+    let n = s.exceptions;
     let o = Occ { kind: Kind::ExceptionBurst, deviation: deviation(n as f64, thr as f64), ..cx.occ };
-    folder.hit(o, || {
-        let win = WINDOW_SECS;
-        (
-            format!("{}:{} returned {n} errors to {} in {win} s", key.server, key.port, key.client),
-            format!(
-                "{n} error responses in one {win} s window (the last: {}); the most during {learned} of learning was {max}",
-                words::error_words(key.protocol, s.last_error),
-            ),
-        )
-    });
+    folder.hit(o, || words::exception_burst(cx.key, n, s.last_error, max, cx.learned));
 }
 
 /// `scan`, the one check for every kind of spread: `n` distinct points, functions, units
@@ -189,23 +167,10 @@ fn statistical_anomaly(cx: &WindowCtx<'_>, s: &WindowSummary, folder: &mut Folde
     if err <= sm.threshold {
         return;
     }
-    let key = cx.key;
     let o = Occ { kind: Kind::StatisticalAnomaly, deviation: deviation(err, sm.threshold * 2.0), ..cx.occ };
     folder.hit(o, || {
         let top = stats::top_features(sm, &s.features, &res);
-        (
-            format!(
-                "Traffic from {} to {}:{} in a {} s window is unlike any learned window",
-                key.client, key.server, key.port, WINDOW_SECS
-            ),
-            format!(
-                "reconstruction error {err:.2} above the learned threshold {:.2} (the {:.0}th percentile of {} learning windows, with margin); moved most: {}",
-                sm.threshold,
-                sm.quantile * 100.0,
-                sm.samples.len(),
-                top.join("; ")
-            ),
-        )
+        words::statistical_anomaly(cx.key, err, sm, &top)
     });
 }
 
