@@ -138,16 +138,21 @@ impl Learner {
         for v in obs.values {
             pm.add_value(ValueKey { unit, space: v.space, index: v.index, access: v.access }, v.value);
         }
-        for name in obs.flags.iter() {
-            if !pm.violations.contains(name) {
-                pm.violations.insert(name.to_string());
+        if !obs.flags.is_empty() {
+            for name in obs.flags.iter() {
+                if !pm.violations.contains(name) {
+                    pm.violations.insert(name.to_string());
+                }
             }
         }
     }
 
     /// The client's and the server's asset: MAC, role, protocols, PDUs.
     fn learn_assets(&mut self, obs: &Observation<'_>, key: PairKey) {
-        let (client_mac, server_mac) = obs.client_server_macs();
+        // By address, not direction (as learning always did): a host talking to itself keeps
+        // the MAC it was first seen with on each side.
+        let (client_mac, server_mac) =
+            if obs.src.ip == key.client { (obs.src_mac, obs.dst_mac) } else { (obs.dst_mac, obs.src_mac) };
         let c = self.model.assets.entry(key.client).or_default();
         c.mac_varies |= matches!((c.mac, client_mac), (Some(a), Some(b)) if a != b);
         c.mac = c.mac.or(client_mac);

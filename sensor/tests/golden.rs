@@ -162,16 +162,18 @@ fn scenarios() -> Vec<(String, String)> {
         let name = slice.split_once('.').map_or(slice, |(_, n)| n);
         add(&format!("qut_s7_{name}"), detect_with(&hmi, &[&format!("{qut}/{slice}/{slice}.master.pcap")]));
     }
-    // QUT DNP3, attacker side, with no baseline (`learn --fresh crash.pcap` in the docs is
-    // the same as an empty one for DNP3; learned here as the docs say).
+    // QUT DNP3, attacker side, with no baseline: as the docs say (`learn --fresh crash.pcap`,
+    // a Modbus capture, so no DNP3 pair or host is known) and as the test does (empty).
     let docs_empty = learn(&caps(&[&emre("crash.pcap")]), |_| true);
     for run in
         ["injection-frequent", "masquerading-infrequent", "replay-frequent", "mitm-frequent", "flooding-infrequent"]
     {
         let p = qut_dnp3_in("golden", run).unwrap_or_else(|| panic!("{run}: attacker.pcap.zip could not be extracted"));
         let text = lines(&detect(&docs_empty, std::slice::from_ref(&p)));
+        let text_empty = lines(&detect(&empty, std::slice::from_ref(&p)));
         remove_extracted(&p);
         add(&format!("qut_dnp3_{run}"), text);
+        add(&format!("qut_dnp3_{run}_empty"), text_empty);
     }
     v
 }

@@ -67,6 +67,10 @@ fn unseen_function_sequence(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairModel, 
 
 /// `protocol_violation`: a dissector flag the pair never showed while learning.
 pub(crate) fn protocol_violation(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder) {
+    // Most messages carry no flag: skip walking the flag names.
+    if obs.flags.is_empty() {
+        return;
+    }
     for name in obs.flags.iter() {
         if cx.base.is_some_and(|b| b.violations.contains(name)) {
             continue;
