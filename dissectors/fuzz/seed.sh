@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# Seeds the fuzz corpora from real captures: whole small captures for `capture`, and the TCP
-# payloads of real PDUs (via tshark) for the protocol targets.
+# Seeds the fuzz corpora of the protocol targets from the TCP payloads of real PDUs (via
+# tshark); sensor/fuzz/seed.sh seeds the capture target.
 # Usage: dissectors/fuzz/seed.sh   (from anywhere; needs tshark for the protocol targets)
 set -u
 cd "$(dirname "$0")"
 root=../..
 shared=$root/../shared/pcaps
-mkdir -p corpus/capture corpus/modbus corpus/dnp3_link corpus/dnp3_app corpus/s7
-find "$root/pcaps" "$shared" -name '*.pcap*' -size -64k 2> /dev/null | while read -r f; do
-  cp "$f" "corpus/capture/$(basename "$f")"
-done
+mkdir -p corpus/modbus corpus/dnp3_link corpus/dnp3_app corpus/s7
 payloads() { # payloads() FILTER TARGET: one corpus file per distinct TCP/UDP payload
   find "$root/pcaps" "$shared" -name '*.pcap*' 2> /dev/null | while read -r f; do
     tshark -r "$f" -Y "$1" -T fields -e tcp.payload -e udp.payload 2> /dev/null | tr -d '\t' | head -300

@@ -126,6 +126,40 @@ impl PduBody<'_> {
             PduBody::S7Plus(p) => p.flags(),
         }
     }
+    /// The unit a message addresses, seen from a message travelling `direction`: the Modbus
+    /// unit id, the DNP3 outstation's link address (the destination of a request, the source
+    /// of a response); 0 for protocols without one (S7).
+    pub fn unit(&self, direction: Direction) -> u16 {
+        match self {
+            PduBody::Modbus(p) => u16::from(p.unit),
+            PduBody::Dnp3(p) => match direction {
+                Direction::ToServer => p.link.dst,
+                Direction::ToClient => p.link.src,
+            },
+            PduBody::S7(_) | PduBody::S7Plus(_) => 0,
+        }
+    }
+    /// Bytes of the application message where the protocol states them (Modbus: the MBAP
+    /// length plus the 6 bytes before it); 0 for the others.
+    pub fn message_bytes(&self) -> u64 {
+        match self {
+            PduBody::Modbus(p) => u64::from(p.length) + 6,
+            PduBody::Dnp3(_) | PduBody::S7(_) | PduBody::S7Plus(_) => 0,
+        }
+    }
+    /// Calls `f` for each device identification object (object id, value) the message
+    /// carries, in wire order: Modbus read device identification responses (FC 43/14);
+    /// nothing for the other protocols yet.
+    pub fn for_each_identity_object(&self, f: &mut dyn FnMut(u8, &[u8])) {
+        match self {
+            PduBody::Modbus(p) => {
+                for (oid, value) in p.device_identification().into_iter().flatten() {
+                    f(oid, value);
+                }
+            }
+            PduBody::Dnp3(_) | PduBody::S7(_) | PduBody::S7Plus(_) => {}
+        }
+    }
 }
 
 /// A decoded message with the context of the packet that completed it.

@@ -7,7 +7,7 @@
 use otsensor_dissectors::event::{Endpoint, FunctionClass, Protocol, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::rules_catalog::{impact, score, Family, Kind, Severity};
+use crate::rules_catalog::{impact, score, Family, Kind, RuleInfo, Severity};
 
 /// Repeats within this many seconds of packet time fold into one alert.
 pub const FOLD_WINDOW_SECS: i64 = 60;
@@ -133,6 +133,31 @@ fn fold_window(ns: i64) -> i64 {
     ns.div_euclid(FOLD_WINDOW_SECS * 1_000_000_000)
 }
 
+/// The alert an occurrence opens, scored.
+fn new_alert(occ: &Occ, info: RuleInfo, summary: String, evidence: String) -> Alert {
+    let imp = occ.class.map_or(1.0, impact);
+    let sc = score(info.weight, occ.deviation, imp, occ.criticality).min(info.max_score);
+    Alert {
+        id: format!("{}.{}", occ.family.name(), info.name),
+        rule_id: occ.kind.rule_id(occ.family),
+        rev: info.rev,
+        name: info.title,
+        severity: Severity::from_score(sc),
+        score: sc,
+        ts_first: occ.ts,
+        ts_last: occ.ts_last,
+        pkt_first: occ.pkt,
+        pkt_last: occ.pkt_last,
+        src: occ.src,
+        dst: occ.dst,
+        protocol: occ.protocol,
+        summary,
+        evidence,
+        count: 1,
+        mitre: info.mitre,
+    }
+}
+
 impl Folder {
     pub(crate) fn new() -> Self {
         Folder::default()
@@ -208,27 +233,7 @@ impl Folder {
             glim.1 += 1;
             text()
         };
-        let imp = occ.class.map_or(1.0, impact);
-        let sc = score(info.weight, occ.deviation, imp, occ.criticality).min(info.max_score);
-        let alert = Alert {
-            id: format!("{}.{}", occ.family.name(), info.name),
-            rule_id: occ.kind.rule_id(occ.family),
-            rev: info.rev,
-            name: info.title,
-            severity: Severity::from_score(sc),
-            score: sc,
-            ts_first: occ.ts,
-            ts_last: occ.ts_last,
-            pkt_first: occ.pkt,
-            pkt_last: occ.pkt_last,
-            src: occ.src,
-            dst: occ.dst,
-            protocol: occ.protocol,
-            summary,
-            evidence,
-            count: 1,
-            mitre: info.mitre,
-        };
+        let alert = new_alert(&occ, info, summary, evidence);
         if let Some(opened) = &mut self.opened {
             opened.push(alert.clone());
         }

@@ -6,13 +6,15 @@
 //! not match, so a corrupt or hand-broken file is never scored against. After an intentional
 //! edit, re-seal it (`otsensor baseline seal FILE`, or [`reseal`]).
 //!
-//! This module serializes to and from strings; the sensor writes files (atomically).
+//! This module serializes to and from strings; the sensor writes files (atomically). It is a
+//! leaf of the crate: it knows the dissectors' event types and nothing of the runtime model
+//! ([`crate::model`] converts from and to it), the scoring or the statistics.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Access, Protocol, Space};
+use otsensor_dissectors::event::{Access, FunctionClass, Protocol, Space};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -74,9 +76,8 @@ pub struct Asset {
     pub mac_varies: bool,
     /// Protocols it spoke, sorted.
     pub protocols: Vec<String>,
-    /// Role inferred from behaviour: `client`, `server`, `client+server`, or
-    /// `engineering_station` (a client that programs, restarts or configures).
-    pub role: String,
+    /// Role inferred from behaviour.
+    pub role: Role,
     /// Identity revealed by the protocol (Modbus read device identification objects).
     pub identity: BTreeMap<String, String>,
     /// PDUs sent or received.
@@ -132,8 +133,8 @@ pub struct Function {
     pub func: u16,
     /// Name (`unknown-<n>` for codes without one).
     pub name: String,
-    /// Class: read, write, control, diagnostic, program, other.
-    pub class: String,
+    /// Class of operation.
+    pub class: Class,
     /// Requests with this code.
     pub requests: u64,
     /// Responses with this code.
@@ -149,8 +150,8 @@ pub struct PointRanges {
     pub unit: u16,
     /// Address space (`holding_registers`, `g30v1`, `s7:db:1`...).
     pub space: String,
-    /// `read` or `write`.
-    pub access: String,
+    /// Read or written.
+    pub access: PointAccess,
     /// Inclusive `[first, last]` ranges, sorted and disjoint.
     pub ranges: Vec<[u32; 2]>,
     /// Whether ranges were merged to stay under [`crate::MAX_RANGES`] (the ranges then
@@ -167,10 +168,10 @@ pub struct ValueEnvelope {
     pub space: String,
     /// Point index.
     pub index: u32,
-    /// `read` or `write`.
-    pub access: String,
-    /// `set` (a few distinct values), `range`, or `counter` (never decreased).
-    pub kind: String,
+    /// Read or written.
+    pub access: PointAccess,
+    /// How the values are bounded.
+    pub kind: EnvelopeKind,
     /// The distinct values, for `set` (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<i64>,
@@ -245,8 +246,229 @@ pub struct PortNotice {
     pub server: IpAddr,
     /// Server port.
     pub port: u16,
-    /// `unexpected_port:<protocol>` or `not_protocol:<protocol>`.
-    pub kind: String,
+    /// What was seen on it.
+    pub kind: PortNoticeKind,
+}
+
+/// Role of an asset, inferred from behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Only sent requests.
+    Client,
+    /// Only answered.
+    Server,
+    /// Both.
+    #[serde(rename = "client+server")]
+    ClientServer,
+    /// A client that programs, restarts or configures.
+    EngineeringStation,
+    /// Neither (not produced by learning; kept readable).
+    Unknown,
+}
+
+impl Role {
+    /// Whether the asset sent requests.
+    pub fn is_client(self) -> bool {
+        matches!(self, Role::Client | Role::ClientServer | Role::EngineeringStation)
+    }
+    /// Whether the asset answered requests.
+    pub fn is_server(self) -> bool {
+        matches!(self, Role::Server | Role::ClientServer)
+    }
+    /// The role as the document writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+            Role::ClientServer => "client+server",
+            Role::EngineeringStation => "engineering_station",
+            Role::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Class of operation of a function code (the dissectors' `FunctionClass`, as written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Reads.
+    Read,
+    /// Writes.
+    Write,
+    /// Operates outputs.
+    Control,
+    /// Diagnostics.
+    Diagnostic,
+    /// Programs or configures the controller.
+    Program,
+    /// Anything else.
+    Other,
+}
+
+impl Class {
+    /// Its name, as written (`read`, `write`, ...).
+    pub fn name(self) -> &'static str {
+        FunctionClass::from(self).name()
+    }
+}
+
+impl From<FunctionClass> for Class {
+    fn from(c: FunctionClass) -> Class {
+        match c {
+            FunctionClass::Read => Class::Read,
+            FunctionClass::Write => Class::Write,
+            FunctionClass::Control => Class::Control,
+            FunctionClass::Diagnostic => Class::Diagnostic,
+            FunctionClass::Program => Class::Program,
+            FunctionClass::Other => Class::Other,
+        }
+    }
+}
+
+impl From<Class> for FunctionClass {
+    fn from(c: Class) -> FunctionClass {
+        match c {
+            Class::Read => FunctionClass::Read,
+            Class::Write => FunctionClass::Write,
+            Class::Control => FunctionClass::Control,
+            Class::Diagnostic => FunctionClass::Diagnostic,
+            Class::Program => FunctionClass::Program,
+            Class::Other => FunctionClass::Other,
+        }
+    }
+}
+
+/// Whether points were read or written (the dissectors' `Access`, as written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointAccess {
+    /// Read.
+    Read,
+    /// Written.
+    Write,
+}
+
+impl PointAccess {
+    /// Its name, as written (`read`, `write`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PointAccess::Read => "read",
+            PointAccess::Write => "write",
+        }
+    }
+}
+
+impl From<Access> for PointAccess {
+    fn from(a: Access) -> PointAccess {
+        match a {
+            Access::Read => PointAccess::Read,
+            Access::Write => PointAccess::Write,
+        }
+    }
+}
+
+impl From<PointAccess> for Access {
+    fn from(a: PointAccess) -> Access {
+        match a {
+            PointAccess::Read => Access::Read,
+            PointAccess::Write => Access::Write,
+        }
+    }
+}
+
+/// How a point's values are bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeKind {
+    /// A few distinct values (`values`).
+    Set,
+    /// Between `min` and `max`.
+    Range,
+    /// Never decreased.
+    Counter,
+}
+
+/// What a port carried during learning, written `unexpected_port:<protocol>`,
+/// `not_protocol:<protocol>` or `retransmission_conflict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortNoticeKind {
+    /// A protocol identified by content on a port not configured for it.
+    UnexpectedPort(Protocol),
+    /// A port configured for a protocol carrying something else.
+    NotProtocol(Protocol),
+    /// A TCP retransmission with other bytes than the first copy.
+    RetransmissionConflict,
+}
+
+impl PortNoticeKind {
+    /// The prefix (or whole text) of the written form.
+    fn tag(&self) -> &'static str {
+        match self {
+            PortNoticeKind::UnexpectedPort(_) => "unexpected_port",
+            PortNoticeKind::NotProtocol(_) => "not_protocol",
+            PortNoticeKind::RetransmissionConflict => "retransmission_conflict",
+        }
+    }
+
+    fn protocol_name(&self) -> &'static str {
+        match self {
+            PortNoticeKind::UnexpectedPort(p) | PortNoticeKind::NotProtocol(p) => p.name(),
+            PortNoticeKind::RetransmissionConflict => "",
+        }
+    }
+
+    /// Parses the written form.
+    pub fn parse(s: &str) -> Option<PortNoticeKind> {
+        match s.split_once(':') {
+            Some(("unexpected_port", p)) => Protocol::from_name(p).map(PortNoticeKind::UnexpectedPort),
+            Some(("not_protocol", p)) => Protocol::from_name(p).map(PortNoticeKind::NotProtocol),
+            None if s == "retransmission_conflict" => Some(PortNoticeKind::RetransmissionConflict),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PortNoticeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortNoticeKind::RetransmissionConflict => f.write_str(self.tag()),
+            _ => write!(f, "{}:{}", self.tag(), self.protocol_name()),
+        }
+    }
+}
+
+/// Ordered as the written form sorts, so the document's order does not depend on the order
+/// of the dissectors' `Protocol` variants.
+impl Ord for PortNoticeKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.tag(), self.protocol_name()).cmp(&(other.tag(), other.protocol_name()))
+    }
+}
+
+impl PartialOrd for PortNoticeKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for PortNoticeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortNoticeKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PortNoticeKind::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown port notice kind {s:?}")))
+    }
 }
 
 /// The statistical model: PCA on standardized per-window features.
@@ -453,12 +675,37 @@ fn parse_unverified(text: &str) -> Result<Baseline, BaselineError> {
     serde_json::from_value(v).map_err(BaselineError::Parse)
 }
 
-/// Re-seals a reviewed document: parses it without checking the checksum and returns it
-/// with a fresh one. For `otsensor baseline seal`.
-pub fn reseal(text: &str) -> Result<String, BaselineError> {
-    let mut b = parse_unverified(text)?;
-    crate::model::Model::from_baseline(&b)?;
-    Ok(b.to_json())
+impl Baseline {
+    /// Parses a document without checking its checksum (format and version are checked),
+    /// for re-sealing after a review edit (see [`crate::reseal`]).
+    pub fn from_json_unverified(text: &str) -> Result<Baseline, BaselineError> {
+        parse_unverified(text)
+    }
+}
+
+/// Rounds to microseconds (or millionths): the baseline stays readable and stable.
+pub(crate) fn round6(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`, as the document and the alerts write a MAC address.
+pub fn format_mac(m: [u8; 6]) -> String {
+    let [a, b, c, d, e, f] = m;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+}
+
+/// Parses [`format_mac`]'s output.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for o in &mut out {
+        *o = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
 }
 
 /// Name of a space in the baseline.
@@ -495,23 +742,6 @@ pub fn parse_space(s: &str) -> Option<Space> {
     })
 }
 
-/// Name of an access.
-pub const fn access_name(a: Access) -> &'static str {
-    match a {
-        Access::Read => "read",
-        Access::Write => "write",
-    }
-}
-
-/// Parses an [`access_name`].
-pub fn parse_access(s: &str) -> Option<Access> {
-    match s {
-        "read" => Some(Access::Read),
-        "write" => Some(Access::Write),
-        _ => None,
-    }
-}
-
 /// Parses a protocol name.
 pub fn parse_protocol(s: &str) -> Option<Protocol> {
     Protocol::from_name(s)
@@ -531,5 +761,41 @@ mod tests {
         ] {
             assert_eq!(parse_space(&space_name(s)), Some(s));
         }
+    }
+
+    #[test]
+    fn port_notice_kinds_are_written_and_sorted_as_text() {
+        let kinds = [
+            PortNoticeKind::NotProtocol(Protocol::Dnp3),
+            PortNoticeKind::NotProtocol(Protocol::Modbus),
+            PortNoticeKind::RetransmissionConflict,
+            PortNoticeKind::UnexpectedPort(Protocol::Dnp3),
+            PortNoticeKind::UnexpectedPort(Protocol::S7commPlus),
+        ];
+        let text: Vec<String> = kinds.iter().map(ToString::to_string).collect();
+        let mut sorted = text.clone();
+        sorted.sort();
+        assert_eq!(text, sorted);
+        for (k, t) in kinds.iter().zip(&text) {
+            assert_eq!(PortNoticeKind::parse(t), Some(*k));
+            assert_eq!(serde_json::to_string(k).unwrap(), format!("{t:?}"));
+        }
+    }
+
+    #[test]
+    fn roles_and_classes_are_written_in_snake_case() {
+        assert_eq!(serde_json::to_string(&Role::ClientServer).unwrap(), "\"client+server\"");
+        assert_eq!(serde_json::to_string(&Role::EngineeringStation).unwrap(), "\"engineering_station\"");
+        assert_eq!(serde_json::to_string(&Class::Diagnostic).unwrap(), "\"diagnostic\"");
+        assert_eq!(serde_json::to_string(&EnvelopeKind::Counter).unwrap(), "\"counter\"");
+        assert_eq!(serde_json::to_string(&PointAccess::Write).unwrap(), "\"write\"");
+    }
+
+    #[test]
+    fn mac_addresses_round_trip_through_their_text() {
+        let m = [0x00, 0x21, 0x9b, 0x28, 0xc9, 0x4d];
+        assert_eq!(format_mac(m), "00:21:9b:28:c9:4d");
+        assert_eq!(parse_mac(&format_mac(m)), Some(m));
+        assert_eq!(parse_mac("00:21:9b:28:c9"), None);
     }
 }

@@ -4,12 +4,11 @@ use std::net::IpAddr;
 
 use otsensor_dissectors::event::{FunctionClass, Notice, NoticeKind, Pdu};
 
-use crate::observation::{Observation, ObservationLog};
-use otsensor_dissectors::modbus::device_id_object_name;
 use rustc_hash::FxHashMap;
 
-use crate::baseline::{Baseline, BaselineError, PortNotice};
-use crate::model::{hash64, Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::baseline::{Baseline, BaselineError, PortNotice, PortNoticeKind};
+use crate::model::{Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::observation::{identity_key, Observation, ObservationLog};
 use crate::stats;
 use crate::window::{ClientAcc, WindowAcc, WindowSummary};
 
@@ -47,13 +46,6 @@ pub struct Learner {
     windows: Vec<[f64; stats::NF]>,
     /// Reused by [`Learner::pdu`] to build observations without allocating.
     scratch: ObservationLog,
-}
-
-/// Points of the first range of a request: its polling signature.
-#[derive(Clone, Copy, Default)]
-struct FirstRange {
-    start: u32,
-    count: u32,
 }
 
 impl Learner {
@@ -121,122 +113,61 @@ impl Learner {
         self.pdus += 1;
         let key = PairKey::of_observation(obs);
         let i = self.pair_index(key);
-        let body = obs;
-        let is_req = body.is_request;
-        let func = body.func;
-        let class = body.class;
-        let unit = obs.unit;
-        let bytes = body.bytes;
-        let protocol = key.protocol;
-
-        {
-            let (client_mac, server_mac) =
-                if obs.src.ip == key.client { (obs.src_mac, obs.dst_mac) } else { (obs.dst_mac, obs.src_mac) };
-            let c = self.model.assets.entry(key.client).or_default();
-            c.mac_varies |= matches!((c.mac, client_mac), (Some(a), Some(b)) if a != b);
-            c.mac = c.mac.or(client_mac);
-            c.client = true;
-            c.pdus += 1;
-            c.protocols.insert(protocol);
-            if is_req && (class == FunctionClass::Program || body.critical.is_some()) {
-                c.engineering = true;
-            }
-            let s = self.model.assets.entry(key.server).or_default();
-            s.mac_varies |= matches!((s.mac, server_mac), (Some(a), Some(b)) if a != b);
-            s.mac = s.mac.or(server_mac);
-            s.server = true;
-            s.pdus += 1;
-            s.protocols.insert(protocol);
-        }
-
+        self.learn_assets(obs, key);
         let (Some(pm), Some(rt)) = (self.model.pairs.get_mut(i), self.rt.get_mut(i)) else { return };
         if let Some(sum) = rt.win.roll(ns, obs.pkt) {
             fold_window(pm, &mut self.model.samples, &mut self.windows, &sum);
         }
-        if is_req {
-            pm.requests += 1;
-            pm.func_entry(func, body.func_name, class).requests += 1;
-            pm.units.insert(unit);
-            if let Some(prev) = rt.prev_func {
-                pm.add_transition(prev, func);
-            }
-            rt.prev_func = Some(func);
-            let mut first: Option<FirstRange> = None;
-            let win = &mut rt.win;
-            body.for_each_point(&mut |r| {
-                let last = r.start.saturating_add(r.count.max(1) - 1);
-                pm.add_range(PointKey { unit, space: r.space, access: r.access }, r.start, last);
-                win.points.set_hash(hash64(&(unit, r.space, r.start)));
-                if first.is_none() {
-                    first = Some(FirstRange { start: r.start, count: r.count });
-                }
-            });
-            let f = first.unwrap_or_default();
-            let sig = Poll::signature(func, unit, f.start, f.count);
-            if let Some(p) = pm.poll_entry(sig, func, unit, f.start, f.count) {
-                if let Some(last) = p.last_ns {
-                    let dt = (ns - last).max(0) as f64 * 1e-9;
-                    // Every gap counts for silence; only ordinary ones for the period, so that
-                    // the night between two captures learned together leaves the period alone.
-                    p.max_gap = p.max_gap.max(dt);
-                    if p.n < 4 || dt <= OUTLIER_PERIODS * p.mean {
-                        p.n += 1;
-                        let d = dt - p.mean;
-                        p.mean += d / p.n as f64;
-                        p.m2 += d * (dt - p.mean);
-                        p.min_gap = p.min_gap.min(dt);
-                    }
-                } else {
-                    p.first_ns = Some(ns);
-                }
-                p.last_ns = Some(ns);
-            }
-            rt.win.request(ns, func, unit, class, bytes);
-            if rt.pending_req_ns.is_none() {
-                rt.pending_req_ns = Some(ns);
-            }
-            let ca = self.clients.entry(key.client).or_default();
-            if let Some((n, _, _)) = ca.roll(ns, obs.pkt) {
+        rt.win.record(obs);
+        if obs.is_request {
+            learn_request(pm, rt, obs);
+            if let Some((n, _, _)) = self.clients.entry(key.client).or_default().record(obs, key.server) {
                 let a = self.model.assets.entry(key.client).or_default();
                 a.max_servers = a.max_servers.max(n);
             }
-            ca.servers.set_hash(hash64(&key.server));
         } else {
-            pm.responses += 1;
-            let code = body.error_code;
-            let err = code.is_some();
-            let fs = pm.func_entry(func, body.func_name, class);
-            fs.responses += 1;
-            if err {
-                fs.exceptions += 1;
-                pm.exceptions += 1;
-            }
-            if let Some(t) = rt.pending_req_ns.take().filter(|&t| ns - t <= MAX_LATENCY_NS) {
-                let dt = (ns - t).max(0) as f64 * 1e-9;
-                pm.lat_n += 1;
-                pm.lat_mean += (dt - pm.lat_mean) / pm.lat_n as f64;
-                pm.lat_max = pm.lat_max.max(dt);
-            }
-            rt.win.response(code, bytes);
-            if body.has_identity() {
+            learn_response(pm, rt, obs);
+            if obs.has_identity() {
                 let id = &mut self.model.assets.entry(key.server).or_default().identity;
-                for (oid, value) in body.identity() {
+                for (oid, value) in obs.identity() {
                     id.insert(identity_key(oid), String::from_utf8_lossy(value).into_owned());
                 }
             }
         }
-        let Some(pm) = self.model.pairs.get_mut(i) else { return };
-        body.for_each_value(&mut |v| {
+        let unit = obs.unit;
+        for v in obs.values {
             pm.add_value(ValueKey { unit, space: v.space, index: v.index, access: v.access }, v.value);
-        });
-        let flags = body.flags;
-        if !flags.is_empty() {
-            for name in flags.iter() {
+        }
+        if !obs.flags.is_empty() {
+            for name in obs.flags.iter() {
                 if !pm.violations.contains(name) {
                     pm.violations.insert(name.to_string());
                 }
             }
         }
+    }
+
+    /// The client's and the server's asset: MAC, role, protocols, PDUs.
+    fn learn_assets(&mut self, obs: &Observation<'_>, key: PairKey) {
+        // By address, not direction (as learning always did): a host talking to itself keeps
+        // the MAC it was first seen with on each side.
+        let (client_mac, server_mac) =
+            if obs.src.ip == key.client { (obs.src_mac, obs.dst_mac) } else { (obs.dst_mac, obs.src_mac) };
+        let c = self.model.assets.entry(key.client).or_default();
+        c.mac_varies |= matches!((c.mac, client_mac), (Some(a), Some(b)) if a != b);
+        c.mac = c.mac.or(client_mac);
+        c.client = true;
+        c.pdus += 1;
+        c.protocols.insert(key.protocol);
+        if obs.is_request && (obs.class == FunctionClass::Program || obs.critical.is_some()) {
+            c.engineering = true;
+        }
+        let s = self.model.assets.entry(key.server).or_default();
+        s.mac_varies |= matches!((s.mac, server_mac), (Some(a), Some(b)) if a != b);
+        s.mac = s.mac.or(server_mac);
+        s.server = true;
+        s.pdus += 1;
+        s.protocols.insert(key.protocol);
     }
 
     /// Learns one notice (ports carrying another protocol).
@@ -299,7 +230,7 @@ impl Learner {
             let l = &mut self.model.learning;
             l.first_ns = if l.runs == 0 { first } else { l.first_ns.min(first) };
             l.last_ns = l.last_ns.max(last);
-            l.duration_secs = crate::model::round6(l.duration_secs + (last - first) as f64 * 1e-9);
+            l.duration_secs = crate::baseline::round6(l.duration_secs + (last - first) as f64 * 1e-9);
             l.runs += 1;
         }
         self.model.learning.pdus += self.pdus;
@@ -310,6 +241,68 @@ impl Learner {
         self.model.stat = stats::fit(&self.model.samples, &self.windows);
         self.windows = Vec::new();
         &self.model
+    }
+}
+
+/// A request: its function, unit, transition, points and polling period.
+fn learn_request(pm: &mut PairModel, rt: &mut PairRt, obs: &Observation<'_>) {
+    let (ns, func, unit) = (obs.ts.as_nanos(), obs.func, obs.unit);
+    pm.requests += 1;
+    pm.func_entry(func, obs.func_name, obs.class).requests += 1;
+    pm.units.insert(unit);
+    if let Some(prev) = rt.prev_func {
+        pm.add_transition(prev, func);
+    }
+    rt.prev_func = Some(func);
+    for r in obs.points {
+        let last = r.start.saturating_add(r.count.max(1) - 1);
+        pm.add_range(PointKey { unit, space: r.space, access: r.access }, r.start, last);
+    }
+    let (start, count) = obs.first_range();
+    if let Some(p) = pm.poll_entry(obs.poll_signature(), func, unit, start, count) {
+        learn_period(p, ns);
+    }
+    if rt.pending_req_ns.is_none() {
+        rt.pending_req_ns = Some(ns);
+    }
+}
+
+/// One more occurrence of a recurring request at `ns`.
+fn learn_period(p: &mut Poll, ns: i64) {
+    if let Some(last) = p.last_ns {
+        let dt = (ns - last).max(0) as f64 * 1e-9;
+        // Every gap counts for silence; only ordinary ones for the period, so that the night
+        // between two captures learned together leaves the period alone.
+        p.max_gap = p.max_gap.max(dt);
+        if p.n < 4 || dt <= OUTLIER_PERIODS * p.mean {
+            p.n += 1;
+            let d = dt - p.mean;
+            p.mean += d / p.n as f64;
+            p.m2 += d * (dt - p.mean);
+            p.min_gap = p.min_gap.min(dt);
+        }
+    } else {
+        p.first_ns = Some(ns);
+    }
+    p.last_ns = Some(ns);
+}
+
+/// A response: its function's counts, errors and the latency since the pending request.
+fn learn_response(pm: &mut PairModel, rt: &mut PairRt, obs: &Observation<'_>) {
+    let ns = obs.ts.as_nanos();
+    pm.responses += 1;
+    let err = obs.error_code.is_some();
+    let fs = pm.func_entry(obs.func, obs.func_name, obs.class);
+    fs.responses += 1;
+    if err {
+        fs.exceptions += 1;
+        pm.exceptions += 1;
+    }
+    if let Some(t) = rt.pending_req_ns.take().filter(|&t| ns - t <= MAX_LATENCY_NS) {
+        let dt = (ns - t).max(0) as f64 * 1e-9;
+        pm.lat_n += 1;
+        pm.lat_mean += (dt - pm.lat_mean) / pm.lat_n as f64;
+        pm.lat_max = pm.lat_max.max(dt);
     }
 }
 
@@ -328,25 +321,13 @@ fn fold_window(pm: &mut PairModel, samples: &mut Vec<Vec<f64>>, all: &mut Vec<[f
     stats::push_sample(samples, &s.features);
 }
 
-/// The identity key of a Modbus device identification object: its name (`VendorName`,
-/// `ProductCode`, `MajorMinorRevision`...), or `object_<id>` for reserved and private ones.
-pub(crate) fn identity_key(oid: u8) -> String {
-    match device_id_object_name(oid) {
-        "Reserved" | "Private" => format!("object_{oid}"),
-        n => n.to_string(),
-    }
-}
-
-/// `kind` of the port notice recording a retransmission whose bytes differ.
-pub(crate) const RETRANSMISSION_CONFLICT: &str = "retransmission_conflict";
-
 /// The port notice a notice records: the server side is the lower port.
 pub(crate) fn port_notice(n: &Notice) -> Option<PortNotice> {
     let server = if n.dst.port <= n.src.port { n.dst } else { n.src };
     let kind = match n.kind {
-        NoticeKind::UnexpectedPort { found } => format!("unexpected_port:{}", found.name()),
-        NoticeKind::NotProtocol { expected } => format!("not_protocol:{}", expected.name()),
-        NoticeKind::RetransmissionConflict { .. } => RETRANSMISSION_CONFLICT.to_string(),
+        NoticeKind::UnexpectedPort { found } => PortNoticeKind::UnexpectedPort(found),
+        NoticeKind::NotProtocol { expected } => PortNoticeKind::NotProtocol(expected),
+        NoticeKind::RetransmissionConflict { .. } => PortNoticeKind::RetransmissionConflict,
         NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return None,
     };
     Some(PortNotice { server: server.ip, port: server.port, kind })

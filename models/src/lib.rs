@@ -8,9 +8,13 @@
 //! - [`Learner`]: PDUs and notices in, a [`Baseline`] out (assets, pairs, function codes,
 //!   point ranges, value envelopes, polling periods, latency, exception rates, function
 //!   transitions, per-window rates and a statistical model);
-//! - [`baseline`]: the versioned, ordered, checksummed JSON document, to and from strings;
+//! - [`baseline`]: the versioned, ordered, checksummed JSON document, to and from strings,
+//!   typed, a leaf that [`model`] converts from and to;
+//! - [`Observation`]: one PDU as learning and detection both see it, computed once;
 //! - [`Detector`]: PDUs scored against a baseline, folded and rate-limited into
-//!   [`Alert`]s with a rule id, score, severity, evidence and ATT&CK technique;
+//!   [`Alert`]s with a rule id, score, severity, evidence and ATT&CK technique; it dispatches
+//!   each observation to the rules, one function each in `checks/`, whose words are in
+//!   [`words`];
 //! - [`rules_catalog`]: the detections' stable ids, numeric rule ids and weights;
 //! - [`stats`]: the PCA model (smartcore) over per-window features.
 //!
@@ -47,6 +51,7 @@
 
 pub mod alert;
 pub mod baseline;
+mod checks;
 pub mod detect;
 pub mod learn;
 pub mod model;
@@ -54,6 +59,7 @@ pub mod observation;
 pub mod rules_catalog;
 pub mod stats;
 mod window;
+pub mod words;
 
 #[cfg(test)]
 mod tests;
@@ -62,6 +68,7 @@ pub use alert::Alert;
 pub use baseline::{Baseline, BaselineError};
 pub use detect::Detector;
 pub use learn::Learner;
+pub use model::reseal;
 pub use observation::{Observation, ObservationLog};
 pub use rules_catalog::Severity;
 

@@ -12,8 +12,9 @@ use crate::observation::Observation;
 use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::baseline::{
-    access_name, parse_access, parse_protocol, parse_space, space_name, Asset, Baseline, BaselineError, Function,
-    Latency, Learning, Pair, PointRanges, Polling, PortNotice, Rates, StatModel, ValueEnvelope, FORMAT, VERSION,
+    format_mac, parse_mac, parse_protocol, parse_space, round6, space_name, Asset, Baseline, BaselineError,
+    EnvelopeKind, Function, Latency, Learning, Pair, PointRanges, Polling, PortNotice, Rates, Role, StatModel,
+    ValueEnvelope, FORMAT, VERSION,
 };
 use crate::{
     MAX_POLLS, MAX_RANGES, MAX_READ_VALUE_POINTS, MAX_SET_VALUES, MAX_TRANSITIONS, MAX_WRITE_VALUE_POINTS, WINDOW_SECS,
@@ -132,14 +133,6 @@ impl RangeSet {
         let i = self.ranges.partition_point(|&(s, _)| s <= first);
         i > 0 && self.ranges.get(i - 1).is_some_and(|&(_, e)| e >= last)
     }
-}
-
-/// The kinds of value envelope.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EnvelopeKind {
-    Set,
-    Range,
-    Counter,
 }
 
 /// What one point's values looked like: a small set of distinct values, else a range, with
@@ -436,22 +429,6 @@ impl PairModel {
     }
 }
 
-/// `aa:bb:cc:dd:ee:ff`.
-fn format_mac(m: [u8; 6]) -> String {
-    let [a, b, c, d, e, f] = m;
-    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
-}
-
-/// Parses [`format_mac`]'s output.
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for o in &mut out {
-        *o = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
 /// One device's model.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AssetModel {
@@ -469,13 +446,52 @@ pub(crate) struct AssetModel {
 }
 
 impl AssetModel {
-    pub(crate) fn role(&self) -> &'static str {
+    pub(crate) fn role(&self) -> Role {
         match (self.engineering, self.client, self.server) {
-            (true, _, _) => "engineering_station",
-            (false, true, true) => "client+server",
-            (false, true, false) => "client",
-            (false, false, true) => "server",
-            (false, false, false) => "unknown",
+            (true, _, _) => Role::EngineeringStation,
+            (false, true, true) => Role::ClientServer,
+            (false, true, false) => Role::Client,
+            (false, false, true) => Role::Server,
+            (false, false, false) => Role::Unknown,
+        }
+    }
+
+    fn from_doc(a: &Asset) -> Result<AssetModel, BaselineError> {
+        let mut am = AssetModel {
+            client: a.role.is_client(),
+            server: a.role.is_server(),
+            engineering: a.role == Role::EngineeringStation,
+            identity: a.identity.clone(),
+            pdus: a.pdus,
+            max_servers: a.max_servers_per_window,
+            mac_varies: a.mac_varies,
+            mac: match a.mac.as_deref() {
+                Some(m) => Some(parse_mac(m).ok_or_else(|| BaselineError::Invalid(format!("mac {m:?}")))?),
+                None => None,
+            },
+            ..AssetModel::default()
+        };
+        for p in &a.protocols {
+            am.protocols.insert(parse_protocol(p).ok_or_else(|| BaselineError::Invalid(format!("protocol {p}")))?);
+        }
+        Ok(am)
+    }
+
+    fn to_doc(&self, ip: IpAddr, dnp3_addresses: Option<&BTreeSet<u16>>) -> Asset {
+        let mut identity = self.identity.clone();
+        if let Some(addrs) = dnp3_addresses {
+            let list: Vec<String> = addrs.iter().map(u16::to_string).collect();
+            identity.insert("dnp3_address".to_string(), list.join(", "));
+        }
+        Asset {
+            ip,
+            mac: self.mac.map(format_mac),
+            mac_varies: self.mac_varies,
+            protocols: self.protocols.iter().map(|p| p.name().to_string()).collect(),
+            role: self.role(),
+            identity,
+            pdus: self.pdus,
+            max_servers_per_window: self.max_servers,
         }
     }
 }
@@ -492,14 +508,150 @@ pub struct Model {
     pub(crate) samples: Vec<Vec<f64>>,
 }
 
-fn class_from_name(s: &str) -> FunctionClass {
-    match s {
-        "read" => FunctionClass::Read,
-        "write" => FunctionClass::Write,
-        "control" => FunctionClass::Control,
-        "diagnostic" => FunctionClass::Diagnostic,
-        "program" => FunctionClass::Program,
-        _ => FunctionClass::Other,
+fn invalid_space(s: &str) -> BaselineError {
+    BaselineError::Invalid(format!("space {s:?}"))
+}
+
+impl PairModel {
+    /// The runtime model of one pair of the document.
+    fn from_doc(p: &Pair) -> Result<PairModel, BaselineError> {
+        let protocol =
+            parse_protocol(&p.protocol).ok_or_else(|| BaselineError::Invalid(format!("protocol {:?}", p.protocol)))?;
+        let key = PairKey { client: p.client, server: p.server, port: p.port, protocol };
+        let mut pm = PairModel::new(key);
+        pm.requests = p.requests;
+        pm.responses = p.responses;
+        for f in &p.functions {
+            let e = pm.func_entry(f.func, FuncName::Unknown(f.func), f.class.into());
+            e.name.clone_from(&f.name);
+            e.requests = f.requests;
+            e.responses = f.responses;
+            e.exceptions = f.exceptions;
+        }
+        pm.units = p.units.iter().copied().collect();
+        for r in &p.points {
+            let space = parse_space(&r.space).ok_or_else(|| invalid_space(&r.space))?;
+            // Inserted one by one, so a reviewer's hand-sorted or overlapping ranges still
+            // make a sorted, disjoint set.
+            let set = pm.ranges.entry(PointKey { unit: r.unit, space, access: r.access.into() }).or_default();
+            for &[a, b] in &r.ranges {
+                set.insert(a.min(b), a.max(b));
+            }
+            set.coarsened |= r.coarsened;
+        }
+        for v in &p.values {
+            let space = parse_space(&v.space).ok_or_else(|| invalid_space(&v.space))?;
+            let access: Access = v.access.into();
+            pm.values.insert(ValueKey { unit: v.unit, space, index: v.index, access }, Envelope::from_doc(v));
+            pm.count_value_point(access);
+        }
+        pm.values_truncated = p.values_truncated;
+        for q in &p.polling {
+            pm.polls.insert(Poll::signature(q.func, q.unit, q.start, q.count), Poll::from_doc(q));
+        }
+        pm.lat_n = p.latency.samples;
+        pm.lat_mean = p.latency.mean_secs;
+        pm.lat_max = p.latency.max_secs;
+        pm.exceptions = (p.exception_rate * p.responses as f64).round() as u64;
+        for &[from, to, count] in &p.transitions {
+            pm.transitions.insert((from as u16, to as u16), count);
+        }
+        pm.transitions_truncated = p.transitions.len() >= MAX_TRANSITIONS;
+        pm.rates = RateStats::from_doc(&p.rates);
+        pm.violations = p.violations.iter().cloned().collect();
+        Ok(pm)
+    }
+}
+
+impl Envelope {
+    fn from_doc(v: &ValueEnvelope) -> Envelope {
+        let is_set = v.kind == EnvelopeKind::Set;
+        let mut set = if is_set { v.values.clone() } else { Vec::new() };
+        set.sort_unstable();
+        set.dedup();
+        Envelope {
+            set,
+            overflow: !is_set,
+            min: v.min,
+            max: v.max,
+            last: v.max,
+            monotonic: v.kind == EnvelopeKind::Counter,
+            samples: v.samples.max(if v.kind == EnvelopeKind::Counter { COUNTER_MIN_SAMPLES } else { 1 }),
+        }
+    }
+
+    fn to_doc(&self, k: ValueKey) -> ValueEnvelope {
+        ValueEnvelope {
+            unit: k.unit,
+            space: space_name(k.space),
+            index: k.index,
+            access: k.access.into(),
+            kind: self.kind(),
+            values: self.set.clone(),
+            min: self.min,
+            max: self.max,
+            samples: self.samples,
+        }
+    }
+}
+
+impl Poll {
+    fn from_doc(q: &Polling) -> Poll {
+        let n = q.samples;
+        Poll {
+            func: q.func,
+            unit: q.unit,
+            start: q.start,
+            count: q.count,
+            n,
+            mean: q.period_secs,
+            m2: q.spread_secs * q.spread_secs * n.saturating_sub(1) as f64,
+            max_gap: q.max_gap_secs,
+            min_gap: q.min_gap_secs,
+            first_ns: None,
+            last_ns: None,
+        }
+    }
+
+    fn to_doc(&self) -> Polling {
+        Polling {
+            func: self.func,
+            unit: self.unit,
+            start: self.start,
+            count: self.count,
+            period_secs: round6(self.mean),
+            spread_secs: round6(self.spread()),
+            max_gap_secs: round6(self.max_gap),
+            min_gap_secs: round6(self.min_gap),
+            samples: self.n,
+        }
+    }
+}
+
+impl RateStats {
+    fn from_doc(r: &Rates) -> RateStats {
+        RateStats {
+            windows: r.windows,
+            sum_requests: r.mean_requests * r.windows as f64,
+            max_requests: r.max_requests,
+            max_exceptions: r.max_exceptions,
+            max_points: r.max_distinct_points,
+            max_funcs: r.max_distinct_functions,
+            max_units: r.max_distinct_units,
+        }
+    }
+
+    fn to_doc(self) -> Rates {
+        Rates {
+            window_secs: WINDOW_SECS as u32,
+            windows: self.windows,
+            mean_requests: if self.windows > 0 { round6(self.sum_requests / self.windows as f64) } else { 0.0 },
+            max_requests: self.max_requests,
+            max_exceptions: self.max_exceptions,
+            max_distinct_points: self.max_points,
+            max_distinct_functions: self.max_funcs,
+            max_distinct_units: self.max_units,
+        }
     }
 }
 
@@ -515,114 +667,12 @@ impl Model {
             }
         }
         for a in &b.assets {
-            let mut am = AssetModel {
-                client: a.role.contains("client") || a.role == "engineering_station",
-                server: a.role.contains("server"),
-                engineering: a.role == "engineering_station",
-                identity: a.identity.clone(),
-                pdus: a.pdus,
-                max_servers: a.max_servers_per_window,
-                mac_varies: a.mac_varies,
-                mac: match a.mac.as_deref() {
-                    Some(m) => Some(parse_mac(m).ok_or_else(|| BaselineError::Invalid(format!("mac {m:?}")))?),
-                    None => None,
-                },
-                ..AssetModel::default()
-            };
-            for p in &a.protocols {
-                am.protocols.insert(parse_protocol(p).ok_or_else(|| BaselineError::Invalid(format!("protocol {p}")))?);
-            }
-            m.assets.insert(a.ip, am);
+            m.assets.insert(a.ip, AssetModel::from_doc(a)?);
         }
         for p in &b.pairs {
-            let protocol = parse_protocol(&p.protocol)
-                .ok_or_else(|| BaselineError::Invalid(format!("protocol {:?}", p.protocol)))?;
-            let key = PairKey { client: p.client, server: p.server, port: p.port, protocol };
-            let mut pm = PairModel::new(key);
-            pm.requests = p.requests;
-            pm.responses = p.responses;
-            for f in &p.functions {
-                let e = pm.func_entry(f.func, FuncName::Unknown(f.func), class_from_name(&f.class));
-                e.name.clone_from(&f.name);
-                e.requests = f.requests;
-                e.responses = f.responses;
-                e.exceptions = f.exceptions;
-            }
-            pm.units = p.units.iter().copied().collect();
-            for r in &p.points {
-                let space =
-                    parse_space(&r.space).ok_or_else(|| BaselineError::Invalid(format!("space {:?}", r.space)))?;
-                let access =
-                    parse_access(&r.access).ok_or_else(|| BaselineError::Invalid(format!("access {:?}", r.access)))?;
-                // Inserted one by one, so a reviewer's hand-sorted or overlapping ranges still
-                // make a sorted, disjoint set.
-                let set = pm.ranges.entry(PointKey { unit: r.unit, space, access }).or_default();
-                for &[a, b] in &r.ranges {
-                    set.insert(a.min(b), a.max(b));
-                }
-                set.coarsened |= r.coarsened;
-            }
-            for v in &p.values {
-                let space =
-                    parse_space(&v.space).ok_or_else(|| BaselineError::Invalid(format!("space {:?}", v.space)))?;
-                let access =
-                    parse_access(&v.access).ok_or_else(|| BaselineError::Invalid(format!("access {:?}", v.access)))?;
-                let mut set = if v.kind == "set" { v.values.clone() } else { Vec::new() };
-                set.sort_unstable();
-                set.dedup();
-                let env = Envelope {
-                    set,
-                    overflow: v.kind != "set",
-                    min: v.min,
-                    max: v.max,
-                    last: v.max,
-                    monotonic: v.kind == "counter",
-                    samples: v.samples.max(if v.kind == "counter" { COUNTER_MIN_SAMPLES } else { 1 }),
-                };
-                pm.values.insert(ValueKey { unit: v.unit, space, index: v.index, access }, env);
-                pm.count_value_point(access);
-            }
-            pm.values_truncated = p.values_truncated;
-            for q in &p.polling {
-                let sig = Poll::signature(q.func, q.unit, q.start, q.count);
-                let n = q.samples;
-                pm.polls.insert(
-                    sig,
-                    Poll {
-                        func: q.func,
-                        unit: q.unit,
-                        start: q.start,
-                        count: q.count,
-                        n,
-                        mean: q.period_secs,
-                        m2: q.spread_secs * q.spread_secs * n.saturating_sub(1) as f64,
-                        max_gap: q.max_gap_secs,
-                        min_gap: q.min_gap_secs,
-                        first_ns: None,
-                        last_ns: None,
-                    },
-                );
-            }
-            pm.lat_n = p.latency.samples;
-            pm.lat_mean = p.latency.mean_secs;
-            pm.lat_max = p.latency.max_secs;
-            pm.exceptions = (p.exception_rate * p.responses as f64).round() as u64;
-            for &[from, to, count] in &p.transitions {
-                pm.transitions.insert((from as u16, to as u16), count);
-            }
-            pm.transitions_truncated = p.transitions.len() >= MAX_TRANSITIONS;
-            pm.rates = RateStats {
-                windows: p.rates.windows,
-                sum_requests: p.rates.mean_requests * p.rates.windows as f64,
-                max_requests: p.rates.max_requests,
-                max_exceptions: p.rates.max_exceptions,
-                max_points: p.rates.max_distinct_points,
-                max_funcs: p.rates.max_distinct_functions,
-                max_units: p.rates.max_distinct_units,
-            };
-            pm.violations = p.violations.iter().cloned().collect();
+            let pm = PairModel::from_doc(p)?;
             let i = m.pairs.len() as u32;
-            m.index.insert(key, i);
+            m.index.insert(pm.key, i);
             m.pairs.push(pm);
         }
         m.port_notices = b.port_notices.iter().cloned().collect();
@@ -636,29 +686,9 @@ impl Model {
         for p in self.pairs.iter().filter(|p| p.key.protocol == Protocol::Dnp3) {
             dnp3.entry(p.key.server).or_default().extend(p.units.iter().copied());
         }
-        let mut assets: Vec<Asset> = self
-            .assets
-            .iter()
-            .map(|(ip, a)| Asset {
-                ip: *ip,
-                mac: a.mac.map(format_mac),
-                mac_varies: a.mac_varies,
-                protocols: a.protocols.iter().map(|p| p.name().to_string()).collect(),
-                role: a.role().to_string(),
-                identity: {
-                    let mut id = a.identity.clone();
-                    if let Some(addrs) = dnp3.get(ip) {
-                        let list: Vec<String> = addrs.iter().map(u16::to_string).collect();
-                        id.insert("dnp3_address".to_string(), list.join(", "));
-                    }
-                    id
-                },
-                pdus: a.pdus,
-                max_servers_per_window: a.max_servers,
-            })
-            .collect();
+        let mut assets: Vec<Asset> = self.assets.iter().map(|(ip, a)| a.to_doc(*ip, dnp3.get(ip))).collect();
         assets.sort_by_key(|a| a.ip);
-        let mut pairs: Vec<Pair> = self.pairs.iter().map(pair_doc).collect();
+        let mut pairs: Vec<Pair> = self.pairs.iter().map(PairModel::to_doc).collect();
         pairs.sort_by(|a, b| (a.client, a.server, a.port, &a.protocol).cmp(&(b.client, b.server, b.port, &b.protocol)));
         Baseline {
             format: FORMAT.to_string(),
@@ -679,109 +709,72 @@ impl Model {
     }
 }
 
-fn pair_doc(p: &PairModel) -> Pair {
-    let functions = p
-        .funcs
-        .iter()
-        .map(|(&func, f)| Function {
-            func,
-            name: f.name.clone(),
-            class: f.class.name().to_string(),
-            requests: f.requests,
-            responses: f.responses,
-            exceptions: f.exceptions,
-        })
-        .collect();
-    let mut points: Vec<(PointKey, &RangeSet)> = p.ranges.iter().map(|(k, v)| (*k, v)).collect();
-    points.sort_by_key(|(k, _)| *k);
-    let points = points
-        .into_iter()
-        .map(|(k, r)| PointRanges {
-            unit: k.unit,
-            space: space_name(k.space),
-            access: access_name(k.access).to_string(),
-            ranges: r.ranges.iter().map(|&(a, b)| [a, b]).collect(),
-            coarsened: r.coarsened,
-        })
-        .collect();
-    let mut values: Vec<(ValueKey, &Envelope)> = p.values.iter().map(|(k, v)| (*k, v)).collect();
-    values.sort_by_key(|(k, _)| *k);
-    let values = values
-        .into_iter()
-        .map(|(k, e)| ValueEnvelope {
-            unit: k.unit,
-            space: space_name(k.space),
-            index: k.index,
-            access: access_name(k.access).to_string(),
-            kind: match e.kind() {
-                EnvelopeKind::Set => "set",
-                EnvelopeKind::Range => "range",
-                EnvelopeKind::Counter => "counter",
-            }
-            .to_string(),
-            values: e.set.clone(),
-            min: e.min,
-            max: e.max,
-            samples: e.samples,
-        })
-        .collect();
-    let mut polling: Vec<Polling> = p
-        .polls
-        .values()
-        .filter(|q| q.recurring())
-        .map(|q| Polling {
-            func: q.func,
-            unit: q.unit,
-            start: q.start,
-            count: q.count,
-            period_secs: round6(q.mean),
-            spread_secs: round6(q.spread()),
-            max_gap_secs: round6(q.max_gap),
-            min_gap_secs: round6(q.min_gap),
-            samples: q.n,
-        })
-        .collect();
-    polling.sort_by_key(|a| (a.func, a.unit, a.start, a.count));
-    let mut transitions: Vec<[u64; 3]> =
-        p.transitions.iter().map(|(&(a, b), &c)| [u64::from(a), u64::from(b), c]).collect();
-    transitions.sort_unstable();
-    let r = &p.rates;
-    Pair {
-        client: p.key.client,
-        server: p.key.server,
-        port: p.key.port,
-        protocol: p.key.protocol.name().to_string(),
-        requests: p.requests,
-        responses: p.responses,
-        functions,
-        units: p.units.iter().copied().collect(),
-        points,
-        values,
-        values_truncated: p.values_truncated,
-        polling,
-        latency: Latency { mean_secs: round6(p.lat_mean), max_secs: round6(p.lat_max), samples: p.lat_n },
-        exception_rate: if p.responses > 0 { round6(p.exceptions as f64 / p.responses as f64) } else { 0.0 },
-        transitions,
-        rates: Rates {
-            window_secs: WINDOW_SECS as u32,
-            windows: r.windows,
-            mean_requests: if r.windows > 0 { round6(r.sum_requests / r.windows as f64) } else { 0.0 },
-            max_requests: r.max_requests,
-            max_exceptions: r.max_exceptions,
-            max_distinct_points: r.max_points,
-            max_distinct_functions: r.max_funcs,
-            max_distinct_units: r.max_units,
-        },
-        violations: p.violations.iter().cloned().collect(),
-    }
+/// Re-seals a reviewed document: parses it without checking the checksum, checks that a
+/// model can be built from it, and returns it with a fresh checksum. For
+/// `otsensor baseline seal`.
+pub fn reseal(text: &str) -> Result<String, BaselineError> {
+    let mut b = Baseline::from_json_unverified(text)?;
+    Model::from_baseline(&b)?;
+    Ok(b.to_json())
 }
 
-/// Rounds to microseconds (or millionths): the baseline stays readable and stable.
-pub(crate) fn round6(x: f64) -> f64 {
-    if x.is_finite() {
-        (x * 1e6).round() / 1e6
-    } else {
-        0.0
+impl PairModel {
+    /// The document of this pair: every table sorted.
+    fn to_doc(&self) -> Pair {
+        let functions = self
+            .funcs
+            .iter()
+            .map(|(&func, f)| Function {
+                func,
+                name: f.name.clone(),
+                class: f.class.into(),
+                requests: f.requests,
+                responses: f.responses,
+                exceptions: f.exceptions,
+            })
+            .collect();
+        let mut points: Vec<(PointKey, &RangeSet)> = self.ranges.iter().map(|(k, v)| (*k, v)).collect();
+        points.sort_by_key(|(k, _)| *k);
+        let points = points
+            .into_iter()
+            .map(|(k, r)| PointRanges {
+                unit: k.unit,
+                space: space_name(k.space),
+                access: k.access.into(),
+                ranges: r.ranges.iter().map(|&(a, b)| [a, b]).collect(),
+                coarsened: r.coarsened,
+            })
+            .collect();
+        let mut values: Vec<(ValueKey, &Envelope)> = self.values.iter().map(|(k, v)| (*k, v)).collect();
+        values.sort_by_key(|(k, _)| *k);
+        let mut polling: Vec<Polling> = self.polls.values().filter(|q| q.recurring()).map(Poll::to_doc).collect();
+        polling.sort_by_key(|a| (a.func, a.unit, a.start, a.count));
+        let mut transitions: Vec<[u64; 3]> =
+            self.transitions.iter().map(|(&(a, b), &c)| [u64::from(a), u64::from(b), c]).collect();
+        transitions.sort_unstable();
+        Pair {
+            client: self.key.client,
+            server: self.key.server,
+            port: self.key.port,
+            protocol: self.key.protocol.name().to_string(),
+            requests: self.requests,
+            responses: self.responses,
+            functions,
+            units: self.units.iter().copied().collect(),
+            points,
+            values: values.into_iter().map(|(k, e)| e.to_doc(k)).collect(),
+            values_truncated: self.values_truncated,
+            polling,
+            latency: Latency { mean_secs: round6(self.lat_mean), max_secs: round6(self.lat_max), samples: self.lat_n },
+            exception_rate: if self.responses > 0 {
+                round6(self.exceptions as f64 / self.responses as f64)
+            } else {
+                0.0
+            },
+            transitions,
+            rates: self.rates.to_doc(),
+            violations: self.violations.iter().cloned().collect(),
+        }
     }
 }
 
@@ -828,20 +821,5 @@ mod tests {
         assert_eq!(r.kind(), EnvelopeKind::Range);
         assert!(r.admits(95));
         assert!(!r.admits(200));
-    }
-}
-
-#[cfg(test)]
-mod mac_tests {
-    use super::{format_mac, parse_mac};
-
-    #[test]
-    fn mac_addresses_round_trip_through_the_baseline_text() {
-        let m = [0x00, 0x90, 0xe8, 0x4c, 0x83, 0xdb];
-        assert_eq!(format_mac(m), "00:90:e8:4c:83:db");
-        assert_eq!(parse_mac("00:90:e8:4c:83:db"), Some(m));
-        assert_eq!(parse_mac("00:90:e8:4c:83"), None);
-        assert_eq!(parse_mac("00:90:e8:4c:83:db:01"), None);
-        assert_eq!(parse_mac("zz:90:e8:4c:83:db"), None);
     }
 }

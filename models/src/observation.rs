@@ -8,9 +8,11 @@
 //! sensor's workers can decode PDUs on several threads and hand their observations to the one
 //! thread that scores them, without an allocation per PDU.
 
+use otsensor_dissectors::modbus::device_id_object_name;
+
+use crate::model::Poll;
 use otsensor_dissectors::event::{
-    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PduBody, PointRange, PointValue, Protocol,
-    Timestamp,
+    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PointRange, PointValue, Protocol, Timestamp,
 };
 
 /// What a PDU says, with the packet context, minus its variable-length parts (see
@@ -104,6 +106,36 @@ impl Observation<'_> {
             Direction::ToClient => (self.dst, self.src),
         }
     }
+
+    /// MAC addresses of the client and the server, where the frame had them.
+    pub fn client_server_macs(&self) -> (Option<[u8; 6]>, Option<[u8; 6]>) {
+        match self.direction {
+            Direction::ToServer => (self.src_mac, self.dst_mac),
+            Direction::ToClient => (self.dst_mac, self.src_mac),
+        }
+    }
+
+    /// The first range of points named (start, count), `(0, 0)` when none: with the function
+    /// and unit, what identifies a recurring request.
+    pub(crate) fn first_range(&self) -> (u32, u32) {
+        self.points.first().map_or((0, 0), |r| (r.start, r.count))
+    }
+
+    /// The polling signature of a request: function, unit and first range, hashed. Learning
+    /// keys the periods it learns by it, detection looks them up by it.
+    pub(crate) fn poll_signature(&self) -> u64 {
+        let (start, count) = self.first_range();
+        Poll::signature(self.func, self.unit, start, count)
+    }
+}
+
+/// The key under which an identity object is learned and checked: its name (`VendorName`,
+/// `ProductCode`, `MajorMinorRevision`...), or `object_<id>` for reserved and private ones.
+pub(crate) fn identity_key(oid: u8) -> String {
+    match device_id_object_name(oid) {
+        "Reserved" | "Private" => format!("object_{oid}"),
+        n => n.to_string(),
+    }
 }
 
 /// Iterator over the identity objects of an [`Observation`].
@@ -152,16 +184,12 @@ impl ObservationLog {
         let v0 = self.values.len();
         body.for_each_value(&mut |v| self.values.push(v));
         let i0 = self.identity.len();
-        if let PduBody::Modbus(m) = body {
-            if let Some(objs) = m.device_identification() {
-                for (oid, value) in objs {
-                    let value = value.get(..usize::from(u16::MAX)).unwrap_or(value);
-                    self.identity.push(oid);
-                    self.identity.extend_from_slice(&(value.len() as u16).to_le_bytes());
-                    self.identity.extend_from_slice(value);
-                }
-            }
-        }
+        body.for_each_identity_object(&mut |oid, value| {
+            let value = value.get(..usize::from(u16::MAX)).unwrap_or(value);
+            self.identity.push(oid);
+            self.identity.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            self.identity.extend_from_slice(value);
+        });
         self.heads.push(ObservationHead {
             ts: pdu.ts,
             pkt: pdu.pkt,
@@ -178,8 +206,8 @@ impl ObservationLog {
             critical: body.critical(),
             error_code: body.error_code(),
             flags: body.flags(),
-            unit: unit_of(pdu),
-            bytes: bytes_of(body),
+            unit: body.unit(pdu.direction),
+            bytes: body.message_bytes(),
             points: span(p0, self.points.len()),
             values: span(v0, self.values.len()),
             identity: span(i0, self.identity.len()),
@@ -215,26 +243,5 @@ impl ObservationLog {
         self.points.clear();
         self.values.clear();
         self.identity.clear();
-    }
-}
-
-/// The unit a PDU addresses: the Modbus unit id, the DNP3 outstation's link address; 0 for
-/// protocols without one.
-fn unit_of(pdu: &Pdu<'_>) -> u16 {
-    match &pdu.body {
-        PduBody::Modbus(m) => u16::from(m.unit),
-        PduBody::Dnp3(d) => match pdu.direction {
-            Direction::ToServer => d.link.dst,
-            Direction::ToClient => d.link.src,
-        },
-        _ => 0,
-    }
-}
-
-/// Bytes of the application message, where the event says (Modbus MBAP length).
-fn bytes_of(body: &PduBody<'_>) -> u64 {
-    match body {
-        PduBody::Modbus(m) => u64::from(m.length) + 6,
-        _ => 0,
     }
 }

@@ -245,15 +245,6 @@ impl Kind {
 
     /// The fixed description. Each comment says why the rule fires.
     pub const fn info(self) -> RuleInfo {
-        const fn r(
-            name: &'static str,
-            title: &'static str,
-            weight: f64,
-            once: bool,
-            mitre: Option<&'static str>,
-        ) -> RuleInfo {
-            RuleInfo { name, title, weight, once, rev: 1, mitre, max_score: 100 }
-        }
         match self {
             // OT networks are static: a new address speaking an ICS protocol is a new device,
             // a laptop plugged in, or an attacker (a rogue master when it sends requests).
@@ -330,6 +321,11 @@ impl Kind {
             }
         }
     }
+}
+
+/// A rule's information at revision 1, scores up to 100.
+const fn r(name: &'static str, title: &'static str, weight: f64, once: bool, mitre: Option<&'static str>) -> RuleInfo {
+    RuleInfo { name, title, weight, once, rev: 1, mitre, max_score: 100 }
 }
 
 /// Human name and ATT&CK technique of a critical operation.

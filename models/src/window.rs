@@ -1,7 +1,12 @@
 //! Fixed windows of packet time per pair: counts, distinct-value sketches and the feature
 //! vector of the statistical model. Allocation-free: the sketches are fixed bitmaps.
 
+use std::net::IpAddr;
+
 use otsensor_dissectors::event::FunctionClass;
+
+use crate::model::hash64;
+use crate::observation::Observation;
 
 use crate::stats::NF;
 use crate::WINDOW_SECS;
@@ -140,7 +145,7 @@ impl WindowAcc {
     }
 
     #[inline]
-    pub(crate) fn request(&mut self, ns: i64, func: u16, unit: u16, class: FunctionClass, bytes: u64) {
+    fn request(&mut self, ns: i64, func: u16, unit: u16, class: FunctionClass, bytes: u64) {
         self.requests += 1;
         self.bytes += bytes;
         match class {
@@ -162,12 +167,28 @@ impl WindowAcc {
     }
 
     #[inline]
-    pub(crate) fn response(&mut self, error: Option<u16>, bytes: u64) {
+    fn response(&mut self, error: Option<u16>, bytes: u64) {
         self.responses += 1;
         self.bytes += bytes;
         if let Some(code) = error {
             self.exceptions += 1;
             self.last_error = Some(code);
+        }
+    }
+
+    /// Counts an observation into the current window (after [`WindowAcc::roll`]): a
+    /// request's points, function, unit and class; a response's error. The one place both
+    /// learning and detection feed a window, so the rates learned and checked are the same.
+    #[inline]
+    pub(crate) fn record(&mut self, obs: &Observation<'_>) {
+        let ns = obs.ts.as_nanos();
+        if obs.is_request {
+            for r in obs.points {
+                self.points.set_hash(hash64(&(obs.unit, r.space, r.start)));
+            }
+            self.request(ns, obs.func, obs.unit, obs.class, obs.bytes);
+        } else {
+            self.response(obs.error_code, obs.bytes);
         }
     }
 
@@ -229,6 +250,15 @@ impl ClientAcc {
         }
         let closed = self.close();
         *self = ClientAcc { index: w, active: true, first_pkt: pkt, first_ns: ns, servers: Bits::default() };
+        closed
+    }
+
+    /// Rolls to the window of a request's time and counts its server; returns what
+    /// [`ClientAcc::roll`] returns.
+    #[inline]
+    pub(crate) fn record(&mut self, obs: &Observation<'_>, server: IpAddr) -> Option<(u32, u64, i64)> {
+        let closed = self.roll(obs.ts.as_nanos(), obs.pkt);
+        self.servers.set_hash(hash64(&server));
         closed
     }
 

@@ -6,7 +6,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use otsensor_models::baseline::{reseal, Baseline, BaselineError};
+use otsensor_models::baseline::{Baseline, BaselineError};
+use otsensor_models::reseal;
 
 /// Why a baseline file could not be used.
 #[derive(Debug)]

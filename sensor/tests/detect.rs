@@ -19,7 +19,7 @@ use otsensor_models::model::PairKey;
 use otsensor_models::{Alert, Baseline, Detector, Learner, Severity};
 use serde_json::Value;
 
-fn corpus() -> Option<PathBuf> {
+pub(crate) fn corpus() -> Option<PathBuf> {
     let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps"));
     if p.is_dir() {
         return Some(p.to_path_buf());
@@ -31,7 +31,7 @@ fn corpus() -> Option<PathBuf> {
 
 /// A capture of the corpus; `None` only when the whole corpus is missing outside CI. A
 /// capture missing from a corpus that is there is a failure.
-fn cap(rel: &str) -> Option<PathBuf> {
+pub(crate) fn cap(rel: &str) -> Option<PathBuf> {
     let p = corpus()?.join(rel);
     assert!(p.is_file(), "{} is missing from the corpus", p.display());
     Some(p)
@@ -55,7 +55,7 @@ impl<F: Fn(&Pdu<'_>) -> bool> Sink for Learn<'_, F> {
 
 /// Learns from `paths`, keeping the PDUs `keep` accepts; the baseline goes through JSON and
 /// its checksum, as a file would.
-fn learn(paths: &[PathBuf], keep: impl Fn(&Pdu<'_>) -> bool) -> Baseline {
+pub(crate) fn learn(paths: &[PathBuf], keep: impl Fn(&Pdu<'_>) -> bool) -> Baseline {
     let mut learner = Learner::new();
     let mut engine = Engine::new(EngineConfig::default());
     run_captures(paths, &mut engine, &mut Learn { learner: &mut learner, keep }, &mut Progress::new(false))
@@ -75,7 +75,7 @@ impl Sink for Detect {
     }
 }
 
-fn detect(b: &Baseline, paths: &[PathBuf]) -> Vec<Alert> {
+pub(crate) fn detect(b: &Baseline, paths: &[PathBuf]) -> Vec<Alert> {
     let mut sink = Detect(Detector::new(b).expect("detector"));
     let mut engine = Engine::new(EngineConfig::default());
     run_captures(paths, &mut engine, &mut sink, &mut Progress::new(false)).expect("captures read");
@@ -453,8 +453,13 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
 /// `attacks/qut-dnp3-2017/training/<run>/attacker.pcap.zip`, extracted into the temporary
 /// directory (with `python3 -m zipfile`); `None` with a notice when that cannot be done.
 fn qut_dnp3(run: &str) -> Option<PathBuf> {
+    qut_dnp3_in("detect", run)
+}
+
+/// [`qut_dnp3`] into a directory of its own per `user` (tests run in parallel in one process).
+pub(crate) fn qut_dnp3_in(user: &str, run: &str) -> Option<PathBuf> {
     let zip = corpus()?.join(format!("attacks/qut-dnp3-2017/training/{run}/attacker.pcap.zip"));
-    let dir = std::env::temp_dir().join(format!("otsensor-detect-qut-{run}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("otsensor-{user}-qut-{run}-{}", std::process::id()));
     let pcap = dir.join("attacker.pcap");
     if !pcap.is_file() {
         std::fs::create_dir_all(&dir).ok()?;
@@ -510,7 +515,7 @@ fn detect_extracted(b: &Baseline, p: &Path) -> Vec<Alert> {
 }
 
 /// Removes the directory a capture was extracted into.
-fn remove_extracted(p: &Path) {
+pub(crate) fn remove_extracted(p: &Path) {
     if let Some(d) = p.parent() {
         std::fs::remove_dir_all(d).ok();
     }

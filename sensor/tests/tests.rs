@@ -8,6 +8,7 @@ mod common;
 mod dashboards;
 mod detect;
 mod expected;
+mod golden;
 mod live_e2e;
 mod policy;
 mod report;

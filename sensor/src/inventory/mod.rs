@@ -125,7 +125,7 @@ pub fn build(seen: &Baseline, baseline: Option<&Baseline>, policy: Option<&Polic
         .map(|a| {
             let zone = policy.and_then(|p| p.zone_of(a.ip)).map(|(_, z)| z.name.clone());
             let pa = policy.and_then(|p| p.asset(a.ip));
-            let role = a.role.to_string();
+            let role = a.role.name().to_string();
             if policy.is_some() && zone.is_none() {
                 f.not_in_a_zone.push(a.ip);
             }
@@ -154,7 +154,7 @@ pub fn build(seen: &Baseline, baseline: Option<&Baseline>, policy: Option<&Polic
         .pairs
         .iter()
         .map(|p| {
-            let mut classes: Vec<String> = p.functions.iter().map(|x| x.class.to_string()).collect();
+            let mut classes: Vec<String> = p.functions.iter().map(|x| x.class.name().to_string()).collect();
             classes.sort();
             classes.dedup();
             let conduit = policy.map_or(ConduitVerdict::NotApplicable, |pol| verdict(pol, p, &classes));

@@ -43,7 +43,7 @@ const CLASSES: [&str; 4] = ["read", "write", "control", "program"];
 /// The classes of a pair's functions, in a fixed order.
 pub fn pair_classes(p: &Pair) -> Vec<&'static str> {
     const ORDER: [&str; 6] = ["read", "write", "control", "program", "diagnostic", "other"];
-    ORDER.into_iter().filter(|c| p.functions.iter().any(|f| f.class == *c)).collect()
+    ORDER.into_iter().filter(|c| p.functions.iter().any(|f| f.class.name() == *c)).collect()
 }
 
 fn rank(p: &Pair) -> usize {
@@ -166,7 +166,12 @@ pub fn render(h: &mut String, b: &Baseline, alerts: &[Alert], policy: Option<&Po
         let (inner, outer): (Vec<IpAddr>, Vec<IpAddr>) = keys.iter().partition(|k| {
             members.get(k).is_some_and(|ips| {
                 ips.iter().any(|ip| {
-                    addrs.get(ip).copied().flatten().and_then(|i| b.assets.get(i)).is_some_and(|a| a.role != "server")
+                    addrs
+                        .get(ip)
+                        .copied()
+                        .flatten()
+                        .and_then(|i| b.assets.get(i))
+                        .is_some_and(|a| a.role.name() != "server")
                 })
             })
         });
@@ -351,7 +356,7 @@ fn make_node(
         let mut roles: BTreeMap<&str, usize> = BTreeMap::new();
         for ip in ips {
             let role =
-                addrs.get(ip).copied().flatten().and_then(|i| b.assets.get(i)).map_or("unseen", |a| a.role.as_str());
+                addrs.get(ip).copied().flatten().and_then(|i| b.assets.get(i)).map_or("unseen", |a| a.role.name());
             *roles.entry(role).or_default() += 1;
         }
         let mix: Vec<String> = roles.iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -377,7 +382,7 @@ fn make_node(
             Node {
                 label: key.to_string(),
                 sub,
-                role: a.role.clone(),
+                role: a.role.name().to_string(),
                 title: format!(
                     "{} ({}), {}, {} PDUs{}{}",
                     key,

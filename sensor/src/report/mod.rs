@@ -306,7 +306,7 @@ fn assets(h: &mut String, b: &Baseline) {
             "<tr><td data-v=\"{i}\"><code>{ip}</code></td><td>{role}</td><td>{protos}</td><td>{mac}</td>\
              <td class=\"num\">{pdus}</td><td>{identity}</td></tr>",
             ip = esc(&a.ip.to_string()),
-            role = esc(&a.role),
+            role = esc(a.role.name()),
             protos = esc(&a.protocols.join(", ")),
             pdus = a.pdus,
         );
@@ -353,7 +353,7 @@ fn pairs(h: &mut String, b: &Baseline) {
                 f.requests,
                 f.responses,
                 f.exceptions,
-                c = esc(&f.class),
+                c = esc(f.class.name()),
             );
         }
         h.push_str("</tbody></table>\n");
@@ -381,7 +381,7 @@ fn pairs(h: &mut String, b: &Baseline) {
                     "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td><td>{ranges}</td></tr>",
                     pr.unit,
                     esc(&pr.space),
-                    esc(&pr.access),
+                    esc(pr.access.name()),
                 );
             }
             h.push_str("</tbody></table>\n");

@@ -1,7 +1,7 @@
 //! Fuzzes the capture-file reader (pcap, pcapng) and everything after it: each packet goes
 //! through the engine, so L2-L4 decoding, reassembly and the dissectors are reached too.
 //!
-//! Seed: `mkdir -p corpus/capture && cp ../../pcaps/modbus/*.pcap ../../../shared/pcaps/s7comm/gymgit-s300-s400/*.pcapng corpus/capture/`
+//! Seed: `sensor/fuzz/seed.sh` (whole small captures of `pcaps/` and the shared corpus)
 //! Run:  `cargo +nightly fuzz run capture`
 
 #![no_main]

@@ -1,0 +1,87 @@
+//! Rules about points and their values: `read_outside_baseline`,
+//! `write_outside_baseline`, `value_outside_envelope`.
+
+use otsensor_dissectors::event::{Access, FunctionClass};
+
+use crate::alert::{Folder, Occ};
+use crate::model::{hash64, PairModel, PointKey, ValueKey};
+use crate::observation::Observation;
+use crate::rules_catalog::Kind;
+use crate::words;
+
+use super::Ctx;
+
+/// `read_outside_baseline` and `write_outside_baseline`: each range a request names, against
+/// the ranges the pair read or wrote (writes on a pair that never wrote are
+/// `write_on_read_only_pair`'s).
+pub(crate) fn outside_baseline(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairModel, folder: &mut Folder) {
+    let unit = obs.unit;
+    for r in obs.points {
+        if r.access == Access::Write && !b.wrote {
+            continue;
+        }
+        let last = r.start.saturating_add(r.count.max(1) - 1);
+        let pk = PointKey { unit, space: r.space, access: r.access };
+        let learned_ranges = b.ranges.get(&pk);
+        if learned_ranges.is_some_and(|s| s.contains(r.start, last)) {
+            continue;
+        }
+        let kind = if r.access == Access::Write { Kind::WriteOutsideBaseline } else { Kind::ReadOutsideBaseline };
+        let detail = hash64(&(unit, r.space, r.start, r.count, r.access));
+        folder.hit(Occ { kind, detail, ..cx.occ }, || {
+            let ranges = learned_ranges.map(|s| s.ranges.as_slice());
+            words::outside_points(obs, cx.client(), cx.server(), r.space, r.access, (r.start, last), ranges, cx.learned)
+        });
+    }
+}
+
+/// `value_outside_envelope`: a value outside its point's learned set, range or counter.
+pub(crate) fn value_outside_envelope(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairModel, folder: &mut Folder) {
+    for v in obs.values {
+        let vk = ValueKey { unit: obs.unit, space: v.space, index: v.index, access: v.access };
+        let Some(env) = b.values.get(&vk) else { continue };
+        if env.admits(v.value) {
+            continue;
+        }
+        let write = v.access == Access::Write;
+        let o = Occ {
+            kind: Kind::ValueOutsideEnvelope,
+            detail: hash64(&vk),
+            class: Some(if write { FunctionClass::Write } else { FunctionClass::Read }),
+            deviation: if write { 1.0 } else { 0.8 },
+            ..cx.occ
+        };
+        folder.hit(o, || {
+            let ends = (cx.client(), cx.server());
+            words::value_outside_envelope(obs, v.space, v.index, v.value, write, env, ends, cx.learned)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[allow(unused_imports)]
+    use crate::tests::*;
+
+    #[test]
+    fn a_write_to_a_point_never_written_is_outside_the_baseline() {
+        let alerts = scenario(|tr| tr.write_register(650.5, MASTER, PLC, 500, 1));
+        let a = find(&alerts, "modbus.write_outside_baseline");
+        assert!(a.evidence.contains("covered only 10 ") || a.evidence.ends_with("covered only 10"), "{}", a.evidence);
+    }
+
+    #[test]
+    fn a_read_of_addresses_never_polled_is_outside_the_baseline() {
+        let alerts = scenario(|tr| tr.read_holding(650.5, MASTER, PLC, 1000, 2, 0));
+        let a = find(&alerts, "modbus.read_outside_baseline");
+        assert_eq!(a.severity, Severity::Low);
+    }
+
+    #[test]
+    fn a_written_value_outside_its_set_is_outside_the_envelope() {
+        let alerts = scenario(|tr| tr.write_register(650.5, MASTER, PLC, 10, 999));
+        let a = find(&alerts, "modbus.value_outside_envelope");
+        assert!(a.evidence.contains("only ever {0, 1}"), "{}", a.evidence);
+        assert!(a.severity >= Severity::Medium);
+    }
+}
