@@ -81,6 +81,8 @@ pub(crate) struct Occ {
     pub(crate) deviation: f64,
     /// Criticality of the asset concerned (the server of a pair), 1.0 by default.
     pub(crate) criticality: f64,
+    /// Lowest score the alert may have (a policy rule's own severity); 0 for the rest.
+    pub(crate) min_score: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,7 +138,7 @@ fn fold_window(ns: i64) -> i64 {
 /// The alert an occurrence opens, scored.
 fn new_alert(occ: &Occ, info: RuleInfo, summary: String, evidence: String) -> Alert {
     let imp = occ.class.map_or(1.0, impact);
-    let sc = score(info.weight, occ.deviation, imp, occ.criticality).min(info.max_score);
+    let sc = score(info.weight, occ.deviation, imp, occ.criticality).min(info.max_score).max(occ.min_score);
     Alert {
         id: format!("{}.{}", occ.family.name(), info.name),
         rule_id: occ.kind.rule_id(occ.family),

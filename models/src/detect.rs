@@ -172,6 +172,14 @@ impl Detector {
         self.scratch = log;
     }
 
+    /// Records what the operator's policy found about an observation (scored with the
+    /// criticality of the pair's server, folded and rate-limited like every alert).
+    pub fn policy(&mut self, obs: &Observation<'_>, finding: crate::PolicyFinding<'_>) {
+        let server = obs.client_server().1.ip;
+        let crit = self.criticality.get(&server).copied().unwrap_or(1.0);
+        crate::checks::policy::policy_finding(obs, finding, crit, &mut self.folder);
+    }
+
     /// Scores one observation.
     pub fn observe(&mut self, obs: &Observation<'_>) {
         let ns = obs.ts.as_nanos();
@@ -205,6 +213,7 @@ impl Detector {
             class: Some(obs.class),
             deviation: 1.0,
             criticality: rt.crit,
+            min_score: 0,
         };
         if *critical_only {
             critical::critical_operation(obs, occ, folder);

@@ -66,6 +66,7 @@ mod tests;
 
 pub use alert::Alert;
 pub use baseline::{Baseline, BaselineError};
+pub use checks::policy::PolicyFinding;
 pub use detect::Detector;
 pub use learn::Learner;
 pub use model::reseal;

@@ -52,6 +52,8 @@ pub enum Family {
     Net,
     /// Inside one protocol.
     Proto(Protocol),
+    /// What the operator's policy says (zones and conduits, guardrails, rules).
+    Policy,
 }
 
 impl Family {
@@ -60,6 +62,7 @@ impl Family {
         match self {
             Family::Net => "net",
             Family::Proto(p) => p.name(),
+            Family::Policy => "policy",
         }
     }
     /// Number used in rule ids.
@@ -70,15 +73,17 @@ impl Family {
             Family::Proto(Protocol::Dnp3) => 2,
             Family::Proto(Protocol::S7comm) => 3,
             Family::Proto(Protocol::S7commPlus) => 4,
+            Family::Policy => 5,
         }
     }
     /// Every family, in rule-id order.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Net,
         Family::Proto(Protocol::Modbus),
         Family::Proto(Protocol::Dnp3),
         Family::Proto(Protocol::S7comm),
         Family::Proto(Protocol::S7commPlus),
+        Family::Policy,
     ];
 }
 
@@ -125,6 +130,13 @@ pub enum Kind {
     MacChanged,
     /// A critical operation (restart, stop, download...), alerted whatever the baseline.
     Critical(CriticalOp),
+    /// Traffic between two zones that no conduit of the policy allows, or an operation class
+    /// the conduit does not allow.
+    ConduitViolation,
+    /// A value written outside a guardrail of the policy.
+    GuardrailViolation,
+    /// A rule of the policy matched.
+    PolicyRule,
 }
 
 /// A detection's fixed description.
@@ -212,6 +224,9 @@ impl Kind {
             Kind::RetransmissionConflict => 18,
             Kind::MacChanged => 19,
             Kind::Critical(op) => critical_number(op),
+            Kind::ConduitViolation => 40,
+            Kind::GuardrailViolation => 41,
+            Kind::PolicyRule => 42,
         }
     }
 
@@ -220,7 +235,10 @@ impl Kind {
         RULE_ID_BASE + 100 * family.number() + self.number()
     }
 
-    /// Every non-critical kind, in rule-id order.
+    /// The kinds of the policy family, in rule-id order.
+    pub const POLICY: [Kind; 3] = [Kind::ConduitViolation, Kind::GuardrailViolation, Kind::PolicyRule];
+
+    /// Every non-critical kind of the other families, in rule-id order.
     pub const BASE: [Kind; 19] = [
         Kind::NewAsset,
         Kind::NewPair,
@@ -319,6 +337,16 @@ impl Kind {
                 let (title, mitre) = critical_title(op);
                 r(op.name(), title, 95.0, false, Some(mitre))
             }
+            // The plant's own zoning says this flow must not exist: a path an attacker opened
+            // between zones, or a misconfiguration that weakens the segmentation.
+            Kind::ConduitViolation => r("conduit_violation", "Flow no conduit allows", 80.0, false, Some("T0886")),
+            // A setpoint outside the range the process engineer declared safe, whatever the
+            // baseline learned: the manipulation of control an attack aims at.
+            Kind::GuardrailViolation => {
+                r("guardrail_violation", "Value outside its guardrail", 95.0, false, Some("T0836"))
+            }
+            // The operator asked to be told; the rule's own severity sets the floor.
+            Kind::PolicyRule => r("rule", "Policy rule matched", 60.0, false, None),
         }
     }
 }
@@ -389,7 +417,11 @@ pub struct CatalogRow {
 pub fn catalog() -> Vec<CatalogRow> {
     let mut rows = Vec::new();
     for family in Family::ALL {
-        let kinds = Kind::BASE.into_iter().chain(CRITICAL_OPS.into_iter().map(Kind::Critical));
+        let kinds: Vec<Kind> = if family == Family::Policy {
+            Kind::POLICY.to_vec()
+        } else {
+            Kind::BASE.into_iter().chain(CRITICAL_OPS.into_iter().map(Kind::Critical)).collect()
+        };
         for kind in kinds {
             // Host scans are network-wide; address, unit and function scans are per protocol.
             let net_only = matches!(

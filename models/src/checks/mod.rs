@@ -11,6 +11,7 @@
 //! | [`polling`] | `polling_period_broken`, `channel_silent` |
 //! | [`window`] | `flood`, `exception_burst`, `scan` (points, functions, units, servers), `statistical_anomaly` |
 //! | [`notices`] | `port_protocol_mismatch`, `tcp_retransmission_conflict` |
+//! | [`policy`] | `policy.conduit_violation`, `policy.guardrail_violation`, `policy.rule`: what the caller's policy found |
 
 use otsensor_dissectors::event::Endpoint;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -24,6 +25,7 @@ pub(crate) mod critical;
 pub(crate) mod notices;
 pub(crate) mod pair;
 pub(crate) mod points;
+pub(crate) mod policy;
 pub(crate) mod polling;
 pub(crate) mod window;
 

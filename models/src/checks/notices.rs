@@ -28,6 +28,7 @@ pub(crate) fn port_notice(n: &Notice, pn: &PortNotice, crit: f64, learned: &str,
         class: None,
         deviation: 1.0,
         criticality: crit,
+        min_score: 0,
     };
     if conflict {
         let bytes = match n.kind {

@@ -91,6 +91,7 @@ pub(crate) fn channel_silent(
         class: None,
         deviation: 1.0,
         criticality: rt.crit,
+        min_score: 0,
     };
     let key = rt.key;
     folder.hit(occ, || words::channel_silent(key, b, &newly, learned));

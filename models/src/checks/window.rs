@@ -53,6 +53,7 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
         class: None,
         deviation: 1.0,
         criticality: rt.crit,
+        min_score: 0,
     };
     let cx = WindowCtx { model, known: base.is_some(), key: rt.key, occ, learned };
     let r = base.map(|b| b.rates).unwrap_or_default();
@@ -156,6 +157,7 @@ pub(crate) fn host_scan(
         class: None,
         deviation: 1.0,
         criticality: 1.0,
+        min_score: 0,
     };
     scan(occ, ScanOf::Servers, (n, thr, learned_max), Endpoint { ip, port: 0 }, learned, folder);
 }

@@ -81,6 +81,15 @@ pub(crate) struct DetectSink<'a, 'w> {
     pub(crate) detector: Detector,
     pub(crate) writer: &'a mut AlertWriter<'w>,
     pub(crate) pending: Vec<Alert>,
+    /// Reused to build observations when a policy is checked.
+    pub(crate) scratch: otsensor_models::ObservationLog,
+}
+
+impl<'a, 'w> DetectSink<'a, 'w> {
+    /// A sink scoring with `detector`, writing to `writer`.
+    pub(crate) fn new(detector: Detector, writer: &'a mut AlertWriter<'w>) -> Self {
+        DetectSink { detector, writer, pending: Vec::new(), scratch: otsensor_models::ObservationLog::new() }
+    }
 }
 
 impl DetectSink<'_, '_> {
@@ -98,7 +107,7 @@ impl DetectSink<'_, '_> {
 
 impl Sink for DetectSink<'_, '_> {
     fn pdu(&mut self, pdu: &Pdu<'_>) {
-        self.detector.pdu(pdu);
+        crate::policy::observe_pdu(&mut self.detector, self.writer.policy_mut(), pdu, &mut self.scratch);
         if self.detector.pdus() % DRAIN_EVERY == 0 {
             self.flush();
         }
@@ -120,7 +129,7 @@ pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdE
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
     writer.set_policy(policy);
-    let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
+    let mut sink = DetectSink::new(detector, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);
     sink.finish();

@@ -81,6 +81,8 @@ pub(crate) struct ReplaySink<'a, 'w> {
     baseline: Option<Baseline>,
     learned_pdus: u64,
     error: Option<ModelCmdError>,
+    /// Reused to build observations when a policy is checked.
+    scratch: otsensor_models::ObservationLog,
 }
 
 use otsensor_models::Alert;
@@ -96,6 +98,7 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
             baseline: None,
             learned_pdus: 0,
             error: None,
+            scratch: otsensor_models::ObservationLog::new(),
         }
     }
 
@@ -159,7 +162,7 @@ impl Sink for ReplaySink<'_, '_> {
             self.switch();
         }
         if let Phase::Detecting(d) = &mut self.phase {
-            d.pdu(pdu);
+            crate::policy::observe_pdu(d, self.writer.policy_mut(), pdu, &mut self.scratch);
             if d.pdus() % 4096 == 0 {
                 d.drain(&mut self.pending);
                 if !self.pending.is_empty() {

@@ -116,7 +116,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
                 Detector::new(&baseline)
                     .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(path.clone(), e)))?,
             );
-            let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
+            let mut sink = DetectSink::new(detector, &mut writer);
             let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
@@ -135,7 +135,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
         }
         (None, None) => {
             let detector = configure(Detector::critical_only());
-            let mut sink = DetectSink { detector, writer: &mut writer, pending: Vec::new() };
+            let mut sink = DetectSink::new(detector, &mut writer);
             let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;

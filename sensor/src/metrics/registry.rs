@@ -24,7 +24,7 @@ pub const CLASS_NAMES: [&str; 6] = ["read", "write", "control", "program", "diag
 /// Severity label values, in rank order.
 const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 /// Family label values: the alert id's prefix.
-const FAMILIES: [&str; 5] = ["net", "modbus", "dnp3", "s7comm", "s7comm_plus"];
+const FAMILIES: [&str; 6] = ["net", "modbus", "dnp3", "s7comm", "s7comm_plus", "policy"];
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const LATENCY_BOUNDS: [f64; 12] = [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];

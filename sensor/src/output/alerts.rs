@@ -125,6 +125,11 @@ impl<'w> AlertWriter<'w> {
         self.policy.as_ref()
     }
 
+    /// The policy applied, to check observations against it.
+    pub fn policy_mut(&mut self) -> Option<&mut Applier> {
+        self.policy.as_mut()
+    }
+
     /// Writes `alerts` as lines of `kind`; keeps all but updates for the summary.
     pub fn write_kind(&mut self, alerts: &mut Vec<Alert>, kind: LineKind) {
         let extra = self.policy.as_mut().map(|p| p.apply(alerts));

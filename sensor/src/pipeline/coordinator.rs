@@ -238,7 +238,7 @@ impl<'w> Coordinator<'w> {
                 l.check_novelty(ns, self.config.learn_for_secs);
             }
             Mode::Detecting(d) => {
-                d.observe(obs);
+                crate::policy::observe(d, self.writer.policy_mut(), obs);
                 if d.pdus() % DRAIN_EVERY == 0 {
                     d.drain(&mut self.pending);
                     self.write_pending(LineKind::Closed);
