@@ -144,3 +144,34 @@ criticality = 4
     assert!(text.contains("NOT ALLOWED: the conduit from zone hmi to zone control does not allow write"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_worked_example_raises_a_guardrail_and_a_conduit_violation_as_critical_and_marks_maintenance() {
+    // rules/examples/iti-modbus.toml on the ITI capture (docs/POLICY.md shows this output).
+    let root = crate::common::workspace_root();
+    let capture = root.join("pcaps/modbus/iti-modbus_test.pcap");
+    let policy = root.join("rules/examples/iti-modbus.toml");
+    let alerts = otsensor(&[
+        "replay",
+        &capture.to_string_lossy(),
+        "--learn-for",
+        "60s",
+        "--policy",
+        &policy.to_string_lossy(),
+        "-q",
+    ]);
+    let find = |id: &str, src: &str| alerts.iter().find(|a| a["id"] == id && a["src_ip"] == src).cloned();
+    let guard = find("policy.guardrail_violation", "192.168.0.156").expect("the 2500 written to unit 7 register 4");
+    assert_eq!(guard["severity"], "critical", "{guard}");
+    assert!(guard["summary"].as_str().unwrap_or("").contains("wrote 2500"), "{guard}");
+    assert_eq!(guard["rule_id"], 9_100_541);
+    let written = find("policy.conduit_violation", "192.168.0.156").expect("writes over the read-only conduit");
+    assert_eq!(written["severity"], "critical", "{written}");
+    assert_eq!((written["src_zone"].as_str(), written["dst_zone"].as_str()), (Some("hmi"), Some("control")));
+    let office = find("policy.conduit_violation", "192.168.0.112").expect("the office PC has no conduit");
+    assert_eq!(office["severity"], "high", "{office}");
+    let marked: Vec<&Value> = alerts.iter().filter(|a| a["maintenance"] == "gateway commissioning").collect();
+    assert!(!marked.is_empty(), "the operator station's alerts fall in the window");
+    assert!(marked.iter().all(|a| a["src_ip"] == "192.168.0.21" || a["dst_ip"] == "192.168.0.21"));
+    assert!(marked.iter().all(|a| a["severity"] == "low"), "lowered one level: {marked:?}");
+}
