@@ -85,6 +85,7 @@ impl Applier {
     }
 
     fn enrich(&mut self, a: &mut Alert) -> Enrichment {
+        self.weigh_level_gap(a);
         let zone = |ip| self.policy.zone_of(ip).map(|(_, z)| z.name.clone());
         let asset = |ip| self.policy.asset(ip).map(|x| x.name.clone());
         let mut e = Enrichment {
@@ -101,6 +102,20 @@ impl Applier {
             a.severity = lower(a.severity);
         }
         e
+    }
+
+    /// An alert about traffic from a zone into one of a higher security level weighs more:
+    /// +10% of its score per level crossed.
+    fn weigh_level_gap(&self, a: &mut Alert) {
+        let level = |ip| self.policy.zone_of(ip).map(|(_, z)| z.security_level);
+        let (Some(from), Some(to)) = (level(a.src.ip), level(a.dst.ip)) else { return };
+        let gap = to.saturating_sub(from);
+        if gap == 0 {
+            return;
+        }
+        let score = (f64::from(a.score) * (1.0 + 0.1 * f64::from(gap))).round().min(100.0) as u8;
+        a.score = score;
+        a.severity = a.severity.max(Severity::from_score(score));
     }
 
     fn covers(&self, w: &MaintenanceWindow, a: &Alert) -> bool {
