@@ -395,7 +395,7 @@ pub fn observe_pdu(
 #[cfg(test)]
 mod tests {
     use otsensor_dissectors::engine::{Engine, EngineConfig};
-    use otsensor_dissectors::event::{Pdu, Timestamp};
+    use otsensor_dissectors::event::{Pdu, Protocol, Timestamp};
     use otsensor_dissectors::packet::linktype;
     use otsensor_models::ObservationLog;
     use otsensor_rules::Known;
@@ -513,6 +513,45 @@ mod tests {
         assert!(verdict(&mut a, 5, 9, &fc16(80.5), 0).findings.is_empty());
         let v = verdict(&mut a, 5, 9, &fc16(120.25), 1);
         assert!(matches!(&v.findings[..], [Finding::Guardrail { value, .. }] if *value == 120.25), "{v:?}");
+    }
+
+    fn alert_at(secs: i64, src: [u8; 4]) -> Alert {
+        use otsensor_dissectors::event::Endpoint;
+        Alert {
+            id: "modbus.new_pair".into(),
+            rule_id: 9_100_102,
+            rev: 1,
+            name: "New communication pair",
+            severity: Severity::High,
+            score: 65,
+            ts_first: Timestamp { secs, nanos: 0 },
+            ts_last: Timestamp { secs, nanos: 0 },
+            pkt_first: 1,
+            pkt_last: 1,
+            src: Endpoint { ip: src.into(), port: 40000 },
+            dst: Endpoint { ip: [10, 0, 2, 9].into(), port: 502 },
+            protocol: Some(Protocol::Modbus),
+            summary: String::new(),
+            evidence: String::new(),
+            count: 1,
+            mitre: None,
+        }
+    }
+
+    #[test]
+    fn maintenance_windows_mark_and_lower_inside_and_stop_at_their_end() {
+        // 2026-01-01T00:00:00Z is 1767225600.
+        let mut a = applier(
+            "[[maintenance]]\nname = \"retrofit\"\nfrom = 2026-01-01T00:00:00Z\nto = 2026-01-01T01:00:00Z\n\
+             assets = [\"10.0.2.9\"]\napproved_by = \"x\"\n",
+        );
+        let mut alerts =
+            vec![alert_at(1_767_225_600 + 60, [10, 0, 1, 5]), alert_at(1_767_225_600 + 3600, [10, 0, 1, 5])];
+        let e = a.apply(&mut alerts);
+        assert_eq!(e[0].maintenance.as_deref(), Some("retrofit"));
+        assert_eq!(alerts[0].severity, Severity::Medium, "lowered one level");
+        assert_eq!(e[1].maintenance, None, "the window ended");
+        assert_eq!(alerts[1].severity, Severity::High);
     }
 
     #[test]

@@ -176,3 +176,75 @@ fn the_worked_example_raises_a_guardrail_and_a_conduit_violation_as_critical_and
     assert!(marked.iter().all(|a| a["src_ip"] == "192.168.0.21" || a["dst_ip"] == "192.168.0.21"));
     assert!(marked.iter().all(|a| a["severity"] == "low"), "lowered one level: {marked:?}");
 }
+
+#[test]
+fn sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one() {
+    let dir = std::env::temp_dir().join(format!("otsensor-sighup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("policy.toml");
+    let zone =
+        |name: &str| format!("[[zone]]\nname = \"{name}\"\nnetworks = [\"192.168.0.0/24\"]\nsecurity_level = 2\n");
+    std::fs::write(&policy, zone("plant")).expect("policy");
+    let capture = crate::common::bundled_pcaps().join("modbus/iti-modbus_test.pcap");
+    let child = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .args(["run", "--pace", "--read"])
+        .arg(&capture)
+        .arg("--baseline")
+        .arg(dir.join("b.json"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--learn-for", "1h", "--workers", "1", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill").args([sig, &pid]).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::fs::write(&policy, zone("plant") + &zone("office").replace("192.168.0.0/24", "10.0.0.0/8"))
+        .expect("rewritten");
+    signal("-HUP");
+    std::fs::write(&policy, "[[zone]]\nname = 1\n").expect("broken");
+    signal("-HUP");
+    signal("-TERM");
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("policy reloaded: 2 zones"), "{stderr}");
+    assert!(
+        stderr.contains("policy not reloaded, the previous one stays") && stderr.contains("policy.toml:2:"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_allow_rule_keeps_the_baseline_from_judging_what_it_allows() {
+    let Some(root) = shared_pcaps() else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but ../shared/pcaps is missing");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("otsensor-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (baseline, policy) = (dir.join("b.json"), dir.join("allow.toml"));
+    std::fs::write(
+        &policy,
+        "[[rule]]\nname = \"coil work\"\naction = \"allow\"\nclass = \"write\"\nsrc = \"192.168.10.1\"\n",
+    )
+    .expect("policy");
+    let em = root.join("modbus/emreekin");
+    let p = |f: &str| em.join(f).to_string_lossy().into_owned();
+    let b = baseline.to_string_lossy().into_owned();
+    otsensor(&["learn", &p("FC1-permit.pcap"), &p("ReadCoil.pcap"), "--baseline", &b, "--fresh", "-q"]);
+    let plain = otsensor(&["detect", &p("crash.pcap"), "--baseline", &b, "-q"]);
+    let allowed =
+        otsensor(&["detect", &p("crash.pcap"), "--baseline", &b, "-q", "--policy", &policy.to_string_lossy()]);
+    let has = |alerts: &[Value], id: &str| alerts.iter().any(|a| a["id"] == id);
+    assert!(has(&plain, "modbus.write_on_read_only_pair"), "the baseline alone judges the write");
+    assert!(!has(&allowed, "modbus.write_on_read_only_pair"), "allowed: {allowed:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
