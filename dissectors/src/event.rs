@@ -148,8 +148,9 @@ impl PduBody<'_> {
         }
     }
     /// Calls `f` for each device identification object (object id, value) the message
-    /// carries, in wire order: Modbus read device identification responses (FC 43/14);
-    /// nothing for the other protocols yet.
+    /// carries, in wire order: Modbus read device identification responses (FC 43/14), S7
+    /// read SZL responses of module and component identification ([`crate::s7::identity`]
+    /// names their ids); nothing for DNP3 and S7comm-plus.
     pub fn for_each_identity_object(&self, f: &mut dyn FnMut(u8, &[u8])) {
         match self {
             PduBody::Modbus(p) => {
@@ -157,7 +158,8 @@ impl PduBody<'_> {
                     f(oid, value);
                 }
             }
-            PduBody::Dnp3(_) | PduBody::S7(_) | PduBody::S7Plus(_) => {}
+            PduBody::S7(p) => crate::s7::szl_identity(p, f),
+            PduBody::Dnp3(_) | PduBody::S7Plus(_) => {}
         }
     }
 }

@@ -130,7 +130,7 @@ impl Learner {
             if obs.has_identity() {
                 let id = &mut self.model.assets.entry(key.server).or_default().identity;
                 for (oid, value) in obs.identity() {
-                    id.insert(identity_key(oid), String::from_utf8_lossy(value).into_owned());
+                    id.insert(identity_key(obs.protocol, oid), String::from_utf8_lossy(value).into_owned());
                 }
             }
         }

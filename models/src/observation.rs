@@ -129,9 +129,13 @@ impl Observation<'_> {
     }
 }
 
-/// The key under which an identity object is learned and checked: its name (`VendorName`,
-/// `ProductCode`, `MajorMinorRevision`...), or `object_<id>` for reserved and private ones.
-pub(crate) fn identity_key(oid: u8) -> String {
+/// The key under which an identity object is learned and checked: its name (Modbus
+/// `VendorName`, `ProductCode`, `MajorMinorRevision`...; S7 `order_number`, `serial_number`,
+/// ...), or `object_<id>` for reserved, private and unknown ones.
+pub(crate) fn identity_key(protocol: Protocol, oid: u8) -> String {
+    if protocol == Protocol::S7comm {
+        return otsensor_dissectors::s7::identity::name(oid).map_or_else(|| format!("object_{oid}"), str::to_string);
+    }
     match device_id_object_name(oid) {
         "Reserved" | "Private" => format!("object_{oid}"),
         n => n.to_string(),

@@ -248,3 +248,25 @@ fn an_allow_rule_keeps_the_baseline_from_judging_what_it_allows() {
     assert!(!has(&allowed, "modbus.write_on_read_only_pair"), "allowed: {allowed:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn inventory_reads_the_s7_module_identity_from_szl_responses() {
+    // tshark on this capture: SZL 0x0011 record 1 "6ES7 151-8AB01-0AB0"; SZL 0x001C (over
+    // two fragments) records 1, 2, 5: "IM151-8-CPU", "IM151-8 PN/DP CPU", "S C-C6TW74882012".
+    let capture = crate::common::bundled_pcaps().join("s7comm/s7comm_reading_plc_status.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .args(["inventory", "--json"])
+        .arg(&capture)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let inv: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let plc =
+        inv["assets"].as_array().and_then(|a| a.iter().find(|x| x["ip"] == "192.168.1.40")).cloned().expect("the PLC");
+    let id = &plc["identity"];
+    assert_eq!(id["order_number"], "6ES7 151-8AB01-0AB0", "{plc}");
+    assert_eq!(id["system_name"], "IM151-8-CPU");
+    assert_eq!(id["module_name"], "IM151-8 PN/DP CPU");
+    assert_eq!(id["serial_number"], "S C-C6TW74882012");
+    assert_eq!(plc["vendor"], "Siemens AG,", "00:1b:1b");
+}

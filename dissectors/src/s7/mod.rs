@@ -49,6 +49,7 @@ pub use cotp::Cotp;
 pub use plus::{Fragment, S7PlusPdu};
 pub use s7comm::{BlockId, DataItem, DataItems, Item, Items, S7Pdu, Setup, Userdata};
 
+use crate::bytes::be16;
 use crate::event::PduBody;
 use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};
 use crate::types::{Direction, PerDirection, Protocol};
@@ -133,6 +134,8 @@ pub struct S7Stream {
     /// The parameter part of the job the current response answers.
     matched: Vec<u8>,
     seen_request: bool,
+    /// Whether the last userdata request was a follow-up (its response continues a list).
+    szl_followup: bool,
     /// Counters.
     pub counters: S7Counters,
 }
@@ -201,8 +204,15 @@ impl S7Stream {
                         }
                         pdu.is_request = matches!(u.utype, 4 | 7);
                         // CPU functions / read SZL: SZL id and index open the data, except in
-                        // the continuation fragments of a response (a data unit reference set).
-                        let first_unit = pdu.is_request || u.data_unit_ref.unwrap_or(0) == 0;
+                        // the continuation fragments of a response: those answer a follow-up
+                        // request (one that names a data unit reference).
+                        let followup = u.data_unit_ref.unwrap_or(0) != 0;
+                        let first_unit = if pdu.is_request {
+                            self.szl_followup = followup;
+                            true
+                        } else {
+                            !followup || !self.szl_followup
+                        };
                         if u.group == 4 && u.subfunc == 1 && u.return_code == Some(0xff) && first_unit {
                             if let Some(&[a, b, c, d]) = h.data.get(4..8) {
                                 pdu.szl = Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])));
@@ -414,3 +424,68 @@ impl StreamDissector for S7Stream {
 
 #[cfg(test)]
 mod tests;
+
+/// Identity object ids of S7 (in the shape of Modbus device identification objects, so that
+/// the models keep every protocol's identity alike): from SZL 0x0011 (module identification)
+/// and 0x001C (component identification) responses.
+pub mod identity {
+    /// Order number of the module (SZL 0x0011, record 1).
+    pub const ORDER_NUMBER: u8 = 1;
+    /// Name of the automation system (SZL 0x001C, record 1).
+    pub const SYSTEM_NAME: u8 = 2;
+    /// Name of the module (SZL 0x001C, record 2).
+    pub const MODULE_NAME: u8 = 3;
+    /// Serial number of the module (SZL 0x001C, record 5).
+    pub const SERIAL_NUMBER: u8 = 4;
+    /// Module type name (SZL 0x001C, record 7).
+    pub const MODULE_TYPE: u8 = 5;
+
+    /// The name of an S7 identity object.
+    pub fn name(oid: u8) -> Option<&'static str> {
+        Some(match oid {
+            ORDER_NUMBER => "order_number",
+            SYSTEM_NAME => "system_name",
+            MODULE_NAME => "module_name",
+            SERIAL_NUMBER => "serial_number",
+            MODULE_TYPE => "module_type",
+            _ => return None,
+        })
+    }
+}
+
+/// Most SZL records read from one response (a bound on the loop; real lists have a dozen).
+pub const MAX_SZL_RECORDS: usize = 64;
+
+/// Calls `f` with each identity object of a read SZL response: the module's order number
+/// (SZL 0x0011) and its system name, module name, serial number and type name (SZL 0x001C).
+/// Records in continuation fragments are not read (the first holds the order number, the
+/// names and the serial number).
+pub fn szl_identity(p: &S7Pdu<'_>, f: &mut dyn FnMut(u8, &[u8])) {
+    let Some((id, _)) = p.szl.filter(|_| !p.is_request) else { return };
+    let d = p.data;
+    // Return code, transport size, length (4), SZL id, index (4), record length, count (4).
+    let (Some(len), Some(count)) = (be16(d, 8), be16(d, 10)) else { return };
+    let len = usize::from(len);
+    if len < 2 {
+        return;
+    }
+    for i in 0..usize::from(count).min(MAX_SZL_RECORDS) {
+        let Some(rec) = d.get(12 + i * len..12 + (i + 1) * len) else { break };
+        let Some(index) = be16(rec, 0) else { break };
+        let (oid, text) = match (id & 0x00ff, index) {
+            (0x11, 1) => (identity::ORDER_NUMBER, rec.get(2..22)),
+            (0x1c, 1) => (identity::SYSTEM_NAME, rec.get(2..34)),
+            (0x1c, 2) => (identity::MODULE_NAME, rec.get(2..34)),
+            (0x1c, 5) => (identity::SERIAL_NUMBER, rec.get(2..34)),
+            (0x1c, 7) => (identity::MODULE_TYPE, rec.get(2..34)),
+            _ => continue,
+        };
+        let Some(text) = text else { continue };
+        let end = text.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |e| e + 1);
+        let text = text.get(..end).unwrap_or_default();
+        let text = text.get(..text.iter().position(|&b| b == 0).unwrap_or(text.len())).unwrap_or_default();
+        if !text.is_empty() {
+            f(oid, text);
+        }
+    }
+}

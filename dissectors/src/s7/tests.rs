@@ -600,10 +600,27 @@ fn szl_ids_are_read_from_first_response_units_only() {
             0x01, 0x32, 0x00, 0x04, // SZL 0x0132 index 4, or records of a continued list
         ]
     };
+    // A follow-up request: it names the data unit reference of the list it continues.
+    let followup = [
+        0x32, 0x07, 0x00, 0x00, // S7comm, userdata, redundancy id
+        0x08, 0x00, // PDU reference
+        0x00, 0x0c, // parameter length 12
+        0x00, 0x04, // data length 4
+        0x00, 0x01, 0x12, 0x08, 0x12, // head, length 8, request type 0x12 (follow-up)
+        0x44, 0x01, 0x02, // type request, CPU functions, read SZL, sequence 2
+        0x05, 0x00, // data unit reference 5, last data unit
+        0x00, 0x00, // error code
+        0x0a, 0x00, 0x00, 0x00, // no data
+    ];
     let first = one(&mut S7Stream::new(), Direction::ToClient, &dt(&response(0)));
     assert_eq!(first.szl, Some((0x0132, 4)));
-    let continued = one(&mut S7Stream::new(), Direction::ToClient, &dt(&response(5)));
-    assert_eq!(continued.szl, None);
+    // The first unit of a list that continues carries a reference too: it still opens the list.
+    let first_of_many = one(&mut S7Stream::new(), Direction::ToClient, &dt(&response(5)));
+    assert_eq!(first_of_many.szl, Some((0x0132, 4)));
+    let mut st = S7Stream::new();
+    let _ = feed(&mut st, Direction::ToServer, &dt(&followup));
+    let (continued, _) = feed(&mut st, Direction::ToClient, &dt(&response(5)));
+    assert_eq!(continued.first().map(|s| s.szl), Some(None), "the answer to a follow-up continues the list");
 }
 
 #[test]

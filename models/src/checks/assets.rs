@@ -54,7 +54,7 @@ pub(crate) fn identity_changed(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut
     }
     let Some(asset) = cx.model.assets.get(&cx.key.server) else { return };
     for (oid, value) in obs.identity() {
-        let name = identity_key(oid);
+        let name = identity_key(obs.protocol, oid);
         let Some(learned_value) = asset.identity.get(&name) else { continue };
         let seen = String::from_utf8_lossy(value);
         if *learned_value == seen {
