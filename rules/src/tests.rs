@@ -127,3 +127,36 @@ fn function_names_resolve_for_each_protocol() {
     assert_eq!(crate::load::function_code(Protocol::S7comm, "PLC_STOP"), Some(0x29));
     assert_eq!(crate::load::function_code(Protocol::Modbus, "NOPE"), None);
 }
+
+#[test]
+fn every_other_message_names_its_line() {
+    let g = |extra: &str| {
+        format!(
+            "[[guardrail]]\nname = \"g\"\ndevice = \"10.0.0.2\"\npoint = {{ protocol = \"modbus\", space = \"coils\", address = 1 }}\n{extra}\n"
+        )
+    };
+    let cases: Vec<(String, usize, &str)> = vec![
+        (format!("{ZONES}[[zone]]\nname = \"a\"\nnetworks = [\"10.1.0.0/24\"]\nsecurity_level = 2\n"), 6, "zone \"a\" is defined twice"),
+        ("[[asset]]\nname = \"x\"\naddress = \"10.0.0.2\"\ncriticality = 3\n[[asset]]\nname = \"y\"\naddress = \"10.0.0.2\"\ncriticality = 3\n".into(), 7, "10.0.0.2 is already an asset"),
+        ("[[asset]]\nname = \"x\"\naddress = \"10.0.0.2\"\ncriticality = 3\n[[asset]]\nname = \"x\"\naddress = \"10.0.0.3\"\ncriticality = 3\n".into(), 6, "asset \"x\" is defined twice"),
+        ("[[asset]]\nname = \"x\"\naddress = \"plc-1\"\ncriticality = 3\n".into(), 3, "\"plc-1\" is not an IP address"),
+        (format!("{ZONES}[[conduit]]\nfrom = \"a\"\nto = \"a\"\nprotocols = [\"bacnet\"]\n"), 8, "unknown protocol \"bacnet\""),
+        (g("type = \"u64\"\nrange = [0.0, 1.0]"), 5, "unknown type \"u64\""),
+        (g("word_order = \"middle\"\nrange = [0.0, 1.0]"), 5, "unknown word order \"middle\""),
+        (g("max_rate = 0.0"), 5, "max_rate 0 is not above 0"),
+        (g(""), 3, "sets none of range, max_rate, values"),
+        ("[[guardrail]]\nname = \"g\"\ndevice = \"10.0.0.2\"\npoint = { protocol = \"modbus\", address = 1 }\nrange = [0.0, 1.0]\n".into(), 4, "a Modbus point needs space"),
+        ("[[guardrail]]\nname = \"g\"\ndevice = \"10.0.0.2\"\npoint = { protocol = \"dnp3\", address = 1 }\nrange = [0.0, 1.0]\n".into(), 4, "a DNP3 point needs group"),
+        ("[[rule]]\nname = \"r\"\naction = \"drop\"\n".into(), 3, "unknown action \"drop\""),
+        ("[[rule]]\nname = \"r\"\naction = \"alert\"\n".into(), 3, "an alert rule needs a severity"),
+        ("[[rule]]\nname = \"r\"\naction = \"alert\"\nseverity = \"urgent\"\n".into(), 4, "unknown severity \"urgent\""),
+        ("[[rule]]\nname = \"r\"\naction = \"allow\"\nfunction = \"READ_COILS\"\n".into(), 4, "function \"READ_COILS\" needs a protocol"),
+        ("[[rule]]\nname = \"r\"\naction = \"allow\"\nsrc = \"zone:dmz\"\n".into(), 4, "unknown zone \"dmz\""),
+        ("[[rule]]\nname = \"r\"\naction = \"allow\"\ndst = \"10.0.0.0/33\"\n".into(), 4, "use any, zone:NAME, an address or a CIDR block"),
+        ("[[maintenance]]\nname = \"w\"\nfrom = 2026-12-05T10:00:00Z\nto = 2026-12-05T11:00:00Z\napproved_by = \"x\"\n".into(), 3, "names no asset and no zone"),
+        ("[[maintenance]]\nname = \"w\"\nfrom = 2026-12-05T10:00:00Z\nto = 2026-12-05T11:00:00Z\nassets = [\"PLC-9\"]\napproved_by = \"x\"\n".into(), 5, "\"PLC-9\" is neither an asset name nor an IP address"),
+    ];
+    for (text, line, reason) in cases {
+        refused(&text, line, reason);
+    }
+}
