@@ -4,7 +4,7 @@
 //! [`MAX_FOLDS_PER_RULE_PAIR`] alerts per window (the rest fold into one "and more" alert),
 //! so a flood of one kind cannot bury the others.
 
-use otsensor_dissectors::event::{Endpoint, FunctionClass, Protocol, Timestamp};
+use otsensor_dissectors::event::{Endpoint, FunctionClass, Protocol, Space, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::rules_catalog::{impact, score, Family, Kind, RuleInfo, Severity};
@@ -57,6 +57,21 @@ pub struct Alert {
     pub count: u64,
     /// MITRE ATT&CK for ICS technique.
     pub mitre: Option<&'static str>,
+    /// The points the alert is about, for the rules about points (suppressions name them).
+    pub point: Option<AlertPoint>,
+}
+
+/// Points of one unit and space that an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertPoint {
+    /// Unit (Modbus unit id, DNP3 outstation address; 0 for S7).
+    pub unit: u16,
+    /// Address space.
+    pub space: Space,
+    /// First index.
+    pub first: u32,
+    /// Last index.
+    pub last: u32,
 }
 
 /// One occurrence of a detection, before folding.
@@ -83,6 +98,8 @@ pub(crate) struct Occ {
     pub(crate) criticality: f64,
     /// Lowest score the alert may have (a policy rule's own severity); 0 for the rest.
     pub(crate) min_score: u8,
+    /// The points concerned, for the rules about points.
+    pub(crate) point: Option<AlertPoint>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,6 +174,7 @@ fn new_alert(occ: &Occ, info: RuleInfo, summary: String, evidence: String) -> Al
         evidence,
         count: 1,
         mitre: info.mitre,
+        point: occ.point,
     }
 }
 

@@ -214,6 +214,7 @@ impl Detector {
             deviation: 1.0,
             criticality: rt.crit,
             min_score: 0,
+            point: None,
         };
         if *critical_only {
             critical::critical_operation(obs, occ, folder);

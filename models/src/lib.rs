@@ -64,7 +64,7 @@ pub mod words;
 #[cfg(test)]
 mod tests;
 
-pub use alert::Alert;
+pub use alert::{Alert, AlertPoint};
 pub use baseline::{Baseline, BaselineError};
 pub use checks::policy::PolicyFinding;
 pub use detect::Detector;

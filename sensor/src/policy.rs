@@ -78,9 +78,8 @@ impl Applier {
             s.rule_id == a.rule_id
                 && s.until.map_or(true, |u| ts < u)
                 && s.pair.map_or(true, |(c, sv)| c == a.src.ip && sv == a.dst.ip)
-                // An alert names no point in structured form yet: a suppression limited to a
-                // point never matches rather than silencing the whole pair.
-                && s.point.is_none()
+                // A suppression limited to a point silences only alerts about that point.
+                && s.point.map_or(true, |p| a.point.is_some_and(|ap| point_covers(&p, &ap)))
         })
     }
 
@@ -339,6 +338,15 @@ fn guardrail_breach(g: &Guardrail, value: f64, last: Option<(f64, f64)>, ts: f64
     (rate > max).then(|| format!("changed by {} in {dt:.3} s ({rate:.1}/s, at most {max}/s)", value - v0))
 }
 
+/// Whether the points of an alert include a policy's point.
+fn point_covers(p: &PointRef, ap: &otsensor_models::AlertPoint) -> bool {
+    let space = match (p.space, ap.space) {
+        (Space::Dnp3 { group, variation: 0 }, Space::Dnp3 { group: g, .. }) => g == group,
+        (a, b) => a == b,
+    };
+    space && p.unit.map_or(true, |u| u == ap.unit) && (ap.first..=ap.last).contains(&p.index)
+}
+
 /// Whether a rule matches an observation.
 fn rule_matches(policy: &Policy, r: &Rule, obs: &Observation<'_>) -> bool {
     let (client, server) = obs.client_server();
@@ -535,6 +543,7 @@ mod tests {
             evidence: String::new(),
             count: 1,
             mitre: None,
+            point: None,
         }
     }
 

@@ -270,3 +270,35 @@ fn inventory_reads_the_s7_module_identity_from_szl_responses() {
     assert_eq!(id["serial_number"], "S C-C6TW74882012");
     assert_eq!(plc["vendor"], "Siemens AG,", "00:1b:1b");
 }
+
+#[test]
+fn a_suppression_limited_to_a_point_silences_that_point_only() {
+    let dir = std::env::temp_dir().join(format!("otsensor-point-sup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[suppression]]\nrule_id = 9100107\npoint = { protocol = \"modbus\", unit = 1, space = \"input_registers\", address = 1 }\n",
+    )
+    .expect("policy");
+    let capture = crate::common::bundled_pcaps().join("modbus/iti-modbus_test.pcap");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["replay", capture.to_str().unwrap_or_default(), "--learn-for", "60s", "-q"];
+        args.extend_from_slice(extra);
+        otsensor(&args)
+    };
+    let about = |alerts: &[Value], what: &str| {
+        alerts
+            .iter()
+            .filter(|a| {
+                a["id"] == "modbus.value_outside_envelope" && a["summary"].as_str().unwrap_or("").contains(what)
+            })
+            .count()
+    };
+    let plain = run(&[]);
+    let suppressed = run(&["--policy", &policy.to_string_lossy()]);
+    assert!(about(&plain, "unit 1 input_registers 1 ") > 0, "the baseline alerts on that point");
+    assert_eq!(about(&suppressed, "unit 1 input_registers 1 "), 0, "suppressed");
+    assert!(about(&suppressed, "unit 2 input_registers 7 ") > 0, "another point still alerts");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -270,6 +270,7 @@ fn strings_from_the_capture_are_escaped() {
         evidence: "\"quoted\" & 'single'".into(),
         count: 1,
         mitre: None,
+        point: None,
     });
     let html = render(&d);
     assert!(!html.contains("<script>alert"), "identity not escaped");

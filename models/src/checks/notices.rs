@@ -29,6 +29,7 @@ pub(crate) fn port_notice(n: &Notice, pn: &PortNotice, crit: f64, learned: &str,
         deviation: 1.0,
         criticality: crit,
         min_score: 0,
+        point: None,
     };
     if conflict {
         let bytes = match n.kind {

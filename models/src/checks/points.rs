@@ -3,7 +3,7 @@
 
 use otsensor_dissectors::event::{Access, FunctionClass};
 
-use crate::alert::{Folder, Occ};
+use crate::alert::{AlertPoint, Folder, Occ};
 use crate::model::{hash64, PairModel, PointKey, ValueKey};
 use crate::observation::Observation;
 use crate::rules_catalog::Kind;
@@ -28,7 +28,8 @@ pub(crate) fn outside_baseline(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairMode
         }
         let kind = if r.access == Access::Write { Kind::WriteOutsideBaseline } else { Kind::ReadOutsideBaseline };
         let detail = hash64(&(unit, r.space, r.start, r.count, r.access));
-        folder.hit(Occ { kind, detail, ..cx.occ }, || {
+        let point = Some(AlertPoint { unit, space: r.space, first: r.start, last });
+        folder.hit(Occ { kind, detail, point, ..cx.occ }, || {
             let ranges = learned_ranges.map(|s| s.ranges.as_slice());
             words::outside_points(obs, cx.client(), cx.server(), r.space, r.access, (r.start, last), ranges, cx.learned)
         });
@@ -49,6 +50,7 @@ pub(crate) fn value_outside_envelope(obs: &Observation<'_>, cx: &Ctx<'_>, b: &Pa
             detail: hash64(&vk),
             class: Some(if write { FunctionClass::Write } else { FunctionClass::Read }),
             deviation: if write { 1.0 } else { 0.8 },
+            point: Some(AlertPoint { unit: obs.unit, space: v.space, first: v.index, last: v.index }),
             ..cx.occ
         };
         folder.hit(o, || {

@@ -92,6 +92,7 @@ pub(crate) fn channel_silent(
         deviation: 1.0,
         criticality: rt.crit,
         min_score: 0,
+        point: None,
     };
     let key = rt.key;
     folder.hit(occ, || words::channel_silent(key, b, &newly, learned));

@@ -54,6 +54,7 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
         deviation: 1.0,
         criticality: rt.crit,
         min_score: 0,
+        point: None,
     };
     let cx = WindowCtx { model, known: base.is_some(), key: rt.key, occ, learned };
     let r = base.map(|b| b.rates).unwrap_or_default();
@@ -158,6 +159,7 @@ pub(crate) fn host_scan(
         deviation: 1.0,
         criticality: 1.0,
         min_score: 0,
+        point: None,
     };
     scan(occ, ScanOf::Servers, (n, thr, learned_max), Endpoint { ip, port: 0 }, learned, folder);
 }

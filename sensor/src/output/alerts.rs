@@ -235,6 +235,7 @@ mod tests {
             evidence: "e".into(),
             count: 2,
             mitre: Some("T0816"),
+            point: None,
         }
     }
 
