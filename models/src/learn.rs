@@ -95,9 +95,7 @@ impl Learner {
     /// Learns one PDU (through its [`Observation`], built in a reused buffer).
     pub fn pdu(&mut self, pdu: &Pdu<'_>) {
         let mut log = std::mem::take(&mut self.scratch);
-        log.clear();
-        let i = log.push(pdu);
-        if let Some(obs) = log.get(i) {
+        if let Some(obs) = log.one(pdu) {
             self.observe(&obs);
         }
         self.scratch = log;

@@ -219,6 +219,14 @@ impl ObservationLog {
         self.heads.len() - 1
     }
 
+    /// Forgets what was recorded and records `pdu` alone: its observation (for callers that
+    /// score PDUs one at a time through a reused log).
+    pub fn one(&mut self, pdu: &Pdu<'_>) -> Option<Observation<'_>> {
+        self.clear();
+        let i = self.push(pdu);
+        self.get(i)
+    }
+
     /// The observation at `i`, if recorded.
     pub fn get(&self, i: usize) -> Option<Observation<'_>> {
         let head = *self.heads.get(i)?;

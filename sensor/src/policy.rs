@@ -393,9 +393,7 @@ pub fn observe_pdu(
     if policy.is_none() {
         return d.pdu(pdu);
     }
-    scratch.clear();
-    let i = scratch.push(pdu);
-    if let Some(obs) = scratch.get(i) {
+    if let Some(obs) = scratch.one(pdu) {
         observe(d, policy, &obs);
     }
 }
