@@ -389,12 +389,28 @@ pub(crate) fn value_outside_envelope(
 /// `protocol_violation`: flag `name` on a message from `src` to `dst`.
 pub(crate) fn protocol_violation(obs: &Observation<'_>, name: &str, learned: &str) -> Words {
     let (fname, protocol, src, dst) = (obs.func_name, obs.protocol, obs.src, obs.dst);
-    (
-        format!("Malformed {protocol} message from {src} to {dst}: {name}"),
-        format!(
-            "{fname} from {src} flagged {name} by the dissector; this pair never sent such a message during {learned} of learning"
+    let never = format!("this pair never sent such a message during {learned} of learning");
+    // The engine's own flags say how the connection behaved, not that the message is malformed.
+    match name {
+        "reversed_orientation" => (
+            format!("{protocol} connection opened from its server port: {fname} from {src} to {dst}"),
+            format!(
+                "the host on the {protocol} port opened the connection toward its client (a server calling its \
+                 client: a reverse shell, a scanner, a misconfigured gateway, or a replay); {never}"
+            ),
         ),
-    )
+        "per_segment" => (
+            format!("{protocol} message from {src} to {dst} decoded from one TCP segment on its own"),
+            format!(
+                "{fname} from {src}: reassembly lost sync on this connection (sequence numbers that jump or repeat: \
+                 a fuzzer, an injection, or heavy capture loss), so the segment was dissected on its own; {never}"
+            ),
+        ),
+        _ => (
+            format!("Malformed {protocol} message from {src} to {dst}: {name}"),
+            format!("{fname} from {src} flagged {name} by the dissector; {never}"),
+        ),
+    }
 }
 
 /// `tcp_retransmission_conflict`: `bytes` resent with other content.
