@@ -19,14 +19,15 @@ use crate::WINDOW_SECS;
 /// A summary and its evidence.
 pub(crate) type Words = (String, String);
 
-/// "3 h 12 min", "14 min 5 s", "42 s".
+/// "14 d 0 h", "3 h 12 min", "14 min 5 s", "42 s".
 pub fn human_duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
-    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
-    match (h, m) {
-        (0, 0) => format!("{sec} s"),
-        (0, _) => format!("{m} min {sec} s"),
-        _ => format!("{h} h {m} min"),
+    let (d, h, m, sec) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec} s"),
+        (0, 0, _) => format!("{m} min {sec} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
     }
 }
 
@@ -558,5 +559,6 @@ mod tests {
         assert_eq!(human_duration(42.4), "42 s");
         assert_eq!(human_duration(845.0), "14 min 5 s");
         assert_eq!(human_duration(11_520.0), "3 h 12 min");
+        assert_eq!(human_duration(14.0 * 86_400.0), "14 d 0 h");
     }
 }
