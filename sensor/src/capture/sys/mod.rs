@@ -17,12 +17,14 @@ pub(crate) struct FileMap {
 impl FileMap {
     /// Maps `file` read-only.
     pub(crate) fn map(file: &File) -> io::Result<Self> {
-        // SAFETY: the map is read-only and private to this process. The one hazard is another
-        // process truncating or rewriting the file while it is mapped (SIGBUS or changing
-        // bytes). Capture files handed to otsensor are finished files; a capture still being
-        // written is read through `read_file` instead (see `Capture::open`), and every byte
-        // read from the map is bounds-checked by the parser, so changed bytes can only give
-        // parse errors, never unsoundness in our code.
+        // SAFETY: the map is read-only and private to this process, and it lives as long as
+        // the `FileMap` (the slices it hands out borrow it). Soundness needs what `memmap2`
+        // says: no one may modify or truncate the file while it is mapped, since the bytes
+        // behind a `&[u8]` must not change and a truncated page raises SIGBUS. That holds for
+        // the finished captures otsensor is given; it does NOT hold for a capture another
+        // process is still writing or rotating, which is not supported yet (`Capture::open`
+        // maps every regular file; reading such files with buffered I/O is open work). Every
+        // byte read from the map is bounds-checked by the parser.
         let map = unsafe { memmap2::MmapOptions::new().map(file)? };
         // Captures are read once, front to back: let the kernel read ahead. Only a hint.
         let _ = map.advise(memmap2::Advice::Sequential);
