@@ -193,7 +193,7 @@ fn sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one() {
         .arg(dir.join("b.json"))
         .arg("--policy")
         .arg(&policy)
-        .args(["--learn-for", "1h", "--workers", "1", "-q"])
+        .args(["--learn-for", "1h", "--checkpoint", "0.2s", "--workers", "1", "-q"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -204,7 +204,11 @@ fn sighup_reloads_the_policy_and_a_broken_file_keeps_the_old_one() {
         assert!(ok, "kill {sig} {pid}");
         std::thread::sleep(std::time::Duration::from_millis(700));
     };
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Its first checkpoint says it runs (and handles SIGHUP: the handlers come first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !dir.join("b.json").is_file() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     std::fs::write(&policy, zone("plant") + &zone("office").replace("192.168.0.0/24", "10.0.0.0/8"))
         .expect("rewritten");
     signal("-HUP");

@@ -174,14 +174,19 @@ fn a_sensor_killed_while_learning_resumes_from_its_last_checkpoint() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starts");
-    std::thread::sleep(std::time::Duration::from_millis(3000));
+    // Let it checkpoint at least once (a loaded machine may start it slowly), then a bit more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !baseline.is_file() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let before = baseline_json(&baseline);
     let learned_before = before["learning"]["duration_secs"].as_f64().expect("duration");
     let pairs_before = before["pairs"].as_array().map_or(0, Vec::len);
     assert!(pairs_before > 0 && learned_before > 0.5, "checkpoint: {pairs_before} pairs, {learned_before} s");
-    assert!(learned_before < 10.0, "3 s at the capture's pace cannot have learned {learned_before} s");
+    assert!(learned_before < 25.0, "a few seconds at the capture's pace cannot have learned {learned_before} s");
     let out = otsensor()
         .args(["run", "--read"])
         .arg(&capture)
