@@ -138,6 +138,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check the tamper-evident chain of an alerts file (written with --alerts): reports
+    /// the first record altered, removed, inserted or reordered, or a truncated tail.
+    VerifyAlerts {
+        /// The alerts file.
+        file: PathBuf,
+    },
     /// Policy files (zones, conduits, assets, guardrails, rules, windows).
     Rules {
         #[command(subcommand)]
@@ -306,6 +312,21 @@ fn main() -> ExitCode {
                 engine: common.engine(),
                 progress: !common.no_progress,
             }))
+        }
+        Command::VerifyAlerts { file } => {
+            let result = std::fs::read(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))
+                .and_then(|b| otsensor::output::chain::verify(&b).map_err(|e| format!("{}: {e}", file.display())));
+            match result {
+                Ok(n) => {
+                    eprintln!("otsensor: {}: {n} records, the chain is intact", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("otsensor: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Rules { action: RulesAction::Check { file } } => match otsensor::cmd::rules::load_policy(&file) {
             Ok(p) => {

@@ -172,3 +172,37 @@ fn rules_check_accepts_the_example_and_names_the_line_of_an_error() {
     assert!(stderr.contains(&format!("{}:8:6: unknown zone \"b\"", bad.display())), "{stderr}");
     std::fs::remove_file(&bad).ok();
 }
+
+#[test]
+fn alerts_files_are_chained_and_verify_alerts_finds_tampering() {
+    let dir = std::env::temp_dir().join(format!("otsensor-chain-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let alerts = dir.join("alerts.jsonl");
+    let a = alerts.to_string_lossy().into_owned();
+    let cap = fixture("modbus/iti-modbus_test.pcap");
+    let b = dir.join("b.json").to_string_lossy().into_owned();
+    // Two runs appending to one file: the second continues the first's chain.
+    for _ in 0..2 {
+        let out = otsensor(&["run", "--read", &cap, "--baseline", &b, "--learn-for", "30s", "--alerts", &a, "-q"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = std::fs::read_to_string(&alerts).expect("alerts written");
+    let n = text.lines().count();
+    assert!(n >= 4, "two runs wrote {n} records");
+    let records = lines(text.as_bytes());
+    assert!(records.iter().enumerate().all(|(i, r)| r["seq"] == i as u64 + 1), "one sequence over both runs");
+    let ok = otsensor(&["verify-alerts", &a]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stderr).contains(&format!("{n} records, the chain is intact")));
+    // A score lowered in record 2 breaks the chain at record 3.
+    let second = text.lines().nth(1).expect("record 2");
+    let tampered = text.replacen(second, &second.replacen("\"score\":", "\"score\":1", 1), 1);
+    std::fs::write(&alerts, tampered).expect("tamper");
+    let bad = otsensor(&["verify-alerts", &a]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("line 3: does not chain to the record before it: line 2 was altered"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

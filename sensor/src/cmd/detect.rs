@@ -10,6 +10,7 @@ use otsensor_models::{Alert, Detector};
 
 use crate::baseline_file::{self, BaselineFileError};
 use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::output::chain::Chain;
 use crate::policy::Applier;
 use crate::run::{run_captures, summary, Progress, RunError};
 
@@ -129,6 +130,8 @@ pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdE
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
     writer.set_policy(policy);
+    // A file (created anew by `with_output`) gets a tamper-evident chain; stdout does not.
+    writer.set_chain(args.alerts.as_ref().map(|_| Chain::new()));
     let mut sink = DetectSink::new(detector, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);

@@ -194,6 +194,7 @@ pub fn replay_to(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), ModelCmdE
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
     writer.set_policy(super::detect::policy_of(&args.policy)?);
+    writer.set_chain(args.alerts.as_ref().map(|_| crate::output::chain::Chain::new()));
     let mut sink = ReplaySink::new(args.learn_for_secs, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(std::slice::from_ref(&args.capture), &mut engine, &mut sink, &mut progress);

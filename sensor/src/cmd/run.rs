@@ -15,6 +15,7 @@ use crate::config::{RunOptions, Source};
 use crate::metrics::http::MetricsServer;
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::ranked_summary;
+use crate::output::chain::Chain;
 use crate::pipeline::coordinator::CoordinatorError;
 use crate::pipeline::dispatch::{Dispatcher, WhenFull};
 use crate::pipeline::threads::{Pipeline, PipelineConfig, StartError};
@@ -113,19 +114,21 @@ fn start_metrics(opts: &RunOptions, telemetry: &Arc<Telemetry>) -> Result<Option
         .map_err(|e| RunCmdError::Setup(format!("--metrics {addr}: {e}")))
 }
 
-type AlertOut = (Box<dyn Write + Send>, Option<File>);
+type AlertOut = (Box<dyn Write + Send>, Option<(File, Chain)>);
 
 /// The alerts file, appended to (a restart keeps what was written), or stdout.
 fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
     match &opts.alerts {
         Some(p) => {
+            // The chain goes on from the last record a previous run wrote.
+            let chain = Chain::continue_file(p).map_err(|e| RunCmdError::Setup(e.to_string()))?;
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(p)
                 .map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
             let sync = f.try_clone().map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
-            Ok((Box::new(BufWriter::new(f)), Some(sync)))
+            Ok((Box::new(BufWriter::new(f)), Some((sync, chain))))
         }
         None => Ok((Box::new(BufWriter::new(io::stdout())), None)),
     }

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 use otsensor_models::{Alert, Severity};
 
+use super::chain::Chain;
 use super::json::JsonBuf;
 use crate::policy::{Applier, Enrichment};
 
@@ -27,13 +28,20 @@ pub enum LineKind {
 
 /// Writes one alert as a JSON line.
 pub fn write_alert(out: &mut JsonBuf, a: &Alert) {
-    write_alert_line(out, a, LineKind::Closed, false, None);
+    write_alert_line(out, a, LineKind::Closed, false, None, None);
 }
 
 /// Writes one alert as a JSON line, with `"update": true` for an update,
 /// `"capture_loss": true` when capture was losing packets, and what the policy adds (zones,
 /// asset names, maintenance window), each key only when it has a value.
-pub fn write_alert_line(out: &mut JsonBuf, a: &Alert, kind: LineKind, capture_loss: bool, policy: Option<&Enrichment>) {
+pub fn write_alert_line(
+    out: &mut JsonBuf,
+    a: &Alert,
+    kind: LineKind,
+    capture_loss: bool,
+    policy: Option<&Enrichment>,
+    chain: Option<&Chain>,
+) {
     out.begin();
     out.key_ts("ts", a.ts_first);
     out.key_ts("ts_last", a.ts_last);
@@ -79,6 +87,9 @@ pub fn write_alert_line(out: &mut JsonBuf, a: &Alert, kind: LineKind, capture_lo
             }
         }
     }
+    if let Some(c) = chain {
+        c.stamp(out);
+    }
     out.end_line();
 }
 
@@ -90,6 +101,7 @@ pub struct AlertWriter<'w> {
     seen: Vec<Alert>,
     capture_loss: bool,
     policy: Option<Applier>,
+    chain: Option<Chain>,
 }
 
 impl std::fmt::Debug for AlertWriter<'_> {
@@ -101,7 +113,15 @@ impl std::fmt::Debug for AlertWriter<'_> {
 impl<'w> AlertWriter<'w> {
     /// A writer to `out`.
     pub fn new(out: &'w mut dyn Write) -> Self {
-        AlertWriter { buf: JsonBuf::new(), out, error: None, seen: Vec::new(), capture_loss: false, policy: None }
+        AlertWriter {
+            buf: JsonBuf::new(),
+            out,
+            error: None,
+            seen: Vec::new(),
+            capture_loss: false,
+            policy: None,
+            chain: None,
+        }
     }
 
     /// Writes `alerts` and keeps them for the summary.
@@ -112,6 +132,12 @@ impl<'w> AlertWriter<'w> {
     /// Marks the next lines written as written while capture was losing packets.
     pub fn set_capture_loss(&mut self, loss: bool) {
         self.capture_loss = loss;
+    }
+
+    /// Links every record written from now on into `chain` (`seq` and `prev` keys), for an
+    /// alerts file.
+    pub fn set_chain(&mut self, chain: Option<Chain>) {
+        self.chain = chain;
     }
 
     /// Applies `policy` to every alert written from now on (suppressions, maintenance
@@ -135,7 +161,11 @@ impl<'w> AlertWriter<'w> {
         let extra = self.policy.as_mut().map(|p| p.apply(alerts));
         for (i, a) in alerts.iter().enumerate() {
             let e = extra.as_ref().and_then(|x| x.get(i));
-            write_alert_line(&mut self.buf, a, kind, self.capture_loss, e);
+            let start = self.buf.len();
+            write_alert_line(&mut self.buf, a, kind, self.capture_loss, e, self.chain.as_ref());
+            if let Some(c) = &mut self.chain {
+                c.advance(self.buf.as_bytes().get(start..).unwrap_or_default());
+            }
         }
         if self.error.is_none() && !self.buf.is_empty() {
             if let Err(e) = self.buf.flush_to(self.out) {

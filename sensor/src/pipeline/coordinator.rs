@@ -21,6 +21,7 @@ use super::merge::{Finding, Merger};
 use crate::baseline_file::{self, BaselineFileError};
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::{AlertWriter, LineKind};
+use crate::output::chain::Chain;
 use crate::policy::Applier;
 
 /// Hand closed alerts to the writer every this many PDUs (as `detect` does).
@@ -129,9 +130,10 @@ impl<'w> Coordinator<'w> {
     pub fn new(
         config: CoordinatorConfig,
         out: &'w mut dyn Write,
-        durable: Option<std::fs::File>,
+        file: Option<(std::fs::File, Chain)>,
         telemetry: Arc<Telemetry>,
     ) -> Result<Self, CoordinatorError> {
+        let (durable, chain) = file.map_or((None, None), |(f, c)| (Some(f), Some(c)));
         let existing = match config.baseline.try_exists() {
             Ok(true) => Some(baseline_file::load(&config.baseline).map_err(CoordinatorError::Baseline)?),
             _ => None,
@@ -161,6 +163,7 @@ impl<'w> Coordinator<'w> {
             None => learning(Learner::new(), 0.0),
         };
         let mut writer = AlertWriter::new(out);
+        writer.set_chain(chain);
         if let Some(p) = &config.policy {
             let policy = crate::cmd::rules::load_policy(p).map_err(CoordinatorError::Policy)?;
             writer.set_policy(Some(Applier::new(policy)));

@@ -17,6 +17,7 @@ use super::merge::{MergeLink, Merger};
 use super::worker::{self, WorkerEnds};
 use super::RING_BATCHES;
 use crate::metrics::registry::Telemetry;
+use crate::output::chain::Chain;
 
 /// What a pipeline is made of.
 #[derive(Clone, Debug)]
@@ -52,7 +53,7 @@ impl Pipeline {
     pub fn start(
         config: &PipelineConfig,
         out: Box<dyn Write + Send>,
-        durable: Option<File>,
+        file: Option<(File, Chain)>,
         telemetry: &Arc<Telemetry>,
         stop: &Arc<AtomicBool>,
     ) -> Result<(Pipeline, Dispatcher), StartError> {
@@ -74,7 +75,7 @@ impl Pipeline {
         let (t, s) = (Arc::clone(telemetry), Arc::clone(stop));
         let coordinator = thread::Builder::new()
             .name("otsensor-coordinator".into())
-            .spawn(move || coordinate(cfg, out, durable, t, s, merge_links, ready_tx))
+            .spawn(move || coordinate(cfg, out, file, t, s, merge_links, ready_tx))
             .map_err(|e| StartError::Thread(format!("coordinator thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -124,13 +125,13 @@ impl Pipeline {
 fn coordinate(
     cfg: CoordinatorConfig,
     mut out: Box<dyn Write + Send>,
-    durable: Option<File>,
+    file: Option<(File, Chain)>,
     telemetry: Arc<Telemetry>,
     stop: Arc<AtomicBool>,
     links: Vec<MergeLink>,
     ready: mpsc::Sender<Result<(), CoordinatorError>>,
 ) -> Result<Vec<Alert>, CoordinatorError> {
-    let mut coord = match Coordinator::new(cfg, &mut *out, durable, telemetry) {
+    let mut coord = match Coordinator::new(cfg, &mut *out, file, telemetry) {
         Ok(c) => {
             let _ = ready.send(Ok(()));
             c
