@@ -32,3 +32,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod report;
 pub mod run;
+#[cfg(test)]
+mod testutil;
