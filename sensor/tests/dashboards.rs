@@ -465,7 +465,7 @@ fn every_metric_name_in_the_dashboards_and_rules_is_exported_by_run() {
         std::thread::sleep(Duration::from_millis(200));
     };
     // It stops on SIGTERM, as a service does.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status();
     let status = child.wait().expect("wait for otsensor");
     assert!(status.success(), "otsensor run did not exit cleanly on SIGTERM: {status}");
 
@@ -577,7 +577,7 @@ fn the_critical_alert_rule_fires_in_prometheus_on_the_first_critical_alert_of_ru
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         eprintln!("written to {}", png.display());
     }
-    let _ = Command::new("kill").args(["-TERM", &sensor.0.id().to_string()]).status();
+    let _ = Command::new("sh").args(["-c", &format!("kill -TERM {}", sensor.0.id())]).status();
     let _ = sensor.0.wait();
     drop(sensor);
     let _ = std::fs::remove_dir_all(&dir);
