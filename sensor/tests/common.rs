@@ -42,6 +42,16 @@ pub fn shared_pcaps() -> Option<PathBuf> {
     }
 }
 
+/// `Some(())` when `what` is there; otherwise a notice, or a failure under `CI=true`.
+pub fn require(ok: bool, what: &str) -> Option<()> {
+    if ok {
+        return Some(());
+    }
+    assert!(!in_ci(), "{what} is missing, and CI=true: .ci/run installs it");
+    eprintln!("notice: {what} is missing; test skipped");
+    None
+}
+
 /// Whether tshark can be run; prints a notice when it cannot.
 pub fn tshark_available() -> bool {
     let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());

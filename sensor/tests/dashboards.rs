@@ -16,23 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::common::require;
+
 fn dashboards_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards")
-}
-
-/// Whether a missing prerequisite must fail the test (CI) rather than skip it.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// `Some(())` when `what` is there; otherwise a notice, or a failure under `CI=true`.
-fn require(ok: bool, what: &str) -> Option<()> {
-    if ok {
-        return Some(());
-    }
-    assert!(!in_ci(), "{what} is missing, and CI=true: .ci/run installs it");
-    eprintln!("notice: {what} is missing; test skipped");
-    None
 }
 
 fn dashboard_files() -> Vec<PathBuf> {

@@ -21,20 +21,9 @@ use otsensor_models::baseline::Asset;
 use otsensor_models::{Alert, Severity};
 use serde_json::Value;
 
+use crate::common::require;
+
 const ATTACK: &str = "attacks/lemay-cset16/characterization_modbus_6RTU_with_operate.pcap";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn require(ok: bool, what: &str) -> Option<()> {
-    if ok {
-        return Some(());
-    }
-    assert!(!in_ci(), "{what} is missing, and CI=true: .ci/run installs it");
-    eprintln!("notice: {what} is missing; test skipped");
-    None
-}
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps").join(rel);
