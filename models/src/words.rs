@@ -541,27 +541,6 @@ pub(crate) fn scan(what: ScanOf, n: u32, learned_max: u32, client: IpAddr, serve
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s7_points_read_as_engineers_write_them() {
-        let db = Space::S7 { area: 0x84, db: 102 };
-        assert_eq!(points_words(db, 65, 65), "DB102 bit 8.1");
-        assert_eq!(points_words(db, 64, 95), "DB102 bytes 8-11");
-        assert_eq!(points_words(Space::S7 { area: 0x83, db: 0 }, 0, 7), "M byte 0");
-        assert_eq!(points_words(Space::ModbusHoldingRegisters, 10, 10), "holding_registers 10");
-    }
-
-    #[test]
-    fn durations_read_in_the_largest_two_units() {
-        assert_eq!(human_duration(42.4), "42 s");
-        assert_eq!(human_duration(845.0), "14 min 5 s");
-        assert_eq!(human_duration(11_520.0), "3 h 12 min");
-        assert_eq!(human_duration(14.0 * 86_400.0), "14 d 0 h");
-    }
-}
 
 /// What an alert that came back adds to its evidence.
 pub(crate) fn recurrence(occurrence: u32, quiet_secs: i64) -> String {
@@ -688,4 +667,26 @@ pub(crate) fn tcp_injection_path(src: Endpoint, dst: Endpoint, before: u8, ttl: 
             "on an established ICS connection, {what} from {src} arrived with TTL {ttl} (earlier {before}){mac_words}: a third host injecting into the session, or a man in the middle taking over"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s7_points_read_as_engineers_write_them() {
+        let db = Space::S7 { area: 0x84, db: 102 };
+        assert_eq!(points_words(db, 65, 65), "DB102 bit 8.1");
+        assert_eq!(points_words(db, 64, 95), "DB102 bytes 8-11");
+        assert_eq!(points_words(Space::S7 { area: 0x83, db: 0 }, 0, 7), "M byte 0");
+        assert_eq!(points_words(Space::ModbusHoldingRegisters, 10, 10), "holding_registers 10");
+    }
+
+    #[test]
+    fn durations_read_in_the_largest_two_units() {
+        assert_eq!(human_duration(42.4), "42 s");
+        assert_eq!(human_duration(845.0), "14 min 5 s");
+        assert_eq!(human_duration(11_520.0), "3 h 12 min");
+        assert_eq!(human_duration(14.0 * 86_400.0), "14 d 0 h");
+    }
 }
