@@ -541,7 +541,6 @@ pub(crate) fn scan(what: ScanOf, n: u32, learned_max: u32, client: IpAddr, serve
     }
 }
 
-
 /// What an alert that came back adds to its evidence.
 pub(crate) fn recurrence(occurrence: u32, quiet_secs: i64) -> String {
     format!("; occurrence {occurrence}: it came back after {} of silence", human_duration(quiet_secs as f64))
@@ -657,10 +656,42 @@ pub(crate) fn tcp_injection_syn(src: Endpoint, dst: Endpoint) -> Words {
     )
 }
 
+/// `ttl_changed` from a copy of a packet relayed by another path.
+pub(crate) fn relayed(
+    src: Endpoint,
+    dst: Endpoint,
+    ttl: u8,
+    mac: Option<[u8; 6]>,
+    owner: Option<IpAddr>,
+    learned_ttls: &[u8],
+    learned: &str,
+) -> Words {
+    let by = match (mac, owner) {
+        (Some(m), Some(o)) => format!(" by {}, the MAC of {o}", format_mac(m)),
+        (Some(m), None) => format!(" by {}", format_mac(m)),
+        (None, _) => String::new(),
+    };
+    let set: Vec<String> = learned_ttls.iter().map(u8::to_string).collect();
+    (
+        format!("Packets from {src} to {dst} are relayed{by}"),
+        format!(
+            "a second copy of a packet from {src} came{by} with TTL {ttl}; its packets carried TTL {} during {learned} of learning and were never relayed so: a man in the middle forwarding the connection",
+            set.join(", ")
+        ),
+    )
+}
+
 /// `tcp_injection` from a segment by another path.
-pub(crate) fn tcp_injection_path(src: Endpoint, dst: Endpoint, before: u8, ttl: u8, mac: bool, rst: bool) -> Words {
+pub(crate) fn tcp_injection_path(
+    src: Endpoint,
+    dst: Endpoint,
+    before: u8,
+    ttl: u8,
+    mac: Option<[u8; 6]>,
+    rst: bool,
+) -> Words {
     let what = if rst { "a RST" } else { "a segment" };
-    let mac_words = if mac { " and another source MAC" } else { "" };
+    let mac_words = mac.map_or(String::new(), |m| format!(" and from MAC {}", format_mac(m)));
     (
         format!("{what} from {src} to {dst} came by another path"),
         format!(

@@ -391,11 +391,33 @@ fn tcp_injection_syn(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::tcp_injection_syn(f.client, f.server));
 }
 
-/// `tcp_injection` from a segment of an ICS connection that came by another path.
+/// A segment of an ICS connection that came by another path: new bytes are
+/// `tcp_injection`; a relayed copy is `ttl_changed` when its TTL or relaying MAC was never
+/// learned for the source, or its MAC is another host's.
 pub(crate) fn path_changed(n: &Notice, cx: &NetCx<'_>, folder: &mut Folder) {
-    let NoticeKind::PathChanged { ttl_before, ttl, mac_changed, rst } = n.kind else { return };
+    let NoticeKind::PathChanged { ttl_before, ttl, mac, rst, relayed } = n.kind else { return };
+    if relayed {
+        return relayed_copy(n, ttl, mac, cx, folder);
+    }
     let o = cx.occ(Kind::TcpInjection, n.ts, n.pkt, n.src, n.dst);
-    folder.hit(o, || words::tcp_injection_path(n.src, n.dst, ttl_before, ttl, mac_changed, rst));
+    folder.hit(o, || words::tcp_injection_path(n.src, n.dst, ttl_before, ttl, mac, rst));
+}
+
+fn relayed_copy(n: &Notice, ttl: u8, mac: Option<[u8; 6]>, cx: &NetCx<'_>, folder: &mut Folder) {
+    if cx.watch || !cx.baseline() {
+        return;
+    }
+    let Some(h) = cx.model.net.hosts.get(&n.src.ip) else { return };
+    let owner = mac.and_then(|m| crate::net::mac_of_another(&cx.model.net, n.src.ip, m));
+    let mac_ok = mac.is_none_or(|m| h.via.contains(&m) || h.macs.contains(&m)) && owner.is_none();
+    if mac_ok && h.ttls.contains(&ttl) {
+        return;
+    }
+    let mut o = cx.occ(Kind::TtlChanged, n.ts, n.pkt, n.src, n.dst);
+    o.subject = hash64(&n.src.ip);
+    o.detail = u64::from(ttl) | mac.map_or(0, |m| hash64(&m) << 8);
+    let learned_ttls: Vec<u8> = h.ttls.iter().copied().collect();
+    folder.hit(o, || words::relayed(n.src, n.dst, ttl, mac, owner, &learned_ttls, cx.learned));
 }
 
 /// `new_service` for a MAC that starts speaking a non-IP EtherType (GOOSE, PROFINET...).
@@ -663,12 +685,12 @@ mod tests {
             pkt: 1,
             src: Endpoint { ip: ip(1), port: 40000 },
             dst: Endpoint { ip: ip(2), port: 502 },
-            kind: NoticeKind::PathChanged { ttl_before: 128, ttl: 64, mac_changed: true, rst: false },
+            kind: NoticeKind::PathChanged { ttl_before: 128, ttl: 64, mac: Some(MAC_B), rst: false, relayed: false },
         });
         let mut out = Vec::new();
         d.finish(&mut out);
         assert_eq!(ids(&out), ["net.tcp_injection"]);
-        assert!(out[0].evidence.contains("TTL 64 (earlier 128) and another source MAC"), "{}", out[0].evidence);
+        assert!(out[0].evidence.contains("TTL 64 (earlier 128) and from MAC 02:00:00:00:00:0b"), "{}", out[0].evidence);
     }
 
     #[test]
@@ -715,5 +737,41 @@ mod tests {
         d.finish(&mut out);
         assert_eq!(ids(&out), ["net.host_sweep"]);
         assert_eq!(out[0].src.ip, ip(66));
+    }
+
+    fn relayed(secs: f64, ttl: u8, mac: [u8; 6]) -> Notice {
+        Notice {
+            ts: ts(secs),
+            pkt: 1,
+            src: Endpoint { ip: ip(1), port: 40000 },
+            dst: Endpoint { ip: ip(2), port: 502 },
+            kind: NoticeKind::PathChanged { ttl_before: 128, ttl, mac: Some(mac), rst: false, relayed: true },
+        }
+    }
+
+    #[test]
+    fn copies_relayed_by_another_hosts_mac_are_a_man_in_the_middle() {
+        // Learning: a router (no ARP binding to another host) relays copies of the master's
+        // packets; a man in the middle (MAC_B, which ARP binds to 10.0.0.66) does too.
+        let mut l = Learner::new();
+        for e in plant() {
+            l.net(&e);
+        }
+        l.net(&arp(100.0, ArpOp::Reply, 66, MAC_B, 1));
+        let router = [2, 0, 0, 0, 0, 0x99];
+        l.notice(&relayed(200.0, 127, router));
+        l.notice(&relayed(300.0, 127, MAC_B));
+        let mut b = l.finish();
+        let b = Baseline::from_json(&b.to_json()).unwrap();
+        let master = b.network.hosts.iter().find(|h| h.ip == ip(1)).unwrap();
+        assert_eq!(master.via, ["02:00:00:00:00:99"]);
+        assert_eq!(master.relay_contested, 1);
+        let mut d = Detector::new(&b).unwrap();
+        d.notice(&relayed(4000.0, 127, router));
+        d.notice(&relayed(4100.0, 127, MAC_B));
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert_eq!(ids(&out), ["net.ttl_changed"]);
+        assert!(out[0].summary.contains("the MAC of 10.0.0.66"), "{}", out[0].summary);
     }
 }
