@@ -409,7 +409,7 @@ fn relayed_copy(n: &Notice, ttl: u8, mac: Option<[u8; 6]>, cx: &NetCx<'_>, folde
     }
     let Some(h) = cx.model.net.hosts.get(&n.src.ip) else { return };
     let owner = mac.and_then(|m| crate::net::mac_of_another(&cx.model.net, n.src.ip, m));
-    let mac_ok = mac.is_none_or(|m| h.via.contains(&m) || h.macs.contains(&m)) && owner.is_none();
+    let mac_ok = mac.map_or(true, |m| h.via.contains(&m) || h.macs.contains(&m)) && owner.is_none();
     if mac_ok && h.ttls.contains(&ttl) {
         return;
     }
