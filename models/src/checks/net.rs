@@ -29,7 +29,7 @@ pub const HOST_SWEEP_HOSTS: usize = 12;
 pub const SCAN_WINDOW_SECS: i64 = 60;
 /// Half-open SYNs toward one host in one window that make a flood, at least (or ten times
 /// the most learned, whichever is more).
-pub const SYN_FLOOD_MIN: u32 = 200;
+pub const SYN_FLOOD_MIN: u32 = 100;
 /// TTL samples an address needs in the baseline before a TTL outside its set is alerted
 /// (one hop more or less: a route may change).
 pub const MIN_TTL_SAMPLES: u64 = 20;
@@ -106,7 +106,11 @@ impl NetRt {
         }
         match f.phase {
             FlowPhase::Start => {
-                new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
+                // A TCP client is an asset once its handshake completes: a SYN alone may
+                // come from a spoofed address (a flood from a million sources).
+                if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
+                    new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
+                }
                 ttl_changed(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
                 if f.saw(tcp_seen::SYN_PAYLOAD) {
                     tcp_injection_syn(f, cx, folder);
@@ -120,6 +124,7 @@ impl NetRt {
                 }
             }
             FlowPhase::Established => {
+                new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 new_asset(f.server.ip, f.client, f.ts, f.pkt, cx, folder);
                 ttl_changed(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
                 new_service(f, cx, folder);
@@ -385,9 +390,12 @@ fn arp_spoofing(a: &ArpPacket, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::arp_spoofing(a, &learned, cx.learned));
 }
 
-/// `tcp_injection` from a SYN that carries payload.
+/// `tcp_injection` from a SYN that carries payload (one alert per server: such SYNs often
+/// come from many spoofed sources at once).
 fn tcp_injection_syn(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
-    let o = cx.occ(Kind::TcpInjection, f.ts, f.pkt, f.client, f.server);
+    let mut o = cx.occ(Kind::TcpInjection, f.ts, f.pkt, f.client, f.server);
+    o.subject = hash64(&f.server.ip);
+    o.detail = 1;
     folder.hit(o, || words::tcp_injection_syn(f.client, f.server));
 }
 
