@@ -279,6 +279,11 @@ impl NetRt {
     }
 }
 
+/// Deviation of a copy relayed by the MAC that ARP binds to another host.
+const RELAYED_BY_A_HOST: f64 = 1.2;
+/// Deviation of a copy relayed by a MAC no host claimed.
+const RELAYED_BY_UNKNOWN: f64 = 0.5;
+
 /// Deviation of a new asset that talks to another host, below the ICS rule's (a device
 /// that speaks an industrial protocol is the one that matters most).
 const NEW_HOST_TALKS: f64 = 0.8;
@@ -424,6 +429,9 @@ fn relayed_copy(n: &Notice, ttl: u8, mac: Option<[u8; 6]>, cx: &NetCx<'_>, folde
     let mut o = cx.occ(Kind::TtlChanged, n.ts, n.pkt, n.src, n.dst);
     o.subject = hash64(&n.src.ip);
     o.detail = u64::from(ttl) | mac.map_or(0, |m| hash64(&m) << 8);
+    // Relayed by the MAC of another known host: a man in the middle. By a MAC nobody
+    // claimed: most likely a router or bridge the mirror also sees; worth a look.
+    o.deviation = if owner.is_some() { RELAYED_BY_A_HOST } else { RELAYED_BY_UNKNOWN };
     let learned_ttls: Vec<u8> = h.ttls.iter().copied().collect();
     folder.hit(o, || words::relayed(n.src, n.dst, ttl, mac, owner, &learned_ttls, cx.learned));
 }
