@@ -591,7 +591,7 @@ mod tests {
         let alerts = detect(&b, &v);
         assert_eq!(ids(&alerts), ["net.file_transfer", "net.remote_access", "net.new_service"]);
         let ft = &alerts[0];
-        assert_eq!(ft.rule_id, 9_100_022);
+        assert_eq!(ft.rule_id, 9_100_052);
         assert!(ft.evidence.contains("tcp/502 (modbus)"), "{}", ft.evidence);
         assert!(ft.summary.contains("tcp/445 (smb)"), "{}", ft.summary);
         assert!(ft.severity >= Severity::High, "{:?}", ft.severity);
