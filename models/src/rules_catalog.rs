@@ -306,7 +306,8 @@ impl Kind {
         match self {
             // OT networks are static: a new address speaking an ICS protocol is a new device,
             // a laptop plugged in, or an attacker (a rogue master when it sends requests).
-            Kind::NewAsset => r("new_asset", "New asset", 70.0, true, Some("T0848")),
+            // Rev 2: any protocol, not only an ICS one.
+            Kind::NewAsset => RuleInfo { rev: 2, ..r("new_asset", "New asset", 70.0, true, Some("T0848")) },
             // Who talks to whom is the most stable fact of a plant; a new client of a
             // controller is the first sign of a rogue master or lateral movement.
             Kind::NewPair => r("new_pair", "New communication pair", 65.0, true, Some("T0848")),

@@ -92,9 +92,11 @@ impl NetCx<'_> {
     fn baseline(&self) -> bool {
         self.model.net.learned()
     }
-    /// Whether `ip` is a device of the baseline (an ICS asset or a network host).
+    /// Whether `ip` is a device of the baseline (an ICS asset or a network host), not one
+    /// that scanned while learning (whose bindings are kept, to recognise its MAC).
     fn known(&self, ip: IpAddr) -> bool {
-        self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip)
+        (self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip))
+            && !self.model.net.scanners.contains(&ip)
     }
 }
 
@@ -732,7 +734,11 @@ mod tests {
         v.extend(connection(1010.0, 66, 2, 20000, [64, 128]));
         let b = learn(&v);
         assert_eq!(b.network.scanners, [ip(66)]);
-        assert!(!b.network.hosts.iter().any(|h| h.ip == ip(66)));
+        // Its ARP binding is kept, to recognise its MAC relaying others' packets.
+        assert_eq!(
+            b.network.hosts.iter().find(|h| h.ip == ip(66)).map(|h| h.macs.clone()),
+            Some(vec![String::from("02:00:00:00:00:0b")])
+        );
         assert!(!b.network.services.iter().any(|s| s.client == ip(66)));
         let alerts = detect(&b, &connection(4000.0, 66, 2, 20000, [64, 128]));
         assert!(alerts.iter().any(|a| a.id == "net.new_asset" && a.src.ip == ip(66)), "{:?}", ids(&alerts));
