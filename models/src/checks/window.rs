@@ -81,7 +81,9 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
         scan(Occ { kind, detail, ..occ }, what, (n, thr, learned_max), rt.server, learned, folder);
     }
     // Pairs unknown to the baseline are alerted as such; the model knows only learned pairs.
-    if cx.known {
+    // A window cut short by the end of the input, or with a single request (no
+    // inter-arrival time), is not a window the model learned the shape of.
+    if cx.known && !s.partial && s.requests >= 2 {
         statistical_anomaly(&cx, s, folder);
     }
 }
