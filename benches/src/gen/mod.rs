@@ -7,6 +7,8 @@
 //! master-device conversation; this module does the rest. Output is deterministic for a seed.
 
 pub mod dnp3;
+pub mod hostile;
+mod it;
 pub mod modbus;
 pub mod s7;
 
@@ -70,6 +72,9 @@ pub enum Proto {
     Dnp3,
     /// S7comm.
     S7,
+    /// A plant: Modbus, DNP3 and S7 devices side by side, connections that are closed and
+    /// reopened now and then, and some IT traffic (DNS and NTP over UDP, SYNs to SMB).
+    Plant,
 }
 
 impl Proto {
@@ -79,6 +84,7 @@ impl Proto {
             "modbus" => Some(Proto::Modbus),
             "dnp3" => Some(Proto::Dnp3),
             "s7" | "s7comm" => Some(Proto::S7),
+            "plant" | "mixed" => Some(Proto::Plant),
             _ => None,
         }
     }
@@ -88,7 +94,29 @@ impl Proto {
             Proto::Modbus => Box::new(modbus::Polling::new(device, rng)),
             Proto::Dnp3 => dnp3::model(device, rng),
             Proto::S7 => s7::model(device, rng),
+            Proto::Plant => match device % 3 {
+                0 => Box::new(modbus::Polling::new(device, rng)),
+                1 => dnp3::model(device, rng),
+                _ => s7::model(device, rng),
+            },
         }
+    }
+}
+
+/// Where generated frames go: a pcap file, or a mixer that interleaves other traffic.
+pub trait Frames {
+    /// Takes one Ethernet frame taken at `ts_us` microseconds since the epoch.
+    fn frame(&mut self, ts_us: u64, frame: &[u8]) -> io::Result<()>;
+    /// Frames taken so far (all of them, whoever made them: the plan stops on this count).
+    fn packets(&self) -> u64;
+}
+
+impl<W: Write> Frames for PcapWriter<W> {
+    fn frame(&mut self, ts_us: u64, frame: &[u8]) -> io::Result<()> {
+        PcapWriter::frame(self, ts_us, frame)
+    }
+    fn packets(&self) -> u64 {
+        self.packets
     }
 }
 
@@ -169,6 +197,7 @@ const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 const PSH: u8 = 0x08;
 const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
 
 impl Conn {
     fn frame(&mut self, from_client: bool, flags: u8, payload: &[u8], ts_us: u64, buf: &mut Vec<u8>) {
@@ -215,6 +244,28 @@ impl Conn {
     }
 }
 
+/// Writes a UDP/IPv4 frame into `buf` (UDP checksum zero: allowed over IPv4).
+fn udp_frame(src: (&[u8; 6], [u8; 4], u16), dst: (&[u8; 6], [u8; 4], u16), payload: &[u8], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(dst.0);
+    buf.extend_from_slice(src.0);
+    buf.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    let ip_start = buf.len();
+    buf.extend_from_slice(&[0x45, 0x00]);
+    buf.extend_from_slice(&total.to_be_bytes());
+    buf.extend_from_slice(&[0, 0, 0x40, 0x00, 64, 17, 0, 0]);
+    buf.extend_from_slice(&src.1);
+    buf.extend_from_slice(&dst.1);
+    let ipsum = checksum_fold(checksum_add(0, &buf[ip_start..ip_start + 20]));
+    buf[ip_start + 10..ip_start + 12].copy_from_slice(&ipsum.to_be_bytes());
+    buf.extend_from_slice(&src.2.to_be_bytes());
+    buf.extend_from_slice(&dst.2.to_be_bytes());
+    buf.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(payload);
+}
+
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Due {
     at: std::cmp::Reverse<u64>,
@@ -247,8 +298,23 @@ pub struct Plan {
 
 /// Generates the capture `plan` describes into `out`; returns the packets written.
 pub fn generate<W: Write>(plan: &Plan, out: W) -> io::Result<u64> {
-    let mut rng = Rng::new(plan.seed);
     let mut w = PcapWriter::new(out)?;
+    generate_into(plan, &mut w)?;
+    let n = w.packets;
+    w.finish()?;
+    Ok(n)
+}
+
+/// A plant connection is closed and reopened from a new port after this many exchanges on
+/// average (an HMI restarting, a device rebooting): reconnects are part of a real plant.
+const PLANT_RECONNECT_EVERY: u64 = 2_000;
+/// In a plant capture, one exchange in this many is accompanied by IT traffic.
+const PLANT_IT_EVERY: u64 = 20;
+
+/// Generates the traffic `plan` describes into `w`, until it holds `plan.packets` frames.
+pub fn generate_into<F: Frames>(plan: &Plan, w: &mut F) -> io::Result<()> {
+    let mut rng = Rng::new(plan.seed);
+    let plant = plan.proto == Proto::Plant;
     let mut convs = Vec::new();
     for m in 0..plan.masters {
         for d in 0..plan.devices {
@@ -287,7 +353,8 @@ pub fn generate<W: Write>(plan: &Plan, out: W) -> io::Result<u64> {
         heap.push(Due { at: std::cmp::Reverse(at), conv: i });
     }
     let mut buf = Vec::with_capacity(2048);
-    while w.packets < plan.packets {
+    let mut it = it::It::default();
+    while w.packets() < plan.packets {
         let Some(Due { at: std::cmp::Reverse(t), conv }) = heap.pop() else { break };
         let c = &mut convs[conv];
         let mut t = t;
@@ -296,17 +363,28 @@ pub fn generate<W: Write>(plan: &Plan, out: W) -> io::Result<u64> {
             c.conn.frame(true, SYN, &[], t, &mut buf);
             w.frame(t, &buf)?;
             t += 300;
+            // (The three frames of the handshake are the opening of every connection.)
             c.conn.frame(false, SYN | ACK, &[], t, &mut buf);
             w.frame(t, &buf)?;
             t += 50;
             c.conn.frame(true, ACK, &[], t, &mut buf);
             w.frame(t, &buf)?;
             for ex in c.model.open(&mut rng) {
-                t = exchange(&mut w, &mut c.conn, &ex, t, &mut rng, &mut buf)?;
+                t = exchange(w, &mut c.conn, &ex, t, &mut rng, &mut buf)?;
             }
+        } else if plant && rng.below(PLANT_RECONNECT_EVERY) == 0 {
+            // Close; the next turn opens again from a new ephemeral port.
+            close(w, &mut c.conn, t, &mut buf)?;
+            c.conn.c.port = 40000 + (rng.below(20000) as u16);
+            c.conn.c.seq = rng.next_u64() as u32;
+            c.conn.s.seq = rng.next_u64() as u32;
+            c.opened = false;
         } else {
             let ex = c.model.next(&mut rng);
-            exchange(&mut w, &mut c.conn, &ex, t, &mut rng, &mut buf)?;
+            exchange(w, &mut c.conn, &ex, t, &mut rng, &mut buf)?;
+        }
+        if plant && rng.below(PLANT_IT_EVERY) == 0 {
+            it.next(w, t + 10, &mut rng, &mut buf)?;
         }
         // Scan-cycle jitter of up to 2 % around the period.
         let jitter = rng.below(c.period_us / 25 + 1);
@@ -316,21 +394,24 @@ pub fn generate<W: Write>(plan: &Plan, out: W) -> io::Result<u64> {
     // Close every connection that was opened.
     let end = heap.iter().map(|d| d.at.0).max().unwrap_or(plan.start_us);
     for c in convs.iter_mut().filter(|c| c.opened) {
-        c.conn.frame(true, FIN | ACK, &[], end, &mut buf);
-        w.frame(end, &buf)?;
-        c.conn.frame(false, FIN | ACK, &[], end + 200, &mut buf);
-        w.frame(end + 200, &buf)?;
-        c.conn.frame(true, ACK, &[], end + 300, &mut buf);
-        w.frame(end + 300, &buf)?;
+        close(w, &mut c.conn, end, &mut buf)?;
     }
-    let n = w.packets;
-    w.finish()?;
-    Ok(n)
+    Ok(())
+}
+
+/// Closes a connection: FIN from the master, FIN from the device, the last ACK.
+fn close<F: Frames>(w: &mut F, conn: &mut Conn, t: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    conn.frame(true, FIN | ACK, &[], t, buf);
+    w.frame(t, buf)?;
+    conn.frame(false, FIN | ACK, &[], t + 200, buf);
+    w.frame(t + 200, buf)?;
+    conn.frame(true, ACK, &[], t + 300, buf);
+    w.frame(t + 300, buf)
 }
 
 /// Writes one request, its response after a device-like delay, and the master's ACK.
-fn exchange<W: Write>(
-    w: &mut PcapWriter<W>,
+fn exchange<F: Frames>(
+    w: &mut F,
     conn: &mut Conn,
     ex: &Exchange,
     t: u64,
