@@ -8,13 +8,12 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
-
 use crate::dnp3::{self, Dnp3Stream};
 use crate::event::{
     Direction, Endpoint, NetEvent, Notice, NoticeKind, Pdu, PduBody, PerDirection, Protocol, Sink, Timestamp,
     Transport, FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
 };
+use crate::lru::LruTable;
 use crate::modbus::{self, ModbusStream};
 use crate::net::{tcp_seen, ArpOp, ArpPacket, FlowEnd, FlowPhase, FlowRecord, L2Record, L4};
 use crate::packet::{self, Skip, TcpSegment};
@@ -364,6 +363,21 @@ fn new_flow(stats: &mut EngineStats, next_id: &mut u64, n: NewFlow) -> Flow {
 }
 
 impl Flow {
+    /// Whether the flow is a real conversation once a packet from `src` with `len` bytes
+    /// of payload is counted, not one a spoofer or a scanner can make on its own: payload
+    /// went both ways over TCP (a server sends data only on a connection it accepted; a
+    /// spoofed SYN gets at most a SYN-ACK or a RST), or a UDP or ICMP peer answered.
+    fn proven_with(&self, src: Endpoint, len: usize) -> bool {
+        let r = &self.record;
+        let this = usize::from(src != self.client);
+        let counts = match r.l4 {
+            L4::Tcp => r.bytes,
+            _ => r.packets.map(u64::from),
+        };
+        let now = |i: usize, c: u64| if i == this && (len > 0 || r.l4 != L4::Tcp) { c + 1 } else { c };
+        counts.iter().enumerate().all(|(i, &c)| now(i, c) > 0)
+    }
+
     /// Counts a packet of `dir` in the flow's record.
     fn account(&mut self, dir: Direction, ctx: &PacketCtx, len: usize) {
         let i = dir as usize;
@@ -436,7 +450,8 @@ struct PacketCtx {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
-    flows: FxHashMap<FlowKey, Flow>,
+    /// In least recently seen order: eviction takes the oldest at O(1), with no scan.
+    flows: LruTable<FlowKey, Flow>,
     next_flow_id: u64,
     last_sweep: i64,
     stats: EngineStats,
@@ -448,7 +463,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine {
             config,
-            flows: FxHashMap::default(),
+            flows: LruTable::default(),
             next_flow_id: 1,
             last_sweep: i64::MIN,
             stats: EngineStats::default(),
@@ -459,6 +474,14 @@ impl Engine {
     /// The counters so far.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
+    }
+
+    /// Bytes each tracked flow costs the flow table, from the type sizes (its state, key,
+    /// recency links and index entry); buffers of PDUs split across segments, of segments
+    /// out of order, and dissectors' state beyond their inline part come on top, only when
+    /// a flow needs them.
+    pub const fn flow_entry_bytes() -> usize {
+        LruTable::<FlowKey, Flow>::entry_bytes()
     }
 
     /// Flows currently tracked.
@@ -557,16 +580,20 @@ impl Engine {
     fn icmp(&mut self, ctx: PacketCtx, icmp_type: u8, len: usize, sink: &mut dyn Sink) {
         let key = FlowKey::new(ctx.src, ctx.dst, L4::Icmp);
         self.expire_idle(&key, ctx.ts, ctx.pkt, sink);
-        if !self.flows.contains_key(&key) {
-            self.make_room(ctx.ts);
-            let server = Endpoint { ip: ctx.dst.ip, port: u16::from(icmp_type) };
-            let n = NewFlow { client: ctx.src, server, l4: L4::Icmp, expected: None, ts: ctx.ts, pkt: ctx.pkt };
-            let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, n);
-            flow.app = App::Ignored;
-            sink.net(&NetEvent::Flow(flow.record));
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+        let slot = match self.flows.find(&key) {
+            Some(i) => i,
+            None => {
+                self.make_room(ctx.ts);
+                let server = Endpoint { ip: ctx.dst.ip, port: u16::from(icmp_type) };
+                let n = NewFlow { client: ctx.src, server, l4: L4::Icmp, expected: None, ts: ctx.ts, pkt: ctx.pkt };
+                let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, n);
+                flow.app = App::Ignored;
+                sink.net(&NetEvent::Flow(flow.record));
+                self.flows.insert(key, flow)
+            }
+        };
+        self.touch(slot, ctx.src, len);
+        let Some(flow) = self.flows.at_mut(slot) else { return };
         flow.last_seen = ctx.ts;
         let dir = if ctx.src.ip == flow.client.ip { Direction::ToServer } else { Direction::ToClient };
         flow.account(dir, &ctx, len);
@@ -576,12 +603,32 @@ impl Engine {
     /// run depends on the share of traffic an engine sees, and the sensor's workers must
     /// report what one engine would; a flow's own next packet reports it, see
     /// [`Engine::expire_idle`].)
+    ///
+    /// The table is in the order flows were last seen, so the idle ones are at its end and
+    /// are taken from there, at O(1) each with no scan. (When a capture's timestamps go
+    /// backwards, a flow seen last but stamped earlier can shield older ones from this
+    /// sweep until it times out itself; each is still ended by its own next packet.)
     fn sweep(&mut self, now: Timestamp) {
         self.last_sweep = now.secs;
         let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
-        let before = self.flows.len();
-        self.flows.retain(|_, f| f.last_seen.secs >= limit);
-        self.stats.flows_timed_out += (before - self.flows.len()) as u64;
+        loop {
+            let idle =
+                self.flows.oldest_of_each().into_iter().find(|(_, f)| f.is_some_and(|f| f.last_seen.secs < limit));
+            let Some((slot, _)) = idle else { break };
+            self.flows.remove_at(slot);
+            self.stats.flows_timed_out += 1;
+        }
+    }
+
+    /// Marks the flow in `slot` as just seen, by a packet from `src` with `len` bytes of
+    /// payload; one that proved a real conversation is promoted, out of reach of a flood's
+    /// evictions.
+    fn touch(&mut self, slot: u32, src: Endpoint, len: usize) {
+        if self.flows.at(slot).is_some_and(|f| f.proven_with(src, len)) {
+            self.flows.promote(slot);
+        } else {
+            self.flows.touch(slot);
+        }
     }
 
     /// Forgets the flow of `key` if it has been idle past the timeout, exactly as a sweep at
@@ -599,22 +646,20 @@ impl Engine {
     }
 
     /// Makes room for one more flow: times out idle flows, then evicts the least recently
-    /// seen eighth of the table, so that a flood of new flows costs amortised O(1).
+    /// seen one, in O(1) per new flow (no scan of the table). Under a flood of new flows the
+    /// flood's own flows are the least recently seen, and the polled ICS connections,
+    /// seen every few seconds, stay.
     fn make_room(&mut self, now: Timestamp) {
         if self.flows.len() < self.config.max_flows {
             return;
         }
         self.sweep(now);
-        if self.flows.len() < self.config.max_flows {
-            return;
+        while self.flows.len() >= self.config.max_flows {
+            if self.flows.pop_oldest().is_none() {
+                break;
+            }
+            self.stats.flows_evicted += 1;
         }
-        let mut seen: Vec<Timestamp> = self.flows.values().map(|f| f.last_seen).collect();
-        let k = (seen.len() / 8).max(1) - 1;
-        let (_, cutoff, _) = seen.select_nth_unstable(k);
-        let cutoff = *cutoff;
-        let before = self.flows.len();
-        self.flows.retain(|_, f| f.last_seen > cutoff);
-        self.stats.flows_evicted += (before - self.flows.len()) as u64;
     }
 
     fn tcp(&mut self, mut ctx: PacketCtx, seg: &TcpSegment<'_>, sink: &mut dyn Sink) {
@@ -630,17 +675,17 @@ impl Engine {
             self.stats.flows_closed += 1;
         }
 
-        if self.flows.len() >= self.config.max_flows && !self.flows.contains_key(&key) {
-            self.make_room(ts);
-        }
         let mut created = false;
-        let flow = match self.flows.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
+        let slot = match self.flows.find(&key) {
+            Some(i) => i,
+            None => {
                 created = true;
                 if seg.rst || (seg.payload.is_empty() && !seg.syn) {
                     return;
                 }
+                // Only a segment that creates a flow may evict one: a flood of bare ACKs
+                // or RSTs for unknown connections evicts nothing.
+                self.make_room(ts);
                 let expected_at = |port| expected_tcp(&self.config, port);
                 let mut reversed = false;
                 let (client, server) = if seg.syn {
@@ -672,9 +717,11 @@ impl Engine {
                     flow.record.tcp |= tcp_seen::MIDSTREAM;
                 }
                 self.stats.flows_reversed += u64::from(reversed);
-                v.insert(flow)
+                self.flows.insert(key, flow)
             }
         };
+        self.touch(slot, src, seg.payload.len());
+        let Some(flow) = self.flows.at_mut(slot) else { return };
         flow.last_seen = ts;
         if flow.reversed {
             ctx.flags |= 1 << FLAG_REVERSED_ORIENTATION;
@@ -770,7 +817,9 @@ impl Engine {
         let (src, dst) = (ctx.src, ctx.dst);
         let key = FlowKey::new(src, dst, L4::Udp);
         self.expire_idle(&key, ctx.ts, ctx.pkt, sink);
-        if !self.flows.contains_key(&key) {
+        let slot = if let Some(i) = self.flows.find(&key) {
+            i
+        } else {
             let (client, server) = if self.udp_expected(dst.port).is_some() {
                 (src, dst)
             } else if self.udp_expected(src.port).is_some() || src.port < dst.port {
@@ -787,9 +836,10 @@ impl Engine {
                 flow.app = App::Ignored;
             }
             sink.net(&NetEvent::Flow(flow.record));
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+            self.flows.insert(key, flow)
+        };
+        self.touch(slot, src, payload.len());
+        let Some(flow) = self.flows.at_mut(slot) else { return };
         flow.last_seen = ctx.ts;
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
         flow.account(dir, &ctx, payload.len());
@@ -1434,5 +1484,103 @@ mod tests {
         let c = run(&pkts);
         assert_eq!(c.pdus.len(), 10);
         assert!(c.pdus.iter().all(|p| p.flags.is_empty()), "{:?}", c.pdus);
+    }
+
+    /// Bytes a tracked flow costs the table, from the type sizes: the flow itself, its slot's
+    /// key and links, and its index entry. The goal is 512; what holds it up is the two
+    /// directions' reassembly state (each remembers its last eight segments' digests to tell
+    /// a rewritten retransmission, 128 bytes), the flow record (136: addresses, MACs,
+    /// counters) and the path bookkeeping. Raise this bound only knowingly.
+    const FLOW_ENTRY_BYTES: usize = 792;
+
+    #[test]
+    fn a_tracked_flow_costs_its_entry_and_no_reassembly_buffer_while_in_order() {
+        let per_flow = Engine::flow_entry_bytes();
+        assert!(per_flow <= FLOW_ENTRY_BYTES, "{per_flow} bytes per tracked flow");
+        let syn = tcp_packet(1, 40000, 2, 502, 99, SYN, &[]);
+        let (a, b) = (req(1), resp(1));
+        let split = req(2);
+        let pkts = [
+            syn,
+            tcp_packet(2, 502, 1, 40000, 499, SYN_ACK, &[]),
+            tcp_packet(1, 40000, 2, 502, 100, ACK, &[]),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &a),
+            tcp_packet(2, 502, 1, 40000, 500, PSH_ACK, &b),
+            tcp_packet(3, 40001, 2, 502, 7, SYN, &[]), // a SYN that is never answered
+        ];
+        let mut e = Engine::new(EngineConfig::default());
+        let mut sink = |_: &Pdu<'_>| {};
+        let allocated = |e: &Engine, host: u8, port: u16| {
+            let ip = |h| IpAddr::from([10, 0, 0, h]);
+            let key = FlowKey::new(Endpoint { ip: ip(host), port }, Endpoint { ip: ip(2), port: 502 }, L4::Tcp);
+            e.flows.get(&key).map(|f| f.half.iter().map(HalfStream::allocated).sum::<usize>())
+        };
+        for (i, p) in pkts.iter().enumerate() {
+            e.process(Timestamp { secs: 1, nanos: 0 }, i as u64 + 1, crate::packet::linktype::RAW, p, &mut sink);
+        }
+        assert_eq!(allocated(&e, 1, 40000), Some(0), "whole PDUs in order: nothing buffered");
+        assert_eq!(allocated(&e, 3, 40001), Some(0), "a bare SYN: nothing buffered");
+        // A PDU split over two segments is buffered until its end arrives.
+        let half = tcp_packet(1, 40000, 2, 502, 112, PSH_ACK, &split[..5]);
+        e.process(Timestamp { secs: 2, nanos: 0 }, 7, crate::packet::linktype::RAW, &half, &mut sink);
+        assert!(allocated(&e, 1, 40000) > Some(0));
+        // A segment out of order allocates the queue.
+        let early = tcp_packet(3, 40001, 2, 502, 8 + 40, PSH_ACK, &req(3));
+        let first = tcp_packet(3, 40001, 2, 502, 8, PSH_ACK, &req(4)[..4]);
+        e.process(Timestamp { secs: 2, nanos: 0 }, 8, crate::packet::linktype::RAW, &first, &mut sink);
+        e.process(Timestamp { secs: 2, nanos: 0 }, 9, crate::packet::linktype::RAW, &early, &mut sink);
+        assert!(allocated(&e, 3, 40001) > Some(4));
+    }
+
+    #[test]
+    fn a_flood_of_new_flows_leaves_the_legitimate_flows_dissected() {
+        // Four polled Modbus connections share a table of 64 flows with a flood: after each
+        // poll, 300 SYNs and 100 segments of Modbus data, each from a new source.
+        let mut e = Engine::new(EngineConfig { max_flows: 64, ..EngineConfig::default() });
+        let mut legit: Vec<(u8, u64)> = Vec::new();
+        let mut flood_pdus = 0;
+        let mut pkt = 0;
+        let mut seq = [100u32; 4];
+        let mut flood = 0u32;
+        for round in 0..20u16 {
+            let ts = Timestamp { secs: i64::from(round), nanos: 0 };
+            let mut go = |e: &mut Engine, p: &[u8]| {
+                pkt += 1;
+                e.process(ts, pkt, crate::packet::linktype::RAW, p, &mut |p: &Pdu<'_>| match p.src.ip {
+                    IpAddr::V4(v4) if v4.octets()[3] <= 4 || p.src.port == 502 => {
+                        legit.push((v4.octets()[3], p.flow_id));
+                    }
+                    _ => flood_pdus += 1,
+                });
+            };
+            for (k, s) in seq.iter_mut().enumerate() {
+                let host = k as u8 + 1;
+                go(&mut e, &tcp_packet(host, 40000, 50, 502, *s, PSH_ACK, &req(round)));
+                go(&mut e, &tcp_packet(50, 502, host, 40000, 1000 + 11 * u32::from(round), PSH_ACK, &resp(round)));
+                *s += 12;
+            }
+            for _ in 0..400 {
+                flood += 1;
+                let (host, port) = (100 + (flood % 100) as u8, 1024 + (flood / 100) as u16);
+                let p = if flood % 4 == 0 {
+                    tcp_packet(host, port, 50, 502, flood, PSH_ACK, &req(1))
+                } else {
+                    tcp_packet(host, port, 50, 502, flood, SYN, &[])
+                };
+                go(&mut e, &p);
+            }
+        }
+        assert_eq!(legit.len(), 20 * 4 * 2, "every request and response of the polled connections");
+        for k in 1..=4u8 {
+            let ids: std::collections::BTreeSet<u64> =
+                legit.iter().filter(|(h, _)| *h == k || *h == 50).map(|(_, id)| *id).collect();
+            assert!(ids.len() <= 4, "each connection kept its flow (never evicted and recreated): {ids:?}");
+        }
+        let ids: std::collections::BTreeSet<u64> = legit.iter().map(|(_, id)| *id).collect();
+        assert_eq!(ids.len(), 4, "one flow per polled connection, from the first poll to the last");
+        assert_eq!(flood_pdus, 20 * 100, "the flood's data was dissected too");
+        assert_eq!(e.stats().flows, 4 + 20 * 400);
+        assert_eq!(e.stats().flows_evicted, 4 + 20 * 400 - 64, "one eviction per new flow once full");
+        assert!(e.active_flows() <= 64);
     }
 }

@@ -53,6 +53,7 @@ mod bytes;
 pub mod dnp3;
 pub mod engine;
 pub mod event;
+mod lru;
 pub mod modbus;
 pub mod net;
 pub mod packet;

@@ -62,16 +62,36 @@ pub enum Accepted<'p> {
     },
 }
 
+/// What a direction holds only once a segment arrives out of order: the queue of early
+/// segments and the holes skipped. Boxed on demand, so that the many directions that never
+/// see reordering (and the flows of a SYN flood) do not carry it.
+#[derive(Debug, Default)]
+struct Reorder {
+    ooo: Vec<(u32, Vec<u8>)>,
+    holes: Vec<(u32, u32)>,
+}
+
+/// A segment recently delivered: sequence number, length, digest of the bytes, digest of
+/// the first [`PREFIX_BYTES`] (to compare a shorter retransmission). The digests are 32 bits:
+/// they tell an honest retransmission from a rewrite by accident (a chance of 2^-32 of
+/// missing one), and against an adversary FxHash was never a defence at any width; 16 bytes
+/// a segment instead of 24 keep a tracked flow small.
+#[derive(Clone, Copy, Debug, Default)]
+struct Recent {
+    seq: u32,
+    len: u32,
+    digest: u32,
+    prefix: u32,
+}
+
 /// Reassembly state of one direction.
 #[derive(Debug, Default)]
 pub struct HalfStream {
     next_seq: Option<u32>,
-    ooo: Vec<(u32, Vec<u8>)>,
+    /// Bytes in the out-of-order queue (kept here: checked on every segment).
     ooo_bytes: usize,
-    holes: Vec<(u32, u32)>,
-    /// Recently delivered segments: sequence number, length, digest of the bytes, digest of
-    /// the first [`PREFIX_BYTES`] (to compare a shorter retransmission).
-    recent: [(u32, u32, u64, u32); RECENT_SEGMENTS],
+    reorder: Option<Box<Reorder>>,
+    recent: [Recent; RECENT_SEGMENTS],
     recent_next: usize,
     /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
     pub pending: Vec<u8>,
@@ -95,17 +115,18 @@ pub struct HalfStream {
 /// the copy first seen (a rewrite that deleted objects).
 pub const PREFIX_BYTES: usize = 32;
 
-/// A 64-bit digest of a segment's bytes, to compare retransmissions.
-fn digest(b: &[u8]) -> u64 {
+/// A 32-bit digest of a segment's bytes, to compare retransmissions (the high half of
+/// FxHash's 64 bits, which mixes every byte in).
+fn digest(b: &[u8]) -> u32 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(b);
-    h.finish()
+    (h.finish() >> 32) as u32
 }
 
 /// Digest of the first [`PREFIX_BYTES`] of a segment.
 fn prefix_digest(b: &[u8]) -> u32 {
-    digest(b.get(..PREFIX_BYTES).unwrap_or(b)) as u32
+    digest(b.get(..PREFIX_BYTES).unwrap_or(b))
 }
 
 /// Signed distance from `b` to `a` in sequence space.
@@ -127,6 +148,19 @@ impl HalfStream {
     /// Memory held by this direction.
     pub fn memory(&self) -> usize {
         self.ooo_bytes + self.pending.capacity()
+    }
+
+    /// Heap bytes this direction holds: the buffer of a PDU split across segments and, once
+    /// a segment came out of order, the queue and the holes. Zero for a direction whose PDUs
+    /// all came whole and in order.
+    pub fn allocated(&self) -> usize {
+        let reorder = self.reorder.as_ref().map_or(0, |r| {
+            std::mem::size_of::<Reorder>()
+                + r.ooo.capacity() * std::mem::size_of::<(u32, Vec<u8>)>()
+                + r.ooo.iter().map(|(_, d)| d.capacity()).sum::<usize>()
+                + r.holes.capacity() * std::mem::size_of::<(u32, u32)>()
+        });
+        self.pending.capacity() + reorder
     }
 
     /// Whether the direction lost sync (more than [`MAX_UNSYNCED_SEGMENTS`] segments in a
@@ -249,16 +283,17 @@ impl HalfStream {
     /// shrinks accordingly.
     fn fill_hole<'p>(&mut self, seq: u32, payload: &'p [u8]) -> Option<&'p [u8]> {
         let end = seq.wrapping_add(payload.len() as u32);
-        let i = self.holes.iter().position(|&(hs, he)| seq_diff(end, hs) > 0 && seq_diff(he, seq) > 0)?;
-        let (hs, he) = *self.holes.get(i)?;
+        let holes = &mut self.reorder.as_mut()?.holes;
+        let i = holes.iter().position(|&(hs, he)| seq_diff(end, hs) > 0 && seq_diff(he, seq) > 0)?;
+        let (hs, he) = *holes.get(i)?;
         let from = seq_diff(hs, seq).max(0) as usize;
         let to = payload.len() - seq_diff(end, he).max(0) as usize;
         let part = payload.get(from..to)?;
         let part_start = seq.wrapping_add(from as u32);
         let part_end = part_start.wrapping_add(part.len() as u32);
         if part_start == hs && part_end == he {
-            self.holes.remove(i);
-        } else if let Some(h) = self.holes.get_mut(i) {
+            holes.remove(i);
+        } else if let Some(h) = holes.get_mut(i) {
             if part_start == hs {
                 h.0 = part_end;
             } else {
@@ -271,7 +306,7 @@ impl HalfStream {
 
     fn remember(&mut self, seq: u32, payload: &[u8]) {
         if let Some(slot) = self.recent.get_mut(self.recent_next % RECENT_SEGMENTS) {
-            *slot = (seq, payload.len() as u32, digest(payload), prefix_digest(payload));
+            *slot = Recent { seq, len: payload.len() as u32, digest: digest(payload), prefix: prefix_digest(payload) };
         }
         self.recent_next = self.recent_next.wrapping_add(1);
     }
@@ -283,7 +318,8 @@ impl HalfStream {
     /// shorter one over their first [`PREFIX_BYTES`].
     fn compare_recent(&self, seq: u32, payload: &[u8]) -> Option<bool> {
         let mut verdict = None;
-        for &(_, rl, rd, rp) in self.recent.iter().filter(|e| e.0 == seq && e.1 > 0) {
+        for &Recent { len: rl, digest: rd, prefix: rp, .. } in self.recent.iter().filter(|e| e.seq == seq && e.len > 0)
+        {
             let differs = if payload.len() >= rl as usize {
                 payload.get(..rl as usize).map(digest) != Some(rd)
             } else if payload.len() >= PREFIX_BYTES && rl as usize >= PREFIX_BYTES {
@@ -306,32 +342,35 @@ impl HalfStream {
     }
 
     fn clear_queue(&mut self) {
-        self.ooo.clear();
+        if let Some(r) = self.reorder.as_mut() {
+            r.ooo.clear();
+        }
         self.ooo_bytes = 0;
     }
 
     fn enqueue(&mut self, seq: u32, payload: &[u8]) {
         let Some(next) = self.next_seq else { return };
         let key = seq_diff(seq, next);
-        let pos = self.ooo.partition_point(|(s, _)| seq_diff(*s, next) < key);
-        if let Some((s, d)) = self.ooo.get(pos) {
+        let ooo = &mut self.reorder.get_or_insert_with(Box::default).ooo;
+        let pos = ooo.partition_point(|(s, _)| seq_diff(*s, next) < key);
+        if let Some((s, d)) = ooo.get(pos) {
             if *s == seq && d.len() >= payload.len() {
                 self.retransmitted_bytes += payload.len() as u64;
                 return;
             }
         }
+        ooo.insert(pos, (seq, payload.to_vec()));
         self.ooo_bytes += payload.len();
-        self.ooo.insert(pos, (seq, payload.to_vec()));
     }
 
     /// Sequence number of the first queued segment.
     pub fn first_queued(&self) -> Option<u32> {
-        self.ooo.first().map(|(s, _)| *s)
+        self.reorder.as_ref()?.ooo.first().map(|(s, _)| *s)
     }
 
     /// Whether the out-of-order queue is over its bounds, so the hole must be skipped.
     pub fn over_limit(&self) -> bool {
-        self.ooo.len() > MAX_OOO_SEGMENTS || self.ooo_bytes > MAX_OOO_BYTES
+        self.reorder.as_ref().is_some_and(|r| r.ooo.len() > MAX_OOO_SEGMENTS) || self.ooo_bytes > MAX_OOO_BYTES
     }
 
     /// Pops the next queued segment if it is now in order (trimmed of overlap). Call after
@@ -339,12 +378,13 @@ impl HalfStream {
     pub fn pop_ready(&mut self) -> Option<Vec<u8>> {
         loop {
             let next = self.next_seq?;
-            let (seq, len) = self.ooo.first().map(|(s, d)| (*s, d.len()))?;
+            let ooo = &mut self.reorder.as_mut()?.ooo;
+            let (seq, len) = ooo.first().map(|(s, d)| (*s, d.len()))?;
             let diff = seq_diff(seq, next);
             if diff > 0 {
                 return None;
             }
-            let (_, mut data) = self.ooo.remove(0);
+            let (_, mut data) = ooo.remove(0);
             self.ooo_bytes -= len;
             let overlap = (-diff) as usize;
             if overlap >= len {
@@ -364,15 +404,16 @@ impl HalfStream {
     /// nothing is queued.
     pub fn skip_hole(&mut self) -> Option<u64> {
         let next = self.next_seq?;
-        let (seq, _) = self.ooo.first()?;
-        let lost = seq_diff(*seq, next).max(0) as u64;
+        let seq = self.first_queued()?;
+        let lost = seq_diff(seq, next).max(0) as u64;
         if lost > 0 {
-            if self.holes.len() >= MAX_HOLES {
-                self.holes.remove(0);
+            let holes = &mut self.reorder.get_or_insert_with(Box::default).holes;
+            if holes.len() >= MAX_HOLES {
+                holes.remove(0);
             }
-            self.holes.push((next, *seq));
+            holes.push((next, seq));
         }
-        self.next_seq = Some(*seq);
+        self.next_seq = Some(seq);
         self.gaps += 1;
         self.gap_bytes += lost;
         Some(lost)

@@ -1,0 +1,350 @@
+//! The flow table: a hash index over a slab of slots, the slots kept in least recently used
+//! order by doubly linked lists threaded through them (indices, not pointers).
+//!
+//! Two lists, as in a segmented LRU: new entries are on probation; an entry the caller
+//! [promotes](LruTable::promote) (a flow that proved to be a real conversation) moves to the
+//! protected list. Eviction takes the least recently used entry on probation, and a
+//! protected one only when none is on probation: a flood of new flows (spoofed SYNs, a scan)
+//! evicts its own flows, not the plant's polled connections, however fast it comes.
+//!
+//! Every operation the engine does per packet is O(1): find, touch (move to the front),
+//! insert, remove, and evict the least recently used. There is no scan of the table, so a
+//! flood of new flows costs the same per packet whether the table holds ten flows or a
+//! million (a scan for the oldest eighth, as before, cost O(n) per eviction round and
+//! dominated a flood). The order is that of the engine's packets, so it is deterministic.
+//!
+//! The key lives once, in its slot; the index holds only the slot's number (4 bytes and a
+//! control byte per entry) and rehashes from the slot's key.
+
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+
+/// No slot: the end of a list.
+const NIL: u32 = u32::MAX;
+
+/// One slot of the slab: its neighbours in recency order (or, when free, the next free
+/// slot in `next`) and its entry.
+#[derive(Debug)]
+struct Slot<K, V> {
+    prev: u32,
+    next: u32,
+    /// The list it is on: [`PROBATION`] or [`PROTECTED`].
+    list: u8,
+    entry: Option<(K, V)>,
+}
+
+/// The list of new entries.
+const PROBATION: u8 = 0;
+/// The list of promoted entries.
+const PROTECTED: u8 = 1;
+
+/// A map from `K` to `V` that knows which entry was used least recently.
+#[derive(Debug)]
+pub(crate) struct LruTable<K, V> {
+    index: HashTable<u32>,
+    slots: Vec<Slot<K, V>>,
+    /// First free slot (a list through `next`).
+    free: u32,
+    /// Most recently used, per list.
+    head: [u32; 2],
+    /// Least recently used, per list.
+    tail: [u32; 2],
+    len: usize,
+}
+
+impl<K: Hash + Eq, V> Default for LruTable<K, V> {
+    fn default() -> Self {
+        LruTable { index: HashTable::new(), slots: Vec::new(), free: NIL, head: [NIL; 2], tail: [NIL; 2], len: 0 }
+    }
+}
+
+fn hash<K: Hash>(k: &K) -> u64 {
+    FxBuildHasher.hash_one(k)
+}
+
+impl<K: Hash + Eq, V> LruTable<K, V> {
+    /// Entries held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn key_at(slots: &[Slot<K, V>], i: u32) -> Option<&K> {
+        slots.get(i as usize)?.entry.as_ref().map(|(k, _)| k)
+    }
+
+    /// The slot of `k`.
+    pub(crate) fn find(&self, k: &K) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(hash(k), |&i| Self::key_at(slots, i) == Some(k)).copied()
+    }
+
+    /// The value in slot `i`.
+    pub(crate) fn at(&self, i: u32) -> Option<&V> {
+        self.slots.get(i as usize)?.entry.as_ref().map(|(_, v)| v)
+    }
+
+    /// The value in slot `i`, to change.
+    pub(crate) fn at_mut(&mut self, i: u32) -> Option<&mut V> {
+        self.slots.get_mut(i as usize)?.entry.as_mut().map(|(_, v)| v)
+    }
+
+    /// The value of `k` (its recency unchanged).
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        self.at(self.find(k)?)
+    }
+
+    /// The value of `k`, to change (its recency unchanged).
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = self.find(k)?;
+        self.at_mut(i)
+    }
+
+    fn set_next(&mut self, list: usize, i: u32, next: u32) {
+        match self.slots.get_mut(i as usize) {
+            Some(s) => s.next = next,
+            None => {
+                if let Some(h) = self.head.get_mut(list) {
+                    *h = next;
+                }
+            }
+        }
+    }
+
+    fn set_prev(&mut self, list: usize, i: u32, prev: u32) {
+        match self.slots.get_mut(i as usize) {
+            Some(s) => s.prev = prev,
+            None => {
+                if let Some(t) = self.tail.get_mut(list) {
+                    *t = prev;
+                }
+            }
+        }
+    }
+
+    /// Takes slot `i` out of its recency list.
+    fn unlink(&mut self, i: u32) {
+        let Some(s) = self.slots.get(i as usize) else { return };
+        let (prev, next, list) = (s.prev, s.next, usize::from(s.list));
+        // A missing neighbour (NIL) is the list's end: the head or tail moves instead.
+        self.set_next(list, prev, next);
+        self.set_prev(list, next, prev);
+    }
+
+    /// Puts slot `i` at the front (most recent) of `list`.
+    fn push_front(&mut self, list: u8, i: u32) {
+        let l = usize::from(list);
+        let head = self.head.get(l).copied().unwrap_or(NIL);
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.prev = NIL;
+            s.next = head;
+            s.list = list;
+        }
+        self.set_prev(l, head, i);
+        if let Some(h) = self.head.get_mut(l) {
+            *h = i;
+        }
+    }
+
+    fn list_of(&self, i: u32) -> u8 {
+        self.slots.get(i as usize).map_or(PROBATION, |s| s.list)
+    }
+
+    /// Marks slot `i` as the most recently used of its list.
+    pub(crate) fn touch(&mut self, i: u32) {
+        let list = self.list_of(i);
+        if self.head.get(usize::from(list)) != Some(&i) {
+            self.unlink(i);
+            self.push_front(list, i);
+        }
+    }
+
+    /// Marks slot `i` as the most recently used, on the protected list.
+    pub(crate) fn promote(&mut self, i: u32) {
+        if self.list_of(i) == PROTECTED {
+            return self.touch(i);
+        }
+        self.unlink(i);
+        self.push_front(PROTECTED, i);
+    }
+
+    /// Whether slot `i` was promoted.
+    #[cfg(test)]
+    fn is_protected(&self, i: u32) -> bool {
+        self.list_of(i) == PROTECTED
+    }
+
+    /// Bytes one entry costs the table: its slot, and its index entry (a slot number and a
+    /// control byte) at the index's highest load factor (7/8).
+    pub(crate) const fn entry_bytes() -> usize {
+        std::mem::size_of::<Slot<K, V>>() + (std::mem::size_of::<u32>() + 1) * 8 / 7
+    }
+
+    /// Inserts `k` (which must not be held: see [`LruTable::find`]) as the most recently
+    /// used; returns its slot.
+    pub(crate) fn insert(&mut self, k: K, v: V) -> u32 {
+        let h = hash(&k);
+        let i = if self.free != NIL {
+            let i = self.free;
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                self.free = s.next;
+                s.entry = Some((k, v));
+            }
+            i
+        } else {
+            self.slots.push(Slot { prev: NIL, next: NIL, list: PROBATION, entry: Some((k, v)) });
+            (self.slots.len() - 1) as u32
+        };
+        let slots = &self.slots;
+        self.index.insert_unique(h, i, |&j| Self::key_at(slots, j).map_or(0, hash));
+        self.push_front(PROBATION, i);
+        self.len += 1;
+        i
+    }
+
+    /// Removes the entry in slot `i`.
+    pub(crate) fn remove_at(&mut self, i: u32) -> Option<(K, V)> {
+        let h = hash(Self::key_at(&self.slots, i)?);
+        if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        self.unlink(i);
+        let free = self.free;
+        let s = self.slots.get_mut(i as usize)?;
+        s.prev = NIL;
+        s.next = free;
+        self.free = i;
+        self.len -= 1;
+        s.entry.take()
+    }
+
+    /// Removes `k`'s entry.
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        let i = self.find(k)?;
+        self.remove_at(i).map(|(_, v)| v)
+    }
+
+    /// The next to evict: the least recently used entry on probation, else the least
+    /// recently used protected one.
+    fn victim(&self) -> u32 {
+        match self.tail {
+            [NIL, protected] => protected,
+            [probation, _] => probation,
+        }
+    }
+
+    /// The value [`LruTable::pop_oldest`] would remove.
+    #[cfg(test)]
+    fn oldest(&self) -> Option<&V> {
+        self.at(self.victim())
+    }
+
+    /// Removes the least recently used entry on probation, or when there is none the least
+    /// recently used protected one.
+    pub(crate) fn pop_oldest(&mut self) -> Option<(K, V)> {
+        self.remove_at(self.victim())
+    }
+
+    /// The least recently used value of each list, probation first (to time out idle
+    /// entries of both).
+    pub(crate) fn oldest_of_each(&self) -> [(u32, Option<&V>); 2] {
+        self.tail.map(|i| (i, self.at(i)))
+    }
+
+    /// The values in eviction order (for tests).
+    #[cfg(test)]
+    fn oldest_first(&self) -> Vec<&V> {
+        let mut out = Vec::new();
+        for &tail in &self.tail {
+            let mut i = tail;
+            while let Some(s) = self.slots.get(i as usize) {
+                if let Some((_, v)) = &s.entry {
+                    out.push(v);
+                }
+                i = s.prev;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_in_order_of_last_use() {
+        let mut t = LruTable::default();
+        for k in 0..5u32 {
+            t.insert(k, k * 10);
+        }
+        let two = t.find(&2).unwrap();
+        t.touch(two);
+        let zero = t.find(&0).unwrap();
+        t.touch(zero);
+        assert_eq!(t.oldest_first(), [&10, &30, &40, &20, &0]);
+        assert_eq!(t.pop_oldest(), Some((1, 10)));
+        assert_eq!(t.pop_oldest(), Some((3, 30)));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.get(&4), Some(&40));
+        assert_eq!(t.get(&1), None);
+    }
+
+    #[test]
+    fn reuses_freed_slots_and_keeps_the_order_through_removals() {
+        let mut t = LruTable::default();
+        for k in 0..4u32 {
+            t.insert(k, k);
+        }
+        assert_eq!(t.remove(&1), Some(1));
+        assert_eq!(t.remove(&3), Some(3)); // the head
+        assert_eq!(t.remove(&0), Some(0)); // the tail
+        let slot = t.insert(7, 7);
+        assert!(slot < 4, "a freed slot is reused, the slab does not grow");
+        t.insert(8, 8);
+        assert_eq!(t.oldest_first(), [&2, &7, &8]);
+        assert_eq!(t.oldest(), Some(&2));
+        while t.pop_oldest().is_some() {}
+        assert_eq!((t.len(), t.oldest()), (0, None));
+        t.insert(9, 9);
+        assert_eq!(t.oldest_first(), [&9]);
+    }
+
+    #[test]
+    fn evicts_what_is_on_probation_before_what_was_promoted() {
+        let mut t = LruTable::default();
+        let a = t.insert('a', 1);
+        t.promote(a);
+        for (k, v) in [('b', 2), ('c', 3)] {
+            t.insert(k, v);
+        }
+        assert!(t.is_protected(a));
+        assert_eq!(t.oldest_first(), [&2, &3, &1]);
+        assert_eq!(t.pop_oldest(), Some(('b', 2)));
+        assert_eq!(t.pop_oldest(), Some(('c', 3)));
+        assert_eq!(t.pop_oldest(), Some(('a', 1)), "only then the promoted one");
+        let d = t.insert('d', 4);
+        assert!(!t.is_protected(d), "a reused slot starts on probation");
+    }
+
+    #[test]
+    fn holds_many_keys_through_rehashing() {
+        let mut t = LruTable::default();
+        for k in 0..10_000u64 {
+            t.insert(k, k);
+            if k % 3 == 0 {
+                t.remove(&(k / 2));
+            }
+        }
+        for k in 0..10_000u64 {
+            assert_eq!(t.get(&k).is_some(), t.find(&k).is_some());
+        }
+        assert_eq!(t.oldest_first().len(), t.len());
+        let mut prev = None;
+        while let Some((k, _)) = t.pop_oldest() {
+            assert!(prev < Some(k), "never touched again: evicted in insertion order");
+            prev = Some(k);
+        }
+    }
+}
