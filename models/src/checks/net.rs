@@ -55,6 +55,9 @@ struct SourceWin {
 pub(crate) struct NetRt {
     sources: FxHashMap<IpAddr, SourceWin>,
     syn: FxHashMap<IpAddr, (i64, u32, u32)>,
+    /// The scan window in which the full maps were last pruned: at most once a window, so
+    /// a flood from a million spoofed sources costs O(1) per packet, not a scan of the map.
+    pruned: (i64, i64),
 }
 
 /// What every network rule reads.
@@ -101,6 +104,11 @@ impl NetCx<'_> {
 }
 
 impl NetRt {
+    /// Sources and servers tracked by the windows now (bounded by [`MAX_TRACKED`] each).
+    pub(crate) fn tracked(&self) -> usize {
+        self.sources.len().max(self.syn.len())
+    }
+
     /// One conversation record.
     pub(crate) fn flow(&mut self, f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
         if cx.watch {
@@ -187,6 +195,10 @@ impl NetRt {
     fn source(&mut self, ip: IpAddr, ts: Timestamp) -> Option<&mut SourceWin> {
         let w = ts.as_nanos().div_euclid(SCAN_WINDOW_SECS * 1_000_000_000);
         if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_TRACKED {
+            if self.pruned.0 == w {
+                return None;
+            }
+            self.pruned.0 = w;
             self.sources.retain(|_, s| s.w >= w);
             if self.sources.len() >= MAX_TRACKED {
                 return None;
@@ -223,6 +235,10 @@ impl NetRt {
         let server = f.server.ip;
         let w = f.ts.as_nanos().div_euclid(NET_WINDOW_SECS * 1_000_000_000);
         if !self.syn.contains_key(&server) && self.syn.len() >= MAX_TRACKED {
+            if self.pruned.1 == w {
+                return;
+            }
+            self.pruned.1 = w;
             self.syn.retain(|_, e| e.0 >= w);
             if self.syn.len() >= MAX_TRACKED {
                 return;
@@ -790,5 +806,31 @@ mod tests {
         d.finish(&mut out);
         assert_eq!(ids(&out), ["net.ttl_changed"]);
         assert!(out[0].summary.contains("the MAC of 10.0.0.66"), "{}", out[0].summary);
+    }
+
+    fn spoofed_syn(i: u32, secs: f64) -> NetEvent {
+        let mut e = flow(FlowPhase::Start, secs, 9, 2, 502, [64, 0], tcp_seen::SYN);
+        if let NetEvent::Flow(f) = &mut e {
+            f.client.ip = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+        }
+        e
+    }
+
+    #[test]
+    fn a_flood_from_spoofed_sources_is_neither_learned_nor_tracked_without_bound() {
+        let mut v = plant();
+        v.extend((0..20_000u32).map(|i| spoofed_syn(i, 1000.0 + f64::from(i) * 1e-4)));
+        let b = learn(&v);
+        assert_eq!(b.network.hosts.len(), 3, "{:?}", b.network.hosts.iter().map(|h| h.ip).collect::<Vec<_>>());
+        let mut d = Detector::new(&b).unwrap();
+        let flood: Vec<NetEvent> =
+            (0..(super::MAX_TRACKED as u32 + 5_000)).map(|i| spoofed_syn(i, 4000.0 + f64::from(i) * 1e-5)).collect();
+        for e in &flood {
+            d.net(e);
+        }
+        assert!(d.net_tracked() <= super::MAX_TRACKED, "{}", d.net_tracked());
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert!(out.iter().any(|a| a.id == "net.syn_flood"), "{:?}", ids(&out));
     }
 }
