@@ -9,3 +9,4 @@ pub mod json;
 mod json_dnp3;
 mod json_modbus;
 mod json_s7;
+pub mod queue;
