@@ -5,8 +5,14 @@
 
 pub mod alerts;
 pub mod chain;
+pub mod dest;
 pub mod json;
 mod json_dnp3;
 mod json_modbus;
 mod json_s7;
+pub mod kafka;
 pub mod queue;
+mod sender;
+pub mod siem;
+pub mod sinks;
+pub mod tls;
