@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use otsensor::cmd::detect::{detect, DetectArgs, ModelCmdError};
+use otsensor::cmd::detect::{detect_with, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor::cmd::learn::{learn, LearnArgs};
-use otsensor::cmd::replay::{parse_duration, replay, ReplayArgs};
+use otsensor::cmd::replay::{parse_duration, replay_with, ReplayArgs};
 use otsensor::cmd::report::{report, ReportArgs};
-use otsensor::config::RunFlags;
+use otsensor::config::{OutputFlags, RunFlags};
 use otsensor_dissectors::engine::EngineConfig;
 
 /// Passive network sensor for industrial control systems (Modbus/TCP, DNP3, S7comm).
@@ -70,6 +70,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         #[command(flatten)]
+        outputs: OutputFlags,
+        #[command(flatten)]
         common: Common,
     },
     /// Learn from the first part of a capture (capture time), then score the rest.
@@ -88,6 +90,8 @@ enum Command {
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        outputs: OutputFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -175,6 +179,12 @@ enum BaselineAction {
     },
 }
 
+/// A bad flag or setting: exit code 2, as for `run`.
+fn usage(e: &str) -> ExitCode {
+    eprintln!("otsensor: error: {e}");
+    ExitCode::from(2)
+}
+
 fn model_cmd(r: Result<(), ModelCmdError>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -259,26 +269,42 @@ fn main() -> ExitCode {
             progress: !common.no_progress,
             summary: !common.quiet,
         })),
-        Command::Detect { captures, baseline, alerts, policy, common } => model_cmd(detect(&DetectArgs {
-            captures,
-            baseline,
-            alerts,
-            engine: common.engine(),
-            policy,
-            progress: !common.no_progress,
-            summary: !common.quiet,
-        })),
-        Command::Replay { capture, learn_for, alerts, save_baseline, policy, common } => {
-            model_cmd(replay(&ReplayArgs {
-                capture,
-                learn_for_secs: learn_for,
-                alerts,
-                save_baseline,
-                engine: common.engine(),
-                policy,
-                progress: !common.no_progress,
-                summary: !common.quiet,
-            }))
+        Command::Detect { captures, baseline, alerts, policy, outputs, common } => {
+            let o = match outputs.resolve(alerts, Some(&baseline)) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            model_cmd(detect_with(
+                &DetectArgs {
+                    captures,
+                    baseline,
+                    alerts: o.file.clone(),
+                    engine: common.engine(),
+                    policy,
+                    progress: !common.no_progress,
+                    summary: !common.quiet,
+                },
+                &o,
+            ))
+        }
+        Command::Replay { capture, learn_for, alerts, save_baseline, policy, outputs, common } => {
+            let o = match outputs.resolve(alerts, None) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            model_cmd(replay_with(
+                &ReplayArgs {
+                    capture,
+                    learn_for_secs: learn_for,
+                    alerts: o.file.clone(),
+                    save_baseline,
+                    engine: common.engine(),
+                    policy,
+                    progress: !common.no_progress,
+                    summary: !common.quiet,
+                },
+                &o,
+            ))
         }
         Command::Report { captures, baseline, learn_for, output, policy, common } => model_cmd(report(&ReportArgs {
             captures,

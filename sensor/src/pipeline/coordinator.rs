@@ -20,8 +20,9 @@ use otsensor_models::{Alert, Baseline, Detector, Learner, Observation};
 use super::merge::{Finding, Merger};
 use crate::baseline_file::{self, BaselineFileError};
 use crate::metrics::registry::Telemetry;
-use crate::output::alerts::{AlertWriter, LineKind};
+use crate::output::alerts::{AlertFormat, AlertWriter, LineKind};
 use crate::output::chain::Chain;
+use crate::output::sinks::Outputs;
 use crate::policy::Applier;
 
 /// Hand closed alerts to the writer every this many PDUs (as `detect` does).
@@ -57,6 +58,10 @@ pub struct CoordinatorConfig {
     /// Set (by SIGHUP) to reload the policy file; a file that fails validation is refused
     /// and the policy in force stays.
     pub reload_policy: Arc<AtomicBool>,
+    /// Network outputs every alert is queued for (and, with Kafka, assets and traffic).
+    pub outputs: Option<Arc<Outputs>>,
+    /// Format of the alert lines written to the file or stdout.
+    pub alert_format: AlertFormat,
 }
 
 /// Learning or detecting.
@@ -164,6 +169,8 @@ impl<'w> Coordinator<'w> {
         };
         let mut writer = AlertWriter::new(out);
         writer.set_chain(chain);
+        writer.set_outputs(config.outputs.clone());
+        writer.set_format(config.alert_format);
         if let Some(p) = &config.policy {
             let policy = crate::cmd::rules::load_policy(p).map_err(CoordinatorError::Policy)?;
             writer.set_policy(Some(Applier::new(policy)));
@@ -561,6 +568,8 @@ mod tests {
             timing: AlertTiming::OnOpen,
             policy: None,
             reload_policy: Arc::default(),
+            outputs: None,
+            alert_format: AlertFormat::Json,
         };
         let mut out = Vec::new();
         {
