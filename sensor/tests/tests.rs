@@ -10,6 +10,7 @@ mod detect;
 mod expected;
 mod golden;
 mod live_e2e;
+mod outputs;
 mod policy;
 mod report;
 mod run_pipeline;
