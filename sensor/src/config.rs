@@ -460,6 +460,50 @@ mod tests {
     }
 
     #[test]
+    fn outputs_come_from_the_file_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("otsensor-config-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("out.toml");
+        std::fs::write(
+            &p,
+            "read = [\"x.pcap\"]\nbaseline = \"/var/lib/otsensor/b.json\"\nalerts = \"/tmp/a.jsonl\"\n\
+             output = [\"cef+udp://10.1.1.5:514\", \"kafka://k1:9092,k2:9092\"]\nqueue_size = 7\n\
+             fsync = \"always\"\nsite = \"north\"\nsensor_id = \"s1\"\nalert_format = \"ecs\"\n",
+        )
+        .expect("write");
+        let o = RunFlags { config: Some(p.clone()), ..RunFlags::default() }.resolve().expect("resolves");
+        assert_eq!(o.alerts, Some(PathBuf::from("/tmp/a.jsonl")));
+        assert_eq!(o.coordinator.alert_format, AlertFormat::Ecs);
+        let net = o.outputs.net.expect("network outputs");
+        let names: Vec<String> = net.destinations.iter().map(Destination::name).collect();
+        assert_eq!(names, ["cef+udp://10.1.1.5:514", "kafka://k1:9092,k2:9092"]);
+        assert_eq!((net.queue_size, net.fsync), (7, crate::output::queue::Fsync::Always));
+        assert_eq!(net.state_dir, PathBuf::from("/var/lib/otsensor"), "the baseline's directory");
+        assert_eq!(net.origin, Origin { sensor_id: "s1".into(), site: "north".into() });
+        let flags = RunFlags {
+            config: Some(p.clone()),
+            outputs: OutputFlags { output: vec!["syslog+tcp://h:601".into()], ..OutputFlags::default() },
+            ..RunFlags::default()
+        };
+        let names: Vec<String> = flags
+            .resolve()
+            .expect("resolves")
+            .outputs
+            .net
+            .expect("net")
+            .destinations
+            .iter()
+            .map(Destination::name)
+            .collect();
+        assert_eq!(names, ["syslog+tcp://h:601"], "--output replaces the file's list");
+        let twice = OutputFlags { output: vec!["file:/a".into(), "file:/b".into()], ..OutputFlags::default() };
+        assert!(twice.resolve(None, None).is_err_and(|e| e.contains("only one alerts file")));
+        let bad = OutputFlags { output: vec!["syslog://h:1".into()], ..OutputFlags::default() };
+        assert!(bad.resolve(None, None).is_err_and(|e| e.contains("unknown scheme")));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused_with_the_file_named() {
         let dir = std::env::temp_dir().join(format!("otsensor-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");

@@ -94,3 +94,63 @@ pub fn write_alert_ecs(
     }
     out.end_line();
 }
+
+#[cfg(test)]
+mod tests {
+    use otsensor_dissectors::event::{Endpoint, Protocol, Timestamp};
+    use otsensor_models::Severity;
+
+    use super::*;
+
+    #[test]
+    fn an_alert_maps_onto_ecs_fields() {
+        let ep = |ip: [u8; 4], port| Endpoint { ip: ip.into(), port };
+        let a = Alert {
+            id: "dnp3.cold_restart".into(),
+            rule_id: 9_100_220,
+            rev: 2,
+            name: "Device restart",
+            severity: Severity::Critical,
+            score: 95,
+            ts_first: Timestamp { secs: 1_422_552_945, nanos: 48_062_000 },
+            ts_last: Timestamp { secs: 1_422_552_946, nanos: 0 },
+            pkt_first: 4,
+            pkt_last: 6,
+            src: ep([192, 168, 60, 1], 49423),
+            dst: ep([192, 168, 60, 130], 20000),
+            protocol: Some(Protocol::Dnp3),
+            summary: "Device restart".into(),
+            evidence: "COLD_RESTART".into(),
+            count: 3,
+            mitre: Some("T0816"),
+            point: None,
+        };
+        let mut out = JsonBuf::new();
+        write_alert_ecs(&mut out, &a, LineKind::Update, true, None, Some(&Chain::new()));
+        let v: serde_json::Value = serde_json::from_slice(out.as_bytes()).expect("one JSON line");
+        for (k, want) in [
+            ("@timestamp", "2015-01-29T17:35:45.048062Z"),
+            ("event.kind", "alert"),
+            ("event.code", "dnp3.cold_restart"),
+            ("event.end", "2015-01-29T17:35:46.000000Z"),
+            ("event.reason", "COLD_RESTART"),
+            ("message", "Device restart"),
+            ("rule.id", "9100220"),
+            ("rule.name", "Device restart"),
+            ("rule.version", "2"),
+            ("rule.category", "dnp3"),
+            ("source.ip", "192.168.60.1"),
+            ("destination.ip", "192.168.60.130"),
+            ("network.protocol", "dnp3"),
+            ("log.level", "critical"),
+        ] {
+            assert_eq!(v[k], want, "{k}");
+        }
+        assert_eq!((v["source.port"].as_u64(), v["destination.port"].as_u64()), (Some(49423), Some(20000)));
+        assert_eq!((v["event.severity"].as_u64(), v["event.risk_score"].as_u64()), (Some(10), Some(95)));
+        assert_eq!(v["threat.technique.id"], serde_json::json!(["T0816"]));
+        assert_eq!(v["event.category"], serde_json::json!(["network", "intrusion_detection"]));
+        assert_eq!((v["otsensor.count"].as_u64(), v["otsensor.update"].as_bool()), (Some(3), Some(true)));
+        assert_eq!((v["seq"].as_u64(), v["otsensor.capture_loss"].as_bool()), (Some(1), Some(true)));
+    }
+}
