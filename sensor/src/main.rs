@@ -142,6 +142,25 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Read the fleet's records back from Kafka as JSON lines (alerts by default), until
+    /// SIGINT/SIGTERM or --idle-exit.
+    Consume {
+        /// Brokers, host:port[,host:port...].
+        #[arg(long, value_name = "BROKERS")]
+        kafka: String,
+        /// Topic to read (repeatable): otsensor.alerts, otsensor.assets, otsensor.stats.
+        #[arg(long, value_name = "TOPIC", default_value = "otsensor.alerts")]
+        topic: Vec<String>,
+        /// Consumer group.
+        #[arg(long, value_name = "GROUP", default_value = "otsensor-consume")]
+        group: String,
+        /// With no committed offset for the group, start at the oldest record (else the newest).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this long without a record: 10s, 1m.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        idle_exit: Option<f64>,
+    },
     /// Check the tamper-evident chain of an alerts file (written with --alerts): reports
     /// the first record altered, removed, inserted or reordered, or a truncated tail.
     VerifyAlerts {
@@ -338,6 +357,25 @@ fn main() -> ExitCode {
                 engine: common.engine(),
                 progress: !common.no_progress,
             }))
+        }
+        Command::Consume { kafka, topic, group, from_beginning, idle_exit } => {
+            let args = otsensor::cmd::consume::ConsumeArgs {
+                brokers: kafka,
+                topics: topic,
+                group,
+                from_beginning,
+                idle_exit: idle_exit.map(std::time::Duration::from_secs_f64),
+            };
+            match otsensor::cmd::consume::consume(&args, &mut std::io::stdout().lock()) {
+                Ok(n) => {
+                    eprintln!("otsensor: {n} records");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("otsensor: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::VerifyAlerts { file } => {
             let result = std::fs::read(&file)

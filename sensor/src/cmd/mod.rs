@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod consume;
 pub mod detect;
 pub mod dissect;
 pub mod inventory;

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod chain;
 pub mod dest;
 pub mod ecs;
+pub mod fleet;
 pub mod json;
 mod json_dnp3;
 mod json_modbus;

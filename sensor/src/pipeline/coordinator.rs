@@ -22,6 +22,7 @@ use crate::baseline_file::{self, BaselineFileError};
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::{AlertFormat, AlertWriter, LineKind};
 use crate::output::chain::Chain;
+use crate::output::fleet::Fleet;
 use crate::output::sinks::Outputs;
 use crate::policy::Applier;
 
@@ -127,6 +128,8 @@ pub struct Coordinator<'w> {
     error: Option<CoordinatorError>,
     /// The alerts file, to sync at checkpoints (a second handle on it).
     durable: Option<std::fs::File>,
+    /// Assets and traffic summaries for Kafka, with the outputs they go to.
+    fleet: Option<(Fleet, Arc<Outputs>)>,
 }
 
 impl<'w> Coordinator<'w> {
@@ -189,7 +192,9 @@ impl<'w> Coordinator<'w> {
             loss: false,
             error: None,
             durable,
+            fleet: None,
         };
+        c.fleet = c.config.outputs.clone().filter(|o| o.wants_fleet()).map(|o| (Fleet::default(), o));
         c.set_report_on_open();
         c.publish_baseline_state();
         Ok(c)
@@ -230,6 +235,9 @@ impl<'w> Coordinator<'w> {
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
+        if let Some((f, o)) = &mut self.fleet {
+            f.observe(obs, o);
+        }
         let ns = obs.ts.as_nanos();
         if let Mode::Learning(l) = &mut self.mode {
             let first = *l.first_ns.get_or_insert(ns);
@@ -377,6 +385,9 @@ impl<'w> Coordinator<'w> {
             self.drain_closed();
             self.flush();
             self.update_loss();
+            if let Some((f, o)) = &mut self.fleet {
+                f.publish_assets(o);
+            }
         }
         if self.last_checkpoint.elapsed() >= self.config.checkpoint {
             self.last_checkpoint = Instant::now();
@@ -452,6 +463,9 @@ impl<'w> Coordinator<'w> {
         }
         self.write_pending(LineKind::Closed);
         self.flush();
+        if let Some((f, o)) = &mut self.fleet {
+            f.finish(o);
+        }
         if let Some(e) = self.error.take() {
             return Err(e);
         }
