@@ -358,6 +358,12 @@ fn main() -> ExitCode {
                 progress: !common.no_progress,
             }))
         }
+        #[cfg(not(feature = "kafka"))]
+        Command::Consume { .. } => {
+            eprintln!("otsensor: error: consume: this otsensor was built without the kafka feature");
+            ExitCode::from(2)
+        }
+        #[cfg(feature = "kafka")]
         Command::Consume { kafka, topic, group, from_beginning, idle_exit } => {
             let args = otsensor::cmd::consume::ConsumeArgs {
                 brokers: kafka,

@@ -9,6 +9,8 @@ mod dashboards;
 mod detect;
 mod expected;
 mod golden;
+#[cfg(feature = "kafka")]
+mod kafka_e2e;
 mod live_e2e;
 mod outputs;
 mod policy;

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+#[cfg(feature = "kafka")]
 pub mod consume;
 pub mod detect;
 pub mod dissect;

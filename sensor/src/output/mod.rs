@@ -12,6 +12,7 @@ pub mod json;
 mod json_dnp3;
 mod json_modbus;
 mod json_s7;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod queue;
 mod sender;

@@ -66,7 +66,10 @@ fn deliverer(d: &Destination, config: &OutputConfig) -> Result<Box<dyn Deliver>,
             };
             Ok(Box::new(Siem::new(*format, *transport, host.clone(), *port, config.origin.clone(), tls)))
         }
+        #[cfg(feature = "kafka")]
         Destination::Kafka(brokers) => Ok(Box::new(super::kafka::Kafka::new(brokers, &config.origin)?)),
+        #[cfg(not(feature = "kafka"))]
+        Destination::Kafka(_) => Err(format!("{}: this otsensor was built without the kafka feature", d.name())),
         Destination::File(p) => Err(format!("file:{} is written by the alert writer, not queued", p.display())),
     }
 }
