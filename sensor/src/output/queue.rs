@@ -440,8 +440,11 @@ impl Queue {
         c.next = through + 1;
         c.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
         let (path, next) = (self.dir.join(cursor_file(&c.name)), c.next);
+        // Saved without the lock, so that an fsync never holds up `append`; only this
+        // destination's sender writes its cursor, so saves cannot cross.
+        drop(inner);
         write_cursor(&path, next, self.fsync != Fsync::Never)?;
-        self.collect(&mut inner)
+        self.collect(&mut self.lock())
     }
 
     /// Drops from memory and disk what every destination is past.
