@@ -15,8 +15,8 @@ use crate::event::{
     Direction, Endpoint, NetEvent, Notice, NoticeKind, Pdu, PduBody, PerDirection, Protocol, Sink, Timestamp,
     Transport, FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
 };
-use crate::net::{tcp_seen, ArpOp, ArpPacket, FlowEnd, FlowPhase, FlowRecord, L2Record, L4};
 use crate::modbus::{self, ModbusStream};
+use crate::net::{tcp_seen, ArpOp, ArpPacket, FlowEnd, FlowPhase, FlowRecord, L2Record, L4};
 use crate::packet::{self, Skip, TcpSegment};
 use crate::s7::{self, S7Stream};
 use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};

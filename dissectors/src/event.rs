@@ -7,8 +7,8 @@
 
 use crate::dnp3::Dnp3Pdu;
 use crate::modbus::ModbusPdu;
-use crate::s7::{S7Pdu, S7PlusPdu};
 pub use crate::net::NetEvent;
+use crate::s7::{S7Pdu, S7PlusPdu};
 pub use crate::types::*;
 
 /// One protocol message as a dissector decoded it.

@@ -39,6 +39,8 @@ pub fn consume(args: &ConsumeArgs, out: &mut dyn Write) -> Result<u64, String> {
         .set("group.id", &args.group)
         .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" })
         .set("enable.auto.commit", "true")
+        // Topics created, or a broker come back, are seen within a second.
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .map_err(|e| format!("--kafka {}: {e}", args.brokers))?;
     let topics: Vec<&str> = args.topics.iter().map(String::as_str).collect();

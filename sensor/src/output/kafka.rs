@@ -6,6 +6,10 @@
 //! `otsensor.stats` (per-pair traffic summaries each minute). Every value is the record's JSON
 //! with `sensor_id`, `site` and `version` added.
 //!
+//! The three topics are created when missing (3 partitions, the brokers' default replication
+//! factor; brokers such as tansu do not create topics on first use), at the first delivery and
+//! again whenever a batch waits: a broker that came back empty gets them again.
+//!
 //! A batch is acknowledged to the queue only once librdkafka reports every record delivered.
 //! While the brokers are away librdkafka holds and retries the records itself
 //! (`message.timeout.ms` = 0: no give-up), so they are not sent twice by us; if the process
@@ -15,11 +19,14 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::ClientContext;
 
 use super::queue::{Record, Topic};
@@ -33,6 +40,54 @@ pub fn topic(t: Topic) -> &'static str {
         Topic::Assets => "otsensor.assets",
         Topic::Stats => "otsensor.stats",
     }
+}
+
+/// Partitions of a topic otsensor creates.
+const PARTITIONS: i32 = 3;
+/// While a batch waits this long, the topics are created again (a broker may have come back
+/// without them).
+const RECREATE_EVERY: Duration = Duration::from_secs(2);
+/// A batch not acknowledged after this long is sent again by a new producer: a broker that
+/// restarted without its state answers the old producer id with UNKNOWN_PRODUCER_ID, which
+/// librdkafka retries forever. Records the old producer did deliver arrive twice
+/// (at-least-once).
+const STALL: Duration = Duration::from_secs(5);
+
+/// Runs a future to completion on this thread (the admin client's answers are futures; no
+/// async runtime is needed for them).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// Creates the topics that do not exist yet.
+fn create_topics(admin: &AdminClient<DefaultClientContext>) -> io::Result<()> {
+    let topics: Vec<NewTopic<'_>> = [Topic::Alerts, Topic::Assets, Topic::Stats]
+        .into_iter()
+        .map(|t| NewTopic::new(topic(t), PARTITIONS, TopicReplication::Fixed(-1)))
+        .collect();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let results = block_on(admin.create_topics(&topics, &options)).map_err(io::Error::other)?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, Code::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(io::Error::other(format!("kafka: creating {name}: {code}"))),
+        }
+    }
+    Ok(())
 }
 
 /// Counts the records librdkafka gave up on.
@@ -57,6 +112,8 @@ pub(crate) struct Kafka {
     brokers: String,
     origin: Origin,
     producer: Option<BaseProducer<Ctx>>,
+    admin: AdminClient<DefaultClientContext>,
+    topics_ready: bool,
     failed: Arc<AtomicU64>,
 }
 
@@ -84,7 +141,19 @@ pub fn with_origin(payload: &[u8], origin: &Origin) -> Vec<u8> {
 impl Kafka {
     /// A producer for `brokers`; it connects when the first batch comes.
     pub(crate) fn new(brokers: &[String], origin: &Origin) -> Result<Self, String> {
-        let k = Kafka { brokers: brokers.join(","), origin: origin.clone(), producer: None, failed: Arc::default() };
+        let brokers = brokers.join(",");
+        let admin = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .map_err(|e| format!("kafka://{brokers}: {e}"))?;
+        let k = Kafka {
+            brokers,
+            origin: origin.clone(),
+            producer: None,
+            admin,
+            topics_ready: false,
+            failed: Arc::default(),
+        };
         // Settings are checked now, so that a bad one stops the start, not the first alert.
         k.create().map_err(|e| format!("kafka://{}: {e}", k.brokers))?;
         Ok(k)
@@ -124,14 +193,29 @@ impl Deliver for Kafka {
             Some(p) => p,
             None => self.create().map_err(io::Error::other)?,
         };
+        if !self.topics_ready {
+            create_topics(&self.admin)?;
+            self.topics_ready = true;
+        }
         let before = self.failed.load(Ordering::Relaxed);
         for r in batch {
             self.produce(&p, r)?;
         }
         // Until every record is acknowledged by all in-sync replicas (or has failed).
+        let started = Instant::now();
+        let mut waited = started;
         loop {
             if p.flush(Duration::from_millis(500)).is_ok() {
                 break;
+            }
+            if started.elapsed() >= STALL {
+                return Err(io::Error::other("kafka: no acknowledgement within 5 s; a new producer sends the batch"));
+            }
+            if waited.elapsed() >= RECREATE_EVERY {
+                waited = Instant::now();
+                if let Err(e) = create_topics(&self.admin) {
+                    eprintln!("otsensor: warning: {e}");
+                }
             }
             if let Some((code, why)) = p.client().fatal_error() {
                 // A new producer (a new producer id) sends the batch again.
