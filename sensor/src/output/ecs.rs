@@ -5,7 +5,7 @@
 
 use otsensor_models::Alert;
 
-use super::alerts::LineKind;
+use super::alerts::{learnable_words, LineKind};
 use super::chain::Chain;
 use super::json::JsonBuf;
 use super::siem::cef_severity;
@@ -70,6 +70,12 @@ pub fn write_alert_ecs(
     out.key_u64("otsensor.count", a.count);
     out.key_u64("otsensor.pkt_first", a.pkt_first);
     out.key_u64("otsensor.pkt_last", a.pkt_last);
+    if a.occurrence > 1 {
+        out.key_u64("otsensor.occurrence", u64::from(a.occurrence));
+    }
+    if let Some(l) = a.learn {
+        out.key_str("otsensor.learn", &learnable_words(l));
+    }
     if kind == LineKind::Update {
         out.key_bool("otsensor.update", true);
     }
@@ -124,6 +130,8 @@ mod tests {
             count: 3,
             mitre: Some("T0816"),
             point: None,
+            occurrence: 2,
+            learn: None,
         };
         let mut out = JsonBuf::new();
         write_alert_ecs(&mut out, &a, LineKind::Update, true, None, Some(&Chain::new()));
@@ -152,5 +160,6 @@ mod tests {
         assert_eq!(v["event.category"], serde_json::json!(["network", "intrusion_detection"]));
         assert_eq!((v["otsensor.count"].as_u64(), v["otsensor.update"].as_bool()), (Some(3), Some(true)));
         assert_eq!((v["seq"].as_u64(), v["otsensor.capture_loss"].as_bool()), (Some(1), Some(true)));
+        assert_eq!(v["otsensor.occurrence"].as_u64(), Some(2));
     }
 }

@@ -98,7 +98,7 @@ fn sd_escape(s: &str) -> String {
 }
 
 /// Keys of the alert carried as structured data, in this order (when present).
-const SD_KEYS: [&str; 20] = [
+const SD_KEYS: [&str; 22] = [
     "id",
     "rule_id",
     "rev",
@@ -114,6 +114,8 @@ const SD_KEYS: [&str; 20] = [
     "mitre",
     "pkt_first",
     "pkt_last",
+    "occurrence",
+    "learn",
     "src_zone",
     "dst_zone",
     "src_asset",
