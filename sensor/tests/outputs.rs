@@ -93,13 +93,31 @@ fn tls_receiver(
     chain: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> (SocketAddr, Inbox) {
+    tls_receiver_checking(chain, key, None)
+}
+
+/// A TLS receiver; with `client_ca`, it wants a client certificate that CA signed.
+fn tls_receiver_checking(
+    chain: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+) -> (SocketAddr, Inbox) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![chain], key)
-        .expect("server config");
+        .expect("versions");
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).expect("client CA");
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(vec![chain], key).expect("server config");
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -410,5 +428,77 @@ fn the_queue_outlives_the_process_and_delivers_what_it_held() {
     let got = wait_for(&inbox, 2);
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got.iter().all(|m| m.contains("|9100220|Device restart|10|")), "{got:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A CA, a server certificate for localhost and a client certificate, all signed by it:
+/// (CA PEM, CA DER, server chain, server key, client PEM, client key PEM).
+#[allow(clippy::type_complexity)]
+fn mtls_pki() -> (
+    String,
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+    String,
+    String,
+) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("key")).expect("CA");
+    let server_key = rcgen::KeyPair::generate().expect("server key");
+    let server = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .expect("params")
+        .signed_by(&server_key, &ca)
+        .expect("cert");
+    let client_key = rcgen::KeyPair::generate().expect("client key");
+    let client = rcgen::CertificateParams::new(vec!["sensor".into()])
+        .expect("params")
+        .signed_by(&client_key, &ca)
+        .expect("cert");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+    (ca.pem(), ca.der().clone(), server.der().clone(), key, client.pem(), client_key.serialize_pem())
+}
+
+fn tls_config(dir: &Path, port: u16, tls: TlsFiles) -> OutputConfig {
+    OutputConfig {
+        destinations: vec![format!("cef+tls://localhost:{port}").parse::<Destination>().expect("URL")],
+        tls,
+        ..config(dir, port, 100)
+    }
+}
+
+#[test]
+fn tls_sends_a_client_certificate_refuses_a_readable_key_and_an_unknown_ca() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp("mtls");
+    let (ca_pem, ca_der, chain, key, client_pem, client_key) = mtls_pki();
+    let (addr, inbox) = tls_receiver_checking(chain, key, Some(ca_der));
+    let files = TlsFiles {
+        ca: Some(dir.join("ca.pem")),
+        cert: Some(dir.join("client.pem")),
+        key: Some(dir.join("client.key")),
+    };
+    std::fs::write(dir.join("ca.pem"), &ca_pem).expect("CA");
+    std::fs::write(dir.join("client.pem"), client_pem).expect("cert");
+    std::fs::write(dir.join("client.key"), client_key).expect("key");
+    // A key others can read is refused at start, with the file named.
+    std::fs::set_permissions(dir.join("client.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let e = Outputs::start(&tls_config(&dir.join("q1"), addr.port(), files.clone())).expect_err("a readable key");
+    assert!(e.contains("client.key") && e.contains("must not be readable by others"), "{e}");
+    std::fs::set_permissions(dir.join("client.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let o = Outputs::start(&tls_config(&dir.join("q2"), addr.port(), files.clone())).expect("start").expect("output");
+    o.append(Topic::Alerts, alert_json(1).as_bytes());
+    assert_eq!(wait_for(&inbox, 1).len(), 1, "delivered with the client certificate");
+    o.finish();
+    // A receiver whose certificate another CA signed is never sent anything.
+    let (_, _, other_chain, other_key, _, _) = mtls_pki();
+    let (other, other_inbox) = tls_receiver(other_chain, other_key);
+    let o = Outputs::start(&tls_config(&dir.join("q3"), other.port(), files)).expect("start").expect("output");
+    o.append(Topic::Alerts, alert_json(2).as_bytes());
+    std::thread::sleep(Duration::from_millis(500));
+    let (queued, delivered, _, retried) = counters(&o);
+    assert_eq!((queued, delivered), (1, 0));
+    assert!(retried >= 1, "the handshake failed and is retried");
+    assert!(other_inbox.lock().expect("inbox").is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -170,6 +170,14 @@ impl Outputs {
     }
 }
 
+impl Drop for Outputs {
+    /// Senders stop with their outputs (without draining: that is [`Outputs::finish`]).
+    fn drop(&mut self) {
+        self.abort.store(true, Ordering::Relaxed);
+        self.queue.close();
+    }
+}
+
 /// The outputs' counters as the metrics endpoint renders them; filled once the outputs
 /// start.
 pub type SharedCounters = Mutex<Vec<DestCounters>>;
