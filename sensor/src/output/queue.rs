@@ -122,6 +122,8 @@ struct Cursor {
     name: String,
     next: u64,
     stats: Arc<DestStats>,
+    /// Whether its first drop was reported on stderr.
+    warned: bool,
 }
 
 struct Segment {
@@ -207,6 +209,40 @@ fn decode_segment(bytes: &[u8], into: &mut Vec<Record>) -> usize {
     }
 }
 
+/// The segments of `dir` in order, and their records; a torn or corrupt tail is cut off (with
+/// a warning) and an empty segment deleted.
+fn load_segments(dir: &Path) -> io::Result<(Vec<Segment>, Vec<Record>)> {
+    let mut segments = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if let Some(Ok(first)) = name.strip_prefix("seg-").and_then(|n| n.strip_suffix(".log")).map(str::parse::<u64>) {
+            segments.push(Segment { first, path });
+        }
+    }
+    segments.sort_by_key(|s| s.first);
+    let mut all = Vec::new();
+    let mut kept = Vec::new();
+    for seg in segments {
+        let bytes = fs::read(&seg.path)?;
+        let good = decode_segment(&bytes, &mut all);
+        if good < bytes.len() {
+            eprintln!(
+                "otsensor: warning: {}: {} bytes after the last whole record cut off (an interrupted write)",
+                seg.path.display(),
+                bytes.len() - good
+            );
+            OpenOptions::new().write(true).open(&seg.path)?.set_len(good as u64)?;
+        }
+        if good == 0 {
+            fs::remove_file(&seg.path)?;
+        } else {
+            kept.push(seg);
+        }
+    }
+    Ok((kept, all))
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -217,56 +253,32 @@ impl Queue {
     /// on from its saved cursor.
     pub fn open(dir: &Path, destinations: &[String], cap: usize, fsync: Fsync) -> io::Result<Arc<Queue>> {
         fs::create_dir_all(dir)?;
-        let mut segments = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if let Some(first) = name.strip_prefix("seg-").and_then(|n| n.strip_suffix(".log")) {
-                if let Ok(first) = first.parse::<u64>() {
-                    segments.push(Segment { first, path });
-                }
-            }
-        }
-        segments.sort_by_key(|s| s.first);
-        let mut all = Vec::new();
-        let mut kept = Vec::new();
-        let count = segments.len();
-        for (i, seg) in segments.into_iter().enumerate() {
-            let bytes = fs::read(&seg.path)?;
-            let good = decode_segment(&bytes, &mut all);
-            if good < bytes.len() {
-                eprintln!(
-                    "otsensor: warning: {}: {} bytes after the last whole record cut off (an interrupted write)",
-                    seg.path.display(),
-                    bytes.len() - good
-                );
-                OpenOptions::new().write(true).open(&seg.path)?.set_len(good as u64)?;
-                // Records after a corrupt one cannot be trusted to follow it.
-                if i + 1 < count {
-                    eprintln!("otsensor: warning: {}: later segments are kept as they are", dir.display());
-                }
-            }
-            if good == 0 {
-                fs::remove_file(&seg.path)?;
-            } else {
-                kept.push(seg);
-            }
-        }
-        let segments = kept;
-        let next_id = all.last().map_or_else(|| segments.first().map_or(1, |s| s.first), |r| r.id + 1);
-        let mut cursors = Vec::new();
+        let (segments, all) = load_segments(dir)?;
+        let mut saved = Vec::new();
         for name in destinations {
-            let path = dir.join(cursor_file(name));
-            let next = match read_cursor(&path)? {
+            saved.push(read_cursor(&dir.join(cursor_file(name)))?);
+        }
+        // Numbers are never reused, even when every segment was delivered and deleted.
+        let next_id = all
+            .last()
+            .map(|r| r.id + 1)
+            .into_iter()
+            .chain(segments.first().map(|s| s.first))
+            .chain(saved.iter().flatten().copied())
+            .max()
+            .unwrap_or(1);
+        let mut cursors = Vec::new();
+        for (name, saved) in destinations.iter().zip(saved) {
+            let next = match saved {
                 Some(next) => next,
                 None => {
                     // Saved at once: from now on the destination is known, and a restart
                     // before its first delivery still owes it everything after this point.
-                    write_cursor(&path, next_id, true)?;
+                    write_cursor(&dir.join(cursor_file(name)), next_id, true)?;
                     next_id
                 }
             };
-            cursors.push(Cursor { name: name.clone(), next, stats: Arc::default() });
+            cursors.push(Cursor { name: name.clone(), next, stats: Arc::default(), warned: false });
         }
         let oldest = cursors.iter().map(|c| c.next).min().unwrap_or(next_id);
         let records: VecDeque<Record> = all.into_iter().filter(|r| r.id >= oldest).collect();
@@ -396,6 +408,13 @@ impl Queue {
                 let skip = behind - self.cap as u64;
                 c.next += skip;
                 c.stats.dropped.fetch_add(skip, Ordering::Relaxed);
+                if !std::mem::replace(&mut c.warned, true) {
+                    eprintln!(
+                        "otsensor: warning: output {}: more than {} records behind: its oldest are being dropped \
+                         (counted in otsensor_output_dropped_total)",
+                        c.name, self.cap
+                    );
+                }
             }
         }
         let oldest = inner.cursors.iter().map(|c| c.next).min().unwrap_or(head);
@@ -582,6 +601,23 @@ mod tests {
         assert_eq!(ids(&q.fetch(0, 10, Duration::ZERO)), [1, 2]);
         q.append(Topic::Alerts, b"{}").expect("append");
         assert_eq!(ids(&q.fetch(0, 10, Duration::ZERO)), [1, 2, 3], "the torn record's number is reused");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn numbers_go_on_after_every_segment_was_delivered_and_deleted() {
+        let d = dir("reuse");
+        let names = ["a".to_string()];
+        let q = Queue::open(&d, &names, 10_000, Fsync::Never).expect("open");
+        let big = vec![b'x'; 600_000];
+        for _ in 0..2 {
+            q.append(Topic::Alerts, &big).expect("append");
+        }
+        q.ack(0, 2).expect("ack");
+        drop(q);
+        let q = Queue::open(&d, &names, 10_000, Fsync::Never).expect("reopen");
+        q.append(Topic::Alerts, b"{}").expect("append");
+        assert_eq!(ids(&q.fetch(0, 10, Duration::ZERO)), [3], "not 1: the cursor is at 3");
         let _ = fs::remove_dir_all(&d);
     }
 
