@@ -502,3 +502,61 @@ fn tls_sends_a_client_certificate_refuses_a_readable_key_and_an_unknown_ca() {
     assert!(other_inbox.lock().expect("inbox").is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `GET /metrics` from the sensor's endpoint, or `None` while it does not answer.
+fn scrape(addr: SocketAddr) -> Option<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).ok()?;
+    Some(page)
+}
+
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn run_shows_each_destination_on_metrics_and_writes_ecs_lines_that_chain() {
+    let dir = temp("metrics");
+    let port = free_port();
+    let metrics: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .arg("run")
+        .arg("--read")
+        .arg(bundled_pcaps().join("dnp3/iti-cold-restart.pcap"))
+        .arg("--baseline")
+        .arg(dir.join("b.json"))
+        .args(["--learn-for", "5s", "--alert-format", "ecs", "--metrics", &metrics.to_string()])
+        .arg("--output")
+        .arg(format!("file:{}", dir.join("alerts.jsonl").display()))
+        .args(["--output", &format!("syslog+tcp://127.0.0.1:{port}"), "--drain", "3s", "-q"])
+        .spawn()
+        .expect("otsensor runs");
+    // Nothing listens: while the run drains, the endpoint shows the alert queued, the
+    // attempts retried and its age.
+    let dest = format!("{{destination=\"syslog+tcp://127.0.0.1:{port}\"}}");
+    let mut seen = None;
+    let t = Instant::now();
+    while seen.is_none() && t.elapsed() < Duration::from_secs(20) {
+        seen = scrape(metrics).filter(|p| sample(p, &format!("otsensor_output_retried_total{dest}")) >= Some(2.0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = seen.expect("the retries on /metrics");
+    assert_eq!(sample(&page, &format!("otsensor_output_queued_total{dest}")), Some(1.0));
+    assert_eq!(sample(&page, &format!("otsensor_output_delivered_total{dest}")), Some(0.0));
+    assert_eq!(sample(&page, &format!("otsensor_output_dropped_total{dest}")), Some(0.0));
+    assert!(sample(&page, &format!("otsensor_output_lag_seconds{dest}")) > Some(0.0), "{page}");
+    assert!(child.wait().expect("ends").success());
+    let alerts = std::fs::read_to_string(dir.join("alerts.jsonl")).expect("alerts file");
+    let v: Value = serde_json::from_str(alerts.lines().next().expect("an alert")).expect("JSON");
+    assert_eq!((v["event.code"].as_str(), v["rule.id"].as_str()), (Some("dnp3.cold_restart"), Some("9100220")));
+    let verify = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .arg("verify-alerts")
+        .arg(dir.join("alerts.jsonl"))
+        .output()
+        .expect("verify-alerts runs");
+    assert!(verify.status.success(), "ECS lines chain too: {}", String::from_utf8_lossy(&verify.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
