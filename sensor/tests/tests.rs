@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod dashboards;
 mod detect;
+mod episodes;
 mod expected;
 mod golden;
 #[cfg(feature = "kafka")]
