@@ -215,11 +215,23 @@ impl Deliver for Siem {
     }
 }
 
+/// The largest syslog datagram sent: what IPv4 UDP can carry. A longer message is cut (at
+/// a character boundary) rather than refused for ever, which would stall the destination.
+const MAX_DATAGRAM: usize = 65_507;
+
+fn udp_datagram(m: &str) -> &[u8] {
+    let mut end = m.len().min(MAX_DATAGRAM);
+    while !m.is_char_boundary(end) {
+        end -= 1;
+    }
+    m.as_bytes().get(..end).unwrap_or_default()
+}
+
 fn send(conn: &mut Conn, messages: &[String]) -> io::Result<()> {
     match conn {
         Conn::Udp(s) => {
             for m in messages {
-                s.send(m.as_bytes())?;
+                s.send(udp_datagram(m))?;
             }
             Ok(())
         }
@@ -233,5 +245,19 @@ fn send(conn: &mut Conn, messages: &[String]) -> io::Result<()> {
             s.write_all(&bytes)?;
             s.flush()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_datagram_too_long_for_udp_is_cut_at_a_character() {
+        let long = "é".repeat(40_000);
+        let d = udp_datagram(&long);
+        assert_eq!(d.len(), 65_506);
+        assert!(std::str::from_utf8(d).is_ok());
+        assert_eq!(udp_datagram("short"), b"short");
     }
 }
