@@ -12,7 +12,6 @@ use otsensor_models::Observation;
 
 use super::json::JsonBuf;
 use super::queue::Topic;
-use super::sinks::Outputs;
 use crate::inventory::vendor;
 use crate::metrics::registry::{class_index, CLASS_NAMES};
 
@@ -35,6 +34,9 @@ struct PairCounts {
 /// Client, server, server port, protocol.
 type PairKey = (IpAddr, IpAddr, u16, Protocol);
 
+/// Where records go: the outputs' queue in a run, a vector in tests.
+pub type Emit<'e> = &'e mut dyn FnMut(Topic, &[u8]);
+
 /// The assets and this minute's pair counts.
 #[derive(Default)]
 pub struct Fleet {
@@ -53,7 +55,7 @@ impl std::fmt::Debug for Fleet {
 
 impl Fleet {
     /// Takes in one PDU; a new minute of packet time publishes the last one's summaries.
-    pub fn observe(&mut self, obs: &Observation<'_>, out: &Outputs) {
+    pub fn observe(&mut self, obs: &Observation<'_>, out: Emit<'_>) {
         let minute = obs.ts.secs.div_euclid(60);
         if self.minute.is_some_and(|m| m != minute) {
             self.publish_stats(out);
@@ -90,7 +92,7 @@ impl Fleet {
     }
 
     /// Publishes the inventory if it changed since it was last published.
-    pub fn publish_assets(&mut self, out: &Outputs) {
+    pub fn publish_assets(&mut self, out: Emit<'_>) {
         if !std::mem::take(&mut self.changed) {
             return;
         }
@@ -121,11 +123,11 @@ impl Fleet {
         }
         j.end_array();
         j.end();
-        out.append(Topic::Assets, j.as_bytes());
+        out(Topic::Assets, j.as_bytes());
     }
 
     /// Publishes one record per pair for the minute just ended.
-    fn publish_stats(&mut self, out: &Outputs) {
+    fn publish_stats(&mut self, out: Emit<'_>) {
         let Some(minute) = self.minute else { return };
         for ((client, server, port, proto), c) in std::mem::take(&mut self.pairs) {
             let mut j = JsonBuf::new();
@@ -147,13 +149,71 @@ impl Fleet {
             }
             j.end();
             j.end();
-            out.append(Topic::Stats, j.as_bytes());
+            out(Topic::Stats, j.as_bytes());
         }
     }
 
     /// The end of a run: the last (partial) minute and the inventory.
-    pub fn finish(&mut self, out: &Outputs) {
+    pub fn finish(&mut self, out: Emit<'_>) {
         self.publish_stats(out);
         self.publish_assets(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use otsensor_dissectors::engine::{Engine, EngineConfig};
+    use otsensor_dissectors::event::Pdu;
+    use otsensor_dissectors::packet::linktype;
+    use otsensor_models::ObservationLog;
+
+    use super::*;
+
+    /// Observations of Modbus requests (FC 3, read 1 register at 0) from 10.0.0.9 to 10.0.0.2
+    /// at these seconds.
+    fn reads(at: &[i64]) -> ObservationLog {
+        // MBAP: transaction 1, protocol 0, length 6, unit 1; FC 3, address 0, quantity 1.
+        let read = crate::testutil::modbus_segment([10, 0, 0, 9], [10, 0, 0, 2], &[0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1]);
+        let mut log = ObservationLog::new();
+        let mut engine = Engine::new(EngineConfig::default());
+        for (i, &secs) in at.iter().enumerate() {
+            let ts = Timestamp { secs, nanos: 0 };
+            // Each segment follows the last in the stream (TCP sequence at bytes 24..28).
+            let mut seg = read.clone();
+            seg.splice(24..28, (1000 + 12 * i as u32).to_be_bytes());
+            engine.process(ts, i as u64 + 1, linktype::RAW, &seg, &mut |p: &Pdu<'_>| {
+                log.push(p);
+            });
+        }
+        log
+    }
+
+    #[test]
+    fn a_new_minute_publishes_the_last_ones_pairs_and_assets_only_when_they_change() {
+        let log = reads(&[1_700_000_040, 1_700_000_050, 1_700_000_110]);
+        let mut got: Vec<(Topic, serde_json::Value)> = Vec::new();
+        let mut emit = |t: Topic, b: &[u8]| got.push((t, serde_json::from_slice(b).expect("JSON")));
+        let mut f = Fleet::default();
+        for i in 0..2 {
+            f.observe(&log.get(i).expect("observation"), &mut emit);
+        }
+        f.publish_assets(&mut emit);
+        f.publish_assets(&mut emit);
+        f.observe(&log.get(2).expect("observation"), &mut emit);
+        f.finish(&mut emit);
+        let topics: Vec<Topic> = got.iter().map(|(t, _)| *t).collect();
+        assert_eq!(topics, [Topic::Assets, Topic::Stats, Topic::Stats], "assets once, then a minute each");
+        let assets = &got[0].1["assets"];
+        assert_eq!(assets[0]["ip"], "10.0.0.2");
+        assert_eq!(assets[0]["roles"], serde_json::json!(["server"]));
+        assert_eq!(assets[1]["ip"], "10.0.0.9");
+        assert_eq!(assets[1]["protocols"], serde_json::json!(["modbus"]));
+        let first = &got[1].1;
+        // 1,700,000,040 starts a minute (a multiple of 60); 1,700,000,110 is in the next.
+        assert_eq!(first["minute"].as_f64(), Some(1_700_000_040.0));
+        assert_eq!((first["client"].as_str(), first["server"].as_str()), (Some("10.0.0.9"), Some("10.0.0.2")));
+        assert_eq!((first["pdus"].as_u64(), first["requests"].as_u64()), (Some(2), Some(2)));
+        assert_eq!(first["classes"]["read"].as_u64(), Some(2));
+        assert_eq!(got[2].1["pdus"].as_u64(), Some(1), "the last, partial minute");
     }
 }

@@ -264,7 +264,7 @@ impl<'w> Coordinator<'w> {
 
     fn observe(&mut self, obs: &Observation<'_>) {
         if let Some((f, o)) = &mut self.fleet {
-            f.observe(obs, o);
+            f.observe(obs, &mut |t, b| o.append(t, b));
         }
         let ns = obs.ts.as_nanos();
         self.advance_learning(obs.ts, obs.pkt);
@@ -408,7 +408,7 @@ impl<'w> Coordinator<'w> {
             self.flush();
             self.update_loss();
             if let Some((f, o)) = &mut self.fleet {
-                f.publish_assets(o);
+                f.publish_assets(&mut |t, b| o.append(t, b));
             }
         }
         if self.last_checkpoint.elapsed() >= self.config.checkpoint {
@@ -486,7 +486,7 @@ impl<'w> Coordinator<'w> {
         self.write_pending(LineKind::Closed);
         self.flush();
         if let Some((f, o)) = &mut self.fleet {
-            f.finish(o);
+            f.finish(&mut |t, b| o.append(t, b));
         }
         if let Some(e) = self.error.take() {
             return Err(e);
