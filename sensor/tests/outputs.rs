@@ -220,6 +220,7 @@ fn check_syslog(msg: &str, alert: &Value) {
         expected.push((k.to_string(), v));
     }
     expected.push(("site".into(), "north".into()));
+    expected.push(("record_id".into(), "1".into()));
     assert_eq!(params, expected);
     assert_eq!(&serde_json::from_str::<Value>(&json).expect("JSON message"), alert);
 }
@@ -263,6 +264,7 @@ fn check_cef(msg: &str, alert: &Value) {
         (alert["evidence"].as_str().expect("evidence").into(), "evidence".into())
     );
     assert_eq!((get("cs4"), get("cs4Label")), ("north".into(), "site".into()));
+    assert_eq!(get("externalId"), "1", "the queue's record id");
 }
 
 #[test]

@@ -117,8 +117,9 @@ pub(crate) struct Kafka {
     failed: Arc<AtomicU64>,
 }
 
-/// A record's JSON with `sensor_id`, `site` and `version` added at its end.
-pub fn with_origin(payload: &[u8], origin: &Origin) -> Vec<u8> {
+/// A record's JSON with `sensor_id`, `site`, `version` and `record_id` (the queue's number:
+/// a record delivered again carries the same) added at its end.
+pub fn with_origin(payload: &[u8], origin: &Origin, record_id: u64) -> Vec<u8> {
     let body = payload.trim_ascii_end();
     let body = body.strip_suffix(b"}").unwrap_or(body);
     let mut v = body.to_vec();
@@ -128,7 +129,7 @@ pub fn with_origin(payload: &[u8], origin: &Origin) -> Vec<u8> {
     let s = |x: &str| serde_json::to_string(x).unwrap_or_else(|_| "\"\"".into());
     v.extend_from_slice(
         format!(
-            "\"sensor_id\":{},\"site\":{},\"version\":{}}}",
+            "\"sensor_id\":{},\"site\":{},\"version\":{},\"record_id\":{record_id}}}",
             s(&origin.sensor_id),
             s(&origin.site),
             s(env!("CARGO_PKG_VERSION"))
@@ -172,7 +173,7 @@ impl Kafka {
     }
 
     fn produce(&self, p: &BaseProducer<Ctx>, r: &Record) -> io::Result<()> {
-        let value = with_origin(&r.payload, &self.origin);
+        let value = with_origin(&r.payload, &self.origin, r.id);
         let mut record = BaseRecord::to(topic(r.topic)).key(self.origin.sensor_id.as_str()).payload(&value);
         loop {
             match p.send(record) {
@@ -241,12 +242,13 @@ mod tests {
     #[test]
     fn every_value_carries_sensor_site_and_version() {
         let o = Origin { sensor_id: "s\"1".into(), site: "north".into() };
-        let v: serde_json::Value = serde_json::from_slice(&with_origin(b"{\"id\":\"x\"}\n", &o)).expect("JSON");
+        let v: serde_json::Value = serde_json::from_slice(&with_origin(b"{\"id\":\"x\"}\n", &o, 9)).expect("JSON");
         assert_eq!(v["id"], "x");
         assert_eq!(v["sensor_id"], "s\"1");
         assert_eq!(v["site"], "north");
         assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
-        let empty: serde_json::Value = serde_json::from_slice(&with_origin(b"{}", &o)).expect("JSON");
+        assert_eq!(v["record_id"], 9);
+        let empty: serde_json::Value = serde_json::from_slice(&with_origin(b"{}", &o, 9)).expect("JSON");
         assert_eq!(empty["site"], "north");
     }
 }

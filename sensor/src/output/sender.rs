@@ -157,8 +157,8 @@ impl Siem {
         }
         let alert: serde_json::Value = serde_json::from_slice(&r.payload).ok()?;
         Some(match self.format {
-            SiemFormat::Syslog => siem::syslog(&alert, &r.payload, &self.origin),
-            SiemFormat::Cef => siem::cef(&alert, &self.origin),
+            SiemFormat::Syslog => siem::syslog(&alert, &r.payload, &self.origin, r.id),
+            SiemFormat::Cef => siem::cef(&alert, &self.origin, r.id),
         })
     }
 }

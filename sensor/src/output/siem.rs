@@ -124,8 +124,9 @@ const SD_KEYS: [&str; 22] = [
 ];
 
 /// An alert as an RFC 5424 message: the alert's fields as structured data
-/// (`[otsensor@32473 id="..." ...]` plus `site`), its JSON line as the message.
-pub fn syslog(alert: &Value, line: &[u8], origin: &Origin) -> String {
+/// (`[otsensor@32473 id="..." ...]` plus `site` and the queue's `record_id`, the same when a
+/// record is delivered again), its JSON line as the message.
+pub fn syslog(alert: &Value, line: &[u8], origin: &Origin, record_id: u64) -> String {
     let mut m = header(alert, origin);
     m.push('[');
     m.push_str(SD_ID);
@@ -135,7 +136,7 @@ pub fn syslog(alert: &Value, line: &[u8], origin: &Origin) -> String {
             m.push_str(&format!(" {k}=\"{}\"", sd_escape(&v)));
         }
     }
-    m.push_str(&format!(" site=\"{}\"]", sd_escape(&origin.site)));
+    m.push_str(&format!(" site=\"{}\" record_id=\"{record_id}\"]", sd_escape(&origin.site)));
     m.push(' ');
     m.push_str(String::from_utf8_lossy(line).trim_end());
     m
@@ -163,8 +164,9 @@ fn millis(v: &Value) -> String {
 /// say which, so it has none), `act` (always `alert`: the sensor is passive), `start`, `end`,
 /// `cnt`, `msg` (the summary), `dvchost` (the sensor id), `cn1` score, `cs1` alert id, `cs2`
 /// ATT&CK technique, `cs3` evidence, `cs4` site, `cs5` source zone, `cs6` destination zone,
-/// each `csN` with its `csNLabel`.
-pub fn cef(alert: &Value, origin: &Origin) -> String {
+/// each `csN` with its `csNLabel`, and `externalId`, the queue's record id (the same when a
+/// record is delivered again).
+pub fn cef(alert: &Value, origin: &Origin, record_id: u64) -> String {
     let mut m = header(alert, origin);
     m.push_str("- ");
     m.push_str(&format!(
@@ -179,7 +181,7 @@ pub fn cef(alert: &Value, origin: &Origin) -> String {
         "modbus" | "s7comm" | "s7comm_plus" => "TCP",
         _ => "",
     };
-    let ext: [(&str, String); 26] = [
+    let ext: [(&str, String); 27] = [
         ("src", field(alert, "src_ip")),
         ("spt", field(alert, "src_port")),
         ("dst", field(alert, "dst_ip")),
@@ -206,6 +208,7 @@ pub fn cef(alert: &Value, origin: &Origin) -> String {
         ("cs5Label", "sourceZone".into()),
         ("cs6", field(alert, "dst_zone")),
         ("cs6Label", "destinationZone".into()),
+        ("externalId", record_id.to_string()),
     ];
     let mut first = true;
     for (i, (k, v)) in ext.iter().enumerate() {
@@ -249,14 +252,14 @@ mod tests {
     #[test]
     fn syslog_carries_the_alert_as_structured_data_and_json() {
         let (a, line) = alert();
-        let m = syslog(&a, &line, &origin());
+        let m = syslog(&a, &line, &origin(), 7);
         let head = format!(
             "<130>1 2023-11-14T22:13:20.500000Z plant-1sensor otsensor {} modbus.cold_restart [",
             std::process::id()
         );
         assert!(m.starts_with(&head), "{m}");
         assert!(m.contains(r#"summary"#) && m.contains(r#" rule_id="9100120" "#), "{m}");
-        assert!(m.contains(r#" site="north"]"#), "{m}");
+        assert!(m.contains(r#" site="north" record_id="7"]"#), "{m}");
         let json = m.split_once("] ").map(|(_, j)| j).expect("message");
         assert_eq!(serde_json::from_str::<Value>(json).expect("JSON message"), a);
     }
@@ -264,7 +267,7 @@ mod tests {
     #[test]
     fn cef_escapes_and_maps_severity() {
         let (a, _) = alert();
-        let m = cef(&a, &origin());
+        let m = cef(&a, &origin(), 7);
         let cef = m.split_once("- CEF:").map(|(_, c)| c).expect("CEF");
         assert!(
             cef.starts_with(&format!("0|otsensor|otsensor|{}|9100120|Device restart|10|", env!("CARGO_PKG_VERSION"))),
@@ -274,6 +277,7 @@ mod tests {
         assert!(cef.contains(r"msg=a\=b | c]"), "{cef}");
         assert!(cef.contains(r#"cs3=e"vid\\ence cs3Label=evidence"#), "{cef}");
         assert!(!cef.contains("cs5"), "no zone, no label: {cef}");
+        assert!(cef.ends_with(" externalId=7"), "{cef}");
     }
 
     #[test]
