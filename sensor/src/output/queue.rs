@@ -137,6 +137,8 @@ struct Inner {
     next_id: u64,
     segments: Vec<Segment>,
     writer: Option<BufWriter<File>>,
+    /// A second handle on the segment being written, synced without the lock.
+    file: Option<Arc<File>>,
     segment_bytes: u64,
     cursors: Vec<Cursor>,
     last_sync: Instant,
@@ -291,6 +293,7 @@ impl Queue {
                 next_id,
                 segments,
                 writer: None,
+                file: None,
                 segment_bytes: 0,
                 cursors,
                 last_sync: Instant::now(),
@@ -342,11 +345,13 @@ impl Queue {
             c.stats.queued.fetch_add(1, Ordering::Relaxed);
         }
         inner.unsynced = true;
-        self.sync_if_due(&mut inner)?;
+        let sync = self.to_sync(&mut inner, self.fsync == Fsync::Always)?;
         self.enforce_cap(&mut inner);
         drop(inner);
         self.ready.notify_all();
-        Ok(())
+        // Synced without the lock: a sender's fetch or ack never waits on the disk, nor does
+        // the next append.
+        sync.map_or(Ok(()), |f| f.sync_data())
     }
 
     /// The segment being appended to, a new one when there is none or it is full.
@@ -365,30 +370,37 @@ impl Queue {
             inner.segment_bytes = 0;
             let f = OpenOptions::new().create(true).append(true).open(&path)?;
             sync_dir(&self.dir)?;
+            inner.file = Some(Arc::new(f.try_clone()?));
             inner.writer = Some(BufWriter::new(f));
         }
         inner.writer.as_mut().ok_or_else(|| io::Error::other("no segment open"))
     }
 
-    fn sync_if_due(&self, inner: &mut Inner) -> io::Result<()> {
-        let due = match self.fsync {
-            Fsync::Always => true,
-            Fsync::Interval => inner.last_sync.elapsed() >= SYNC_EVERY,
-            Fsync::Never => false,
-        };
+    /// Writes what is buffered through to the file (a crash of the process then loses
+    /// nothing) and, when a sync is `due`, returns the file to sync once the lock is released.
+    fn to_sync(&self, inner: &mut Inner, due: bool) -> io::Result<Option<Arc<File>>> {
         if !inner.unsynced {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(w) = inner.writer.as_mut() {
-            // Written through to the file at once: a crash of the process loses nothing.
             w.flush()?;
-            if due {
-                w.get_ref().sync_data()?;
-                inner.unsynced = false;
-                inner.last_sync = Instant::now();
-            }
         }
-        Ok(())
+        if !due {
+            return Ok(None);
+        }
+        inner.unsynced = false;
+        inner.last_sync = Instant::now();
+        Ok(inner.file.clone())
+    }
+
+    /// The interval policy's sync, when a second has passed since the last.
+    fn sync_if_due(&self) -> io::Result<()> {
+        let sync = {
+            let mut inner = self.lock();
+            let due = self.fsync == Fsync::Interval && inner.last_sync.elapsed() >= SYNC_EVERY;
+            self.to_sync(&mut inner, due)?
+        };
+        sync.map_or(Ok(()), |f| f.sync_data())
     }
 
     /// Syncs what was appended (at the end of a run, whatever the policy).
@@ -430,12 +442,12 @@ impl Queue {
     /// for the first; empty when there are none or the queue is closed.
     pub fn fetch(&self, dest: usize, max: usize, wait: Duration) -> Vec<Record> {
         let deadline = Instant::now() + wait;
-        let mut inner = self.lock();
         // Senders come here at least every `wait`: the interval policy's sync happens even
         // when nothing more is appended.
-        if let Err(e) = self.sync_if_due(&mut inner) {
+        if let Err(e) = self.sync_if_due() {
             eprintln!("otsensor: error: output queue: {e}");
         }
+        let mut inner = self.lock();
         loop {
             let Some(next) = inner.cursors.get(dest).map(|c| c.next) else { return Vec::new() };
             let first = inner.records.front().map_or(inner.next_id, |r| r.id);
