@@ -220,6 +220,7 @@ fn check_syslog(msg: &str, alert: &Value) {
         expected.push((k.to_string(), v));
     }
     expected.push(("site".into(), "north".into()));
+    expected.push(("version".into(), env!("CARGO_PKG_VERSION").into()));
     expected.push(("record_id".into(), "1".into()));
     assert_eq!(params, expected);
     assert_eq!(&serde_json::from_str::<Value>(&json).expect("JSON message"), alert);

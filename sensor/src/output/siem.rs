@@ -124,8 +124,8 @@ const SD_KEYS: [&str; 22] = [
 ];
 
 /// An alert as an RFC 5424 message: the alert's fields as structured data
-/// (`[otsensor@32473 id="..." ...]` plus `site` and the queue's `record_id`, the same when a
-/// record is delivered again), its JSON line as the message.
+/// (`[otsensor@32473 id="..." ...]` plus `site`, `version` and the queue's `record_id`, the
+/// same when a record is delivered again), its JSON line as the message.
 pub fn syslog(alert: &Value, line: &[u8], origin: &Origin, record_id: u64) -> String {
     let mut m = header(alert, origin);
     m.push('[');
@@ -136,7 +136,11 @@ pub fn syslog(alert: &Value, line: &[u8], origin: &Origin, record_id: u64) -> St
             m.push_str(&format!(" {k}=\"{}\"", sd_escape(&v)));
         }
     }
-    m.push_str(&format!(" site=\"{}\" record_id=\"{record_id}\"]", sd_escape(&origin.site)));
+    m.push_str(&format!(
+        " site=\"{}\" version=\"{}\" record_id=\"{record_id}\"]",
+        sd_escape(&origin.site),
+        env!("CARGO_PKG_VERSION")
+    ));
     m.push(' ');
     m.push_str(String::from_utf8_lossy(line).trim_end());
     m
@@ -259,7 +263,8 @@ mod tests {
         );
         assert!(m.starts_with(&head), "{m}");
         assert!(m.contains(r#"summary"#) && m.contains(r#" rule_id="9100120" "#), "{m}");
-        assert!(m.contains(r#" site="north" record_id="7"]"#), "{m}");
+        let tail = format!(r#" site="north" version="{}" record_id="7"]"#, env!("CARGO_PKG_VERSION"));
+        assert!(m.contains(&tail), "{m}");
         let json = m.split_once("] ").map(|(_, j)| j).expect("message");
         assert_eq!(serde_json::from_str::<Value>(json).expect("JSON message"), a);
     }
