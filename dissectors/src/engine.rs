@@ -860,7 +860,7 @@ fn tcp_bookkeeping(flow: &mut Flow, dir: Direction, seg: &TcpSegment<'_>, ctx: &
         if !seg.payload.is_empty() {
             r.tcp |= tcp_seen::SYN_PAYLOAD;
         }
-    } else if to_server && seg.ack && r.saw(tcp_seen::SYN_ACK) {
+    } else if to_server && seg.ack && !seg.rst && r.saw(tcp_seen::SYN_ACK) {
         r.tcp |= tcp_seen::ESTABLISHED;
     }
     if seg.rst {
@@ -1155,6 +1155,14 @@ mod tests {
         assert_eq!(r[1].phase, FlowPhase::End(FlowEnd::Reset));
         assert!(r[1].saw(tcp_seen::RST_SERVER) && !r[1].saw(tcp_seen::ESTABLISHED));
         assert_eq!(r[1].server.port, 445);
+        // A spoofed client's host answers the SYN-ACK with RST+ACK: never established.
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 20000, 99, SYN, &[]),
+            tcp_packet(2, 20000, 1, 40000, 499, SYN_ACK, &[]),
+            tcp_packet(1, 40000, 2, 20000, 100, RST_ACK, &[]),
+        ]);
+        let r = flow_records(&c);
+        assert_eq!(r.iter().map(|f| f.phase).collect::<Vec<_>>(), [FlowPhase::Start, FlowPhase::End(FlowEnd::Reset)]);
     }
 
     #[test]

@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accept;
 pub mod alert;
 pub mod baseline;
 mod checks;

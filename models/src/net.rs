@@ -234,7 +234,6 @@ impl NetModel {
         let mut hosts: Vec<NetHost> = self
             .hosts
             .iter()
-            .filter(|(ip, _)| !self.scanners.contains(ip))
             .map(|(ip, h)| NetHost {
                 ip: *ip,
                 macs: h.macs.iter().map(|m| format_mac(*m)).collect(),

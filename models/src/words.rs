@@ -506,6 +506,8 @@ pub(crate) enum ScanOf {
     Functions,
     /// Distinct unit ids of one pair.
     Units,
+    /// Distinct DNP3 link (outstation) addresses of one pair.
+    LinkAddresses,
     /// Distinct servers of one client.
     Servers,
 }
@@ -531,6 +533,12 @@ pub(crate) fn scan(what: ScanOf, n: u32, learned_max: u32, client: IpAddr, serve
         ScanOf::Units => (
             format!("{client} addressed {n} unit ids on {ip}:{port} in {win} s"),
             format!("{n} distinct unit ids in one {win} s window; the most during {learned} of learning was {learned_max}"),
+        ),
+        ScanOf::LinkAddresses => (
+            format!("{client} addressed {n} DNP3 link addresses through {ip}:{port} in {win} s"),
+            format!(
+                "{n} distinct outstation link addresses in one {win} s window; the most during {learned} of learning was {learned_max}"
+            ),
         ),
         ScanOf::Servers => (
             format!("{client} contacted about {n} servers in {win} s"),

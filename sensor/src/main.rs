@@ -196,6 +196,18 @@ enum BaselineAction {
         /// The baseline file.
         file: PathBuf,
     },
+    /// Learn the subjects of reviewed alerts (new hosts, services, ARP bindings, TTLs) into a
+    /// baseline, so that they never fire again; the baseline is re-sealed in place.
+    Accept {
+        /// The baseline file.
+        baseline: PathBuf,
+        /// The reviewed alerts (JSON lines as detect, replay and run write them).
+        #[arg(long)]
+        alerts: PathBuf,
+        /// Only the alerts with this id (e.g. net.new_service); repeatable. All by default.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+    },
 }
 
 /// A bad flag or setting: exit code 2, as for `run`.
@@ -408,6 +420,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Baseline { action: BaselineAction::Accept { baseline, alerts, ids } } => {
+            let args = otsensor::cmd::accept::AcceptArgs { baseline, alerts, ids };
+            match otsensor::cmd::accept::run(&args) {
+                Ok(learned) => {
+                    for l in &learned {
+                        eprintln!("otsensor: learned: {l}");
+                    }
+                    eprintln!("otsensor: {} facts learned into {}, re-sealed", learned.len(), args.baseline.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("otsensor: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Baseline { action: BaselineAction::Seal { file } } => match otsensor::baseline_file::seal(&file) {
             Ok(()) => {
                 eprintln!("otsensor: {} re-sealed", file.display());

@@ -3,6 +3,7 @@
 // Helpers are shared between test modules of this one crate.
 #![allow(unreachable_pub)]
 
+mod accept;
 mod cli;
 mod common;
 mod dashboards;

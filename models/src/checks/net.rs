@@ -29,7 +29,7 @@ pub const HOST_SWEEP_HOSTS: usize = 12;
 pub const SCAN_WINDOW_SECS: i64 = 60;
 /// Half-open SYNs toward one host in one window that make a flood, at least (or ten times
 /// the most learned, whichever is more).
-pub const SYN_FLOOD_MIN: u32 = 200;
+pub const SYN_FLOOD_MIN: u32 = 100;
 /// TTL samples an address needs in the baseline before a TTL outside its set is alerted
 /// (one hop more or less: a route may change).
 pub const MIN_TTL_SAMPLES: u64 = 20;
@@ -92,9 +92,11 @@ impl NetCx<'_> {
     fn baseline(&self) -> bool {
         self.model.net.learned()
     }
-    /// Whether `ip` is a device of the baseline (an ICS asset or a network host).
+    /// Whether `ip` is a device of the baseline (an ICS asset or a network host), not one
+    /// that scanned while learning (whose bindings are kept, to recognise its MAC).
     fn known(&self, ip: IpAddr) -> bool {
-        self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip)
+        (self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip))
+            && !self.model.net.scanners.contains(&ip)
     }
 }
 
@@ -106,7 +108,11 @@ impl NetRt {
         }
         match f.phase {
             FlowPhase::Start => {
-                new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
+                // A TCP client is an asset once its handshake completes: a SYN alone may
+                // come from a spoofed address (a flood from a million sources).
+                if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
+                    new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
+                }
                 ttl_changed(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
                 if f.saw(tcp_seen::SYN_PAYLOAD) {
                     tcp_injection_syn(f, cx, folder);
@@ -120,6 +126,7 @@ impl NetRt {
                 }
             }
             FlowPhase::Established => {
+                new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 new_asset(f.server.ip, f.client, f.ts, f.pkt, cx, folder);
                 ttl_changed(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
                 new_service(f, cx, folder);
@@ -274,6 +281,11 @@ impl NetRt {
     }
 }
 
+/// Deviation of a copy relayed by the MAC that ARP binds to another host.
+const RELAYED_BY_A_HOST: f64 = 1.2;
+/// Deviation of a copy relayed by a MAC no host claimed.
+const RELAYED_BY_UNKNOWN: f64 = 0.5;
+
 /// Deviation of a new asset that talks to another host, below the ICS rule's (a device
 /// that speaks an industrial protocol is the one that matters most).
 const NEW_HOST_TALKS: f64 = 0.8;
@@ -385,9 +397,12 @@ fn arp_spoofing(a: &ArpPacket, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::arp_spoofing(a, &learned, cx.learned));
 }
 
-/// `tcp_injection` from a SYN that carries payload.
+/// `tcp_injection` from a SYN that carries payload (one alert per server: such SYNs often
+/// come from many spoofed sources at once).
 fn tcp_injection_syn(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
-    let o = cx.occ(Kind::TcpInjection, f.ts, f.pkt, f.client, f.server);
+    let mut o = cx.occ(Kind::TcpInjection, f.ts, f.pkt, f.client, f.server);
+    o.subject = hash64(&f.server.ip);
+    o.detail = 1;
     folder.hit(o, || words::tcp_injection_syn(f.client, f.server));
 }
 
@@ -416,6 +431,9 @@ fn relayed_copy(n: &Notice, ttl: u8, mac: Option<[u8; 6]>, cx: &NetCx<'_>, folde
     let mut o = cx.occ(Kind::TtlChanged, n.ts, n.pkt, n.src, n.dst);
     o.subject = hash64(&n.src.ip);
     o.detail = u64::from(ttl) | mac.map_or(0, |m| hash64(&m) << 8);
+    // Relayed by the MAC of another known host: a man in the middle. By a MAC nobody
+    // claimed: most likely a router or bridge the mirror also sees; worth a look.
+    o.deviation = if owner.is_some() { RELAYED_BY_A_HOST } else { RELAYED_BY_UNKNOWN };
     let learned_ttls: Vec<u8> = h.ttls.iter().copied().collect();
     folder.hit(o, || words::relayed(n.src, n.dst, ttl, mac, owner, &learned_ttls, cx.learned));
 }
@@ -575,7 +593,7 @@ mod tests {
         let alerts = detect(&b, &v);
         assert_eq!(ids(&alerts), ["net.file_transfer", "net.remote_access", "net.new_service"]);
         let ft = &alerts[0];
-        assert_eq!(ft.rule_id, 9_100_022);
+        assert_eq!(ft.rule_id, 9_100_052);
         assert!(ft.evidence.contains("tcp/502 (modbus)"), "{}", ft.evidence);
         assert!(ft.summary.contains("tcp/445 (smb)"), "{}", ft.summary);
         assert!(ft.severity >= Severity::High, "{:?}", ft.severity);
@@ -716,7 +734,11 @@ mod tests {
         v.extend(connection(1010.0, 66, 2, 20000, [64, 128]));
         let b = learn(&v);
         assert_eq!(b.network.scanners, [ip(66)]);
-        assert!(!b.network.hosts.iter().any(|h| h.ip == ip(66)));
+        // Its ARP binding is kept, to recognise its MAC relaying others' packets.
+        assert_eq!(
+            b.network.hosts.iter().find(|h| h.ip == ip(66)).map(|h| h.macs.clone()),
+            Some(vec![String::from("02:00:00:00:00:0b")])
+        );
         assert!(!b.network.services.iter().any(|s| s.client == ip(66)));
         let alerts = detect(&b, &connection(4000.0, 66, 2, 20000, [64, 128]));
         assert!(alerts.iter().any(|a| a.id == "net.new_asset" && a.src.ip == ip(66)), "{:?}", ids(&alerts));

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod accept;
 #[cfg(feature = "kafka")]
 pub mod consume;
 pub mod detect;

@@ -243,7 +243,10 @@ impl<'w> Coordinator<'w> {
         };
         self.advance_learning(e.ts(), pkt);
         match &mut self.mode {
-            Mode::Learning(l) => l.learner.net(e),
+            Mode::Learning(l) => {
+                l.learner.net(e);
+                l.watch.net(e);
+            }
             Mode::Detecting(d) => d.net(e),
         }
         self.write_opened();
@@ -290,7 +293,10 @@ impl<'w> Coordinator<'w> {
 
     fn notice(&mut self, n: &Notice) {
         match &mut self.mode {
-            Mode::Learning(l) => l.learner.notice(n),
+            Mode::Learning(l) => {
+                l.learner.notice(n);
+                l.watch.notice(n);
+            }
             Mode::Detecting(d) => d.notice(n),
         }
         self.write_opened();
