@@ -5,7 +5,7 @@
 
 use otsensor_models::Alert;
 
-use super::alerts::{learnable_words, LineKind};
+use super::alerts::LineKind;
 use super::chain::Chain;
 use super::json::JsonBuf;
 use super::siem::cef_severity;
@@ -74,7 +74,7 @@ pub fn write_alert_ecs(
         out.key_u64("otsensor.occurrence", u64::from(a.occurrence));
     }
     if let Some(l) = a.learn {
-        out.key_str("otsensor.learn", &learnable_words(l));
+        out.key_str("otsensor.learn", &l.to_words());
     }
     if kind == LineKind::Update {
         out.key_bool("otsensor.update", true);
