@@ -190,7 +190,7 @@ pub struct RunFlags {
     /// Wall-clock time between checkpoints of the baseline. Default 5m.
     #[arg(long, value_name = "DURATION")]
     pub checkpoint: Option<String>,
-    /// Append alerts to FILE instead of writing them to stdout.
+    /// Append alerts to FILE instead of writing them to stdout (short for --output file:FILE).
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
     /// When alerts are written: open (as soon as they open; default live) or close (when

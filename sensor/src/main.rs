@@ -63,7 +63,7 @@ enum Command {
         /// The baseline file written by `otsensor learn`.
         #[arg(long, value_name = "FILE")]
         baseline: PathBuf,
-        /// Write alerts to FILE instead of stdout.
+        /// Write alerts to FILE instead of stdout (short for --output file:FILE).
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
@@ -81,7 +81,7 @@ enum Command {
         /// Capture time to learn from: 90s, 10m, 1h, 1h30m.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         learn_for: f64,
-        /// Write alerts to FILE instead of stdout.
+        /// Write alerts to FILE instead of stdout (short for --output file:FILE).
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
         /// Also save the learned baseline to FILE.
