@@ -113,7 +113,7 @@ impl NetRt {
                 if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
                     new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 }
-                ttl_changed(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
+                ttl_check(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
                 if f.saw(tcp_seen::SYN_PAYLOAD) {
                     tcp_injection_syn(f, cx, folder);
                 }
@@ -128,7 +128,7 @@ impl NetRt {
             FlowPhase::Established => {
                 new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 new_asset(f.server.ip, f.client, f.ts, f.pkt, cx, folder);
-                ttl_changed(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
+                ttl_check(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
                 new_service(f, cx, folder);
                 self.syn(f, 0, 1, cx, folder);
             }
@@ -339,13 +339,8 @@ fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::new_service(f, &known, cx.learned));
 }
 
-/// `ttl_changed`: a packet from a known address with a TTL outside the set learned for it.
-#[allow(clippy::too_many_arguments)]
-fn ttl_changed(from: Endpoint, to: Endpoint, ttl: u8, ts: Timestamp, pkt: u64, cx: &NetCx<'_>, folder: &mut Folder) {
-    ttl_check(from, to, ttl, ts, pkt, cx, folder);
-}
-
-/// The TTL check, also run for each PDU.
+/// `ttl_changed`: a packet (a conversation's first, or a PDU's) from a known address with
+/// a TTL outside the set learned for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ttl_check(
     from: Endpoint,
