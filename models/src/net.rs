@@ -386,8 +386,10 @@ impl NetLearner {
         let ns = f.ts.as_nanos();
         match f.phase {
             FlowPhase::Start => {
-                m.learn_ttl(f.client.ip, f.ttl[0]);
+                // A TCP client is learned once its handshake completes: a SYN alone may come
+                // from a spoofed address, and a flood must not fill the baseline.
                 if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
+                    m.learn_ttl(f.client.ip, f.ttl[0]);
                     m.learn_service(ServiceKey::of(f), ns);
                 }
                 if f.l4 == L4::Tcp && f.saw(tcp_seen::SYN) {
@@ -395,6 +397,7 @@ impl NetLearner {
                 }
             }
             FlowPhase::Established => {
+                m.learn_ttl(f.client.ip, f.ttl[0]);
                 m.learn_ttl(f.server.ip, f.ttl[1]);
                 m.learn_service(ServiceKey::of(f), ns);
                 self.count_syn(m, f.server.ip, ns, 0, 1);
@@ -437,10 +440,7 @@ impl NetLearner {
         }
         let e = self.syn.entry(server).or_insert((w, 0, 0));
         if e.0 != w {
-            let half_open = e.1.saturating_sub(e.2);
-            if let Some(h) = m.host(server) {
-                h.max_half_open = h.max_half_open.max(half_open);
-            }
+            learn_half_open(m, server, e.1.saturating_sub(e.2));
             *e = (w, 0, 0);
         }
         e.1 += syn;
@@ -505,10 +505,19 @@ impl NetLearner {
         let mut syn: Vec<(IpAddr, u32)> = self.syn.drain().map(|(ip, (_, s, e))| (ip, s.saturating_sub(e))).collect();
         syn.sort_unstable();
         for (ip, half_open) in syn {
-            if let Some(h) = m.host(ip) {
-                h.max_half_open = h.max_half_open.max(half_open);
-            }
+            learn_half_open(m, ip, half_open);
         }
+    }
+}
+
+/// Learns a window's half-open connections toward `server`, unless they were a flood
+/// already (a flood while learning must not raise the bar for the next one).
+fn learn_half_open(m: &mut NetModel, server: IpAddr, half_open: u32) {
+    if half_open >= crate::checks::net::SYN_FLOOD_MIN {
+        return;
+    }
+    if let Some(h) = m.host(server) {
+        h.max_half_open = h.max_half_open.max(half_open);
     }
 }
 

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use otsensor::cmd::detect::{detect, DetectArgs, ModelCmdError};
+use otsensor::cmd::detect::{detect_with, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor::cmd::learn::{learn, LearnArgs};
-use otsensor::cmd::replay::{parse_duration, replay, ReplayArgs};
+use otsensor::cmd::replay::{parse_duration, replay_with, ReplayArgs};
 use otsensor::cmd::report::{report, ReportArgs};
-use otsensor::config::RunFlags;
+use otsensor::config::{OutputFlags, RunFlags};
 use otsensor_dissectors::engine::EngineConfig;
 
 /// Passive network sensor for industrial control systems (Modbus/TCP, DNP3, S7comm).
@@ -63,12 +63,14 @@ enum Command {
         /// The baseline file written by `otsensor learn`.
         #[arg(long, value_name = "FILE")]
         baseline: PathBuf,
-        /// Write alerts to FILE instead of stdout.
+        /// Write alerts to FILE instead of stdout (short for --output file:FILE).
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        outputs: OutputFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -79,7 +81,7 @@ enum Command {
         /// Capture time to learn from: 90s, 10m, 1h, 1h30m.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         learn_for: f64,
-        /// Write alerts to FILE instead of stdout.
+        /// Write alerts to FILE instead of stdout (short for --output file:FILE).
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
         /// Also save the learned baseline to FILE.
@@ -88,6 +90,8 @@ enum Command {
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        outputs: OutputFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -138,6 +142,25 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Read the fleet's records back from Kafka as JSON lines (alerts by default), until
+    /// SIGINT/SIGTERM or --idle-exit.
+    Consume {
+        /// Brokers, host:port[,host:port...].
+        #[arg(long, value_name = "BROKERS")]
+        kafka: String,
+        /// Topic to read (repeatable): otsensor.alerts, otsensor.assets, otsensor.stats.
+        #[arg(long, value_name = "TOPIC", default_value = "otsensor.alerts")]
+        topic: Vec<String>,
+        /// Consumer group.
+        #[arg(long, value_name = "GROUP", default_value = "otsensor-consume")]
+        group: String,
+        /// With no committed offset for the group, start at the oldest record (else the newest).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this long without a record: 10s, 1m.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        idle_exit: Option<f64>,
+    },
     /// Check the tamper-evident chain of an alerts file (written with --alerts): reports
     /// the first record altered, removed, inserted or reordered, or a truncated tail.
     VerifyAlerts {
@@ -185,6 +208,12 @@ enum BaselineAction {
         #[arg(long = "id")]
         ids: Vec<String>,
     },
+}
+
+/// A bad flag or setting: exit code 2, as for `run`.
+fn usage(e: &str) -> ExitCode {
+    eprintln!("otsensor: error: {e}");
+    ExitCode::from(2)
 }
 
 fn model_cmd(r: Result<(), ModelCmdError>) -> ExitCode {
@@ -271,26 +300,42 @@ fn main() -> ExitCode {
             progress: !common.no_progress,
             summary: !common.quiet,
         })),
-        Command::Detect { captures, baseline, alerts, policy, common } => model_cmd(detect(&DetectArgs {
-            captures,
-            baseline,
-            alerts,
-            engine: common.engine(),
-            policy,
-            progress: !common.no_progress,
-            summary: !common.quiet,
-        })),
-        Command::Replay { capture, learn_for, alerts, save_baseline, policy, common } => {
-            model_cmd(replay(&ReplayArgs {
-                capture,
-                learn_for_secs: learn_for,
-                alerts,
-                save_baseline,
-                engine: common.engine(),
-                policy,
-                progress: !common.no_progress,
-                summary: !common.quiet,
-            }))
+        Command::Detect { captures, baseline, alerts, policy, outputs, common } => {
+            let o = match outputs.resolve(alerts, Some(&baseline)) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            model_cmd(detect_with(
+                &DetectArgs {
+                    captures,
+                    baseline,
+                    alerts: o.file.clone(),
+                    engine: common.engine(),
+                    policy,
+                    progress: !common.no_progress,
+                    summary: !common.quiet,
+                },
+                &o,
+            ))
+        }
+        Command::Replay { capture, learn_for, alerts, save_baseline, policy, outputs, common } => {
+            let o = match outputs.resolve(alerts, None) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            model_cmd(replay_with(
+                &ReplayArgs {
+                    capture,
+                    learn_for_secs: learn_for,
+                    alerts: o.file.clone(),
+                    save_baseline,
+                    engine: common.engine(),
+                    policy,
+                    progress: !common.no_progress,
+                    summary: !common.quiet,
+                },
+                &o,
+            ))
         }
         Command::Report { captures, baseline, learn_for, output, policy, common } => model_cmd(report(&ReportArgs {
             captures,
@@ -324,6 +369,31 @@ fn main() -> ExitCode {
                 engine: common.engine(),
                 progress: !common.no_progress,
             }))
+        }
+        #[cfg(not(feature = "kafka"))]
+        Command::Consume { .. } => {
+            eprintln!("otsensor: error: consume: this otsensor was built without the kafka feature");
+            ExitCode::from(2)
+        }
+        #[cfg(feature = "kafka")]
+        Command::Consume { kafka, topic, group, from_beginning, idle_exit } => {
+            let args = otsensor::cmd::consume::ConsumeArgs {
+                brokers: kafka,
+                topics: topic,
+                group,
+                from_beginning,
+                idle_exit: idle_exit.map(std::time::Duration::from_secs_f64),
+            };
+            match otsensor::cmd::consume::consume(&args, &mut std::io::stdout().lock()) {
+                Ok(n) => {
+                    eprintln!("otsensor: {n} records");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("otsensor: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::VerifyAlerts { file } => {
             let result = std::fs::read(&file)

@@ -11,7 +11,10 @@ mod detect;
 mod episodes;
 mod expected;
 mod golden;
+#[cfg(feature = "kafka")]
+mod kafka_e2e;
 mod live_e2e;
+mod outputs;
 mod policy;
 mod report;
 mod run_pipeline;

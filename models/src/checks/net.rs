@@ -55,6 +55,9 @@ struct SourceWin {
 pub(crate) struct NetRt {
     sources: FxHashMap<IpAddr, SourceWin>,
     syn: FxHashMap<IpAddr, (i64, u32, u32)>,
+    /// The scan window in which the full maps were last pruned: at most once a window, so
+    /// a flood from a million spoofed sources costs O(1) per packet, not a scan of the map.
+    pruned: (i64, i64),
 }
 
 /// What every network rule reads.
@@ -101,6 +104,11 @@ impl NetCx<'_> {
 }
 
 impl NetRt {
+    /// Sources and servers tracked by the windows now (bounded by [`MAX_TRACKED`] each).
+    pub(crate) fn tracked(&self) -> usize {
+        self.sources.len().max(self.syn.len())
+    }
+
     /// One conversation record.
     pub(crate) fn flow(&mut self, f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
         if cx.watch {
@@ -113,7 +121,7 @@ impl NetRt {
                 if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
                     new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 }
-                ttl_changed(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
+                ttl_check(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
                 if f.saw(tcp_seen::SYN_PAYLOAD) {
                     tcp_injection_syn(f, cx, folder);
                 }
@@ -128,7 +136,7 @@ impl NetRt {
             FlowPhase::Established => {
                 new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 new_asset(f.server.ip, f.client, f.ts, f.pkt, cx, folder);
-                ttl_changed(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
+                ttl_check(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
                 new_service(f, cx, folder);
                 self.syn(f, 0, 1, cx, folder);
             }
@@ -187,6 +195,10 @@ impl NetRt {
     fn source(&mut self, ip: IpAddr, ts: Timestamp) -> Option<&mut SourceWin> {
         let w = ts.as_nanos().div_euclid(SCAN_WINDOW_SECS * 1_000_000_000);
         if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_TRACKED {
+            if self.pruned.0 == w {
+                return None;
+            }
+            self.pruned.0 = w;
             self.sources.retain(|_, s| s.w >= w);
             if self.sources.len() >= MAX_TRACKED {
                 return None;
@@ -223,6 +235,10 @@ impl NetRt {
         let server = f.server.ip;
         let w = f.ts.as_nanos().div_euclid(NET_WINDOW_SECS * 1_000_000_000);
         if !self.syn.contains_key(&server) && self.syn.len() >= MAX_TRACKED {
+            if self.pruned.1 == w {
+                return;
+            }
+            self.pruned.1 = w;
             self.syn.retain(|_, e| e.0 >= w);
             if self.syn.len() >= MAX_TRACKED {
                 return;
@@ -339,13 +355,8 @@ fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::new_service(f, &known, cx.learned));
 }
 
-/// `ttl_changed`: a packet from a known address with a TTL outside the set learned for it.
-#[allow(clippy::too_many_arguments)]
-fn ttl_changed(from: Endpoint, to: Endpoint, ttl: u8, ts: Timestamp, pkt: u64, cx: &NetCx<'_>, folder: &mut Folder) {
-    ttl_check(from, to, ttl, ts, pkt, cx, folder);
-}
-
-/// The TTL check, also run for each PDU.
+/// `ttl_changed`: a packet (a conversation's first, or a PDU's) from a known address with
+/// a TTL outside the set learned for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ttl_check(
     from: Endpoint,
@@ -795,5 +806,31 @@ mod tests {
         d.finish(&mut out);
         assert_eq!(ids(&out), ["net.ttl_changed"]);
         assert!(out[0].summary.contains("the MAC of 10.0.0.66"), "{}", out[0].summary);
+    }
+
+    fn spoofed_syn(i: u32, secs: f64) -> NetEvent {
+        let mut e = flow(FlowPhase::Start, secs, 9, 2, 502, [64, 0], tcp_seen::SYN);
+        if let NetEvent::Flow(f) = &mut e {
+            f.client.ip = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+        }
+        e
+    }
+
+    #[test]
+    fn a_flood_from_spoofed_sources_is_neither_learned_nor_tracked_without_bound() {
+        let mut v = plant();
+        v.extend((0..20_000u32).map(|i| spoofed_syn(i, 1000.0 + f64::from(i) * 1e-4)));
+        let b = learn(&v);
+        assert_eq!(b.network.hosts.len(), 3, "{:?}", b.network.hosts.iter().map(|h| h.ip).collect::<Vec<_>>());
+        let mut d = Detector::new(&b).unwrap();
+        let flood: Vec<NetEvent> =
+            (0..(super::MAX_TRACKED as u32 + 5_000)).map(|i| spoofed_syn(i, 4000.0 + f64::from(i) * 1e-5)).collect();
+        for e in &flood {
+            d.net(e);
+        }
+        assert!(d.net_tracked() <= super::MAX_TRACKED, "{}", d.net_tracked());
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert!(out.iter().any(|a| a.id == "net.syn_flood"), "{:?}", ids(&out));
     }
 }

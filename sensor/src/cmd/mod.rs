@@ -1,6 +1,8 @@
 //! The subcommands.
 
 pub mod accept;
+#[cfg(feature = "kafka")]
+pub mod consume;
 pub mod detect;
 pub mod dissect;
 pub mod inventory;

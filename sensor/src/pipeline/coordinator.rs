@@ -20,8 +20,10 @@ use otsensor_models::{Alert, Baseline, Detector, Learner, Observation};
 use super::merge::{Finding, Merger};
 use crate::baseline_file::{self, BaselineFileError};
 use crate::metrics::registry::Telemetry;
-use crate::output::alerts::{AlertWriter, LineKind};
+use crate::output::alerts::{AlertFormat, AlertWriter, LineKind};
 use crate::output::chain::Chain;
+use crate::output::fleet::Fleet;
+use crate::output::sinks::Outputs;
 use crate::policy::Applier;
 
 /// Hand closed alerts to the writer every this many PDUs (as `detect` does).
@@ -57,6 +59,10 @@ pub struct CoordinatorConfig {
     /// Set (by SIGHUP) to reload the policy file; a file that fails validation is refused
     /// and the policy in force stays.
     pub reload_policy: Arc<AtomicBool>,
+    /// Network outputs every alert is queued for (and, with Kafka, assets and traffic).
+    pub outputs: Option<Arc<Outputs>>,
+    /// Format of the alert lines written to the file or stdout.
+    pub alert_format: AlertFormat,
 }
 
 /// Learning or detecting.
@@ -122,6 +128,8 @@ pub struct Coordinator<'w> {
     error: Option<CoordinatorError>,
     /// The alerts file, to sync at checkpoints (a second handle on it).
     durable: Option<std::fs::File>,
+    /// Assets and traffic summaries for Kafka, with the outputs they go to.
+    fleet: Option<(Fleet, Arc<Outputs>)>,
 }
 
 impl<'w> Coordinator<'w> {
@@ -164,6 +172,8 @@ impl<'w> Coordinator<'w> {
         };
         let mut writer = AlertWriter::new(out);
         writer.set_chain(chain);
+        writer.set_outputs(config.outputs.clone());
+        writer.set_format(config.alert_format);
         if let Some(p) = &config.policy {
             let policy = crate::cmd::rules::load_policy(p).map_err(CoordinatorError::Policy)?;
             writer.set_policy(Some(Applier::new(policy)));
@@ -182,7 +192,9 @@ impl<'w> Coordinator<'w> {
             loss: false,
             error: None,
             durable,
+            fleet: None,
         };
+        c.fleet = c.config.outputs.clone().filter(|o| o.wants_fleet()).map(|o| (Fleet::default(), o));
         c.set_report_on_open();
         c.publish_baseline_state();
         Ok(c)
@@ -254,6 +266,9 @@ impl<'w> Coordinator<'w> {
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
+        if let Some((f, o)) = &mut self.fleet {
+            f.observe(obs, &mut |t, b| o.append(t, b));
+        }
         let ns = obs.ts.as_nanos();
         self.advance_learning(obs.ts, obs.pkt);
         match &mut self.mode {
@@ -398,6 +413,9 @@ impl<'w> Coordinator<'w> {
             self.drain_closed();
             self.flush();
             self.update_loss();
+            if let Some((f, o)) = &mut self.fleet {
+                f.publish_assets(&mut |t, b| o.append(t, b));
+            }
         }
         if self.last_checkpoint.elapsed() >= self.config.checkpoint {
             self.last_checkpoint = Instant::now();
@@ -473,6 +491,9 @@ impl<'w> Coordinator<'w> {
         }
         self.write_pending(LineKind::Closed);
         self.flush();
+        if let Some((f, o)) = &mut self.fleet {
+            f.finish(&mut |t, b| o.append(t, b));
+        }
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -589,6 +610,8 @@ mod tests {
             timing: AlertTiming::OnOpen,
             policy: None,
             reload_policy: Arc::default(),
+            outputs: None,
+            alert_format: AlertFormat::Json,
         };
         let mut out = Vec::new();
         {
