@@ -54,16 +54,20 @@ measure() { # measure NAME CMD... : RUNS runs; sets t_med t_min t_max rss_mb
   shift
   local times=() rss=0 i
   for ((i = 0; i < runs; i++)); do
+    local t0 t1
+    t0=$(date +%s%N)
     /usr/bin/time -v -o "$out/time.txt" "$@" > /dev/null 2> "$out/$name.stderr" || {
       echo "$name failed: $(tail -3 "$out/$name.stderr")" >&2
       return 1
     }
-    times+=("$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (j = 1; j <= n; j++) s = s * 60 + p[j]; print s}' "$out/time.txt")")
+    t1=$(date +%s%N)
+    # Wall time in ns from date (time -v rounds to 10 ms); time -v for the peak RSS.
+    times+=("$(echo "scale=4; ($t1 - $t0) / 1000000000" | bc)")
     local kb
     kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/time.txt")
     [ "$kb" -gt "$rss" ] && rss=$kb
   done
-  read -r t_min t_med t_max < <(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR] = $1} END {print a[1], a[int((NR + 1) / 2)], a[NR]}')
+  read -r t_min t_med t_max < <(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR] = $1} END {printf "%.3f %.4f %.3f\n", a[1], a[int((NR + 1) / 2)], a[NR]}')
   rss_mb=$(echo "$rss / 1024" | bc)
 }
 
