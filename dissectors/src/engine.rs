@@ -579,8 +579,7 @@ impl Engine {
     /// its type as the service.
     fn icmp(&mut self, ctx: PacketCtx, icmp_type: u8, len: usize, sink: &mut dyn Sink) {
         let key = FlowKey::new(ctx.src, ctx.dst, L4::Icmp);
-        self.expire_idle(&key, ctx.ts, ctx.pkt, sink);
-        let slot = match self.flows.find(&key) {
+        let slot = match self.expire_idle(&key, ctx.ts, ctx.pkt, sink) {
             Some(i) => i,
             None => {
                 self.make_room(ctx.ts);
@@ -635,14 +634,20 @@ impl Engine {
     /// this instant would: whether a flow timed out then depends on its own packets only, not
     /// on when sweeps ran (so engines that see different shares of the traffic, the
     /// sensor's workers, agree with one engine that sees it all).
-    fn expire_idle(&mut self, key: &FlowKey, now: Timestamp, pkt: u64, sink: &mut dyn Sink) {
+    ///
+    /// Returns the slot of `key`'s flow when it is still tracked: the one lookup of the
+    /// table a packet of a known flow costs.
+    fn expire_idle(&mut self, key: &FlowKey, now: Timestamp, pkt: u64, sink: &mut dyn Sink) -> Option<u32> {
+        let slot = self.flows.find(key)?;
         let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
-        if self.flows.get(key).is_some_and(|f| f.last_seen.secs < limit) {
-            if let Some(f) = self.flows.remove(key) {
+        if self.flows.at(slot).is_some_and(|f| f.last_seen.secs < limit) {
+            if let Some((_, f)) = self.flows.remove_at(slot) {
                 sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Idle), now, pkt)));
             }
             self.stats.flows_timed_out += 1;
+            return None;
         }
+        Some(slot)
     }
 
     /// Makes room for one more flow: times out idle flows, then evicts the least recently
@@ -666,17 +671,20 @@ impl Engine {
         let (ts, src, dst) = (ctx.ts, ctx.src, ctx.dst);
         let key = FlowKey::new(src, dst, L4::Tcp);
 
-        self.expire_idle(&key, ts, ctx.pkt, sink);
+        let mut found = self.expire_idle(&key, ts, ctx.pkt, sink);
         // A fresh SYN on a tuple that already carried traffic is a new connection.
-        if seg.syn && !seg.ack && self.flows.get(&key).is_some_and(|f| f.half.iter().any(HalfStream::started)) {
-            if let Some(f) = self.flows.remove(&key) {
+        if let Some(i) = found.filter(|&i| {
+            seg.syn && !seg.ack && self.flows.at(i).is_some_and(|f| f.half.iter().any(HalfStream::started))
+        }) {
+            found = None;
+            if let Some((_, f)) = self.flows.remove_at(i) {
                 sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Closed), ts, ctx.pkt)));
             }
             self.stats.flows_closed += 1;
         }
 
         let mut created = false;
-        let slot = match self.flows.find(&key) {
+        let slot = match found {
             Some(i) => i,
             None => {
                 created = true;
@@ -752,7 +760,7 @@ impl Engine {
                 st.resync_per_segment += 1;
                 ctx.flags |= 1 << FLAG_PER_SEGMENT;
                 deliver(cfg, st, flow, dir, seg.payload, &ctx, sink);
-                return self.tcp_done(&key, seg, &ctx, sink);
+                return self.tcp_done(slot, seg, &ctx, sink);
             }
         }
         match accepted {
@@ -794,18 +802,18 @@ impl Engine {
                 drain_ready(cfg, st, flow, dir, &ctx, sink);
             }
         }
-        self.tcp_done(&key, seg, &ctx, sink);
+        self.tcp_done(slot, seg, &ctx, sink);
     }
 
     /// Bookkeeping after a TCP segment: retransmission counts, and the end of the connection.
-    fn tcp_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
-        let Some(flow) = self.flows.get_mut(key) else { return };
+    fn tcp_done(&mut self, slot: u32, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
+        let Some(flow) = self.flows.at_mut(slot) else { return };
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
         for h in flow.half.iter_mut() {
             self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
         }
         if done {
-            if let Some(f) = self.flows.remove(key) {
+            if let Some((_, f)) = self.flows.remove_at(slot) {
                 let end = if seg.rst { FlowEnd::Reset } else { FlowEnd::Closed };
                 sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(end), ctx.ts, ctx.pkt)));
             }
@@ -816,8 +824,7 @@ impl Engine {
     fn udp(&mut self, ctx: PacketCtx, payload: &[u8], sink: &mut dyn Sink) {
         let (src, dst) = (ctx.src, ctx.dst);
         let key = FlowKey::new(src, dst, L4::Udp);
-        self.expire_idle(&key, ctx.ts, ctx.pkt, sink);
-        let slot = if let Some(i) = self.flows.find(&key) {
+        let slot = if let Some(i) = self.expire_idle(&key, ctx.ts, ctx.pkt, sink) {
             i
         } else {
             let (client, server) = if self.udp_expected(dst.port).is_some() {

@@ -91,14 +91,9 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     /// The value of `k` (its recency unchanged).
+    #[cfg(test)]
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
         self.at(self.find(k)?)
-    }
-
-    /// The value of `k`, to change (its recency unchanged).
-    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        let i = self.find(k)?;
-        self.at_mut(i)
     }
 
     fn set_next(&mut self, list: usize, i: u32, next: u32) {
@@ -220,7 +215,8 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     /// Removes `k`'s entry.
-    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+    #[cfg(test)]
+    fn remove(&mut self, k: &K) -> Option<V> {
         let i = self.find(k)?;
         self.remove_at(i).map(|(_, v)| v)
     }
