@@ -6,7 +6,7 @@
 #
 #   benches/compare.sh [WORKLOAD...]     workloads: modbus plant syn-flood midstream-flood
 #                                        half-open long-lived (default: all)
-#   PACKETS=1000000 RUNS=5 FLOWS=1000000 OUT=benches/out benches/compare.sh
+#   PACKETS=1000000 RUNS=5 LONG_RUNS=3 FLOWS=1000000 OUT=benches/out benches/compare.sh
 #
 # Each contender runs RUNS times under /usr/bin/time -v: the median wall time and its spread
 # (min-max), packets/s at the median, the ratio of its time to `otsensor detect`'s, and the
@@ -27,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packets=${PACKETS:-1000000}
 runs=${RUNS:-5}
+long_runs=${LONG_RUNS:-3} # the long-lived capture is five times larger
 flows=${FLOWS:-1000000}
 out=${OUT:-benches/out}
 workloads=("$@")
@@ -80,7 +81,8 @@ for w in "${workloads[@]}"; do
     *) clean=$(capture modbus 2) ;;
   esac
   extra=()
-  [ "$w" = long-lived ] && extra=(--max-flows $((flows + flows / 16)))
+  runs=${RUNS:-5}
+  [ "$w" = long-lived ] && extra=(--max-flows $((flows + flows / 16))) && runs=$long_runs
   cat "$cap" > /dev/null # the page cache: every contender reads from memory
   baseline="$out/baseline-$w.json"
   $bin/otsensor learn --fresh -q --baseline "$baseline" "$clean"
@@ -89,7 +91,7 @@ for w in "${workloads[@]}"; do
   pdus=$(echo "$summary" | sed -n 's/.*PDUs: \([0-9]*\).*/\1/p')
   flowline=$(echo "$summary" | sed -n 's/^ *flows: \([0-9]*\) .*evicted \([0-9]*\).*/\1 flows, \2 evicted/p')
   echo
-  echo "### $w: $n packets, $pdus PDUs, $flowline ($(du -h "$cap" | cut -f1))"
+  echo "### $w: $n packets, $pdus PDUs, $flowline ($(du -h "$cap" | cut -f1)); $runs runs"
   echo
   echo "| contender | median s | spread s | packets/s | time / detect | peak RSS MB |"
   echo "|---|---:|---:|---:|---:|---:|"

@@ -614,7 +614,7 @@ impl Engine {
             let idle =
                 self.flows.oldest_of_each().into_iter().find(|(_, f)| f.is_some_and(|f| f.last_seen.secs < limit));
             let Some((slot, _)) = idle else { break };
-            self.flows.remove_at(slot);
+            self.flows.discard_at(slot);
             self.stats.flows_timed_out += 1;
         }
     }
@@ -660,7 +660,7 @@ impl Engine {
         }
         self.sweep(now);
         while self.flows.len() >= self.config.max_flows {
-            if self.flows.pop_oldest().is_none() {
+            if !self.flows.discard_oldest() {
                 break;
             }
             self.stats.flows_evicted += 1;

@@ -198,8 +198,9 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         i
     }
 
-    /// Removes the entry in slot `i`.
-    pub(crate) fn remove_at(&mut self, i: u32) -> Option<(K, V)> {
+    /// Takes slot `i` out of the index and the recency list, onto the free list; its entry
+    /// is still in place.
+    fn release(&mut self, i: u32) -> Option<&mut Slot<K, V>> {
         let h = hash(Self::key_at(&self.slots, i)?);
         if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
             e.remove();
@@ -211,7 +212,18 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         s.next = free;
         self.free = i;
         self.len -= 1;
-        s.entry.take()
+        Some(s)
+    }
+
+    /// Removes the entry in slot `i`.
+    pub(crate) fn remove_at(&mut self, i: u32) -> Option<(K, V)> {
+        self.release(i)?.entry.take()
+    }
+
+    /// Removes and drops the entry in slot `i` where it lies: an entry of several hundred
+    /// bytes is not copied out only to be dropped (under a flood, once per packet).
+    pub(crate) fn discard_at(&mut self, i: u32) -> bool {
+        self.release(i).map(|s| s.entry = None).is_some()
     }
 
     /// Removes `k`'s entry.
@@ -238,8 +250,14 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
 
     /// Removes the least recently used entry on probation, or when there is none the least
     /// recently used protected one.
-    pub(crate) fn pop_oldest(&mut self) -> Option<(K, V)> {
+    #[cfg(test)]
+    fn pop_oldest(&mut self) -> Option<(K, V)> {
         self.remove_at(self.victim())
+    }
+
+    /// Drops what [`LruTable::pop_oldest`] would return; false when empty.
+    pub(crate) fn discard_oldest(&mut self) -> bool {
+        self.discard_at(self.victim())
     }
 
     /// The least recently used value of each list, probation first (to time out idle
