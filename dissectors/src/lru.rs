@@ -21,18 +21,36 @@ use std::hash::{BuildHasher, Hash};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-/// No slot: the end of a list.
-const NIL: u32 = u32::MAX;
+/// No slot: the end of a list. Slot numbers are 31 bits: the top bit of a slot's `prev` is
+/// its list, so that the links cost 8 bytes a flow, not 16 with padding.
+const NIL: u32 = 0x7fff_ffff;
+/// The bit of `prev` that holds the list.
+const LIST_BIT: u32 = 1 << 31;
 
 /// One slot of the slab: its neighbours in recency order (or, when free, the next free
 /// slot in `next`) and its entry.
 #[derive(Debug)]
 struct Slot<K, V> {
-    prev: u32,
+    /// The previous slot, and in the top bit the list it is on ([`PROBATION`] or
+    /// [`PROTECTED`]).
+    prev_list: u32,
     next: u32,
-    /// The list it is on: [`PROBATION`] or [`PROTECTED`].
-    list: u8,
     entry: Option<(K, V)>,
+}
+
+impl<K, V> Slot<K, V> {
+    fn prev(&self) -> u32 {
+        self.prev_list & !LIST_BIT
+    }
+    fn list(&self) -> u8 {
+        (self.prev_list >> 31) as u8
+    }
+    fn set_prev(&mut self, prev: u32) {
+        self.prev_list = (self.prev_list & LIST_BIT) | (prev & !LIST_BIT);
+    }
+    fn set_prev_list(&mut self, prev: u32, list: u8) {
+        self.prev_list = (u32::from(list & 1) << 31) | (prev & !LIST_BIT);
+    }
 }
 
 /// The list of new entries.
@@ -109,7 +127,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
 
     fn set_prev(&mut self, list: usize, i: u32, prev: u32) {
         match self.slots.get_mut(i as usize) {
-            Some(s) => s.prev = prev,
+            Some(s) => s.set_prev(prev),
             None => {
                 if let Some(t) = self.tail.get_mut(list) {
                     *t = prev;
@@ -121,7 +139,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     /// Takes slot `i` out of its recency list.
     fn unlink(&mut self, i: u32) {
         let Some(s) = self.slots.get(i as usize) else { return };
-        let (prev, next, list) = (s.prev, s.next, usize::from(s.list));
+        let (prev, next, list) = (s.prev(), s.next, usize::from(s.list()));
         // A missing neighbour (NIL) is the list's end: the head or tail moves instead.
         self.set_next(list, prev, next);
         self.set_prev(list, next, prev);
@@ -132,9 +150,8 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         let l = usize::from(list);
         let head = self.head.get(l).copied().unwrap_or(NIL);
         if let Some(s) = self.slots.get_mut(i as usize) {
-            s.prev = NIL;
+            s.set_prev_list(NIL, list);
             s.next = head;
-            s.list = list;
         }
         self.set_prev(l, head, i);
         if let Some(h) = self.head.get_mut(l) {
@@ -143,7 +160,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     fn list_of(&self, i: u32) -> u8 {
-        self.slots.get(i as usize).map_or(PROBATION, |s| s.list)
+        self.slots.get(i as usize).map_or(PROBATION, Slot::list)
     }
 
     /// Marks slot `i` as the most recently used of its list.
@@ -188,7 +205,9 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
             }
             i
         } else {
-            self.slots.push(Slot { prev: NIL, next: NIL, list: PROBATION, entry: Some((k, v)) });
+            // Beyond 2^31 - 1 slots the numbers would collide with NIL: a table that large
+            // (a terabyte of flow state) is refused by the caller's bound long before.
+            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, v)) });
             (self.slots.len() - 1) as u32
         };
         let slots = &self.slots;
@@ -208,7 +227,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         self.unlink(i);
         let free = self.free;
         let s = self.slots.get_mut(i as usize)?;
-        s.prev = NIL;
+        s.set_prev_list(NIL, PROBATION);
         s.next = free;
         self.free = i;
         self.len -= 1;
@@ -276,7 +295,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
                 if let Some((_, v)) = &s.entry {
                     out.push(v);
                 }
-                i = s.prev;
+                i = s.prev();
             }
         }
         out

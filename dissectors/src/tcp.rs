@@ -91,8 +91,10 @@ pub struct HalfStream {
     /// Bytes in the out-of-order queue (kept here: checked on every segment).
     ooo_bytes: usize,
     reorder: Option<Box<Reorder>>,
-    recent: [Recent; RECENT_SEGMENTS],
-    recent_next: usize,
+    /// Boxed on the first segment with payload: a direction that carries none (each flow of
+    /// a SYN flood, a half-open connection) holds a pointer instead of 128 bytes.
+    recent: Option<Box<[Recent; RECENT_SEGMENTS]>>,
+    recent_next: u8,
     /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
     pub pending: Vec<u8>,
     /// Retransmitted or overlapping bytes dropped.
@@ -150,9 +152,10 @@ impl HalfStream {
         self.ooo_bytes + self.pending.capacity()
     }
 
-    /// Heap bytes this direction holds: the buffer of a PDU split across segments and, once
-    /// a segment came out of order, the queue and the holes. Zero for a direction whose PDUs
-    /// all came whole and in order.
+    /// Heap bytes this direction holds for reassembly: the buffer of a PDU split across
+    /// segments and, once a segment came out of order, the queue and the holes. Zero for a
+    /// direction whose PDUs all came whole and in order. (The digests of the last segments,
+    /// boxed once payload flows, are not reassembly buffers.)
     pub fn allocated(&self) -> usize {
         let reorder = self.reorder.as_ref().map_or(0, |r| {
             std::mem::size_of::<Reorder>()
@@ -305,7 +308,8 @@ impl HalfStream {
     }
 
     fn remember(&mut self, seq: u32, payload: &[u8]) {
-        if let Some(slot) = self.recent.get_mut(self.recent_next % RECENT_SEGMENTS) {
+        let recent = self.recent.get_or_insert_with(Box::default);
+        if let Some(slot) = recent.get_mut(usize::from(self.recent_next) % RECENT_SEGMENTS) {
             *slot = Recent { seq, len: payload.len() as u32, digest: digest(payload), prefix: prefix_digest(payload) };
         }
         self.recent_next = self.recent_next.wrapping_add(1);
@@ -318,8 +322,8 @@ impl HalfStream {
     /// shorter one over their first [`PREFIX_BYTES`].
     fn compare_recent(&self, seq: u32, payload: &[u8]) -> Option<bool> {
         let mut verdict = None;
-        for &Recent { len: rl, digest: rd, prefix: rp, .. } in self.recent.iter().filter(|e| e.seq == seq && e.len > 0)
-        {
+        let recent = self.recent.as_deref().map_or(&[][..], |r| &r[..]);
+        for &Recent { len: rl, digest: rd, prefix: rp, .. } in recent.iter().filter(|e| e.seq == seq && e.len > 0) {
             let differs = if payload.len() >= rl as usize {
                 payload.get(..rl as usize).map(digest) != Some(rd)
             } else if payload.len() >= PREFIX_BYTES && rl as usize >= PREFIX_BYTES {
