@@ -58,11 +58,43 @@ const PROBATION: u8 = 0;
 /// The list of promoted entries.
 const PROTECTED: u8 = 1;
 
+/// Slots in chunks of [`CHUNK`]: the table grows a chunk at a time and never reallocates
+/// what it holds, so its peak memory is what it holds (a growing `Vec` of a million flows
+/// would hold the old and the new buffer at once, half a gigabyte more at the peak).
+#[derive(Debug)]
+struct Slab<K, V> {
+    chunks: Vec<Vec<Slot<K, V>>>,
+    len: u32,
+}
+
+/// Slots per chunk (about 2 MB of flows).
+const CHUNK: u32 = 4096;
+
+impl<K, V> Slab<K, V> {
+    fn get(&self, i: u32) -> Option<&Slot<K, V>> {
+        self.chunks.get((i / CHUNK) as usize)?.get((i % CHUNK) as usize)
+    }
+    fn get_mut(&mut self, i: u32) -> Option<&mut Slot<K, V>> {
+        self.chunks.get_mut((i / CHUNK) as usize)?.get_mut((i % CHUNK) as usize)
+    }
+    /// Appends a slot; its number.
+    fn push(&mut self, slot: Slot<K, V>) -> u32 {
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK as usize));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(slot);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+}
+
 /// A map from `K` to `V` that knows which entry was used least recently.
 #[derive(Debug)]
 pub(crate) struct LruTable<K, V> {
     index: HashTable<u32>,
-    slots: Vec<Slot<K, V>>,
+    slots: Slab<K, V>,
     /// First free slot (a list through `next`).
     free: u32,
     /// Most recently used, per list.
@@ -74,7 +106,14 @@ pub(crate) struct LruTable<K, V> {
 
 impl<K: Hash + Eq, V> Default for LruTable<K, V> {
     fn default() -> Self {
-        LruTable { index: HashTable::new(), slots: Vec::new(), free: NIL, head: [NIL; 2], tail: [NIL; 2], len: 0 }
+        LruTable {
+            index: HashTable::new(),
+            slots: Slab { chunks: Vec::new(), len: 0 },
+            free: NIL,
+            head: [NIL; 2],
+            tail: [NIL; 2],
+            len: 0,
+        }
     }
 }
 
@@ -88,8 +127,8 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         self.len
     }
 
-    fn key_at(slots: &[Slot<K, V>], i: u32) -> Option<&K> {
-        slots.get(i as usize)?.entry.as_ref().map(|(k, _)| k)
+    fn key_at(slots: &Slab<K, V>, i: u32) -> Option<&K> {
+        slots.get(i)?.entry.as_ref().map(|(k, _)| k)
     }
 
     /// The slot of `k`.
@@ -100,12 +139,12 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
 
     /// The value in slot `i`.
     pub(crate) fn at(&self, i: u32) -> Option<&V> {
-        self.slots.get(i as usize)?.entry.as_ref().map(|(_, v)| v)
+        self.slots.get(i)?.entry.as_ref().map(|(_, v)| v)
     }
 
     /// The value in slot `i`, to change.
     pub(crate) fn at_mut(&mut self, i: u32) -> Option<&mut V> {
-        self.slots.get_mut(i as usize)?.entry.as_mut().map(|(_, v)| v)
+        self.slots.get_mut(i)?.entry.as_mut().map(|(_, v)| v)
     }
 
     /// The value of `k` (its recency unchanged).
@@ -115,7 +154,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     fn set_next(&mut self, list: usize, i: u32, next: u32) {
-        match self.slots.get_mut(i as usize) {
+        match self.slots.get_mut(i) {
             Some(s) => s.next = next,
             None => {
                 if let Some(h) = self.head.get_mut(list) {
@@ -126,7 +165,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     fn set_prev(&mut self, list: usize, i: u32, prev: u32) {
-        match self.slots.get_mut(i as usize) {
+        match self.slots.get_mut(i) {
             Some(s) => s.set_prev(prev),
             None => {
                 if let Some(t) = self.tail.get_mut(list) {
@@ -138,7 +177,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
 
     /// Takes slot `i` out of its recency list.
     fn unlink(&mut self, i: u32) {
-        let Some(s) = self.slots.get(i as usize) else { return };
+        let Some(s) = self.slots.get(i) else { return };
         let (prev, next, list) = (s.prev(), s.next, usize::from(s.list()));
         // A missing neighbour (NIL) is the list's end: the head or tail moves instead.
         self.set_next(list, prev, next);
@@ -149,7 +188,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     fn push_front(&mut self, list: u8, i: u32) {
         let l = usize::from(list);
         let head = self.head.get(l).copied().unwrap_or(NIL);
-        if let Some(s) = self.slots.get_mut(i as usize) {
+        if let Some(s) = self.slots.get_mut(i) {
             s.set_prev_list(NIL, list);
             s.next = head;
         }
@@ -160,7 +199,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     fn list_of(&self, i: u32) -> u8 {
-        self.slots.get(i as usize).map_or(PROBATION, Slot::list)
+        self.slots.get(i).map_or(PROBATION, Slot::list)
     }
 
     /// Marks slot `i` as the most recently used of its list.
@@ -199,7 +238,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         let h = hash(&k);
         let i = if self.free != NIL {
             let i = self.free;
-            if let Some(s) = self.slots.get_mut(i as usize) {
+            if let Some(s) = self.slots.get_mut(i) {
                 self.free = s.next;
                 s.entry = Some((k, v));
             }
@@ -207,8 +246,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         } else {
             // Beyond 2^31 - 1 slots the numbers would collide with NIL: a table that large
             // (a terabyte of flow state) is refused by the caller's bound long before.
-            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, v)) });
-            (self.slots.len() - 1) as u32
+            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, v)) })
         };
         let slots = &self.slots;
         self.index.insert_unique(h, i, |&j| Self::key_at(slots, j).map_or(0, hash));
@@ -226,7 +264,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         }
         self.unlink(i);
         let free = self.free;
-        let s = self.slots.get_mut(i as usize)?;
+        let s = self.slots.get_mut(i)?;
         s.set_prev_list(NIL, PROBATION);
         s.next = free;
         self.free = i;
@@ -291,7 +329,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         let mut out = Vec::new();
         for &tail in &self.tail {
             let mut i = tail;
-            while let Some(s) = self.slots.get(i as usize) {
+            while let Some(s) = self.slots.get(i) {
                 if let Some((_, v)) = &s.entry {
                     out.push(v);
                 }
