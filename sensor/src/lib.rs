@@ -1,7 +1,7 @@
 //! # otsensor
 //!
-//! The sensor: everything with side effects. It reads packets (memory-mapped pcap and pcapng
-//! files, or a live interface through an AF_PACKET `TPACKET_V3` ring; libpcap behind the
+//! The sensor: everything with side effects. It reads packets (pcap and pcapng files, read
+//! whole with ordinary reads, or a live interface through an AF_PACKET `TPACKET_V3` ring; libpcap behind the
 //! `live-pcap` feature), runs them through the dissectors'
 //! [`otsensor_dissectors::engine::Engine`], learns and scores them with `otsensor-models`,
 //! and writes JSON lines, alerts and Prometheus metrics.
@@ -18,8 +18,8 @@
 //!
 //! It never transmits on the monitored network: the capture socket is receive-only (no TX
 //! ring, never written to), and the only sockets it opens are the metrics endpoint's, on an
-//! address the operator chooses. `unsafe` is confined to [`capture`]'s `sys` module (memory
-//! maps, the ring, privileges), each block with a `SAFETY` comment.
+//! address the operator chooses. `unsafe` is confined to [`capture`]'s `sys` module (the
+//! AF_PACKET ring, privileges), each block with a `SAFETY` comment.
 
 pub mod baseline_file;
 pub mod capture;

@@ -12,6 +12,7 @@ mod golden;
 mod live_e2e;
 mod policy;
 mod report;
+mod rotating_capture;
 mod run_pipeline;
 mod tshark_dnp3;
 mod tshark_modbus;

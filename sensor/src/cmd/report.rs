@@ -63,7 +63,7 @@ impl Sink for Tee<'_> {
 }
 
 /// Packets and the first and last packet time of each capture: a cheap pass over the
-/// memory-mapped files (the engine does not keep packet times).
+/// captures (the engine does not keep packet times).
 fn capture_infos(paths: &[PathBuf]) -> Result<Vec<CaptureInfo>, RunError> {
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
