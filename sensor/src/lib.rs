@@ -14,6 +14,8 @@
 //! - [`policy`]: the `rules` crate's policy applied to alerts (criticality, zones, asset
 //!   names, suppressions, maintenance windows);
 //! - [`baseline_file`]: baselines on disk, verified and written atomically;
+//! - [`keys`]: Ed25519 keys for signed alert checkpoints and baselines; [`file_perms`]:
+//!   config, policy and key files that others could change are refused;
 //! - [`report`]: the self-contained HTML forensic report of `otsensor report`.
 //!
 //! It never transmits on the monitored network: the capture socket is receive-only (no TX
@@ -21,11 +23,14 @@
 //! address the operator chooses. `unsafe` is confined to [`capture`]'s `sys` module (the
 //! AF_PACKET ring, privileges), each block with a `SAFETY` comment.
 
+pub mod baseline_diff;
 pub mod baseline_file;
 pub mod capture;
 pub mod cmd;
 pub mod config;
+pub mod file_perms;
 pub mod inventory;
+pub mod keys;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -59,6 +59,10 @@ pub struct DetectArgs {
     pub baseline: PathBuf,
     /// Alerts file; stdout when `None`.
     pub alerts: Option<PathBuf>,
+    /// Signs the alerts file's checkpoints (`--alerts-key`), if given.
+    pub alerts_key: Option<crate::output::chain::SignWith>,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
     /// Policy file applied to the alerts.
@@ -120,7 +124,7 @@ impl Sink for DetectSink<'_, '_> {
 
 /// Runs `detect`, writing alerts to `out`.
 pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
-    let baseline = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
+    let baseline = baseline_file::load_with(&args.baseline, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
     let mut detector = Detector::new(&baseline)
         .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(args.baseline.clone(), e)))?;
     let policy = policy_of(&args.policy)?;
@@ -131,7 +135,7 @@ pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdE
     let mut writer = AlertWriter::new(out);
     writer.set_policy(policy);
     // A file (created anew by `with_output`) gets a tamper-evident chain; stdout does not.
-    writer.set_chain(args.alerts.as_ref().map(|_| Chain::new()));
+    writer.set_chain(args.alerts.as_ref().map(|_| Chain::new().signed_with(args.alerts_key.as_ref())));
     let mut sink = DetectSink::new(detector, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod baseline;
 pub mod detect;
 pub mod dissect;
 pub mod inventory;

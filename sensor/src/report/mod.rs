@@ -19,7 +19,7 @@ use otsensor_models::detect::human_duration;
 use otsensor_models::{Alert, Baseline, Severity};
 
 pub mod map;
-mod page;
+pub(crate) mod page;
 pub mod timeline;
 
 pub use page::{esc, utc};
