@@ -109,7 +109,8 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
 fn start_metrics(opts: &RunOptions, telemetry: &Arc<Telemetry>) -> Result<Option<MetricsServer>, RunCmdError> {
     let Some(addr) = opts.metrics else { return Ok(None) };
     let (t1, t2) = (Arc::clone(telemetry), Arc::clone(telemetry));
-    MetricsServer::start(addr, Arc::new(move || t1.render()), Arc::new(move || t2.healthy.load(Ordering::Relaxed)))
+    let (render, health) = (Arc::new(move || t1.render()), Arc::new(move || t2.healthy.load(Ordering::Relaxed)));
+    MetricsServer::start_with_token(addr, render, health, opts.metrics_token.clone())
         .map(Some)
         .map_err(|e| RunCmdError::Setup(format!("--metrics {addr}: {e}")))
 }
@@ -121,7 +122,9 @@ fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
     match &opts.alerts {
         Some(p) => {
             // The chain goes on from the last record a previous run wrote.
-            let chain = Chain::continue_file(p).map_err(|e| RunCmdError::Setup(e.to_string()))?;
+            let chain = Chain::continue_file(p)
+                .map_err(|e| RunCmdError::Setup(e.to_string()))?
+                .signed_with(opts.alerts_key.as_ref());
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
