@@ -9,6 +9,7 @@ mod dashboards;
 mod detect;
 mod expected;
 mod golden;
+mod integrity;
 mod live_e2e;
 mod policy;
 mod report;

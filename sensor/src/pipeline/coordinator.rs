@@ -560,6 +560,7 @@ mod tests {
         baseline_file::save(&path, &mut empty).expect("baseline saved");
         let telemetry = Arc::new(Telemetry::new(1));
         let config = CoordinatorConfig {
+            baseline_keys: Default::default(),
             baseline: path,
             learn_for_secs: 0.0,
             checkpoint: Duration::from_secs(3600),
