@@ -235,4 +235,24 @@ mod tests {
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_kill_between_the_signature_and_the_baseline_leaves_a_pair_that_verifies() {
+        let dir = std::env::temp_dir().join(format!("otsensor-baseline-sig-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (k, p) = crate::keys::generate(&dir.join("k")).unwrap();
+        let keys = BaselineKeys::load(Some(&p), Some(&k)).unwrap();
+        let path = dir.join("b.json");
+        let mut b = otsensor_models::Learner::new().finish();
+        save_with(&path, &mut b, &keys).unwrap();
+        // The next save is killed after its signature landed and before the baseline did.
+        let mut next = otsensor_models::Learner::new().finish();
+        next.learning.runs = 9;
+        let text = next.to_json();
+        write_signature(&path, &next.checksum, keys.sign.as_ref().unwrap()).unwrap();
+        assert_eq!(load_with(&path, &keys).unwrap().learning.runs, 0, "the old baseline still verifies");
+        write_atomic(&path, &text).unwrap();
+        assert_eq!(load_with(&path, &keys).unwrap().learning.runs, 9, "and so does the new one");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,6 +1,5 @@
 //! `otsensor detect`: captures scored against a baseline; alerts as JSON lines.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -10,6 +9,7 @@ use otsensor_models::{Alert, Detector};
 
 use crate::baseline_file::{self, BaselineFileError};
 use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::output::append_file::AppendFile;
 use crate::output::chain::Chain;
 use crate::policy::Applier;
 use crate::run::{run_captures, summary, Progress, RunError};
@@ -156,10 +156,9 @@ pub(crate) fn with_output(
 ) -> Result<(), ModelCmdError> {
     match path {
         Some(p) => {
-            let mut file = io::BufWriter::new(File::create(p).map_err(ModelCmdError::Output)?);
+            let mut file = AppendFile::open(p, true).map_err(ModelCmdError::Output)?;
             f(&mut file)?;
-            let file = file.into_inner().map_err(|e| ModelCmdError::Output(e.into_error()))?;
-            file.sync_all().map_err(ModelCmdError::Output)
+            file.sync().map_err(ModelCmdError::Output)
         }
         None => {
             let stdout = io::stdout();

@@ -15,6 +15,7 @@ use crate::config::{RunOptions, Source};
 use crate::metrics::http::MetricsServer;
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::ranked_summary;
+use crate::output::append_file::AppendFile;
 use crate::output::chain::Chain;
 use crate::pipeline::coordinator::CoordinatorError;
 use crate::pipeline::dispatch::{Dispatcher, WhenFull};
@@ -125,13 +126,11 @@ fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
             let chain = Chain::continue_file(p)
                 .map_err(|e| RunCmdError::Setup(e.to_string()))?
                 .signed_with(opts.alerts_key.as_ref());
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
-            let sync = f.try_clone().map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
-            Ok((Box::new(BufWriter::new(f)), Some((sync, chain))))
+            let setup = |e: io::Error| RunCmdError::Setup(format!("{}: {e}", p.display()));
+            let sync = OpenOptions::new().append(true).open(p).map_err(setup)?;
+            // Whole records only: a full disk is retried, and never leaves half a record.
+            let f = AppendFile::open(p, false).map_err(setup)?;
+            Ok((Box::new(f), Some((sync, chain))))
         }
         None => Ok((Box::new(BufWriter::new(io::stdout())), None)),
     }

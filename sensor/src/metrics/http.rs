@@ -825,4 +825,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn with_a_token_metrics_needs_the_bearer_and_healthz_does_not() {
+        let token = "s3cret-token-0123456789";
+        let f = fixture(Limits { token: Some(Arc::from(token)), ..quick_limits() });
+        let addr = f.server.local_addr();
+        let none = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(none.status_line.starts_with("HTTP/1.1 401"), "{}", none.status_line);
+        assert_eq!(none.header("WWW-Authenticate"), Some("Bearer"));
+        let wrong = exchange(addr, b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-token-0123456780\r\n\r\n");
+        assert!(wrong.status_line.starts_with("HTTP/1.1 401"), "{}", wrong.status_line);
+        let head = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(head.status_line.starts_with("HTTP/1.1 401"), "{}", head.status_line);
+        assert_eq!(f.renders.load(Ordering::SeqCst), 0, "nothing rendered for the unauthorized");
+        let right = format!("GET /metrics HTTP/1.1\r\nauthorization: bearer {token}\r\n\r\n");
+        let ok = exchange(addr, right.as_bytes());
+        assert!(ok.status_line.starts_with("HTTP/1.1 200"), "{}", ok.status_line);
+        assert_eq!(ok.body, PAGE.as_bytes());
+        let health = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(health.status_line.starts_with("HTTP/1.1 200"), "{}", health.status_line);
+        f.server.shutdown();
+    }
 }

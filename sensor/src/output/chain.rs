@@ -88,21 +88,33 @@ impl Chain {
     }
 
     /// The chain of an alerts file about to be appended to: it continues after its last
-    /// record (a new chain for a missing or empty file). A file whose last record is cut short
-    /// or not chained is refused: appending would hide the break.
+    /// record (a new chain for a missing or empty file). A file whose last record is not
+    /// chained is refused: appending would hide the break.
+    ///
+    /// A last record cut short (a sensor killed in the middle of a write) is a torn tail: it
+    /// is moved to `FILE.torn-SECONDS`, and a `torn_tail` notice record, chained, says so in
+    /// the file itself, so that the sensor restarts unattended and the evidence stays.
     pub fn continue_file(path: &Path) -> io::Result<Chain> {
-        let text = match std::fs::read(path) {
+        let mut text = match std::fs::read(path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Chain::new()),
             Err(e) => return Err(e),
         };
+        let torn =
+            if text.is_empty() || text.ends_with(b"\n") { None } else { Some(set_torn_tail_aside(path, &mut text)?) };
+        let mut chain = Chain::last_of(path, &text)?;
+        if let Some((bytes, saved)) = torn {
+            chain.append_torn_notice(path, bytes, &saved)?;
+        }
+        Ok(chain)
+    }
+
+    /// The chain after the last record of `text` (whole records only).
+    fn last_of(path: &Path, text: &[u8]) -> io::Result<Chain> {
         if text.is_empty() {
             return Ok(Chain::new());
         }
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
-        if !text.ends_with(b"\n") {
-            return Err(bad("the last record is cut short (no end of line); run otsensor verify-alerts"));
-        }
         let body = text.get(..text.len() - 1).unwrap_or_default();
         let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let last = text.get(start..).unwrap_or_default();
@@ -111,6 +123,23 @@ impl Chain {
             .and_then(|v| v.get("seq").and_then(serde_json::Value::as_u64))
             .ok_or_else(|| bad("the last record carries no seq: not an otsensor alert chain"))?;
         Ok(Chain { next_seq: seq + 1, prev: Sha256::digest(last).into(), signer: None })
+    }
+
+    /// Appends (and syncs) the chained record saying that `bytes` of a torn record were moved
+    /// to `saved`.
+    fn append_torn_notice(&mut self, path: &Path, bytes: usize, saved: &Path) -> io::Result<()> {
+        let mut buf = JsonBuf::new();
+        buf.begin();
+        buf.key_str("notice", "torn_tail");
+        buf.key_u64("bytes", bytes as u64);
+        buf.key_str("saved_to", &saved.display().to_string());
+        self.stamp(&mut buf);
+        buf.end_line();
+        let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+        io::Write::write_all(&mut f, buf.as_bytes())?;
+        f.sync_data()?;
+        self.advance_only(buf.as_bytes());
+        Ok(())
     }
 
     /// The same chain, signed as `with` says (unchanged for `None`).
@@ -165,6 +194,33 @@ impl Chain {
         self.prev = Sha256::digest(line).into();
         self.next_seq += 1;
     }
+}
+
+/// Moves the bytes after the last end of line of `path` (held in `text`) to
+/// `PATH.torn-SECONDS`, synced, then cuts the file (and `text`) back to its last whole record.
+fn set_torn_tail_aside(path: &Path, text: &mut Vec<u8>) -> io::Result<(usize, std::path::PathBuf)> {
+    let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut saved = path.as_os_str().to_owned();
+    saved.push(format!(".torn-{secs}"));
+    let saved = std::path::PathBuf::from(saved);
+    let tail = text.get(keep..).unwrap_or_default();
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&saved)?;
+    io::Write::write_all(&mut f, tail)?;
+    f.sync_all()?;
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.set_len(keep as u64)?;
+    file.sync_all()?;
+    eprintln!(
+        "otsensor: warning: {}: its last record was cut short ({} bytes, a write interrupted); moved to {}, and the \
+         chain goes on after a torn_tail notice",
+        path.display(),
+        tail.len(),
+        saved.display()
+    );
+    let n = tail.len();
+    text.truncate(keep);
+    Ok((n, saved))
 }
 
 /// What an intact file holds.
@@ -373,8 +429,18 @@ mod tests {
         let mut all = first.clone();
         all.extend_from_slice(buf.as_bytes());
         assert_eq!(verify(&all), Ok(4));
+        // A torn last record: set aside, noted in the chain, and the chain goes on.
         std::fs::write(&path, &first[..first.len() - 3]).expect("cut");
-        assert!(Chain::continue_file(&path).is_err(), "a cut file is not appended to");
+        let chain = Chain::continue_file(&path).expect("a torn tail is recovered");
+        let text = std::fs::read(&path).expect("read");
+        assert_eq!(verify(&text), Ok(3), "two whole records and the notice");
+        let notice: serde_json::Value = serde_json::from_slice(lines(&text)[2].as_slice()).expect("notice");
+        assert_eq!((notice["notice"].as_str(), notice["seq"].as_u64()), (Some("torn_tail"), Some(3)));
+        let saved = notice["saved_to"].as_str().expect("saved_to");
+        assert_eq!(std::fs::read(saved).expect("torn bytes kept"), lines(&first)[2][..lines(&first)[2].len() - 3]);
+        assert_eq!(chain.next_seq, 4);
+        std::fs::write(&path, b"{\"n\":1}\n").expect("unchained");
+        assert!(Chain::continue_file(&path).is_err(), "an unchained file is not appended to");
         assert_eq!(Chain::continue_file(&dir.join("none.jsonl")).expect("a missing file starts a chain"), Chain::new());
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -4,6 +4,7 @@
 //! tamper-evident chain.
 
 pub mod alerts;
+pub mod append_file;
 pub mod chain;
 pub mod json;
 mod json_dnp3;
