@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod dashboards;
 mod detect;
+mod durability;
 mod expected;
 mod golden;
 mod integrity;

@@ -127,9 +127,9 @@ fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
                 .map_err(|e| RunCmdError::Setup(e.to_string()))?
                 .signed_with(opts.alerts_key.as_ref());
             let setup = |e: io::Error| RunCmdError::Setup(format!("{}: {e}", p.display()));
-            let sync = OpenOptions::new().append(true).open(p).map_err(setup)?;
             // Whole records only: a full disk is retried, and never leaves half a record.
             let f = AppendFile::open(p, false).map_err(setup)?;
+            let sync = OpenOptions::new().append(true).open(p).map_err(setup)?;
             Ok((Box::new(f), Some((sync, chain))))
         }
         None => Ok((Box::new(BufWriter::new(io::stdout())), None)),
