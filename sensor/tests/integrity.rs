@@ -324,3 +324,29 @@ fn promote_and_rollback_keep_numbered_versions_with_who_when_and_why() {
     assert!(lines[0].get(..4).is_some_and(|y| y.parse::<u32>().is_ok_and(|y| y >= 2024)), "a UTC date: {log}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn config_policy_and_token_files_others_could_change_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("perms");
+    let chmod = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
+    let config = dir.join("otsensor.toml");
+    std::fs::write(&config, format!("read = [\"{}\"]\nbaseline = \"{}\"\n", modbus_capture(), s(&dir.join("b.json"))))
+        .expect("config");
+    chmod(&config, 0o666);
+    let e = refused(&["run", "--config", s(&config), "--learn-for", "5s", "-q"]);
+    assert!(e.contains("otsensor.toml: config file is writable by group or others (mode 666)"), "{e}");
+    chmod(&config, 0o644);
+    ok(&["run", "--config", s(&config), "--learn-for", "5s", "-q"]);
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "").expect("policy");
+    chmod(&policy, 0o664);
+    let e = refused(&["detect", &modbus_capture(), "--baseline", s(&dir.join("b.json")), "--policy", s(&policy)]);
+    assert!(e.contains("policy.toml: policy file is writable by group or others (mode 664)"), "{e}");
+    let token = dir.join("token");
+    std::fs::write(&token, "0123456789abcdef0123\n").expect("token");
+    chmod(&token, 0o644);
+    let e = refused(&["run", "--config", s(&config), "--metrics", "127.0.0.1:0", "--metrics-token", s(&token), "-q"]);
+    assert!(e.contains("token: metrics token file is readable by others (mode 644)"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
