@@ -12,9 +12,10 @@ use rustc_hash::FxHashMap;
 
 use crate::dnp3::{self, Dnp3Stream};
 use crate::event::{
-    Direction, Endpoint, Notice, NoticeKind, Pdu, PduBody, PerDirection, Protocol, Sink, Timestamp, Transport,
-    FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
+    Direction, Endpoint, NetEvent, Notice, NoticeKind, Pdu, PduBody, PerDirection, Protocol, Sink, Timestamp,
+    Transport, FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
 };
+use crate::net::{tcp_seen, ArpOp, ArpPacket, FlowEnd, FlowPhase, FlowRecord, L2Record, L4};
 use crate::modbus::{self, ModbusStream};
 use crate::packet::{self, Skip, TcpSegment};
 use crate::s7::{self, S7Stream};
@@ -30,6 +31,9 @@ pub const MAX_PROBE_BYTES: usize = 512;
 /// Bytes a direction may hold while waiting for the rest of a PDU; more means the dissector
 /// lost framing, and the bytes are dropped as a gap.
 pub const MAX_PENDING_BYTES: usize = 128 * 1024;
+/// Distinct (source MAC, destination MAC, EtherType) conversations remembered to report
+/// each once as an [`L2Record`]; beyond, new ones are counted, not reported.
+pub const MAX_L2_CONVERSATIONS: usize = 4096;
 
 /// What the engine watches, and its bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +118,12 @@ pub struct EngineStats {
     pub per_segment_pdus: u64,
     /// Connections opened by the host on the watched port (flagged `reversed_orientation`).
     pub flows_reversed: u64,
+    /// ARP packets.
+    pub arp_packets: u64,
+    /// ICMP and ICMPv6 messages.
+    pub icmp_packets: u64,
+    /// Non-IP conversations not reported because [`MAX_L2_CONVERSATIONS`] were known.
+    pub l2_unreported: u64,
 }
 
 impl EngineStats {
@@ -159,6 +169,9 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
             resync_per_segment,
             per_segment_pdus,
             flows_reversed,
+            arp_packets,
+            icmp_packets,
+            l2_unreported,
         } = o;
         self.packets += packets;
         self.bytes += bytes;
@@ -186,6 +199,9 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.resync_per_segment += resync_per_segment;
         self.per_segment_pdus += per_segment_pdus;
         self.flows_reversed += flows_reversed;
+        self.arp_packets += arp_packets;
+        self.icmp_packets += icmp_packets;
+        self.l2_unreported += l2_unreported;
     }
 }
 
@@ -196,7 +212,7 @@ struct FlowKey {
     a: u128,
     b: u128,
     ports: u32,
-    udp: bool,
+    l4: L4,
 }
 
 /// An address as 128 bits: IPv4 as an IPv4-mapped IPv6 address.
@@ -208,12 +224,12 @@ fn ip_bits(ip: IpAddr) -> u128 {
 }
 
 impl FlowKey {
-    fn new(x: Endpoint, y: Endpoint, udp: bool) -> Self {
+    fn new(x: Endpoint, y: Endpoint, l4: L4) -> Self {
         let (xa, ya) = (ip_bits(x.ip), ip_bits(y.ip));
         if (xa, x.port) <= (ya, y.port) {
-            FlowKey { a: xa, b: ya, ports: u32::from(x.port) << 16 | u32::from(y.port), udp }
+            FlowKey { a: xa, b: ya, ports: u32::from(x.port) << 16 | u32::from(y.port), l4 }
         } else {
-            FlowKey { a: ya, b: xa, ports: u32::from(y.port) << 16 | u32::from(x.port), udp }
+            FlowKey { a: ya, b: xa, ports: u32::from(y.port) << 16 | u32::from(x.port), l4 }
         }
     }
 }
@@ -222,7 +238,7 @@ impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         h.write_u64(self.a as u64 ^ (self.a >> 64) as u64);
         h.write_u64(self.b as u64 ^ (self.b >> 64) as u64);
-        h.write_u32(self.ports ^ u32::from(self.udp) << 31);
+        h.write_u32(self.ports ^ (self.l4 as u32) << 30);
     }
 }
 
@@ -264,6 +280,10 @@ struct Flow {
     probes: u8,
     /// Opened by the host on the watched port: its PDUs are flagged `reversed_orientation`.
     reversed: bool,
+    /// What the conversation record says (counters, TTLs, MACs, TCP events).
+    record: FlowRecord,
+    /// Directions already reported for a changed path ([`NoticeKind::PathChanged`]).
+    path_reported: [bool; 2],
 }
 
 fn probe(p: Protocol, data: &[u8]) -> Probe {
@@ -296,25 +316,75 @@ fn expected_tcp(c: &EngineConfig, port: u16) -> Option<Protocol> {
     }
 }
 
-fn new_flow(
-    stats: &mut EngineStats,
-    next_id: &mut u64,
+/// Where a new flow starts: its ends, transport and watched protocol, and the packet.
+struct NewFlow {
     client: Endpoint,
+    server: Endpoint,
+    l4: L4,
     expected: Option<Protocol>,
     ts: Timestamp,
-) -> Flow {
+    pkt: u64,
+}
+
+fn new_flow(stats: &mut EngineStats, next_id: &mut u64, n: NewFlow) -> Flow {
     stats.flows += 1;
     let id = *next_id;
     *next_id += 1;
     Flow {
         id,
-        client,
-        expected,
-        last_seen: ts,
+        client: n.client,
+        expected: n.expected,
+        last_seen: n.ts,
         half: PerDirection::default(),
         app: App::Undecided,
         probes: 0,
         reversed: false,
+        record: FlowRecord {
+            phase: FlowPhase::Start,
+            ts: n.ts,
+            pkt: n.pkt,
+            first_ts: n.ts,
+            flow_id: id,
+            l4: n.l4,
+            client: n.client,
+            server: n.server,
+            macs: [None; 2],
+            ttl: [0; 2],
+            packets: [0; 2],
+            bytes: [0; 2],
+            tcp: 0,
+            app: None,
+        },
+        path_reported: [false; 2],
+    }
+}
+
+impl Flow {
+    /// Counts a packet of `dir` in the flow's record; says whether the packet came with
+    /// another TTL or source MAC than its direction's first.
+    fn account(&mut self, dir: Direction, ctx: &PacketCtx, len: usize) -> bool {
+        let i = dir as usize;
+        let r = &mut self.record;
+        let mac = ctx.macs.map(|m| m.src);
+        let (Some(packets), Some(bytes), Some(ttl), Some(seen_mac)) =
+            (r.packets.get_mut(i), r.bytes.get_mut(i), r.ttl.get_mut(i), r.macs.get_mut(i))
+        else {
+            return false;
+        };
+        let first = *packets == 0;
+        *packets = packets.saturating_add(1);
+        *bytes += len as u64;
+        if first {
+            *ttl = ctx.ttl;
+            *seen_mac = mac;
+            return false;
+        }
+        *ttl != ctx.ttl || (mac.is_some() && *seen_mac != mac)
+    }
+
+    /// The flow's record at `phase`, stamped with the packet of `ctx`.
+    fn record_at(&self, phase: FlowPhase, ts: Timestamp, pkt: u64) -> FlowRecord {
+        FlowRecord { phase, ts, pkt, app: app_protocol(&self.app), ..self.record }
     }
 }
 
@@ -326,6 +396,8 @@ struct PacketCtx {
     dst: Endpoint,
     transport: Transport,
     macs: Option<packet::Macs>,
+    /// IP TTL or hop limit.
+    ttl: u8,
     /// Engine flag bits to set on every PDU this packet completes.
     flags: u64,
 }
@@ -338,6 +410,7 @@ pub struct Engine {
     next_flow_id: u64,
     last_sweep: i64,
     stats: EngineStats,
+    l2_seen: rustc_hash::FxHashSet<([u8; 6], [u8; 6], u16)>,
 }
 
 impl Engine {
@@ -349,6 +422,7 @@ impl Engine {
             next_flow_id: 1,
             last_sweep: i64::MIN,
             stats: EngineStats::default(),
+            l2_seen: rustc_hash::FxHashSet::default(),
         }
     }
 
@@ -385,28 +459,93 @@ impl Engine {
                 if let Some(c) = self.stats.skipped.get_mut(EngineStats::skip_index(skip)) {
                     *c += 1;
                 }
+                if skip == Skip::NotIp {
+                    self.link(ts, pkt, linktype, data, sink);
+                }
                 return;
             }
+        };
+        let ctx = |sp, dp, transport| PacketCtx {
+            ts,
+            pkt,
+            src: Endpoint { ip: d.src, port: sp },
+            dst: Endpoint { ip: d.dst, port: dp },
+            transport,
+            macs: d.macs,
+            ttl: d.ttl,
+            flags: 0,
         };
         match d.transport {
             packet::Transport::Tcp(seg) => {
                 self.stats.tcp_packets += 1;
-                self.tcp(ts, pkt, &d, &seg, sink);
+                self.tcp(ctx(seg.src_port, seg.dst_port, Transport::Tcp), &seg, sink);
             }
             packet::Transport::Udp { src_port, dst_port, payload } => {
                 self.stats.udp_packets += 1;
-                let src = Endpoint { ip: d.src, port: src_port };
-                let dst = Endpoint { ip: d.dst, port: dst_port };
-                self.udp(
-                    PacketCtx { ts, pkt, src, dst, transport: Transport::Udp, macs: d.macs, flags: 0 },
-                    payload,
-                    sink,
-                );
+                self.udp(ctx(src_port, dst_port, Transport::Udp), payload, sink);
+            }
+            packet::Transport::Icmp { icmp_type, len } => {
+                self.stats.icmp_packets += 1;
+                self.icmp(ctx(0, 0, Transport::Udp), icmp_type, len, sink);
             }
         }
     }
 
-    /// Forgets flows idle for longer than the timeout.
+    /// A frame that is not IP: ARP packets are reported one by one, other EtherTypes once
+    /// per pair of MACs.
+    fn link(&mut self, ts: Timestamp, pkt: u64, linktype: u32, data: &[u8], sink: &mut dyn Sink) {
+        let Some(l) = packet::link_frame(linktype, data) else { return };
+        if let Some(a) = l.arp {
+            self.stats.arp_packets += 1;
+            let op = if a.op == 2 { ArpOp::Reply } else { ArpOp::Request };
+            sink.net(&NetEvent::Arp(ArpPacket {
+                ts,
+                pkt,
+                op,
+                eth_src: l.macs.src,
+                sender_mac: a.sender_mac,
+                sender_ip: a.sender_ip,
+                target_mac: a.target_mac,
+                target_ip: a.target_ip,
+            }));
+            return;
+        }
+        let key = (l.macs.src, l.macs.dst, l.ether_type);
+        if self.l2_seen.contains(&key) {
+            return;
+        }
+        if self.l2_seen.len() >= MAX_L2_CONVERSATIONS {
+            self.stats.l2_unreported += 1;
+            return;
+        }
+        self.l2_seen.insert(key);
+        sink.net(&NetEvent::L2(L2Record { ts, pkt, src: l.macs.src, dst: l.macs.dst, ether_type: l.ether_type }));
+    }
+
+    /// An ICMP message: one conversation per pair of hosts, opened by the first sender,
+    /// its type as the service.
+    fn icmp(&mut self, ctx: PacketCtx, icmp_type: u8, len: usize, sink: &mut dyn Sink) {
+        let key = FlowKey::new(ctx.src, ctx.dst, L4::Icmp);
+        self.expire_idle(&key, ctx.ts, ctx.pkt, sink);
+        if !self.flows.contains_key(&key) {
+            self.make_room(ctx.ts);
+            let server = Endpoint { ip: ctx.dst.ip, port: u16::from(icmp_type) };
+            let n = NewFlow { client: ctx.src, server, l4: L4::Icmp, expected: None, ts: ctx.ts, pkt: ctx.pkt };
+            let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, n);
+            flow.app = App::Ignored;
+            sink.net(&NetEvent::Flow(flow.record));
+            self.flows.insert(key, flow);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else { return };
+        flow.last_seen = ctx.ts;
+        let dir = if ctx.src.ip == flow.client.ip { Direction::ToServer } else { Direction::ToClient };
+        flow.account(dir, &ctx, len);
+    }
+
+    /// Forgets flows idle for longer than the timeout. (Not reported as ended: when sweeps
+    /// run depends on the share of traffic an engine sees, and the sensor's workers must
+    /// report what one engine would; a flow's own next packet reports it, see
+    /// [`Engine::expire_idle`].)
     fn sweep(&mut self, now: Timestamp) {
         self.last_sweep = now.secs;
         let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
@@ -419,10 +558,12 @@ impl Engine {
     /// this instant would: whether a flow timed out then depends on its own packets only, not
     /// on when sweeps ran (so engines that see different shares of the traffic, the
     /// sensor's workers, agree with one engine that sees it all).
-    fn expire_idle(&mut self, key: &FlowKey, now: Timestamp) {
+    fn expire_idle(&mut self, key: &FlowKey, now: Timestamp, pkt: u64, sink: &mut dyn Sink) {
         let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
         if self.flows.get(key).is_some_and(|f| f.last_seen.secs < limit) {
-            self.flows.remove(key);
+            if let Some(f) = self.flows.remove(key) {
+                sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Idle), now, pkt)));
+            }
             self.stats.flows_timed_out += 1;
         }
     }
@@ -446,25 +587,27 @@ impl Engine {
         self.stats.flows_evicted += (before - self.flows.len()) as u64;
     }
 
-    fn tcp(&mut self, ts: Timestamp, pkt: u64, d: &packet::Decoded<'_>, seg: &TcpSegment<'_>, sink: &mut dyn Sink) {
-        let src = Endpoint { ip: d.src, port: seg.src_port };
-        let dst = Endpoint { ip: d.dst, port: seg.dst_port };
-        let key = FlowKey::new(src, dst, false);
-        let mut ctx = PacketCtx { ts, pkt, src, dst, transport: Transport::Tcp, macs: d.macs, flags: 0 };
+    fn tcp(&mut self, mut ctx: PacketCtx, seg: &TcpSegment<'_>, sink: &mut dyn Sink) {
+        let (ts, src, dst) = (ctx.ts, ctx.src, ctx.dst);
+        let key = FlowKey::new(src, dst, L4::Tcp);
 
-        self.expire_idle(&key, ts);
+        self.expire_idle(&key, ts, ctx.pkt, sink);
         // A fresh SYN on a tuple that already carried traffic is a new connection.
         if seg.syn && !seg.ack && self.flows.get(&key).is_some_and(|f| f.half.iter().any(HalfStream::started)) {
-            self.flows.remove(&key);
+            if let Some(f) = self.flows.remove(&key) {
+                sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Closed), ts, ctx.pkt)));
+            }
             self.stats.flows_closed += 1;
         }
 
         if self.flows.len() >= self.config.max_flows && !self.flows.contains_key(&key) {
             self.make_room(ts);
         }
+        let mut created = false;
         let flow = match self.flows.entry(key) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
+                created = true;
                 if seg.rst || (seg.payload.is_empty() && !seg.syn) {
                     return;
                 }
@@ -492,8 +635,12 @@ impl Engine {
                     (src, dst)
                 };
                 let expected = expected_at(server.port);
-                let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ts);
+                let n = NewFlow { client, server, l4: L4::Tcp, expected, ts, pkt: ctx.pkt };
+                let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, n);
                 flow.reversed = reversed;
+                if !seg.syn {
+                    flow.record.tcp |= tcp_seen::MIDSTREAM;
+                }
                 self.stats.flows_reversed += u64::from(reversed);
                 v.insert(flow)
             }
@@ -503,6 +650,10 @@ impl Engine {
             ctx.flags |= 1 << FLAG_REVERSED_ORIENTATION;
         }
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
+        tcp_bookkeeping(flow, dir, seg, &ctx, sink);
+        if created {
+            sink.net(&NetEvent::Flow(flow.record_at(FlowPhase::Start, ts, ctx.pkt)));
+        }
         let accepted = flow.half[dir].accept(seg.seq, seg.syn, seg.fin, seg.payload);
         let st = &mut self.stats;
         let cfg = &self.config;
@@ -521,7 +672,7 @@ impl Engine {
                 st.resync_per_segment += 1;
                 ctx.flags |= 1 << FLAG_PER_SEGMENT;
                 deliver(cfg, st, flow, dir, seg.payload, &ctx, sink);
-                return self.tcp_done(&key, seg);
+                return self.tcp_done(&key, seg, &ctx, sink);
             }
         }
         match accepted {
@@ -563,26 +714,29 @@ impl Engine {
                 drain_ready(cfg, st, flow, dir, &ctx, sink);
             }
         }
-        self.tcp_done(&key, seg);
+        self.tcp_done(&key, seg, &ctx, sink);
     }
 
     /// Bookkeeping after a TCP segment: retransmission counts, and the end of the connection.
-    fn tcp_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>) {
+    fn tcp_done(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
         let Some(flow) = self.flows.get_mut(key) else { return };
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
         for h in flow.half.iter_mut() {
             self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
         }
         if done {
-            self.flows.remove(key);
+            if let Some(f) = self.flows.remove(key) {
+                let end = if seg.rst { FlowEnd::Reset } else { FlowEnd::Closed };
+                sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(end), ctx.ts, ctx.pkt)));
+            }
             self.stats.flows_closed += 1;
         }
     }
 
     fn udp(&mut self, ctx: PacketCtx, payload: &[u8], sink: &mut dyn Sink) {
         let (src, dst) = (ctx.src, ctx.dst);
-        let key = FlowKey::new(src, dst, true);
-        self.expire_idle(&key, ctx.ts);
+        let key = FlowKey::new(src, dst, L4::Udp);
+        self.expire_idle(&key, ctx.ts, ctx.pkt, sink);
         if !self.flows.contains_key(&key) {
             let (client, server) = if self.udp_expected(dst.port).is_some() {
                 (src, dst)
@@ -592,16 +746,20 @@ impl Engine {
                 (src, dst)
             };
             let expected = self.udp_expected(server.port);
-            if expected.is_none() && !self.config.detect_on_any_port {
-                return;
-            }
             self.make_room(ctx.ts);
-            let flow = new_flow(&mut self.stats, &mut self.next_flow_id, client, expected, ctx.ts);
+            let n = NewFlow { client, server, l4: L4::Udp, expected, ts: ctx.ts, pkt: ctx.pkt };
+            let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, n);
+            if expected.is_none() && !self.config.detect_on_any_port {
+                // Followed as a conversation, not dissected.
+                flow.app = App::Ignored;
+            }
+            sink.net(&NetEvent::Flow(flow.record));
             self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.get_mut(&key) else { return };
         flow.last_seen = ctx.ts;
         let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
+        flow.account(dir, &ctx, payload.len());
         if matches!(flow.app, App::Undecided) {
             identify(&self.config, &mut self.stats, flow, payload, &ctx, sink, true);
         }
@@ -652,8 +810,50 @@ fn emit(
         flow_id,
         src_mac: ctx.macs.map(|m| m.src),
         dst_mac: ctx.macs.map(|m| m.dst),
+        ttl: ctx.ttl,
         body,
     });
+}
+
+/// Counts a TCP segment in its flow's record, reports the completed handshake, and reports a
+/// segment of an established ICS connection that arrives by another path (TTL or MAC).
+fn tcp_bookkeeping(flow: &mut Flow, dir: Direction, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
+    let changed = flow.account(dir, ctx, seg.payload.len());
+    let to_server = dir == Direction::ToServer;
+    let r = &mut flow.record;
+    let before = r.tcp;
+    if seg.syn {
+        r.tcp |= if to_server { tcp_seen::SYN } else { tcp_seen::SYN_ACK };
+        if !seg.payload.is_empty() {
+            r.tcp |= tcp_seen::SYN_PAYLOAD;
+        }
+    } else if to_server && seg.ack && r.saw(tcp_seen::SYN_ACK) {
+        r.tcp |= tcp_seen::ESTABLISHED;
+    }
+    if seg.rst {
+        r.tcp |= if to_server { tcp_seen::RST_CLIENT } else { tcp_seen::RST_SERVER };
+    }
+    if seg.fin {
+        r.tcp |= tcp_seen::FIN;
+    }
+    if before & tcp_seen::ESTABLISHED == 0 && r.saw(tcp_seen::ESTABLISHED) {
+        sink.net(&NetEvent::Flow(flow.record_at(FlowPhase::Established, ctx.ts, ctx.pkt)));
+    }
+    let ics = app_protocol(&flow.app).is_some();
+    let i = dir as usize;
+    if changed && ics && flow.path_reported.get(i) == Some(&false) {
+        if let Some(p) = flow.path_reported.get_mut(i) {
+            *p = true;
+        }
+        let (ttl_before, mac_before) = (flow.record.ttl.get(i).copied(), flow.record.macs.get(i).copied());
+        let kind = NoticeKind::PathChanged {
+            ttl_before: ttl_before.unwrap_or(0),
+            ttl: ctx.ttl,
+            mac_changed: mac_before.flatten().is_some_and(|m| ctx.macs.is_some_and(|c| c.src != m)),
+            rst: seg.rst,
+        };
+        notice(ctx, kind, sink);
+    }
 }
 
 fn notice(ctx: &PacketCtx, kind: NoticeKind, sink: &mut dyn Sink) {
@@ -850,7 +1050,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::testutil::{run, run_with, tcp_packet, ACK, FIN_ACK, PSH_ACK, SYN};
+    use crate::testutil::{run, run_with, tcp_packet, ACK, FIN_ACK, PSH_ACK, RST_ACK, SYN, SYN_ACK};
 
     /// A Read Holding Registers request with transaction `tid`.
     fn req(tid: u16) -> Vec<u8> {
@@ -874,6 +1074,71 @@ mod tests {
             e.process(Timestamp { secs: *secs, nanos: 0 }, i as u64 + 1, crate::packet::linktype::RAW, p, &mut c);
         }
         (e.stats().flows, e.stats().flows_timed_out)
+    }
+
+    fn flow_records(c: &crate::testutil::Collect) -> Vec<FlowRecord> {
+        c.net.iter().filter_map(|e| if let NetEvent::Flow(f) = e { Some(*f) } else { None }).collect()
+    }
+
+    #[test]
+    fn reports_a_connection_start_handshake_and_reset_with_its_counters() {
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 502, 99, SYN, &[]),
+            tcp_packet(2, 502, 1, 40000, 499, SYN_ACK, &[]),
+            tcp_packet(1, 40000, 2, 502, 100, ACK, &[]),
+            tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)),
+            tcp_packet(2, 502, 1, 40000, 500, PSH_ACK, &resp(1)),
+            tcp_packet(1, 40000, 2, 502, 112, RST_ACK, &[]),
+        ]);
+        let r = flow_records(&c);
+        let phases: Vec<FlowPhase> = r.iter().map(|f| f.phase).collect();
+        assert_eq!(phases, [FlowPhase::Start, FlowPhase::Established, FlowPhase::End(FlowEnd::Reset)]);
+        let (start, est, end) = (r[0], r[1], r[2]);
+        assert_eq!((start.pkt, est.pkt, end.pkt), (1, 3, 6));
+        assert_eq!(start.client.port, 40000);
+        assert_eq!(start.server.port, 502);
+        assert_eq!(start.l4, L4::Tcp);
+        assert_eq!(end.packets, [4, 2]);
+        assert_eq!(end.bytes, [12, 11]);
+        assert_eq!(end.ttl, [64, 64]);
+        assert_eq!(end.app, Some(Protocol::Modbus));
+        assert!(end.saw(tcp_seen::SYN) && end.saw(tcp_seen::SYN_ACK) && end.saw(tcp_seen::ESTABLISHED));
+        assert!(end.saw(tcp_seen::RST_CLIENT) && !end.saw(tcp_seen::RST_SERVER) && !end.saw(tcp_seen::MIDSTREAM));
+    }
+
+    #[test]
+    fn a_closed_port_answering_rst_is_a_start_and_a_reset_without_handshake() {
+        let c = run(&[tcp_packet(1, 40000, 2, 445, 99, SYN, &[]), tcp_packet(2, 445, 1, 40000, 0, RST_ACK, &[])]);
+        let r = flow_records(&c);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].phase, FlowPhase::End(FlowEnd::Reset));
+        assert!(r[1].saw(tcp_seen::RST_SERVER) && !r[1].saw(tcp_seen::ESTABLISHED));
+        assert_eq!(r[1].server.port, 445);
+    }
+
+    #[test]
+    fn a_segment_from_another_ttl_on_an_ics_connection_is_reported_once() {
+        let mut spoofed = tcp_packet(1, 40000, 2, 502, 112, PSH_ACK, &req(2));
+        spoofed[8] = 128; // TTL of another host
+        let mut again = tcp_packet(1, 40000, 2, 502, 124, PSH_ACK, &req(3));
+        again[8] = 128;
+        let c = run(&[tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), spoofed, again]);
+        let changed: Vec<_> = c.notices.iter().filter(|n| matches!(n, NoticeKind::PathChanged { .. })).collect();
+        assert_eq!(
+            changed,
+            [&NoticeKind::PathChanged { ttl_before: 64, ttl: 128, mac_changed: false, rst: false }],
+            "{:?}",
+            c.notices
+        );
+    }
+
+    #[test]
+    fn a_syn_with_payload_is_flagged() {
+        let c = run(&[tcp_packet(1, 40000, 2, 502, 99, SYN, b"AAAA")]);
+        assert!(flow_records(&c)[0].saw(tcp_seen::SYN_PAYLOAD), "{:?}", c.net);
+        let c = run(&[tcp_packet(1, 40000, 2, 502, 99, SYN, b"AAAA"), tcp_packet(2, 502, 1, 40000, 0, RST_ACK, &[])]);
+        let end = flow_records(&c)[1];
+        assert!(end.saw(tcp_seen::SYN_PAYLOAD), "{end:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use crate::dnp3::Dnp3Pdu;
 use crate::modbus::ModbusPdu;
 use crate::s7::{S7Pdu, S7PlusPdu};
+pub use crate::net::NetEvent;
 pub use crate::types::*;
 
 /// One protocol message as a dissector decoded it.
@@ -185,6 +186,8 @@ pub struct Pdu<'a> {
     pub src_mac: Option<[u8; 6]>,
     /// Receiver's MAC address, when the frame was Ethernet.
     pub dst_mac: Option<[u8; 6]>,
+    /// IP TTL (hop limit) of the packet that completed the PDU.
+    pub ttl: u8,
     /// The protocol message.
     pub body: PduBody<'a>,
 }
@@ -238,6 +241,19 @@ pub enum NoticeKind {
         /// Length of the conflicting segment.
         bytes: u64,
     },
+    /// A segment of an established ICS connection came with another IP TTL or source MAC
+    /// than its direction's earlier packets: a sign of injection by a third host or a man
+    /// in the middle taking over. Reported once per direction of a connection.
+    PathChanged {
+        /// TTL of the direction's first packet.
+        ttl_before: u8,
+        /// TTL of this packet.
+        ttl: u8,
+        /// Whether the source MAC differs from the direction's first.
+        mac_changed: bool,
+        /// Whether the segment was a RST.
+        rst: bool,
+    },
     /// Bytes a dissector skipped while looking for the next valid header.
     Resync {
         /// Protocol being resynchronised.
@@ -253,6 +269,9 @@ pub trait Sink {
     fn pdu(&mut self, pdu: &Pdu<'_>);
     /// Called for each notice; ignored by default.
     fn notice(&mut self, _notice: &Notice) {}
+    /// Called for each conversation record, ARP packet and new L2 conversation; ignored by
+    /// default.
+    fn net(&mut self, _event: &NetEvent) {}
 }
 
 impl<F: FnMut(&Pdu<'_>)> Sink for F {

@@ -54,6 +54,7 @@ pub mod dnp3;
 pub mod engine;
 pub mod event;
 pub mod modbus;
+pub mod net;
 pub mod packet;
 pub mod s7;
 pub mod stream;

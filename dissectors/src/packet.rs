@@ -87,6 +87,13 @@ pub enum Transport<'a> {
         /// Payload.
         payload: &'a [u8],
     },
+    /// An ICMP or ICMPv6 message.
+    Icmp {
+        /// Message type.
+        icmp_type: u8,
+        /// Bytes of the message.
+        len: usize,
+    },
 }
 
 /// The Ethernet addresses of a frame.
@@ -107,6 +114,8 @@ pub struct Decoded<'a> {
     pub dst: IpAddr,
     /// Source and destination MAC addresses, on Ethernet.
     pub macs: Option<Macs>,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
     /// Transport layer.
     pub transport: Transport<'a>,
 }
@@ -120,7 +129,7 @@ pub enum Skip {
     NotIp,
     /// An IPv4 or IPv6 fragment; fragments are counted, not reassembled.
     Fragment,
-    /// IP, but neither TCP nor UDP (ICMP, IGMP, ...).
+    /// IP, but neither TCP, UDP nor ICMP (IGMP, GRE, ...).
     OtherTransport,
     /// A header is truncated or inconsistent.
     Malformed,
@@ -222,7 +231,7 @@ fn fast_ethernet_ipv4(data: &[u8]) -> Option<Result<Decoded<'_>, Skip>> {
         _ => return None,
     };
     let macs = Macs { dst: data.get(..6)?.try_into().ok()?, src: data.get(6..12)?.try_into().ok()? };
-    Some(Ok(Decoded { src, dst, macs: Some(macs), transport }))
+    Some(Ok(Decoded { src, dst, macs: Some(macs), ttl: *ip.get(8)?, transport }))
 }
 
 /// Decodes any supported frame through etherparse.
@@ -263,20 +272,20 @@ fn decode_general(lt: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
     }
     .map_err(|_| Skip::Malformed)?;
 
-    let (src, dst) = match &sliced.net {
+    let (src, dst, ttl) = match &sliced.net {
         Some(NetSlice::Ipv4(ip)) => {
             if ip.is_payload_fragmented() {
                 return Err(Skip::Fragment);
             }
             let h = ip.header();
-            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()))
+            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), h.ttl())
         }
         Some(NetSlice::Ipv6(ip)) => {
             if ip.is_payload_fragmented() {
                 return Err(Skip::Fragment);
             }
             let h = ip.header();
-            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()))
+            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), h.hop_limit())
         }
         Some(NetSlice::Arp(_)) | None => return Err(Skip::NotIp),
     };
@@ -294,14 +303,83 @@ fn decode_general(lt: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         Some(TransportSlice::Udp(udp)) => {
             Transport::Udp { src_port: udp.source_port(), dst_port: udp.destination_port(), payload: udp.payload() }
         }
-        Some(_) => return Err(Skip::OtherTransport),
-        None => return Err(Skip::OtherTransport),
+        Some(TransportSlice::Icmpv4(m)) => Transport::Icmp { icmp_type: m.type_u8(), len: m.slice().len() },
+        Some(TransportSlice::Icmpv6(m)) => Transport::Icmp { icmp_type: m.type_u8(), len: m.slice().len() },
+        Some(_) | None => return Err(Skip::OtherTransport),
     };
     let macs = match &sliced.link {
         Some(etherparse::LinkSlice::Ethernet2(eth)) => Some(Macs { src: eth.source(), dst: eth.destination() }),
         _ => None,
     };
-    Ok(Decoded { src, dst, macs, transport })
+    Ok(Decoded { src, dst, macs, ttl, transport })
+}
+
+/// A non-IP Ethernet frame: its addresses, EtherType (after VLAN tags) and, for ARP, the
+/// packet's fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkFrame {
+    /// Source and destination MACs.
+    pub macs: Macs,
+    /// EtherType of the payload.
+    pub ether_type: u16,
+    /// The ARP packet, when the frame is Ethernet/IPv4 ARP.
+    pub arp: Option<Arp>,
+}
+
+/// The fields of an Ethernet/IPv4 ARP packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arp {
+    /// 1 request, 2 reply (others are kept as they are).
+    pub op: u16,
+    /// Sender hardware address.
+    pub sender_mac: [u8; 6],
+    /// Sender protocol address.
+    pub sender_ip: std::net::Ipv4Addr,
+    /// Target hardware address.
+    pub target_mac: [u8; 6],
+    /// Target protocol address.
+    pub target_ip: std::net::Ipv4Addr,
+}
+
+/// Decodes the link layer of an Ethernet frame that [`decode`] refused as not IP.
+pub fn link_frame(lt: u32, data: &[u8]) -> Option<LinkFrame> {
+    if lt != linktype::ETHERNET {
+        return None;
+    }
+    let mut ether_type = be16(data, 12)?;
+    let mut off = 14;
+    for _ in 0..2 {
+        if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+            break;
+        }
+        ether_type = be16(data, off + 2)?;
+        off += 4;
+    }
+    if ether_type < 0x0600 {
+        // An 802.3 length field (LLC/SNAP: STP, ...), not an EtherType.
+        return None;
+    }
+    let macs = Macs { dst: data.get(..6)?.try_into().ok()?, src: data.get(6..12)?.try_into().ok()? };
+    let arp = if ether_type == 0x0806 { arp(data.get(off..)?) } else { None };
+    Some(LinkFrame { macs, ether_type, arp })
+}
+
+/// An Ethernet/IPv4 ARP packet: hardware type 1, protocol 0x0800, lengths 6 and 4.
+fn arp(p: &[u8]) -> Option<Arp> {
+    if be16(p, 0)? != 1 || be16(p, 2)? != 0x0800 || *p.get(4)? != 6 || *p.get(5)? != 4 {
+        return None;
+    }
+    let ip = |at: usize| -> Option<std::net::Ipv4Addr> {
+        let b: [u8; 4] = p.get(at..at + 4)?.try_into().ok()?;
+        Some(std::net::Ipv4Addr::from(b))
+    };
+    Some(Arp {
+        op: be16(p, 6)?,
+        sender_mac: p.get(8..14)?.try_into().ok()?,
+        sender_ip: ip(14)?,
+        target_mac: p.get(18..24)?.try_into().ok()?,
+        target_ip: ip(24)?,
+    })
 }
 
 #[cfg(test)]
@@ -421,6 +499,53 @@ mod tests {
     fn fast_path_handles_the_common_frame() {
         let f = ethernet(&ipv4_tcp());
         assert_eq!(fast_ethernet_ipv4(&f), Some(decode_general(linktype::ETHERNET, &f)));
+    }
+
+    #[test]
+    fn decodes_an_arp_reply_and_names_other_ethertypes() {
+        let mut f = vec![
+            0x00, 0x18, 0x64, 0x02, 0x2f, 0xa6, // destination MAC
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x66, // source MAC
+            0x08, 0x06, // EtherType ARP
+            0x00, 0x01, // hardware type Ethernet
+            0x08, 0x00, // protocol IPv4
+            6, 4, // address lengths
+            0x00, 0x02, // op: reply
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x66, // sender MAC (the attacker's)
+            192, 168, 10, 222, // sender IP (the outstation's)
+            0x00, 0x18, 0x64, 0x02, 0x2f, 0xa6, // target MAC
+            192, 168, 10, 221, // target IP
+        ];
+        assert_eq!(decode(linktype::ETHERNET, &f), Err(Skip::NotIp));
+        let l = link_frame(linktype::ETHERNET, &f).expect("ethernet frame");
+        assert_eq!(l.ether_type, 0x0806);
+        let a = l.arp.expect("arp");
+        assert_eq!(a.op, 2);
+        assert_eq!(a.sender_mac, [0x02, 0, 0, 0, 0, 0x66]);
+        assert_eq!(a.sender_ip, std::net::Ipv4Addr::new(192, 168, 10, 222));
+        assert_eq!(a.target_ip, std::net::Ipv4Addr::new(192, 168, 10, 221));
+        // A truncated ARP body is still a frame of EtherType ARP, without fields.
+        f.truncate(30);
+        assert_eq!(link_frame(linktype::ETHERNET, &f).and_then(|l| l.arp), None);
+        // GOOSE.
+        let goose = [[0x01, 0x0c, 0xcd, 0x01, 0, 1].as_slice(), &[0x02, 0, 0, 0, 0, 1], &[0x88, 0xb8, 0, 1]].concat();
+        assert_eq!(link_frame(linktype::ETHERNET, &goose).map(|l| l.ether_type), Some(0x88b8));
+    }
+
+    #[test]
+    fn decodes_icmp_and_the_ttl() {
+        let p = [
+            0x45, 0x00, 0x00, 0x1c, // version, IHL, DSCP, total length 28
+            0x00, 0x01, 0x00, 0x00, // id, flags, fragment offset
+            0x7f, 0x01, 0x00, 0x00, // TTL 127, protocol ICMP, checksum
+            10, 0, 0, 1, // source
+            10, 0, 0, 2, // destination
+            0x08, 0x00, 0xf7, 0xff, // echo request, code 0, checksum
+            0x00, 0x00, 0x00, 0x00, // identifier, sequence
+        ];
+        let d = decode(linktype::RAW, &p).expect("decodes");
+        assert_eq!(d.ttl, 127);
+        assert_eq!(d.transport, Transport::Icmp { icmp_type: 8, len: 8 });
     }
 
     #[test]

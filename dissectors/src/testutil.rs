@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use crate::engine::{Engine, EngineConfig};
-use crate::event::{Notice, NoticeKind, Pdu, PduBody, Sink, Timestamp};
+use crate::event::{NetEvent, Notice, NoticeKind, Pdu, PduBody, Sink, Timestamp};
 use crate::packet::linktype;
 
 /// TCP flags for [`tcp_packet`].
@@ -12,6 +12,8 @@ pub(crate) const SYN: u8 = 0x02;
 pub(crate) const ACK: u8 = 0x10;
 pub(crate) const PSH_ACK: u8 = 0x18;
 pub(crate) const FIN_ACK: u8 = 0x11;
+pub(crate) const SYN_ACK: u8 = 0x12;
+pub(crate) const RST_ACK: u8 = 0x14;
 
 /// An IPv4/TCP packet from 10.0.0.`src`:`sport` to 10.0.0.`dst`:`dport`.
 pub(crate) fn tcp_packet(src: u8, sport: u16, dst: u8, dport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
@@ -65,6 +67,7 @@ pub(crate) struct Seen {
 pub(crate) struct Collect {
     pub(crate) pdus: Vec<Seen>,
     pub(crate) notices: Vec<NoticeKind>,
+    pub(crate) net: Vec<NetEvent>,
 }
 
 impl Sink for Collect {
@@ -86,6 +89,9 @@ impl Sink for Collect {
     }
     fn notice(&mut self, n: &Notice) {
         self.notices.push(n.kind);
+    }
+    fn net(&mut self, e: &NetEvent) {
+        self.net.push(*e);
     }
 }
 

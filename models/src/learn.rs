@@ -326,7 +326,7 @@ pub(crate) fn port_notice(n: &Notice) -> Option<PortNotice> {
         NoticeKind::UnexpectedPort { found } => PortNoticeKind::UnexpectedPort(found),
         NoticeKind::NotProtocol { expected } => PortNoticeKind::NotProtocol(expected),
         NoticeKind::RetransmissionConflict { .. } => PortNoticeKind::RetransmissionConflict,
-        NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return None,
+        NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } | NoticeKind::PathChanged { .. } => return None,
     };
     Some(PortNotice { server: server.ip, port: server.port, kind })
 }

@@ -33,6 +33,8 @@ pub struct ObservationHead {
     pub src_mac: Option<[u8; 6]>,
     /// Receiver's MAC address, when the frame was Ethernet.
     pub dst_mac: Option<[u8; 6]>,
+    /// IP TTL of the packet that completed the PDU.
+    pub ttl: u8,
     /// The protocol.
     pub protocol: Protocol,
     /// Whether the message is a request (from the client or master).
@@ -202,6 +204,7 @@ impl ObservationLog {
             direction: pdu.direction,
             src_mac: pdu.src_mac,
             dst_mac: pdu.dst_mac,
+            ttl: pdu.ttl,
             protocol: body.protocol(),
             is_request: body.is_request(),
             func: body.func(),
