@@ -29,6 +29,8 @@ pub mod capture;
 pub mod cmd;
 pub mod config;
 pub mod file_perms;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod inventory;
 pub mod keys;
 pub mod metrics;

@@ -9,6 +9,7 @@ mod dashboards;
 mod detect;
 mod durability;
 mod expected;
+mod fuzz_corpus;
 mod golden;
 mod integrity;
 mod live_e2e;
