@@ -128,7 +128,7 @@ fn signed_checkpoints_expose_a_rewritten_chain_and_a_cut_tail() {
     let e = refused(&["verify-alerts", a, "--key", key]);
     assert!(e.contains("does not end with a closing checkpoint") && e.contains("cut short after line 8"), "{e}");
     // Truncated in the middle of a record.
-    std::fs::write(&alerts, good.join("\n")[..300].to_string()).expect("cut");
+    std::fs::write(&alerts, &good.join("\n")[..300]).expect("cut");
     let e = refused(&["verify-alerts", a, "--key", key]);
     assert!(e.contains("line 1: cut short (no end of line): the file was truncated"), "{e}");
 
