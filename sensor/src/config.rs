@@ -252,6 +252,10 @@ impl RunFlags {
         )?;
         let every = self.checkpoint_every.or(file.checkpoint_every).unwrap_or(DEFAULT_CHECKPOINT_EVERY);
         let alerts_key = self.alerts_key.or(file.alerts_key).map(|p| SignWith::load(&p, every)).transpose()?;
+        let alerts = self.alerts.or(file.alerts);
+        if alerts_key.is_some() && alerts.is_none() {
+            return Err("alerts_key signs the alerts file: give --alerts FILE too".into());
+        }
         let metrics_token = self.metrics_token.or(file.metrics_token).map(|p| read_token(&p)).transpose()?;
         let coordinator = CoordinatorConfig {
             baseline,
@@ -277,7 +281,7 @@ impl RunFlags {
             source,
             workers: self.workers.or(file.workers).unwrap_or_else(default_workers).clamp(1, 64),
             coordinator,
-            alerts: self.alerts.or(file.alerts),
+            alerts,
             metrics: self.metrics.or(file.metrics),
             metrics_token,
             alerts_key,

@@ -251,7 +251,7 @@ enum BaselineAction {
 struct AlertSigning {
     /// Sign the alerts file with this Ed25519 private key (PKCS#8 PEM, `otsensor keygen`): a
     /// signed checkpoint record every --checkpoint-every records and at close.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "alerts")]
     alerts_key: Option<PathBuf>,
     /// Records between two signed checkpoints of the alerts file.
     #[arg(long, value_name = "N", default_value_t = otsensor::output::chain::DEFAULT_CHECKPOINT_EVERY)]

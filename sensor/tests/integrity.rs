@@ -350,3 +350,37 @@ fn config_policy_and_token_files_others_could_change_are_refused() {
     assert!(e.contains("token: metrics token file is readable by others (mode 644)"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_sensor_signs_its_alerts_file_across_restarts() {
+    let dir = scratch("run-signed");
+    ok(&["keygen", s(&dir.join("sensor"))]);
+    let (alerts, b, key) = (dir.join("alerts.jsonl"), dir.join("b.json"), dir.join("sensor.key"));
+    let run = [
+        "run",
+        "--read",
+        &modbus_capture(),
+        "--baseline",
+        s(&b),
+        "--learn-for",
+        "5s",
+        "--alerts",
+        s(&alerts),
+        "--alerts-key",
+        s(&key),
+        "--checkpoint-every",
+        "4",
+        "-q",
+    ];
+    ok(&run);
+    ok(&run);
+    let lines = records(&alerts);
+    let closes = lines.iter().filter(|l| l.starts_with("{\"checkpoint\":\"close\"")).count();
+    assert_eq!(closes, 2, "one closing checkpoint per run");
+    let report = ok(&["verify-alerts", s(&alerts), "--key", s(&dir.join("sensor.pub"))]);
+    assert!(report.contains("ends with the closing checkpoint"), "{report}");
+    let e =
+        refused(&["run", "--read", &modbus_capture(), "--baseline", s(&b), "--alerts-key", s(&dir.join("sensor.key"))]);
+    assert!(e.contains("give --alerts FILE too"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
