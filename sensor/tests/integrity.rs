@@ -348,6 +348,10 @@ fn config_policy_and_token_files_others_could_change_are_refused() {
     chmod(&token, 0o644);
     let e = refused(&["run", "--config", s(&config), "--metrics", "127.0.0.1:0", "--metrics-token", s(&token), "-q"]);
     assert!(e.contains("token: metrics token file is readable by others (mode 644)"), "{e}");
+    std::fs::write(&token, "short\n").expect("token");
+    chmod(&token, 0o600);
+    let e = refused(&["run", "--config", s(&config), "--metrics", "127.0.0.1:0", "--metrics-token", s(&token), "-q"]);
+    assert!(e.contains("token: the token is shorter than 16 characters"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
