@@ -15,8 +15,8 @@ use crate::event::{
     Direction, Endpoint, NetEvent, Notice, NoticeKind, Pdu, PduBody, PerDirection, Protocol, Sink, Timestamp,
     Transport, FLAG_PER_SEGMENT, FLAG_REVERSED_ORIENTATION,
 };
-use crate::net::{tcp_seen, ArpOp, ArpPacket, FlowEnd, FlowPhase, FlowRecord, L2Record, L4};
 use crate::modbus::{self, ModbusStream};
+use crate::net::{tcp_seen, ArpOp, ArpPacket, FlowEnd, FlowPhase, FlowRecord, L2Record, L4};
 use crate::packet::{self, Skip, TcpSegment};
 use crate::s7::{self, S7Stream};
 use crate::stream::{DissectorCounters, Parsed, Probe, StreamDissector};
@@ -282,8 +282,9 @@ struct Flow {
     reversed: bool,
     /// What the conversation record says (counters, TTLs, MACs, TCP events).
     record: FlowRecord,
-    /// Directions already reported for a changed path ([`NoticeKind::PathChanged`]).
-    path_reported: [bool; 2],
+    /// TTL and source MAC of each direction's last packet, to see a packet come by
+    /// another path ([`NoticeKind::PathChanged`]).
+    last_path: [(u8, Option<[u8; 6]>); 2],
 }
 
 fn probe(p: Protocol, data: &[u8]) -> Probe {
@@ -355,21 +356,22 @@ fn new_flow(stats: &mut EngineStats, next_id: &mut u64, n: NewFlow) -> Flow {
             tcp: 0,
             app: None,
         },
-        path_reported: [false; 2],
+        last_path: [(0, None); 2],
     }
 }
 
 impl Flow {
-    /// Counts a packet of `dir` in the flow's record; says whether the packet came with
-    /// another TTL or source MAC than its direction's first.
-    fn account(&mut self, dir: Direction, ctx: &PacketCtx, len: usize) -> bool {
+    /// Counts a packet of `dir` in the flow's record. When the packet came with another TTL
+    /// or source MAC than the direction's previous packet, returns that packet's TTL and
+    /// whether the MAC differs.
+    fn account(&mut self, dir: Direction, ctx: &PacketCtx, len: usize) -> Option<(u8, bool)> {
         let i = dir as usize;
         let r = &mut self.record;
         let mac = ctx.macs.map(|m| m.src);
-        let (Some(packets), Some(bytes), Some(ttl), Some(seen_mac)) =
-            (r.packets.get_mut(i), r.bytes.get_mut(i), r.ttl.get_mut(i), r.macs.get_mut(i))
+        let (Some(packets), Some(bytes), Some(ttl), Some(seen_mac), Some(last)) =
+            (r.packets.get_mut(i), r.bytes.get_mut(i), r.ttl.get_mut(i), r.macs.get_mut(i), self.last_path.get_mut(i))
         else {
-            return false;
+            return None;
         };
         let first = *packets == 0;
         *packets = packets.saturating_add(1);
@@ -377,9 +379,10 @@ impl Flow {
         if first {
             *ttl = ctx.ttl;
             *seen_mac = mac;
-            return false;
         }
-        *ttl != ctx.ttl || (mac.is_some() && *seen_mac != mac)
+        let before = std::mem::replace(last, (ctx.ttl, mac));
+        let mac_changed = mac.is_some() && before.1.is_some() && before.1 != mac;
+        (!first && (before.0 != ctx.ttl || mac_changed)).then_some((before.0, mac_changed))
     }
 
     /// The flow's record at `phase`, stamped with the packet of `ctx`.
@@ -840,19 +843,8 @@ fn tcp_bookkeeping(flow: &mut Flow, dir: Direction, seg: &TcpSegment<'_>, ctx: &
         sink.net(&NetEvent::Flow(flow.record_at(FlowPhase::Established, ctx.ts, ctx.pkt)));
     }
     let ics = app_protocol(&flow.app).is_some();
-    let i = dir as usize;
-    if changed && ics && flow.path_reported.get(i) == Some(&false) {
-        if let Some(p) = flow.path_reported.get_mut(i) {
-            *p = true;
-        }
-        let (ttl_before, mac_before) = (flow.record.ttl.get(i).copied(), flow.record.macs.get(i).copied());
-        let kind = NoticeKind::PathChanged {
-            ttl_before: ttl_before.unwrap_or(0),
-            ttl: ctx.ttl,
-            mac_changed: mac_before.flatten().is_some_and(|m| ctx.macs.is_some_and(|c| c.src != m)),
-            rst: seg.rst,
-        };
-        notice(ctx, kind, sink);
+    if let (Some((ttl_before, mac_changed)), true) = (changed, ics) {
+        notice(ctx, NoticeKind::PathChanged { ttl_before, ttl: ctx.ttl, mac_changed, rst: seg.rst }, sink);
     }
 }
 
@@ -1117,16 +1109,20 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_from_another_ttl_on_an_ics_connection_is_reported_once() {
+    fn segments_from_another_ttl_on_an_ics_connection_are_reported_at_each_change() {
         let mut spoofed = tcp_packet(1, 40000, 2, 502, 112, PSH_ACK, &req(2));
         spoofed[8] = 128; // TTL of another host
         let mut again = tcp_packet(1, 40000, 2, 502, 124, PSH_ACK, &req(3));
         again[8] = 128;
-        let c = run(&[tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), spoofed, again]);
+        let back = tcp_packet(1, 40000, 2, 502, 136, PSH_ACK, &req(4)); // the real client again
+        let c = run(&[tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), spoofed, again, back]);
         let changed: Vec<_> = c.notices.iter().filter(|n| matches!(n, NoticeKind::PathChanged { .. })).collect();
         assert_eq!(
             changed,
-            [&NoticeKind::PathChanged { ttl_before: 64, ttl: 128, mac_changed: false, rst: false }],
+            [
+                &NoticeKind::PathChanged { ttl_before: 64, ttl: 128, mac_changed: false, rst: false },
+                &NoticeKind::PathChanged { ttl_before: 128, ttl: 64, mac_changed: false, rst: false }
+            ],
             "{:?}",
             c.notices
         );

@@ -7,8 +7,8 @@
 
 use crate::dnp3::Dnp3Pdu;
 use crate::modbus::ModbusPdu;
-use crate::s7::{S7Pdu, S7PlusPdu};
 pub use crate::net::NetEvent;
+use crate::s7::{S7Pdu, S7PlusPdu};
 pub use crate::types::*;
 
 /// One protocol message as a dissector decoded it.
@@ -241,11 +241,11 @@ pub enum NoticeKind {
         /// Length of the conflicting segment.
         bytes: u64,
     },
-    /// A segment of an established ICS connection came with another IP TTL or source MAC
-    /// than its direction's earlier packets: a sign of injection by a third host or a man
-    /// in the middle taking over. Reported once per direction of a connection.
+    /// A segment of an ICS connection came with another IP TTL or source MAC than its
+    /// direction's previous packet: a sign of injection by a third host, or of a man in the
+    /// middle taking over (reported at each change, so the way back is reported too).
     PathChanged {
-        /// TTL of the direction's first packet.
+        /// TTL of the direction's previous packet.
         ttl_before: u8,
         /// TTL of this packet.
         ttl: u8,

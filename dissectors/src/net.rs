@@ -56,10 +56,10 @@ pub enum FlowEnd {
     Closed,
     /// A RST.
     Reset,
-    /// Silent past the idle timeout.
+    /// Silent past the idle timeout (reported when a packet of the same tuple comes back;
+    /// flows forgotten by a sweep or evicted from a full table are counted, not reported,
+    /// since when that happens depends on how traffic is shared among workers).
     Idle,
-    /// Evicted to make room in a full flow table.
-    Evicted,
 }
 
 /// TCP events seen on a connection, as bits of [`FlowRecord::tcp`].

@@ -1,11 +1,14 @@
 //! Alerts, and the folding that keeps them few: repeats of one rule on one subject within
 //! [`FOLD_WINDOW_SECS`] become one alert with a count, rules that report something new
-//! report it once per run, and each rule on each pair may open at most
+//! report it once, and again only when it comes back after a quiet period
+//! ([`FIRST_QUIET_SECS`], doubling with each recurrence up to [`MAX_QUIET_SECS`]: an attacker
+//! who returns an hour later is seen, a newcomer nobody reviewed does not flood), and each
+//! rule on each pair may open at most
 //! [`MAX_FOLDS_PER_RULE_PAIR`] alerts per window (the rest fold into one "and more" alert),
 //! so a flood of one kind cannot bury the others.
 
 use otsensor_dissectors::event::{Endpoint, FunctionClass, Protocol, Space, Timestamp};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::rules_catalog::{impact, score, Family, Kind, RuleInfo, Severity};
 
@@ -19,6 +22,11 @@ pub const MAX_FOLDS_PER_RULE_PAIR: u32 = 5;
 pub const MAX_FOLDS_PER_RULE: u32 = 50;
 /// Detail (and, for the all-pairs limit, subject) key of the overflow alerts.
 const OVERFLOW: u64 = u64::MAX;
+/// Silence, in seconds of packet time, after which something new that was alerted is
+/// alerted again when it recurs.
+pub const FIRST_QUIET_SECS: i64 = 600;
+/// The longest quiet period: the period doubles with each recurrence up to this.
+pub const MAX_QUIET_SECS: i64 = 86_400;
 
 /// One alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +67,27 @@ pub struct Alert {
     pub mitre: Option<&'static str>,
     /// The points the alert is about, for the rules about points (suppressions name them).
     pub point: Option<AlertPoint>,
+    /// 1 for the first alert of its subject; n for the n-th time it came back after a
+    /// quiet period.
+    pub occurrence: u32,
+    /// What `otsensor baseline accept` learns from this alert, for the rules about
+    /// something new.
+    pub learn: Option<Learnable>,
+}
+
+/// The fact an alert is about, as the baseline would hold it once accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learnable {
+    /// A host (the alert's source).
+    Asset,
+    /// A service (transport and port) between the alert's source and destination.
+    Service(otsensor_dissectors::net::L4, u16),
+    /// A function code on the alert's pair.
+    Function(u16),
+    /// An ARP binding of the alert's source address to a MAC.
+    Binding([u8; 6]),
+    /// A TTL of the alert's source address.
+    Ttl(u8),
 }
 
 /// Points of one unit and space that an alert is about.
@@ -100,6 +129,8 @@ pub(crate) struct Occ {
     pub(crate) min_score: u8,
     /// The points concerned, for the rules about points.
     pub(crate) point: Option<AlertPoint>,
+    /// What accepting the alert would learn.
+    pub(crate) learn: Option<Learnable>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,13 +145,24 @@ struct FoldKey {
 struct Fold {
     alert: Alert,
     opened_ns: i64,
+    /// Quiet period before the subject may alert again (rules that alert once).
+    quiet_ns: i64,
+}
+
+/// A subject that alerted once: when it was last seen, how long it must stay quiet to be
+/// alerted again, and how many times it alerted.
+#[derive(Clone, Copy, Debug)]
+struct Done {
+    last_ns: i64,
+    quiet_ns: i64,
+    occurrence: u32,
 }
 
 /// Folds occurrences into alerts.
 #[derive(Debug, Default)]
 pub(crate) struct Folder {
     open: FxHashMap<FoldKey, Fold>,
-    done: FxHashSet<FoldKey>,
+    done: FxHashMap<FoldKey, Done>,
     limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
     rule_limits: FxHashMap<(Kind, Family), (i64, u32)>,
     out: Vec<Alert>,
@@ -128,6 +170,8 @@ pub(crate) struct Folder {
     opened: Option<Vec<Alert>>,
     hold: Hold,
     held: u64,
+    /// [`evidence_factor`] of the baseline.
+    evidence: f64,
 }
 
 /// Whether timing and absence rules are held back for capture loss.
@@ -152,10 +196,45 @@ fn fold_window(ns: i64) -> i64 {
     ns.div_euclid(FOLD_WINDOW_SECS * 1_000_000_000)
 }
 
+/// The lowest factor [`evidence_factor`] gives the rules that judge rates, periods and
+/// envelopes: a few minutes of learning cannot tell what a plant does in an hour.
+const TIMING_FLOOR: f64 = 0.6;
+/// The lowest factor for the rules about something new: even a short learning tells who
+/// the devices and masters are.
+const NOVELTY_FLOOR: f64 = 0.9;
+
+/// Learning, in seconds, after which a baseline is trusted fully.
+pub const FULL_EVIDENCE_SECS: f64 = 7.0 * 86_400.0;
+
+/// How far learning for `secs` goes toward [`FULL_EVIDENCE_SECS`], 0-1, on a log scale
+/// (most of what a plant does shows up in the first hours; its rarer duties take days):
+/// 0.0 for a few seconds, 0.14 for an hour, 0.63 for a day, 1 from a week.
+pub fn evidence_factor(secs: f64) -> f64 {
+    let h = (secs.max(0.0) / 3600.0).min(FULL_EVIDENCE_SECS / 3600.0);
+    (1.0 + h).ln() / (1.0 + FULL_EVIDENCE_SECS / 3600.0).ln()
+}
+
+/// The factor on the score of a rule of `kind` for a baseline with `evidence`
+/// ([`evidence_factor`]): rates, periods and envelopes from [`TIMING_FLOOR`], novelty from
+/// [`NOVELTY_FLOOR`]; the rest (critical operations, scans, floods, spoofing) need no
+/// history and are not scaled.
+fn trust(kind: Kind, evidence: f64) -> f64 {
+    let floor = if judges_timing(kind) || matches!(kind, Kind::ValueOutsideEnvelope | Kind::ExceptionBurst) {
+        TIMING_FLOOR
+    } else if kind.info().once && kind != Kind::ArpSpoofing {
+        NOVELTY_FLOOR
+    } else {
+        return 1.0;
+    };
+    floor + (1.0 - floor) * evidence
+}
+
 /// The alert an occurrence opens, scored.
-fn new_alert(occ: &Occ, info: RuleInfo, summary: String, evidence: String) -> Alert {
+fn new_alert(occ: &Occ, info: RuleInfo, summary: String, evidence: String, evidence_held: f64) -> Alert {
     let imp = occ.class.map_or(1.0, impact);
-    let sc = score(info.weight, occ.deviation, imp, occ.criticality).min(info.max_score).max(occ.min_score);
+    let trust = trust(occ.kind, evidence_held);
+    let sc = score(info.weight, occ.deviation * trust, imp, occ.criticality).min(info.max_score).max(occ.min_score);
+    let evidence = if trust < 1.0 { format!("{evidence} (score x{trust:.2}: a young baseline)") } else { evidence };
     Alert {
         id: format!("{}.{}", occ.family.name(), info.name),
         rule_id: occ.kind.rule_id(occ.family),
@@ -175,17 +254,42 @@ fn new_alert(occ: &Occ, info: RuleInfo, summary: String, evidence: String) -> Al
         count: 1,
         mitre: info.mitre,
         point: occ.point,
+        occurrence: 1,
+        learn: occ.learn,
     }
 }
 
 impl Folder {
     pub(crate) fn new() -> Self {
-        Folder::default()
+        Folder { evidence: 1.0, ..Folder::default() }
     }
 
-    /// Whether a once-per-run key already alerted (cheap pre-check for callers).
-    pub(crate) fn is_done(&self, kind: Kind, family: Family, subject: u64, detail: u64) -> bool {
-        kind.info().once && self.done.contains(&FoldKey { kind, family, subject, detail })
+    /// Scales the rules that rest on the baseline by the learning behind it.
+    pub(crate) fn set_learned_secs(&mut self, secs: f64) {
+        self.evidence = evidence_factor(secs);
+    }
+
+    /// Whether a once key already alerted and is not quiet long enough to alert again at
+    /// `ns` (cheap pre-check for callers; it also marks the subject as seen, which keeps it
+    /// from counting as quiet).
+    pub(crate) fn is_done(&mut self, kind: Kind, family: Family, subject: u64, detail: u64, ns: i64) -> bool {
+        if !kind.info().once {
+            return false;
+        }
+        match self.done.get_mut(&FoldKey { kind, family, subject, detail }) {
+            Some(d) if ns.saturating_sub(d.last_ns) < d.quiet_ns => {
+                d.last_ns = d.last_ns.max(ns);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks a once key closed (its fold ended): from now on it alerts again only after a
+    /// quiet period.
+    fn close_once(&mut self, key: FoldKey, f: &Fold) {
+        let d = Done { last_ns: f.alert.ts_last.as_nanos(), quiet_ns: f.quiet_ns, occurrence: f.alert.occurrence };
+        self.done.insert(key, d);
     }
 
     /// Records an occurrence; `text` gives the summary and evidence and is called only when a
@@ -197,10 +301,10 @@ impl Folder {
         }
         let info = occ.kind.info();
         let mut key = FoldKey { kind: occ.kind, family: occ.family, subject: occ.subject, detail: occ.detail };
-        if info.once && self.done.contains(&key) {
+        let ns = occ.ts.as_nanos();
+        if self.is_done(occ.kind, occ.family, occ.subject, occ.detail, ns) {
             return;
         }
-        let ns = occ.ts.as_nanos();
         if let Some(f) = self.open.get_mut(&key) {
             if ns.saturating_sub(f.opened_ns) < FOLD_WINDOW_SECS * 1_000_000_000 {
                 f.alert.count += 1;
@@ -209,13 +313,20 @@ impl Folder {
                 return;
             }
             if let Some(f) = self.open.remove(&key) {
+                if info.once && key.detail != OVERFLOW {
+                    // Still going when its fold closed: not quiet, so no new alert now.
+                    self.close_once(key, &f);
+                    self.out.push(f.alert);
+                    if let Some(d) = self.done.get_mut(&key) {
+                        d.last_ns = ns;
+                    }
+                    return;
+                }
                 self.out.push(f.alert);
             }
-            if info.once && key.detail != OVERFLOW {
-                self.done.insert(key);
-                return;
-            }
         }
+        // A once key that comes back after its quiet period: the next occurrence.
+        let recurrence = if info.once { self.done.remove(&key) } else { None };
         // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
         let lim = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
@@ -253,11 +364,18 @@ impl Folder {
             glim.1 += 1;
             text()
         };
-        let alert = new_alert(&occ, info, summary, evidence);
+        let mut alert = new_alert(&occ, info, summary, evidence, self.evidence);
+        let mut quiet_ns = FIRST_QUIET_SECS * 1_000_000_000;
+        if let Some(d) = recurrence {
+            alert.occurrence = d.occurrence.saturating_add(1);
+            let quiet_secs = ns.saturating_sub(d.last_ns) / 1_000_000_000;
+            alert.evidence.push_str(&crate::words::recurrence(alert.occurrence, quiet_secs));
+            quiet_ns = d.quiet_ns.saturating_mul(2).min(MAX_QUIET_SECS * 1_000_000_000);
+        }
         if let Some(opened) = &mut self.opened {
             opened.push(alert.clone());
         }
-        self.open.insert(key, Fold { alert, opened_ns: ns });
+        self.open.insert(key, Fold { alert, opened_ns: ns, quiet_ns });
     }
 
     /// Whether to keep each alert as it opens for [`Folder::drain_opened`].
@@ -310,7 +428,7 @@ impl Folder {
             if let Some(f) = self.open.remove(&k) {
                 // Overflow folds stand for many subjects: they may open again.
                 if k.kind.info().once && k.detail != OVERFLOW {
-                    self.done.insert(k);
+                    self.close_once(k, &f);
                 }
                 self.out.push(f.alert);
             }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+pub use crate::net::{L2Service, NetHost, Network, Service};
 use otsensor_dissectors::event::{Access, FunctionClass, Protocol, Space};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,6 +45,10 @@ pub struct Baseline {
     pub port_notices: Vec<PortNotice>,
     /// The statistical model, when enough windows were seen to fit one.
     pub model: Option<StatModel>,
+    /// Every service between hosts, ARP bindings, TTLs and L2 conversations (absent from
+    /// baselines learned before it existed: the network rules then stay off).
+    #[serde(default, skip_serializing_if = "Network::is_empty")]
+    pub network: Network,
 }
 
 /// The learning window.

@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Endpoint, Notice, Pdu};
+use otsensor_dissectors::event::{Endpoint, NetEvent, Notice, NoticeKind, Pdu};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::alert::{Alert, Folder, Occ};
@@ -22,6 +22,10 @@ use crate::observation::{Observation, ObservationLog};
 use crate::rules_catalog::{Family, Kind};
 use crate::window::{window_of, ClientAcc, WindowAcc};
 
+pub use crate::checks::net::{
+    HOST_SWEEP_HOSTS, MAX_TRACKED, MIN_TTL_FAMILY_SAMPLES, MIN_TTL_SAMPLES, PORT_SCAN_PORTS, SCAN_WINDOW_SECS,
+    SYN_FLOOD_MIN,
+};
 pub use crate::checks::polling::POLL_FAST_STREAK;
 pub use crate::checks::window::{MIN_SCAN_SPREAD, NEW_PAIR_FLOOD_REQUESTS, NEW_PAIR_SCAN_POINTS};
 pub use crate::words::human_duration;
@@ -47,6 +51,8 @@ pub struct Detector {
     scratch: ObservationLog,
     /// Only critical operations are checked (while a baseline is being learned).
     critical_only: bool,
+    /// Scan, sweep and flood windows of the network rules.
+    net: crate::checks::net::NetRt,
 }
 
 impl Detector {
@@ -69,8 +75,10 @@ impl Detector {
             criticality: FxHashMap::default(),
             scratch: ObservationLog::new(),
             critical_only: false,
+            net: crate::checks::net::NetRt::default(),
             model,
         };
+        d.folder.set_learned_secs(d.model.learned_secs());
         for i in 0..d.model.pairs.len() {
             let Some(pm) = d.model.pairs.get(i) else { continue };
             let key = pm.key;
@@ -119,7 +127,8 @@ impl Detector {
     }
 
     /// A detector that alerts critical operations only (PLC stop, download, restart, ...),
-    /// for the time a baseline is being learned: an attacker present then is still seen.
+    /// and scans, sweeps, SYN floods and TCP injection (which need no baseline), for the time
+    /// a baseline is being learned: an attacker present then is still seen.
     pub fn critical_only() -> Detector {
         let mut d = Detector::from_model(Model::default());
         d.critical_only = true;
@@ -213,6 +222,7 @@ impl Detector {
             criticality: rt.crit,
             min_score: 0,
             point: None,
+            learn: None,
         };
         if *critical_only {
             critical::critical_operation(obs, occ, folder);
@@ -222,6 +232,8 @@ impl Detector {
         if !rt.assets_known {
             assets::new_asset(obs, &cx, folder);
         }
+        let ncx = crate::checks::net::NetCx { model, learned, crit: &self.criticality, watch: false };
+        crate::checks::net::ttl_check(obs.src, obs.dst, obs.ttl, obs.ts, obs.pkt, &ncx, folder);
         assets::mac_changed(obs, &cx, rt.macs, folder);
         pair::new_pair(obs, &cx, folder);
         if let Some(sum) = rt.win.roll(ns, obs.pkt) {
@@ -272,12 +284,39 @@ impl Detector {
     /// Scores one notice: a port carrying another protocol, or a retransmission whose bytes
     /// differ from the first copy.
     pub fn notice(&mut self, n: &Notice) {
+        if matches!(n.kind, NoticeKind::PathChanged { .. }) {
+            let cx = crate::checks::net::NetCx {
+                model: &self.model,
+                learned: &self.learned,
+                crit: &self.criticality,
+                watch: self.critical_only,
+            };
+            crate::checks::net::path_changed(n, &cx, &mut self.folder);
+            return;
+        }
         let Some(pn) = port_notice(n) else { return };
         if self.model.port_notices.contains(&pn) {
             return;
         }
         let crit = self.criticality.get(&pn.server).copied().unwrap_or(1.0);
         notices::port_notice(n, &pn, crit, &self.learned, &mut self.folder);
+    }
+
+    /// Scores one conversation record, ARP packet or L2 conversation with the network
+    /// rules. Its time advances the folds like a PDU's.
+    pub fn net(&mut self, e: &NetEvent) {
+        let ns = e.ts().as_nanos();
+        self.folder.resume(ns);
+        if window_of(ns) != self.tick {
+            self.folder.sweep(ns);
+        }
+        let Detector { model, learned, criticality, folder, net, critical_only, .. } = self;
+        let cx = crate::checks::net::NetCx { model, learned, crit: criticality, watch: *critical_only };
+        match e {
+            NetEvent::Flow(f) => net.flow(f, &cx, folder),
+            NetEvent::Arp(a) => net.arp(a, &cx, folder),
+            NetEvent::L2(l) => crate::checks::net::l2(l, &cx, folder),
+        }
     }
 
     /// Channels silent for longer than their learned period allows.

@@ -8,9 +8,11 @@ use rustc_hash::FxHashMap;
 
 use crate::baseline::{Baseline, BaselineError, PortNotice, PortNoticeKind};
 use crate::model::{Model, PairKey, PairModel, PointKey, Poll, ValueKey};
+use crate::net::NetLearner;
 use crate::observation::{identity_key, Observation, ObservationLog};
 use crate::stats;
 use crate::window::{ClientAcc, WindowAcc, WindowSummary};
+use otsensor_dissectors::event::NetEvent;
 
 /// Intervals longer than this many periods are gaps, not samples of the period.
 const OUTLIER_PERIODS: f64 = 10.0;
@@ -46,6 +48,8 @@ pub struct Learner {
     windows: Vec<[f64; stats::NF]>,
     /// Reused by [`Learner::pdu`] to build observations without allocating.
     scratch: ObservationLog,
+    /// Windows of the network section.
+    net: NetLearner,
 }
 
 impl Learner {
@@ -104,11 +108,9 @@ impl Learner {
     /// Learns one observation.
     pub fn observe(&mut self, obs: &Observation<'_>) {
         let ns = obs.ts.as_nanos();
-        if self.run_first_ns.is_none() {
-            self.run_first_ns = Some(ns);
-        }
-        self.run_last_ns = self.run_last_ns.max(ns);
+        self.note_time(ns);
         self.pdus += 1;
+        self.model.net.learn_ttl(obs.src.ip, obs.ttl);
         let key = PairKey::of_observation(obs);
         let i = self.pair_index(key);
         self.learn_assets(obs, key);
@@ -175,6 +177,21 @@ impl Learner {
         }
     }
 
+    /// Learns one conversation record, ARP packet or L2 conversation. Its time counts in the
+    /// learning window like a PDU's: learning starts with the first packet, not the first
+    /// ICS message.
+    pub fn net(&mut self, e: &NetEvent) {
+        self.note_time(e.ts().as_nanos());
+        self.net.learn(&mut self.model.net, e);
+    }
+
+    fn note_time(&mut self, ns: i64) {
+        if self.run_first_ns.is_none() {
+            self.run_first_ns = Some(ns);
+        }
+        self.run_last_ns = self.run_last_ns.max(ns);
+    }
+
     /// The baseline as it would be if learning ended now, leaving this learner to go on:
     /// for checkpoints.
     pub fn snapshot(&self) -> Baseline {
@@ -201,6 +218,7 @@ impl Learner {
 
     /// Closes the learning run and returns the model, for detection without a file.
     pub(crate) fn finish_model(&mut self) -> &Model {
+        self.net.finish(&mut self.model.net);
         for (pm, rt) in self.model.pairs.iter_mut().zip(self.rt.iter_mut()) {
             if let Some(sum) = rt.win.close() {
                 fold_window(pm, &mut self.model.samples, &mut self.windows, &sum);

@@ -55,6 +55,7 @@ mod checks;
 pub mod detect;
 pub mod learn;
 pub mod model;
+pub mod net;
 pub mod observation;
 pub mod rules_catalog;
 pub mod stats;

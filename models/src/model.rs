@@ -506,6 +506,7 @@ pub struct Model {
     pub(crate) learning: Learning,
     pub(crate) stat: Option<StatModel>,
     pub(crate) samples: Vec<Vec<f64>>,
+    pub(crate) net: crate::net::NetModel,
 }
 
 fn invalid_space(s: &str) -> BaselineError {
@@ -676,6 +677,7 @@ impl Model {
             m.pairs.push(pm);
         }
         m.port_notices = b.port_notices.iter().cloned().collect();
+        m.net = crate::net::NetModel::from_doc(&b.network)?;
         Ok(m)
     }
 
@@ -686,9 +688,17 @@ impl Model {
         for p in self.pairs.iter().filter(|p| p.key.protocol == Protocol::Dnp3) {
             dnp3.entry(p.key.server).or_default().extend(p.units.iter().copied());
         }
-        let mut assets: Vec<Asset> = self.assets.iter().map(|(ip, a)| a.to_doc(*ip, dnp3.get(ip))).collect();
+        // What hosts did while scanning the network during learning is not learned.
+        let scanners = &self.net.scanners;
+        let mut assets: Vec<Asset> = self
+            .assets
+            .iter()
+            .filter(|(ip, _)| !scanners.contains(ip))
+            .map(|(ip, a)| a.to_doc(*ip, dnp3.get(ip)))
+            .collect();
         assets.sort_by_key(|a| a.ip);
-        let mut pairs: Vec<Pair> = self.pairs.iter().map(PairModel::to_doc).collect();
+        let mut pairs: Vec<Pair> =
+            self.pairs.iter().filter(|p| !scanners.contains(&p.key.client)).map(PairModel::to_doc).collect();
         pairs.sort_by(|a, b| (a.client, a.server, a.port, &a.protocol).cmp(&(b.client, b.server, b.port, &b.protocol)));
         Baseline {
             format: FORMAT.to_string(),
@@ -700,6 +710,7 @@ impl Model {
             pairs,
             port_notices: self.port_notices.iter().cloned().collect(),
             model: self.stat.clone(),
+            network: self.net.to_doc(),
         }
     }
 

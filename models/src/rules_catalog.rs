@@ -137,6 +137,24 @@ pub enum Kind {
     GuardrailViolation,
     /// A rule of the policy matched.
     PolicyRule,
+    /// Two hosts talk over a service (port) they never used.
+    NewService,
+    /// First use of remote access (RDP, VNC, SSH, Telnet) between two hosts.
+    RemoteAccess,
+    /// First use of a file transfer service (SMB, FTP, TFTP) between two hosts.
+    FileTransfer,
+    /// One source probes many ports of a host.
+    PortScan,
+    /// One source probes many hosts (connections, ICMP or ARP).
+    HostSweep,
+    /// Far more half-open TCP connections toward a host than ever learned.
+    SynFlood,
+    /// An address bound by ARP to another MAC than learned.
+    ArpSpoofing,
+    /// Packets from a known address with an IP TTL outside the learned set.
+    TtlChanged,
+    /// A SYN carrying data, or a segment of an ICS connection arriving by another path.
+    TcpInjection,
 }
 
 /// A detection's fixed description.
@@ -227,6 +245,15 @@ impl Kind {
             Kind::ConduitViolation => 40,
             Kind::GuardrailViolation => 41,
             Kind::PolicyRule => 42,
+            Kind::NewService => 20,
+            Kind::RemoteAccess => 21,
+            Kind::FileTransfer => 22,
+            Kind::PortScan => 23,
+            Kind::HostSweep => 24,
+            Kind::SynFlood => 25,
+            Kind::ArpSpoofing => 26,
+            Kind::TtlChanged => 27,
+            Kind::TcpInjection => 28,
         }
     }
 
@@ -239,7 +266,7 @@ impl Kind {
     pub const POLICY: [Kind; 3] = [Kind::ConduitViolation, Kind::GuardrailViolation, Kind::PolicyRule];
 
     /// Every non-critical kind of the other families, in rule-id order.
-    pub const BASE: [Kind; 19] = [
+    pub const BASE: [Kind; 28] = [
         Kind::NewAsset,
         Kind::NewPair,
         Kind::NewFunctionCode,
@@ -259,6 +286,15 @@ impl Kind {
         Kind::IdentityChanged,
         Kind::RetransmissionConflict,
         Kind::MacChanged,
+        Kind::NewService,
+        Kind::RemoteAccess,
+        Kind::FileTransfer,
+        Kind::PortScan,
+        Kind::HostSweep,
+        Kind::SynFlood,
+        Kind::ArpSpoofing,
+        Kind::TtlChanged,
+        Kind::TcpInjection,
     ];
 
     /// The fixed description. Each comment says why the rule fires.
@@ -347,6 +383,28 @@ impl Kind {
             }
             // The operator asked to be told; the rule's own severity sets the floor.
             Kind::PolicyRule => r("rule", "Policy rule matched", 60.0, false, None),
+            // Hosts of a plant use the same few services for years; a new one is a new
+            // tool, a new channel out, or lateral movement.
+            Kind::NewService => r("new_service", "New service between hosts", 55.0, true, Some("T0886")),
+            // Interactive access between OT hosts is how attackers move and operate.
+            Kind::RemoteAccess => r("remote_access", "First remote access between hosts", 80.0, true, Some("T0886")),
+            // Files moved between OT hosts: tools staged, projects or logs taken.
+            Kind::FileTransfer => r("file_transfer", "First file transfer between hosts", 75.0, true, Some("T0867")),
+            // Many ports of one host in a minute: service discovery before an attack.
+            Kind::PortScan => RuleInfo { max_score: 79, ..r("port_scan", "Port scan", 70.0, false, Some("T0846")) },
+            // Many hosts in a minute: network discovery.
+            Kind::HostSweep => RuleInfo { max_score: 79, ..r("host_sweep", "Host sweep", 70.0, false, Some("T0846")) },
+            // Connections opened and never completed, far above normal: denial of service.
+            Kind::SynFlood => r("syn_flood", "SYN flood", 80.0, false, Some("T0814")),
+            // ARP poisoning is how a man in the middle gets into an OT LAN.
+            Kind::ArpSpoofing => r("arp_spoofing", "ARP binding changed", 85.0, true, Some("T0830")),
+            // A known address with another TTL: another host sends in its name, or a new hop
+            // (a man in the middle) is in the path. Not once: each burst of spoofed packets
+            // is an attack in progress (a lasting change is accepted into the baseline).
+            Kind::TtlChanged => r("ttl_changed", "Address seen with another TTL", 60.0, false, Some("T0830")),
+            // Data in a SYN, or a segment of a live ICS connection from another path: a
+            // session hijack or injection.
+            Kind::TcpInjection => r("tcp_injection", "TCP injection", 85.0, false, Some("T0830")),
         }
     }
 }
@@ -426,7 +484,19 @@ pub fn catalog() -> Vec<CatalogRow> {
             // Host scans are network-wide; address, unit and function scans are per protocol.
             let net_only = matches!(
                 kind,
-                Kind::NewAsset | Kind::PortProtocolMismatch | Kind::RetransmissionConflict | Kind::MacChanged
+                Kind::NewAsset
+                    | Kind::PortProtocolMismatch
+                    | Kind::RetransmissionConflict
+                    | Kind::MacChanged
+                    | Kind::NewService
+                    | Kind::RemoteAccess
+                    | Kind::FileTransfer
+                    | Kind::PortScan
+                    | Kind::HostSweep
+                    | Kind::SynFlood
+                    | Kind::ArpSpoofing
+                    | Kind::TtlChanged
+                    | Kind::TcpInjection
             );
             let both = kind == Kind::Scan;
             if !both && net_only != (family == Family::Net) {

@@ -562,3 +562,130 @@ mod tests {
         assert_eq!(human_duration(14.0 * 86_400.0), "14 d 0 h");
     }
 }
+
+/// What an alert that came back adds to its evidence.
+pub(crate) fn recurrence(occurrence: u32, quiet_secs: i64) -> String {
+    format!("; occurrence {occurrence}: it came back after {} of silence", human_duration(quiet_secs as f64))
+}
+
+/// `new_asset` for any protocol.
+pub(crate) fn new_net_asset(ip: IpAddr, other: IpAddr, learned: &str) -> Words {
+    let with =
+        if other.is_unspecified() { String::from("announced itself by ARP") } else { format!("talked to {other}") };
+    (
+        format!("New asset {ip}"),
+        format!("{ip} {with}; no device at this address sent anything during {learned} of learning"),
+    )
+}
+
+/// `new_service`, `remote_access`, `file_transfer`; `known` lists the services the pair used.
+pub(crate) fn new_service(f: &otsensor_dissectors::net::FlowRecord, known: &str, learned: &str) -> Words {
+    let svc = crate::net::service_words(f.l4, f.server.port);
+    (
+        format!("{} used {svc} on {}, a service never seen between them", f.client.ip, f.server.ip),
+        format!(
+            "{} -> {}: {svc}; services learned between them during {learned} of learning: {known}",
+            f.client, f.server
+        ),
+    )
+}
+
+/// `new_service` for a non-IP EtherType.
+pub(crate) fn new_l2_service(l: &otsensor_dissectors::net::L2Record, learned: &str) -> Words {
+    let name = otsensor_dissectors::net::ether_type_name(l.ether_type).unwrap_or("unnamed");
+    let (src, dst) = (format_mac(l.src), format_mac(l.dst));
+    (
+        format!("{src} started sending EtherType 0x{:04x} ({name})", l.ether_type),
+        format!(
+            "{src} -> {dst}: EtherType 0x{:04x} ({name}), never sent by this MAC during {learned} of learning",
+            l.ether_type
+        ),
+    )
+}
+
+/// `port_scan`.
+pub(crate) fn port_scan(src: IpAddr, dst: IpAddr, ports: usize, window: i64, learned: &str) -> Words {
+    (
+        format!("{src} probed {ports} ports of {dst}"),
+        format!("{ports} ports of {dst} in {window} s that {src} never used during {learned} of learning"),
+    )
+}
+
+/// `host_sweep`; `how` says through what (connections, ARP requests).
+pub(crate) fn host_sweep(src: IpAddr, hosts: usize, how: &str, window: i64, learned: &str) -> Words {
+    (
+        format!("{src} probed {hosts} hosts"),
+        format!("{how} toward {hosts} hosts in {window} s that {src} never reached during {learned} of learning"),
+    )
+}
+
+/// `syn_flood`.
+pub(crate) fn syn_flood(dst: Endpoint, half_open: u32, window: i64, learned_max: u32, learned: &str) -> Words {
+    (
+        format!("SYN flood toward {dst}: {half_open} connections not completed in {window} s"),
+        format!(
+            "{half_open} SYNs without a completed handshake in {window} s; at most {learned_max} per window during {learned} of learning"
+        ),
+    )
+}
+
+/// `arp_spoofing`.
+pub(crate) fn arp_spoofing(a: &otsensor_dissectors::net::ArpPacket, learned_macs: &[[u8; 6]], learned: &str) -> Words {
+    let seen = format_mac(a.sender_mac);
+    let was: Vec<String> = learned_macs.iter().map(|m| format_mac(*m)).collect();
+    let how = if a.is_gratuitous() {
+        "a gratuitous ARP"
+    } else if a.op == otsensor_dissectors::net::ArpOp::Reply {
+        "an ARP reply"
+    } else {
+        "an ARP request"
+    };
+    (
+        format!("{} claimed by MAC {seen}", a.sender_ip),
+        format!(
+            "{how} to {} binds {} to {seen}; ARP bound it to {} during {learned} of learning: a man in the middle poisoning caches, or a replaced device",
+            a.target_ip,
+            a.sender_ip,
+            was.join(", ")
+        ),
+    )
+}
+
+/// `ttl_changed`.
+pub(crate) fn ttl_changed(
+    ip: IpAddr,
+    to: Endpoint,
+    ttl: u8,
+    learned_ttls: &[u8],
+    samples: u64,
+    learned: &str,
+) -> Words {
+    let set: Vec<String> = learned_ttls.iter().map(u8::to_string).collect();
+    (
+        format!("{ip} sent to {to} with TTL {ttl}, never learned for it"),
+        format!(
+            "TTL {ttl}; {samples} packets of {ip} during {learned} of learning carried TTL {}: another host sending in its name, or a new hop in the path",
+            set.join(", ")
+        ),
+    )
+}
+
+/// `tcp_injection` from a SYN with data.
+pub(crate) fn tcp_injection_syn(src: Endpoint, dst: Endpoint) -> Words {
+    (
+        format!("{src} sent a SYN carrying data to {dst}"),
+        String::from("a SYN with payload: legal but unused by real stacks, a classic of injection and evasion tools"),
+    )
+}
+
+/// `tcp_injection` from a segment by another path.
+pub(crate) fn tcp_injection_path(src: Endpoint, dst: Endpoint, before: u8, ttl: u8, mac: bool, rst: bool) -> Words {
+    let what = if rst { "a RST" } else { "a segment" };
+    let mac_words = if mac { " and another source MAC" } else { "" };
+    (
+        format!("{what} from {src} to {dst} came by another path"),
+        format!(
+            "on an established ICS connection, {what} from {src} arrived with TTL {ttl} (earlier {before}){mac_words}: a third host injecting into the session, or a man in the middle taking over"
+        ),
+    )
+}

@@ -532,6 +532,8 @@ mod tests {
             count: 1,
             mitre: None,
             point: None,
+            occurrence: 1,
+            learn: None,
         }
     }
 

@@ -261,6 +261,8 @@ fn strings_from_the_capture_are_escaped() {
         count: 1,
         mitre: None,
         point: None,
+        occurrence: 1,
+        learn: None,
     });
     let html = render(&d);
     assert!(!html.contains("<script>alert"), "identity not escaped");

@@ -11,6 +11,7 @@
 //! | [`polling`] | `polling_period_broken`, `channel_silent` |
 //! | [`window`] | `flood`, `exception_burst`, `scan` (points, functions, units, servers), `statistical_anomaly` |
 //! | [`notices`] | `port_protocol_mismatch`, `tcp_retransmission_conflict` |
+//! | [`net`] | `new_service`, `remote_access`, `file_transfer`, `new_asset` (any protocol), `port_scan`, `host_sweep`, `syn_flood`, `arp_spoofing`, `ttl_changed`, `tcp_injection` |
 //! | [`policy`] | `policy.conduit_violation`, `policy.guardrail_violation`, `policy.rule`: what the caller's policy found |
 
 use otsensor_dissectors::event::Endpoint;
@@ -22,6 +23,7 @@ use crate::window::WindowAcc;
 
 pub(crate) mod assets;
 pub(crate) mod critical;
+pub(crate) mod net;
 pub(crate) mod notices;
 pub(crate) mod pair;
 pub(crate) mod points;

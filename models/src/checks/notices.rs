@@ -30,6 +30,7 @@ pub(crate) fn port_notice(n: &Notice, pn: &PortNotice, crit: f64, learned: &str,
         criticality: crit,
         min_score: 0,
         point: None,
+        learn: None,
     };
     if conflict {
         let bytes = match n.kind {

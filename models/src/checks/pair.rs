@@ -13,7 +13,7 @@ use super::Ctx;
 
 /// `new_pair`: a pair unknown to the baseline (once per run).
 pub(crate) fn new_pair(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder) {
-    if cx.base.is_some() || folder.is_done(Kind::NewPair, cx.occ.family, cx.occ.subject, 0) {
+    if cx.base.is_some() || folder.is_done(Kind::NewPair, cx.occ.family, cx.occ.subject, 0, cx.occ.ts.as_nanos()) {
         return;
     }
     let client_role = cx.model.assets.get(&cx.key.client).map(|a| a.role().name());

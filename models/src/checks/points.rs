@@ -51,6 +51,7 @@ pub(crate) fn value_outside_envelope(obs: &Observation<'_>, cx: &Ctx<'_>, b: &Pa
             class: Some(if write { FunctionClass::Write } else { FunctionClass::Read }),
             deviation: if write { 1.0 } else { 0.8 },
             point: Some(AlertPoint { unit: obs.unit, space: v.space, first: v.index, last: v.index }),
+            learn: None,
             ..cx.occ
         };
         folder.hit(o, || {

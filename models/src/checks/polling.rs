@@ -93,6 +93,7 @@ pub(crate) fn channel_silent(
         criticality: rt.crit,
         min_score: 0,
         point: None,
+        learn: None,
     };
     let key = rt.key;
     folder.hit(occ, || words::channel_silent(key, b, &newly, learned));

@@ -55,6 +55,7 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
         criticality: rt.crit,
         min_score: 0,
         point: None,
+        learn: None,
     };
     let cx = WindowCtx { model, known: base.is_some(), key: rt.key, occ, learned };
     let r = base.map(|b| b.rates).unwrap_or_default();
@@ -160,6 +161,7 @@ pub(crate) fn host_scan(
         criticality: 1.0,
         min_score: 0,
         point: None,
+        learn: None,
     };
     scan(occ, ScanOf::Servers, (n, thr, learned_max), Endpoint { ip, port: 0 }, learned, folder);
 }

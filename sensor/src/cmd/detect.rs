@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_dissectors::event::{NetEvent, Notice, Pdu, Sink};
 use otsensor_models::{Alert, Detector};
 
 use crate::baseline_file::{self, BaselineFileError};
@@ -119,6 +119,9 @@ impl Sink for DetectSink<'_, '_> {
     }
     fn notice(&mut self, n: &Notice) {
         self.detector.notice(n);
+    }
+    fn net(&mut self, e: &NetEvent) {
+        self.detector.net(e);
     }
 }
 

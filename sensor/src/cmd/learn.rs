@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_dissectors::event::{NetEvent, Notice, Pdu, Sink};
 use otsensor_models::detect::human_duration;
 use otsensor_models::model::PairKey;
 use otsensor_models::Learner;
@@ -56,6 +56,21 @@ impl Sink for LearnSink<'_> {
             return;
         }
         self.learner.notice(n);
+    }
+    fn net(&mut self, e: &NetEvent) {
+        if !self.exclude.is_empty() && excluded(self.exclude, e) {
+            return;
+        }
+        self.learner.net(e);
+    }
+}
+
+/// Whether a network event involves an excluded client.
+fn excluded(exclude: &[IpAddr], e: &NetEvent) -> bool {
+    match e {
+        NetEvent::Flow(f) => exclude.contains(&f.client.ip),
+        NetEvent::Arp(a) => exclude.contains(&IpAddr::V4(a.sender_ip)),
+        NetEvent::L2(_) => false,
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_dissectors::event::{NetEvent, Notice, Pdu, Sink};
 use otsensor_models::detect::human_duration;
 use otsensor_models::{Baseline, Detector, Learner};
 
@@ -70,7 +70,13 @@ pub fn parse_duration(s: &str) -> Result<f64, String> {
 }
 
 enum Phase {
-    Learning { learner: Box<Learner>, until_ns: Option<i64> },
+    /// Learning, with a watch that alerts what needs no baseline (critical operations,
+    /// scans, floods, injection) meanwhile, as `run` does.
+    Learning {
+        learner: Box<Learner>,
+        until_ns: Option<i64>,
+        watch: Box<Detector>,
+    },
     Detecting(Box<Detector>),
     Failed,
 }
@@ -92,10 +98,15 @@ pub(crate) struct ReplaySink<'a, 'w> {
 use otsensor_models::Alert;
 
 impl<'a, 'w> ReplaySink<'a, 'w> {
-    /// Learns `learn_secs` of capture time from the first PDU, then scores, writing to `writer`.
+    /// Learns `learn_secs` of capture time from the first packet, then scores, writing to
+    /// `writer`.
     pub(crate) fn new(learn_secs: f64, writer: &'a mut AlertWriter<'w>) -> Self {
         ReplaySink {
-            phase: Phase::Learning { learner: Box::default(), until_ns: None },
+            phase: Phase::Learning {
+                learner: Box::default(),
+                until_ns: None,
+                watch: Box::new(Detector::critical_only()),
+            },
             learn_ns: (learn_secs * 1e9) as i64,
             writer,
             pending: Vec::new(),
@@ -134,7 +145,11 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
     }
 
     fn switch(&mut self) {
-        let Phase::Learning { learner, .. } = std::mem::replace(&mut self.phase, Phase::Failed) else { return };
+        let Phase::Learning { learner, mut watch, .. } = std::mem::replace(&mut self.phase, Phase::Failed) else {
+            return;
+        };
+        watch.finish(&mut self.pending);
+        self.writer.write(&mut self.pending);
         let mut baseline = learner.finish();
         // Seal and verify as a file would be, so replay scores exactly what detect would.
         let text = baseline.to_json();
@@ -153,17 +168,41 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
     }
 }
 
-impl Sink for ReplaySink<'_, '_> {
-    fn pdu(&mut self, pdu: &Pdu<'_>) {
-        let ns = pdu.ts.as_nanos();
-        if let Phase::Learning { learner, until_ns } = &mut self.phase {
+impl ReplaySink<'_, '_> {
+    /// Whether packet time `ns` is still in the learning window, which starts at the first
+    /// packet that gave anything (a conversation, an ARP packet or a PDU); ends learning
+    /// when it is not.
+    fn learning(&mut self, ns: i64) -> bool {
+        if let Phase::Learning { until_ns, .. } = &mut self.phase {
             let until = *until_ns.get_or_insert(ns.saturating_add(self.learn_ns));
             if ns < until {
-                learner.pdu(pdu);
-                self.learned_pdus += 1;
-                return;
+                return true;
             }
             self.switch();
+        }
+        false
+    }
+}
+
+impl Sink for ReplaySink<'_, '_> {
+    fn net(&mut self, e: &NetEvent) {
+        if self.learning(e.ts().as_nanos()) {
+            if let Phase::Learning { learner, watch, .. } = &mut self.phase {
+                learner.net(e);
+                watch.net(e);
+            }
+        } else if let Phase::Detecting(d) = &mut self.phase {
+            d.net(e);
+        }
+    }
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        if self.learning(pdu.ts.as_nanos()) {
+            if let Phase::Learning { learner, watch, .. } = &mut self.phase {
+                learner.pdu(pdu);
+                watch.pdu(pdu);
+                self.learned_pdus += 1;
+            }
+            return;
         }
         if let Phase::Detecting(d) = &mut self.phase {
             crate::policy::observe_pdu(d, self.writer.policy_mut(), pdu, &mut self.scratch);
@@ -177,9 +216,10 @@ impl Sink for ReplaySink<'_, '_> {
     }
     fn notice(&mut self, n: &Notice) {
         match &mut self.phase {
-            Phase::Learning { learner, until_ns } => {
+            Phase::Learning { learner, until_ns, watch } => {
                 if until_ns.map_or(true, |u| n.ts.as_nanos() < u) {
                     learner.notice(n);
+                    watch.notice(n);
                 }
             }
             Phase::Detecting(d) => d.notice(n),

@@ -62,6 +62,10 @@ impl Sink for Tee<'_> {
         self.inventory.notice(n);
         self.scorer.notice(n);
     }
+    fn net(&mut self, e: &otsensor_dissectors::event::NetEvent) {
+        self.inventory.net(e);
+        self.scorer.net(e);
+    }
 }
 
 /// Packets and the first and last packet time of each capture: a cheap pass over the

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use otsensor_models::alert::Learnable;
 use otsensor_models::{Alert, Severity};
 
 use super::chain::Chain;
@@ -68,6 +69,12 @@ pub fn write_alert_line(
         Some(m) => out.key_str("mitre", m),
         None => out.key_null("mitre"),
     }
+    if a.occurrence > 1 {
+        out.key_u64("occurrence", u64::from(a.occurrence));
+    }
+    if let Some(l) = a.learn {
+        out.key_str("learn", &learnable_words(l));
+    }
     if kind == LineKind::Update {
         out.key_bool("update", true);
     }
@@ -91,6 +98,18 @@ pub fn write_alert_line(
         c.stamp(out);
     }
     out.end_line();
+}
+
+/// What `baseline accept` would learn, as the alert line's `learn` key: `asset`,
+/// `service:tcp/445`, `function:7`, `binding:02:00:00:00:00:66`, `ttl:64`.
+pub fn learnable_words(l: Learnable) -> String {
+    match l {
+        Learnable::Asset => "asset".to_string(),
+        Learnable::Service(l4, port) => format!("service:{}/{port}", l4.name()),
+        Learnable::Function(f) => format!("function:{f}"),
+        Learnable::Binding(mac) => format!("binding:{}", otsensor_models::baseline::format_mac(mac)),
+        Learnable::Ttl(t) => format!("ttl:{t}"),
+    }
 }
 
 /// Writes alerts to a sink as they come and remembers enough for the summary.
@@ -274,6 +293,8 @@ mod tests {
             count: 2,
             mitre: Some("T0816"),
             point: None,
+            occurrence: 1,
+            learn: None,
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use otsensor_dissectors::event::Notice;
+use otsensor_dissectors::event::{NetEvent, Notice, Timestamp};
 use otsensor_models::detect::human_duration;
 use otsensor_models::{Alert, Baseline, Detector, Learner, Observation};
 
@@ -224,18 +224,40 @@ impl<'w> Coordinator<'w> {
         match f {
             Finding::Observation(obs) => self.observe(&obs),
             Finding::Notice(n) => self.notice(&n),
+            Finding::Net(e) => self.net(&e),
+        }
+    }
+
+    fn net(&mut self, e: &NetEvent) {
+        let pkt = match e {
+            NetEvent::Flow(f) => f.pkt,
+            NetEvent::Arp(a) => a.pkt,
+            NetEvent::L2(l) => l.pkt,
+        };
+        self.advance_learning(e.ts(), pkt);
+        match &mut self.mode {
+            Mode::Learning(l) => l.learner.net(e),
+            Mode::Detecting(d) => d.net(e),
+        }
+        self.write_opened();
+    }
+
+    /// Ends learning when packet time `ts` is past the planned learning time (counted from
+    /// the first packet that gave anything: a conversation, an ARP packet or a PDU).
+    fn advance_learning(&mut self, ts: Timestamp, pkt: u64) {
+        let ns = ts.as_nanos();
+        if let Mode::Learning(l) = &mut self.mode {
+            let first = *l.first_ns.get_or_insert(ns);
+            let learned = l.base_secs + (ns - first) as f64 * 1e-9;
+            if learned >= self.config.learn_for_secs {
+                self.switch_to_detection(ts, pkt);
+            }
         }
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
         let ns = obs.ts.as_nanos();
-        if let Mode::Learning(l) = &mut self.mode {
-            let first = *l.first_ns.get_or_insert(ns);
-            let learned = l.base_secs + (ns - first) as f64 * 1e-9;
-            if learned >= self.config.learn_for_secs {
-                self.switch_to_detection(obs);
-            }
-        }
+        self.advance_learning(obs.ts, obs.pkt);
         match &mut self.mode {
             Mode::Learning(l) => {
                 l.watch.observe(obs);
@@ -278,7 +300,7 @@ impl<'w> Coordinator<'w> {
         }
     }
 
-    fn switch_to_detection(&mut self, obs: &Observation<'_>) {
+    fn switch_to_detection(&mut self, ts: Timestamp, pkt: u64) {
         let packets = self.new_packets();
         let Mode::Learning(l) = &mut self.mode else { return };
         l.learner.add_packets(packets);
@@ -294,8 +316,8 @@ impl<'w> Coordinator<'w> {
             human_duration(baseline.learning.duration_secs),
             baseline.pairs.len(),
             baseline.learning.pdus,
-            obs.pkt,
-            obs.ts.as_secs_f64()
+            pkt,
+            ts.as_secs_f64()
         );
         if let Ok(mut c) = self.telemetry.coordinator.lock() {
             c.learned_secs = baseline.learning.duration_secs;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
-use otsensor_dissectors::event::Notice;
+use otsensor_dissectors::event::{NetEvent, Notice};
 use otsensor_models::Observation;
 
 use super::{EventKind, WorkerOutput};
@@ -15,6 +15,8 @@ pub enum Finding<'a> {
     Observation(Observation<'a>),
     /// An engine notice.
     Notice(Notice),
+    /// A conversation record, ARP packet or L2 conversation.
+    Net(NetEvent),
 }
 
 /// The coordinator's ends of one worker's rings.
@@ -131,6 +133,7 @@ impl Merger {
                             }
                         }
                         EventKind::Notice(notice) => f(Finding::Notice(notice)),
+                        EventKind::Net(e) => f(Finding::Net(e)),
                     }
                     n += 1;
                 }

@@ -35,7 +35,7 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Instant;
 
-use otsensor_dissectors::event::Notice;
+use otsensor_dissectors::event::{NetEvent, Notice};
 use otsensor_models::ObservationLog;
 
 use crate::capture::store::{FrameRef, FrameStore};
@@ -76,6 +76,8 @@ pub enum EventKind {
     Observation(u32),
     /// A notice of the engine.
     Notice(Notice),
+    /// A conversation record, ARP packet or L2 conversation.
+    Net(NetEvent),
 }
 
 /// One finding, with the sequence number of the packet that completed it.

@@ -5,7 +5,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use otsensor_dissectors::engine::Engine;
-use otsensor_dissectors::event::{Notice, Pdu, Sink};
+use otsensor_dissectors::event::{NetEvent, Notice, Pdu, Sink};
 
 use super::{Batch, Event, EventKind, Frame, WorkerOutput};
 use crate::metrics::registry::{PduCounts, WorkerTelemetry};
@@ -48,6 +48,9 @@ impl Sink for Recorder<'_> {
     }
     fn notice(&mut self, n: &Notice) {
         self.out.events.push(Event { seq: self.seq, kind: EventKind::Notice(*n) });
+    }
+    fn net(&mut self, e: &NetEvent) {
+        self.out.events.push(Event { seq: self.seq, kind: EventKind::Net(*e) });
     }
 }
 
