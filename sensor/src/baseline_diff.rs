@@ -2,14 +2,15 @@
 //! reviewer who must approve a model change.
 //!
 //! One small function per section of the baseline document, each reading only the public
-//! types of `otsensor_models::baseline`: a new section gets its own function and one line in
-//! [`diff`]. Pairs are matched by (client, server, port, protocol); within a pair present in
+//! types of `otsensor_models::baseline` and `::net`: a new section gets its own function and
+//! one line in [`diff`]. Pairs are matched by (client, server, port, protocol); within a pair present in
 //! both, the functions, points, value envelopes and polling are compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use otsensor_models::baseline::{Asset, Baseline, Pair, PointRanges, Polling, PortNotice, ValueEnvelope};
+use otsensor_models::net::{L2Service, NetHost, Service};
 
 /// The changes from `a` to `b`, one line each; "no change" when there is none.
 pub fn diff(a: &Baseline, b: &Baseline) -> String {
@@ -18,6 +19,10 @@ pub fn diff(a: &Baseline, b: &Baseline) -> String {
     assets(&a.assets, &b.assets, &mut lines);
     pairs(&a.pairs, &b.pairs, &mut lines);
     port_notices(&a.port_notices, &b.port_notices, &mut lines);
+    services(&a.network.services, &b.network.services, &mut lines);
+    hosts(&a.network.hosts, &b.network.hosts, &mut lines);
+    l2(&a.network.l2, &b.network.l2, &mut lines);
+    scanners(&a.network.scanners, &b.network.scanners, &mut lines);
     if lines.is_empty() {
         return "no change\n".to_string();
     }
@@ -171,5 +176,53 @@ fn port_notices(a: &[PortNotice], b: &[PortNotice], out: &mut Vec<String>) {
     }
     for n in a.iter().filter(|n| !b.contains(n)) {
         out.push(format!("removed port notice: {}:{} {:?}", n.server, n.port, n.kind));
+    }
+}
+
+fn service_name(s: &Service) -> String {
+    let name = s.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    format!("{} {} -> {}:{}{name}", s.transport, s.client, s.server, s.port)
+}
+
+fn services(a: &[Service], b: &[Service], out: &mut Vec<String>) {
+    let key = |s: &Service| (s.client, s.server, s.transport.clone(), s.port);
+    let old: BTreeSet<_> = a.iter().map(key).collect();
+    let new: BTreeSet<_> = b.iter().map(key).collect();
+    for s in b.iter().filter(|s| !old.contains(&key(s))) {
+        out.push(format!("new network service {}, {} flows", service_name(s), s.flows));
+    }
+    for s in a.iter().filter(|s| !new.contains(&key(s))) {
+        out.push(format!("removed network service {}", service_name(s)));
+    }
+}
+
+fn hosts(a: &[NetHost], b: &[NetHost], out: &mut Vec<String>) {
+    let old: BTreeMap<_, _> = a.iter().map(|h| (h.ip, h)).collect();
+    for h in b {
+        let Some(o) = old.get(&h.ip) else { continue };
+        let macs: Vec<&str> = h.macs.iter().filter(|m| !o.macs.contains(m)).map(String::as_str).collect();
+        if !macs.is_empty() {
+            out.push(format!("host {}: ARP now also binds it to {}", h.ip, macs.join(", ")));
+        }
+        let ttls: Vec<String> = h.ttls.iter().filter(|t| !o.ttls.contains(t)).map(u8::to_string).collect();
+        if !ttls.is_empty() {
+            out.push(format!("host {}: new IP TTLs {}", h.ip, ttls.join(", ")));
+        }
+    }
+}
+
+fn l2(a: &[L2Service], b: &[L2Service], out: &mut Vec<String>) {
+    for s in b.iter().filter(|s| !a.iter().any(|o| o.mac == s.mac && o.ether_type == s.ether_type)) {
+        let name = s.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        out.push(format!("{} speaks a new EtherType 0x{:04x}{name}", s.mac, s.ether_type));
+    }
+}
+
+fn scanners(a: &[std::net::IpAddr], b: &[std::net::IpAddr], out: &mut Vec<String>) {
+    for ip in b.iter().filter(|ip| !a.contains(ip)) {
+        out.push(format!("{ip} is now a known scanner"));
+    }
+    for ip in a.iter().filter(|ip| !b.contains(ip)) {
+        out.push(format!("{ip} is no longer a known scanner"));
     }
 }

@@ -258,6 +258,9 @@ fn baseline_diff_says_what_changed_in_words() {
         let poll = &mut pair["polling"][0];
         poll["period_secs"] = Value::from(poll["period_secs"].as_f64().expect("period") * 2.0);
         pair["functions"].as_array_mut().expect("functions").pop();
+        let host = &mut v["network"]["hosts"][0];
+        host["ttls"].as_array_mut().expect("ttls").push(Value::from(128));
+        host["macs"].as_array_mut().expect("macs").push(Value::from("02:00:00:00:00:99"));
     });
     let out = otsensor(&["baseline", "diff", s(&a), s(&b)]);
     let text = String::from_utf8_lossy(&out.stdout);
