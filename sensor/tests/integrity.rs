@@ -265,8 +265,17 @@ fn baseline_diff_says_what_changed_in_words() {
     let out = otsensor(&["baseline", "diff", s(&a), s(&b)]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["learning: ", "new asset ", "new pair s7comm ", "envelope widened from [", "no longer used", ", was "]
-    {
+    for want in [
+        "learning: ",
+        "new asset ",
+        "new pair s7comm ",
+        "envelope widened from [",
+        "no longer used",
+        ", was ",
+        "new network service tcp ",
+        "new IP TTLs 128",
+        "ARP now also binds it to 02:00:00:00:00:99",
+    ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
     // And the other way round: what B had that A has not is removed.
