@@ -285,6 +285,8 @@ struct Flow {
     /// TTL and source MAC of each direction's last packet, to see a packet come by
     /// another path ([`NoticeKind::PathChanged`]).
     last_path: [(u8, Option<[u8; 6]>); 2],
+    /// The relayed path last reported in each direction, and when (seconds).
+    relay_reported: [(u8, Option<[u8; 6]>, i64); 2],
 }
 
 fn probe(p: Protocol, data: &[u8]) -> Probe {
@@ -357,32 +359,57 @@ fn new_flow(stats: &mut EngineStats, next_id: &mut u64, n: NewFlow) -> Flow {
             app: None,
         },
         last_path: [(0, None); 2],
+        relay_reported: [(0, None, i64::MIN); 2],
     }
 }
 
 impl Flow {
-    /// Counts a packet of `dir` in the flow's record. When the packet came with another TTL
-    /// or source MAC than the direction's previous packet, returns that packet's TTL and
-    /// whether the MAC differs.
-    fn account(&mut self, dir: Direction, ctx: &PacketCtx, len: usize) -> Option<(u8, bool)> {
+    /// Counts a packet of `dir` in the flow's record.
+    fn account(&mut self, dir: Direction, ctx: &PacketCtx, len: usize) {
         let i = dir as usize;
         let r = &mut self.record;
-        let mac = ctx.macs.map(|m| m.src);
-        let (Some(packets), Some(bytes), Some(ttl), Some(seen_mac), Some(last)) =
-            (r.packets.get_mut(i), r.bytes.get_mut(i), r.ttl.get_mut(i), r.macs.get_mut(i), self.last_path.get_mut(i))
+        let (Some(packets), Some(bytes), Some(ttl), Some(seen_mac)) =
+            (r.packets.get_mut(i), r.bytes.get_mut(i), r.ttl.get_mut(i), r.macs.get_mut(i))
         else {
-            return None;
+            return;
         };
-        let first = *packets == 0;
+        if *packets == 0 {
+            *ttl = ctx.ttl;
+            *seen_mac = ctx.macs.map(|m| m.src);
+        }
         *packets = packets.saturating_add(1);
         *bytes += len as u64;
-        if first {
-            *ttl = ctx.ttl;
-            *seen_mac = mac;
-        }
+    }
+
+    /// For a packet of `dir` that brought something new (bytes, or a RST): when it came
+    /// with another TTL or source MAC than the direction's previous such packet, that
+    /// packet's TTL and whether the MAC differs. (Copies of one packet seen twice on a
+    /// mirror, before and after a router, are duplicates and never get here.)
+    fn path_changed(&mut self, dir: Direction, ctx: &PacketCtx) -> Option<(u8, Option<[u8; 6]>)> {
+        let last = self.last_path.get_mut(dir as usize)?;
+        let mac = ctx.macs.map(|m| m.src);
         let before = std::mem::replace(last, (ctx.ttl, mac));
-        let mac_changed = mac.is_some() && before.1.is_some() && before.1 != mac;
-        (!first && (before.0 != ctx.ttl || mac_changed)).then_some((before.0, mac_changed))
+        let new_mac = mac.filter(|_| before.1.is_some() && before.1 != mac);
+        (before.0 != 0 && (before.0 != ctx.ttl || new_mac.is_some())).then_some((before.0, new_mac))
+    }
+
+    /// For a second copy of bytes already seen: when it came by another path than the
+    /// direction's last fresh packet, and that path was not reported in the last minute,
+    /// the TTL it came with before and its new MAC.
+    fn relayed(&mut self, dir: Direction, ctx: &PacketCtx) -> Option<(u8, Option<[u8; 6]>)> {
+        let i = dir as usize;
+        let (ttl_before, mac_before) = *self.last_path.get(i)?;
+        let mac = ctx.macs.map(|m| m.src);
+        let new_mac = mac.filter(|_| mac_before.is_some() && mac_before != mac);
+        if ttl_before == 0 || (ttl_before == ctx.ttl && new_mac.is_none()) {
+            return None;
+        }
+        let reported = self.relay_reported.get_mut(i)?;
+        if reported.0 == ctx.ttl && reported.1 == mac && ctx.ts.secs < reported.2.saturating_add(60) {
+            return None;
+        }
+        *reported = (ctx.ttl, mac, ctx.ts.secs);
+        Some((ttl_before, new_mac))
     }
 
     /// The flow's record at `phase`, stamped with the packet of `ctx`.
@@ -658,6 +685,9 @@ impl Engine {
             sink.net(&NetEvent::Flow(flow.record_at(FlowPhase::Start, ts, ctx.pkt)));
         }
         let accepted = flow.half[dir].accept(seg.seq, seg.syn, seg.fin, seg.payload);
+        let fresh = matches!(accepted, Accepted::Data(d) if !d.is_empty())
+            || matches!(accepted, Accepted::AfterGap { .. } | Accepted::Queued | Accepted::Late(_));
+        check_path(flow, dir, fresh, seg, &ctx, sink);
         let st = &mut self.stats;
         let cfg = &self.config;
         if !matches!(accepted, Accepted::Data(_) | Accepted::Duplicate | Accepted::Conflict { .. } | Accepted::Late(_))
@@ -821,7 +851,7 @@ fn emit(
 /// Counts a TCP segment in its flow's record, reports the completed handshake, and reports a
 /// segment of an established ICS connection that arrives by another path (TTL or MAC).
 fn tcp_bookkeeping(flow: &mut Flow, dir: Direction, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
-    let changed = flow.account(dir, ctx, seg.payload.len());
+    flow.account(dir, ctx, seg.payload.len());
     let to_server = dir == Direction::ToServer;
     let r = &mut flow.record;
     let before = r.tcp;
@@ -830,7 +860,7 @@ fn tcp_bookkeeping(flow: &mut Flow, dir: Direction, seg: &TcpSegment<'_>, ctx: &
         if !seg.payload.is_empty() {
             r.tcp |= tcp_seen::SYN_PAYLOAD;
         }
-    } else if to_server && seg.ack && r.saw(tcp_seen::SYN_ACK) {
+    } else if to_server && seg.ack && !seg.rst && r.saw(tcp_seen::SYN_ACK) {
         r.tcp |= tcp_seen::ESTABLISHED;
     }
     if seg.rst {
@@ -842,9 +872,28 @@ fn tcp_bookkeeping(flow: &mut Flow, dir: Direction, seg: &TcpSegment<'_>, ctx: &
     if before & tcp_seen::ESTABLISHED == 0 && r.saw(tcp_seen::ESTABLISHED) {
         sink.net(&NetEvent::Flow(flow.record_at(FlowPhase::Established, ctx.ts, ctx.pkt)));
     }
-    let ics = app_protocol(&flow.app).is_some();
-    if let (Some((ttl_before, mac_changed)), true) = (changed, ics) {
-        notice(ctx, NoticeKind::PathChanged { ttl_before, ttl: ctx.ttl, mac_changed, rst: seg.rst }, sink);
+}
+
+/// Reports a segment of an ICS connection that came by another path: one that brought
+/// something new (injection, a takeover), or a second copy of bytes already seen (relayed).
+fn check_path(
+    flow: &mut Flow,
+    dir: Direction,
+    fresh: bool,
+    seg: &TcpSegment<'_>,
+    ctx: &PacketCtx,
+    sink: &mut dyn Sink,
+) {
+    let rst = seg.rst;
+    let (changed, relayed) = if fresh || rst {
+        (flow.path_changed(dir, ctx), false)
+    } else if !seg.payload.is_empty() {
+        (flow.relayed(dir, ctx), true)
+    } else {
+        return;
+    };
+    if let (Some((ttl_before, mac)), Some(_)) = (changed, app_protocol(&flow.app)) {
+        notice(ctx, NoticeKind::PathChanged { ttl_before, ttl: ctx.ttl, mac, rst, relayed }, sink);
     }
 }
 
@@ -1106,6 +1155,14 @@ mod tests {
         assert_eq!(r[1].phase, FlowPhase::End(FlowEnd::Reset));
         assert!(r[1].saw(tcp_seen::RST_SERVER) && !r[1].saw(tcp_seen::ESTABLISHED));
         assert_eq!(r[1].server.port, 445);
+        // A spoofed client's host answers the SYN-ACK with RST+ACK: never established.
+        let c = run(&[
+            tcp_packet(1, 40000, 2, 20000, 99, SYN, &[]),
+            tcp_packet(2, 20000, 1, 40000, 499, SYN_ACK, &[]),
+            tcp_packet(1, 40000, 2, 20000, 100, RST_ACK, &[]),
+        ]);
+        let r = flow_records(&c);
+        assert_eq!(r.iter().map(|f| f.phase).collect::<Vec<_>>(), [FlowPhase::Start, FlowPhase::End(FlowEnd::Reset)]);
     }
 
     #[test]
@@ -1116,12 +1173,29 @@ mod tests {
         again[8] = 128;
         let back = tcp_packet(1, 40000, 2, 502, 136, PSH_ACK, &req(4)); // the real client again
         let c = run(&[tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1)), spoofed, again, back]);
+        // A mirror that sees each packet twice, before and after a router (TTL one less):
+        // the second copy is a duplicate, not new bytes by another path: it is reported as
+        // relayed, once within the minute, and the fresh packets' path stays the same.
+        let first = tcp_packet(1, 40000, 2, 502, 100, PSH_ACK, &req(1));
+        let mut routed = first.clone();
+        routed[8] = 63;
+        let next = tcp_packet(1, 40000, 2, 502, 112, PSH_ACK, &req(2));
+        let mut next_routed = next.clone();
+        next_routed[8] = 63;
+        let mirrored = run(&[first, routed, next, next_routed]);
+        let relayed: Vec<_> = mirrored.notices.iter().filter(|n| matches!(n, NoticeKind::PathChanged { .. })).collect();
+        assert_eq!(
+            relayed,
+            [&NoticeKind::PathChanged { ttl_before: 64, ttl: 63, mac: None, rst: false, relayed: true }],
+            "{:?}",
+            mirrored.notices
+        );
         let changed: Vec<_> = c.notices.iter().filter(|n| matches!(n, NoticeKind::PathChanged { .. })).collect();
         assert_eq!(
             changed,
             [
-                &NoticeKind::PathChanged { ttl_before: 64, ttl: 128, mac_changed: false, rst: false },
-                &NoticeKind::PathChanged { ttl_before: 128, ttl: 64, mac_changed: false, rst: false }
+                &NoticeKind::PathChanged { ttl_before: 64, ttl: 128, mac: None, rst: false, relayed: false },
+                &NoticeKind::PathChanged { ttl_before: 128, ttl: 64, mac: None, rst: false, relayed: false }
             ],
             "{:?}",
             c.notices

@@ -249,10 +249,14 @@ pub enum NoticeKind {
         ttl_before: u8,
         /// TTL of this packet.
         ttl: u8,
-        /// Whether the source MAC differs from the direction's first.
-        mac_changed: bool,
+        /// This packet's source MAC, when it differs from the previous packet's.
+        mac: Option<[u8; 6]>,
         /// Whether the segment was a RST.
         rst: bool,
+        /// The packet was a second copy of bytes already seen, relayed by another path (a
+        /// host forwarding the connection's packets: a man in the middle, or a router the
+        /// mirror also sees). Reported at most once a minute per direction and path.
+        relayed: bool,
     },
     /// Bytes a dissector skipped while looking for the next valid header.
     Resync {

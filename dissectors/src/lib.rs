@@ -5,7 +5,8 @@
 //! This crate owns everything between a captured frame and a protocol event:
 //!
 //! - [`packet`]: link layer (Ethernet with 802.1Q/QinQ, Linux cooked v1/v2, raw IP, BSD
-//!   loopback), IPv4/IPv6, TCP and UDP, through etherparse, without copying;
+//!   loopback), IPv4/IPv6 with the TTL, TCP, UDP and ICMP, through etherparse, without
+//!   copying; ARP and the EtherType of other non-IP frames;
 //! - [`tcp`]: per-direction TCP reassembly with bounded out-of-order buffering and gaps;
 //! - [`engine`]: the flow table, protocol identification by port *and* content, and the
 //!   dispatch to the dissectors;
@@ -15,7 +16,12 @@
 //! - [`types`]: the shared vocabulary (time, endpoints, [`types::PerDirection`], protocols,
 //!   flags, function names and classes, spaces and points), a leaf every protocol imports;
 //! - [`event`]: the [`event::Pdu`] and [`event::Notice`] types every other crate consumes
-//!   (it re-exports [`types`]).
+//!   (it re-exports [`types`]);
+//! - [`net`]: what the engine reports of all traffic, ICS or not ([`net::NetEvent`]): a
+//!   record of each conversation when it starts, completes its handshake and ends (client,
+//!   server, transport, port, packets and bytes each way, TTLs, MACs, TCP events), each ARP
+//!   packet, each new non-IP conversation; and the names of the services an OT network
+//!   cares about.
 //!
 //! It must never depend on I/O, clocks, threads, metrics or any other otsensor crate: time
 //! is the packet's, passed in, so a capture replayed gives exactly what live capture gave.

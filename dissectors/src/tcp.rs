@@ -69,7 +69,9 @@ pub struct HalfStream {
     ooo: Vec<(u32, Vec<u8>)>,
     ooo_bytes: usize,
     holes: Vec<(u32, u32)>,
-    recent: [(u32, u32, u64); RECENT_SEGMENTS],
+    /// Recently delivered segments: sequence number, length, digest of the bytes, digest of
+    /// the first [`PREFIX_BYTES`] (to compare a shorter retransmission).
+    recent: [(u32, u32, u64, u32); RECENT_SEGMENTS],
     recent_next: usize,
     /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
     pub pending: Vec<u8>,
@@ -89,12 +91,21 @@ pub struct HalfStream {
     lost_sync: bool,
 }
 
+/// Bytes of a segment's start whose digest is kept, to compare a retransmission shorter than
+/// the copy first seen (a rewrite that deleted objects).
+pub const PREFIX_BYTES: usize = 32;
+
 /// A 64-bit digest of a segment's bytes, to compare retransmissions.
 fn digest(b: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(b);
     h.finish()
+}
+
+/// Digest of the first [`PREFIX_BYTES`] of a segment.
+fn prefix_digest(b: &[u8]) -> u32 {
+    digest(b.get(..PREFIX_BYTES).unwrap_or(b)) as u32
 }
 
 /// Signed distance from `b` to `a` in sequence space.
@@ -203,16 +214,20 @@ impl HalfStream {
             }
             if diff + len <= 0 {
                 self.retransmitted_bytes += payload.len() as u64;
-                let (l, d) = (payload.len() as u32, digest(payload));
-                if self.recent.iter().any(|&(s, rl, rd)| s == seq && rl == l && rd != d) {
-                    return Accepted::Conflict { bytes: payload.len() as u64 };
-                }
-                if self.recent.iter().any(|&(s, rl, rd)| s == seq && rl == l && rd == d) {
-                    return Accepted::Duplicate;
-                }
-                return Accepted::Stale(payload);
+                return match self.compare_recent(seq, payload) {
+                    Some(true) => Accepted::Conflict { bytes: payload.len() as u64 },
+                    Some(false) => Accepted::Duplicate,
+                    None => Accepted::Stale(payload),
+                };
             }
             let overlap = (-diff) as usize;
+            // A retransmission that also carries new bytes: its old part must be what was
+            // delivered, or the segment was rewritten (objects inserted); the first copy
+            // stands and the rest of the rewrite is not taken.
+            if self.compare_recent(seq, payload.get(..overlap).unwrap_or_default()) == Some(true) {
+                self.retransmitted_bytes += payload.len() as u64;
+                return Accepted::Conflict { bytes: payload.len() as u64 };
+            }
             self.retransmitted_bytes += overlap as u64;
             let fresh = payload.get(overlap..).unwrap_or_default();
             self.advance(fresh.len());
@@ -256,9 +271,32 @@ impl HalfStream {
 
     fn remember(&mut self, seq: u32, payload: &[u8]) {
         if let Some(slot) = self.recent.get_mut(self.recent_next % RECENT_SEGMENTS) {
-            *slot = (seq, payload.len() as u32, digest(payload));
+            *slot = (seq, payload.len() as u32, digest(payload), prefix_digest(payload));
         }
         self.recent_next = self.recent_next.wrapping_add(1);
+    }
+
+    /// Compares old bytes starting at `seq` with the recently delivered segment that started
+    /// there, whatever the lengths: `Some(true)` when the bytes both hold differ, `Some(false)`
+    /// when they agree, `None` when no remembered segment starts there (or the new copy is
+    /// too short to compare). A longer copy is compared over the first one's length; a
+    /// shorter one over their first [`PREFIX_BYTES`].
+    fn compare_recent(&self, seq: u32, payload: &[u8]) -> Option<bool> {
+        let mut verdict = None;
+        for &(_, rl, rd, rp) in self.recent.iter().filter(|e| e.0 == seq && e.1 > 0) {
+            let differs = if payload.len() >= rl as usize {
+                payload.get(..rl as usize).map(digest) != Some(rd)
+            } else if payload.len() >= PREFIX_BYTES && rl as usize >= PREFIX_BYTES {
+                prefix_digest(payload) != rp
+            } else {
+                continue;
+            };
+            if differs {
+                return Some(true);
+            }
+            verdict = Some(false);
+        }
+        verdict
     }
 
     fn advance(&mut self, n: usize) {
@@ -362,6 +400,30 @@ mod tests {
         assert_eq!(h.accept(100, false, false, b"write 1"), Accepted::Data(b"write 1"));
         assert_eq!(h.accept(100, false, false, b"write 1"), Accepted::Duplicate);
         assert_eq!(h.accept(100, false, false, b"write 9"), Accepted::Conflict { bytes: 7 });
+    }
+
+    #[test]
+    fn compares_a_retransmission_of_another_length_over_the_bytes_both_hold() {
+        let first: Vec<u8> = (0..40u8).collect();
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(100, false, false, &first), Accepted::Data(&first[..]));
+        // Longer, same start: the old part agrees, the new bytes are taken.
+        let mut longer = first.clone();
+        longer.extend([40, 41]);
+        assert_eq!(h.accept(100, false, false, &longer), Accepted::Data(&[40u8, 41][..]));
+        // Longer, rewritten start (an object inserted): a conflict, the first copy stands.
+        let mut h = HalfStream::default();
+        h.accept(100, false, false, &first);
+        let mut inserted = vec![0xff];
+        inserted.extend(&first);
+        assert_eq!(h.accept(100, false, false, &inserted), Accepted::Conflict { bytes: 41 });
+        // Shorter (an object deleted): compared over the first 32 bytes.
+        let mut deleted = first.clone();
+        deleted.remove(5);
+        assert_eq!(h.accept(100, false, false, &deleted[..35]), Accepted::Conflict { bytes: 35 });
+        assert_eq!(h.accept(100, false, false, &first[..35]), Accepted::Duplicate);
+        // Too short to compare: stale, as before.
+        assert_eq!(h.accept(100, false, false, &first[..4]), Accepted::Stale(&first[..4]));
     }
 
     #[test]

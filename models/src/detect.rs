@@ -165,6 +165,11 @@ impl Detector {
         self.folder.held_back()
     }
 
+    /// Sources or servers the network rules' windows track now (bounded).
+    pub fn net_tracked(&self) -> usize {
+        self.net.tracked()
+    }
+
     /// PDUs scored so far.
     pub fn pdus(&self) -> u64 {
         self.pdus

@@ -172,6 +172,9 @@ impl Learner {
 
     /// Learns one notice (ports carrying another protocol).
     pub fn notice(&mut self, n: &Notice) {
+        if let NoticeKind::PathChanged { ttl, mac, relayed: true, .. } = n.kind {
+            self.net.relayed(n.src.ip, ttl, mac);
+        }
         if let Some(pn) = port_notice(n) {
             self.model.port_notices.insert(pn);
         }

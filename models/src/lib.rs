@@ -5,7 +5,7 @@
 //! engineer trusts when something deviates.
 //!
 //! It owns:
-//! - [`Learner`]: PDUs and notices in, a [`Baseline`] out (assets, pairs, function codes,
+//! - [`Learner`]: PDUs, notices and network events in, a [`Baseline`] out (assets, pairs, function codes,
 //!   point ranges, value envelopes, polling periods, latency, exception rates, function
 //!   transitions, per-window rates and a statistical model);
 //! - [`baseline`]: the versioned, ordered, checksummed JSON document, to and from strings,
@@ -15,6 +15,12 @@
 //!   [`Alert`]s with a rule id, score, severity, evidence and ATT&CK technique; it dispatches
 //!   each observation to the rules, one function each in `checks/`, whose words are in
 //!   [`words`];
+//! - [`net`]: the network section of the baseline, learned from the engine's conversation
+//!   records, ARP packets and L2 conversations (services between hosts, ARP bindings, TTLs),
+//!   and the rules on it (scans, sweeps, SYN floods, spoofing, injection);
+//! - [`alert`]: alerts, their folding, their recurrence after a quiet period, and their
+//!   scaling by the learning behind the baseline; [`accept`]: reviewed alerts learned into a
+//!   baseline;
 //! - [`rules_catalog`]: the detections' stable ids, numeric rule ids and weights;
 //! - [`stats`]: the PCA model (smartcore) over per-window features.
 //!
@@ -49,6 +55,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accept;
 pub mod alert;
 pub mod baseline;
 mod checks;

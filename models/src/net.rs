@@ -86,6 +86,13 @@ pub struct NetHost {
     /// Packets in its name with a TTL of another family than its own (not learned).
     #[serde(default)]
     pub ttl_contested: u64,
+    /// MACs that relayed second copies of its packets (a router the mirror also sees).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+    /// Copies of its packets relayed by the MAC of another host (a man in the middle
+    /// forwarding its traffic): not learned.
+    #[serde(default)]
+    pub relay_contested: u64,
     /// Most TCP SYNs toward it in one window that did not complete a handshake.
     pub max_half_open: u32,
     /// Most distinct addresses it asked ARP for in one window.
@@ -133,6 +140,8 @@ pub(crate) struct HostModel {
     pub(crate) ttls: BTreeSet<u8>,
     pub(crate) ttl_samples: u64,
     pub(crate) ttl_contested: u64,
+    pub(crate) via: BTreeSet<[u8; 6]>,
+    pub(crate) relay_contested: u64,
     pub(crate) max_half_open: u32,
     pub(crate) max_arp_targets: u32,
     /// Last time the address was claimed by one of its MACs (learning only).
@@ -178,7 +187,13 @@ impl NetModel {
             for s in &h.macs {
                 macs.insert(parse_mac(s).ok_or_else(|| BaselineError::Invalid(format!("MAC {s:?} of {}", h.ip)))?);
             }
+            let mut via = BTreeSet::new();
+            for s in &h.via {
+                via.insert(parse_mac(s).ok_or_else(|| BaselineError::Invalid(format!("MAC {s:?} of {}", h.ip)))?);
+            }
             let hm = HostModel {
+                via,
+                relay_contested: h.relay_contested,
                 macs,
                 contested: h.contested,
                 ttls: h.ttls.iter().copied().collect(),
@@ -219,7 +234,6 @@ impl NetModel {
         let mut hosts: Vec<NetHost> = self
             .hosts
             .iter()
-            .filter(|(ip, _)| !self.scanners.contains(ip))
             .map(|(ip, h)| NetHost {
                 ip: *ip,
                 macs: h.macs.iter().map(|m| format_mac(*m)).collect(),
@@ -227,6 +241,8 @@ impl NetModel {
                 ttls: h.ttls.iter().copied().collect(),
                 ttl_samples: h.ttl_samples,
                 ttl_contested: h.ttl_contested,
+                via: h.via.iter().map(|m| format_mac(*m)).collect(),
+                relay_contested: h.relay_contested,
                 max_half_open: h.max_half_open,
                 max_arp_targets: h.max_arp_targets,
             })
@@ -340,6 +356,20 @@ pub(crate) struct NetLearner {
     syn: FxHashMap<IpAddr, (i64, u32, u32)>,
     arp: FxHashMap<IpAddr, (i64, BTreeSet<std::net::Ipv4Addr>)>,
     refused: FxHashMap<IpAddr, (i64, BTreeSet<(IpAddr, u16)>)>,
+    /// Copies of packets relayed by another path: (source, TTL, MAC), judged at the end
+    /// when every ARP binding is known.
+    relays: BTreeSet<(IpAddr, u8, Option<[u8; 6]>)>,
+}
+
+/// Relayed paths remembered while learning.
+const MAX_RELAYS: usize = 4096;
+
+/// Whether `mac` is bound by ARP to another address than `ip`.
+pub(crate) fn mac_of_another(m: &NetModel, ip: IpAddr, mac: [u8; 6]) -> Option<IpAddr> {
+    let mut owners: Vec<IpAddr> =
+        m.hosts.iter().filter(|(h, hm)| **h != ip && hm.macs.contains(&mac)).map(|(h, _)| *h).collect();
+    owners.sort_unstable();
+    owners.first().copied()
 }
 
 impl NetLearner {
@@ -356,8 +386,10 @@ impl NetLearner {
         let ns = f.ts.as_nanos();
         match f.phase {
             FlowPhase::Start => {
-                m.learn_ttl(f.client.ip, f.ttl[0]);
+                // A TCP client is learned once its handshake completes: a SYN alone may come
+                // from a spoofed address, and a flood must not fill the baseline.
                 if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
+                    m.learn_ttl(f.client.ip, f.ttl[0]);
                     m.learn_service(ServiceKey::of(f), ns);
                 }
                 if f.l4 == L4::Tcp && f.saw(tcp_seen::SYN) {
@@ -365,6 +397,7 @@ impl NetLearner {
                 }
             }
             FlowPhase::Established => {
+                m.learn_ttl(f.client.ip, f.ttl[0]);
                 m.learn_ttl(f.server.ip, f.ttl[1]);
                 m.learn_service(ServiceKey::of(f), ns);
                 self.count_syn(m, f.server.ip, ns, 0, 1);
@@ -407,10 +440,7 @@ impl NetLearner {
         }
         let e = self.syn.entry(server).or_insert((w, 0, 0));
         if e.0 != w {
-            let half_open = e.1.saturating_sub(e.2);
-            if let Some(h) = m.host(server) {
-                h.max_half_open = h.max_half_open.max(half_open);
-            }
+            learn_half_open(m, server, e.1.saturating_sub(e.2));
             *e = (w, 0, 0);
         }
         e.1 += syn;
@@ -447,15 +477,47 @@ impl NetLearner {
         }
     }
 
+    /// A copy of a packet of `src` relayed with `ttl` by `mac`.
+    pub(crate) fn relayed(&mut self, src: IpAddr, ttl: u8, mac: Option<[u8; 6]>) {
+        if self.relays.len() < MAX_RELAYS {
+            self.relays.insert((src, ttl, mac));
+        }
+    }
+
     /// Closes the open windows into `m` (at the end of learning).
     pub(crate) fn finish(&mut self, m: &mut NetModel) {
+        for (ip, ttl, mac) in std::mem::take(&mut self.relays) {
+            if let Some(mac) = mac {
+                if mac_of_another(m, ip, mac).is_some() {
+                    if let Some(h) = m.host(ip) {
+                        h.relay_contested += 1;
+                    }
+                    continue;
+                }
+            }
+            m.learn_ttl(ip, ttl);
+            if let (Some(mac), Some(h)) = (mac, m.host(ip)) {
+                if h.via.len() < MAX_MACS {
+                    h.via.insert(mac);
+                }
+            }
+        }
         let mut syn: Vec<(IpAddr, u32)> = self.syn.drain().map(|(ip, (_, s, e))| (ip, s.saturating_sub(e))).collect();
         syn.sort_unstable();
         for (ip, half_open) in syn {
-            if let Some(h) = m.host(ip) {
-                h.max_half_open = h.max_half_open.max(half_open);
-            }
+            learn_half_open(m, ip, half_open);
         }
+    }
+}
+
+/// Learns a window's half-open connections toward `server`, unless they were a flood
+/// already (a flood while learning must not raise the bar for the next one).
+fn learn_half_open(m: &mut NetModel, server: IpAddr, half_open: u32) {
+    if half_open >= crate::checks::net::SYN_FLOOD_MIN {
+        return;
+    }
+    if let Some(h) = m.host(server) {
+        h.max_half_open = h.max_half_open.max(half_open);
     }
 }
 

@@ -155,6 +155,8 @@ pub enum Kind {
     TtlChanged,
     /// A SYN carrying data, or a segment of an ICS connection arriving by another path.
     TcpInjection,
+    /// One DNP3 client probing many link (outstation) addresses.
+    LinkAddressSweep,
 }
 
 /// A detection's fixed description.
@@ -245,15 +247,16 @@ impl Kind {
             Kind::ConduitViolation => 40,
             Kind::GuardrailViolation => 41,
             Kind::PolicyRule => 42,
-            Kind::NewService => 20,
-            Kind::RemoteAccess => 21,
-            Kind::FileTransfer => 22,
-            Kind::PortScan => 23,
-            Kind::HostSweep => 24,
-            Kind::SynFlood => 25,
-            Kind::ArpSpoofing => 26,
-            Kind::TtlChanged => 27,
-            Kind::TcpInjection => 28,
+            Kind::NewService => 50,
+            Kind::RemoteAccess => 51,
+            Kind::FileTransfer => 52,
+            Kind::PortScan => 53,
+            Kind::HostSweep => 54,
+            Kind::SynFlood => 55,
+            Kind::ArpSpoofing => 56,
+            Kind::TtlChanged => 57,
+            Kind::TcpInjection => 58,
+            Kind::LinkAddressSweep => 59,
         }
     }
 
@@ -266,7 +269,7 @@ impl Kind {
     pub const POLICY: [Kind; 3] = [Kind::ConduitViolation, Kind::GuardrailViolation, Kind::PolicyRule];
 
     /// Every non-critical kind of the other families, in rule-id order.
-    pub const BASE: [Kind; 28] = [
+    pub const BASE: [Kind; 29] = [
         Kind::NewAsset,
         Kind::NewPair,
         Kind::NewFunctionCode,
@@ -295,6 +298,7 @@ impl Kind {
         Kind::ArpSpoofing,
         Kind::TtlChanged,
         Kind::TcpInjection,
+        Kind::LinkAddressSweep,
     ];
 
     /// The fixed description. Each comment says why the rule fires.
@@ -302,7 +306,8 @@ impl Kind {
         match self {
             // OT networks are static: a new address speaking an ICS protocol is a new device,
             // a laptop plugged in, or an attacker (a rogue master when it sends requests).
-            Kind::NewAsset => r("new_asset", "New asset", 70.0, true, Some("T0848")),
+            // Rev 2: any protocol, not only an ICS one.
+            Kind::NewAsset => RuleInfo { rev: 2, ..r("new_asset", "New asset", 70.0, true, Some("T0848")) },
             // Who talks to whom is the most stable fact of a plant; a new client of a
             // controller is the first sign of a rogue master or lateral movement.
             Kind::NewPair => r("new_pair", "New communication pair", 65.0, true, Some("T0848")),
@@ -405,6 +410,12 @@ impl Kind {
             // Data in a SYN, or a segment of a live ICS connection from another path: a
             // session hijack or injection.
             Kind::TcpInjection => r("tcp_injection", "TCP injection", 85.0, false, Some("T0830")),
+            // Many DNP3 link addresses from one client: discovery of the outstations behind
+            // a gateway or on a multidrop line.
+            Kind::LinkAddressSweep => RuleInfo {
+                max_score: 79,
+                ..r("link_address_sweep", "DNP3 link address sweep", 75.0, false, Some("T0846"))
+            },
         }
     }
 }
@@ -500,6 +511,9 @@ pub fn catalog() -> Vec<CatalogRow> {
             );
             let both = kind == Kind::Scan;
             if !both && net_only != (family == Family::Net) {
+                continue;
+            }
+            if kind == Kind::LinkAddressSweep && family != Family::Proto(Protocol::Dnp3) {
                 continue;
             }
             let info = kind.info();

@@ -107,6 +107,9 @@ pub(crate) struct WindowSummary {
     pub(crate) funcs: u32,
     pub(crate) units: u32,
     pub(crate) features: [f64; NF],
+    /// Closed by the end of the input rather than by time passing: it may hold a fraction
+    /// of its 10 s.
+    pub(crate) partial: bool,
 }
 
 impl WindowAcc {
@@ -141,7 +144,7 @@ impl WindowAcc {
             return None;
         }
         self.active = false;
-        Some(self.summary())
+        Some(WindowSummary { partial: true, ..self.summary() })
     }
 
     #[inline]
@@ -225,6 +228,7 @@ impl WindowAcc {
             funcs,
             units,
             features,
+            partial: false,
         }
     }
 }

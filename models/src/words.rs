@@ -506,6 +506,8 @@ pub(crate) enum ScanOf {
     Functions,
     /// Distinct unit ids of one pair.
     Units,
+    /// Distinct DNP3 link (outstation) addresses of one pair.
+    LinkAddresses,
     /// Distinct servers of one client.
     Servers,
 }
@@ -532,34 +534,18 @@ pub(crate) fn scan(what: ScanOf, n: u32, learned_max: u32, client: IpAddr, serve
             format!("{client} addressed {n} unit ids on {ip}:{port} in {win} s"),
             format!("{n} distinct unit ids in one {win} s window; the most during {learned} of learning was {learned_max}"),
         ),
+        ScanOf::LinkAddresses => (
+            format!("{client} addressed {n} DNP3 link addresses through {ip}:{port} in {win} s"),
+            format!(
+                "{n} distinct outstation link addresses in one {win} s window; the most during {learned} of learning was {learned_max}"
+            ),
+        ),
         ScanOf::Servers => (
             format!("{client} contacted about {n} servers in {win} s"),
             format!(
                 "about {n} distinct servers in one {win} s window; the most this host contacted during {learned} of learning was {learned_max}"
             ),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s7_points_read_as_engineers_write_them() {
-        let db = Space::S7 { area: 0x84, db: 102 };
-        assert_eq!(points_words(db, 65, 65), "DB102 bit 8.1");
-        assert_eq!(points_words(db, 64, 95), "DB102 bytes 8-11");
-        assert_eq!(points_words(Space::S7 { area: 0x83, db: 0 }, 0, 7), "M byte 0");
-        assert_eq!(points_words(Space::ModbusHoldingRegisters, 10, 10), "holding_registers 10");
-    }
-
-    #[test]
-    fn durations_read_in_the_largest_two_units() {
-        assert_eq!(human_duration(42.4), "42 s");
-        assert_eq!(human_duration(845.0), "14 min 5 s");
-        assert_eq!(human_duration(11_520.0), "3 h 12 min");
-        assert_eq!(human_duration(14.0 * 86_400.0), "14 d 0 h");
     }
 }
 
@@ -678,14 +664,68 @@ pub(crate) fn tcp_injection_syn(src: Endpoint, dst: Endpoint) -> Words {
     )
 }
 
+/// `ttl_changed` from a copy of a packet relayed by another path.
+pub(crate) fn relayed(
+    src: Endpoint,
+    dst: Endpoint,
+    ttl: u8,
+    mac: Option<[u8; 6]>,
+    owner: Option<IpAddr>,
+    learned_ttls: &[u8],
+    learned: &str,
+) -> Words {
+    let by = match (mac, owner) {
+        (Some(m), Some(o)) => format!(" by {}, the MAC of {o}", format_mac(m)),
+        (Some(m), None) => format!(" by {}", format_mac(m)),
+        (None, _) => String::new(),
+    };
+    let set: Vec<String> = learned_ttls.iter().map(u8::to_string).collect();
+    (
+        format!("Packets from {src} to {dst} are relayed{by}"),
+        format!(
+            "a second copy of a packet from {src} came{by} with TTL {ttl}; its packets carried TTL {} during {learned} of learning and were never relayed so: a man in the middle forwarding the connection",
+            set.join(", ")
+        ),
+    )
+}
+
 /// `tcp_injection` from a segment by another path.
-pub(crate) fn tcp_injection_path(src: Endpoint, dst: Endpoint, before: u8, ttl: u8, mac: bool, rst: bool) -> Words {
+pub(crate) fn tcp_injection_path(
+    src: Endpoint,
+    dst: Endpoint,
+    before: u8,
+    ttl: u8,
+    mac: Option<[u8; 6]>,
+    rst: bool,
+) -> Words {
     let what = if rst { "a RST" } else { "a segment" };
-    let mac_words = if mac { " and another source MAC" } else { "" };
+    let mac_words = mac.map_or(String::new(), |m| format!(" and from MAC {}", format_mac(m)));
     (
         format!("{what} from {src} to {dst} came by another path"),
         format!(
             "on an established ICS connection, {what} from {src} arrived with TTL {ttl} (earlier {before}){mac_words}: a third host injecting into the session, or a man in the middle taking over"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s7_points_read_as_engineers_write_them() {
+        let db = Space::S7 { area: 0x84, db: 102 };
+        assert_eq!(points_words(db, 65, 65), "DB102 bit 8.1");
+        assert_eq!(points_words(db, 64, 95), "DB102 bytes 8-11");
+        assert_eq!(points_words(Space::S7 { area: 0x83, db: 0 }, 0, 7), "M byte 0");
+        assert_eq!(points_words(Space::ModbusHoldingRegisters, 10, 10), "holding_registers 10");
+    }
+
+    #[test]
+    fn durations_read_in_the_largest_two_units() {
+        assert_eq!(human_duration(42.4), "42 s");
+        assert_eq!(human_duration(845.0), "14 min 5 s");
+        assert_eq!(human_duration(11_520.0), "3 h 12 min");
+        assert_eq!(human_duration(14.0 * 86_400.0), "14 d 0 h");
+    }
 }

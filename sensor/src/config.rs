@@ -15,8 +15,136 @@ use crate::baseline_file::BaselineKeys;
 use crate::capture::live::{Backend, LiveConfig};
 use crate::cmd::replay::parse_duration;
 use crate::file_perms::{refuse_if_exposed, Exposure};
+use crate::output::alerts::AlertFormat;
 use crate::output::chain::{SignWith, DEFAULT_CHECKPOINT_EVERY};
+use crate::output::dest::Destination;
+use crate::output::siem::Origin;
+use crate::output::sinks::OutputConfig;
+use crate::output::tls::TlsFiles;
 use crate::pipeline::coordinator::{AlertTiming, CoordinatorConfig};
+
+/// Where alerts (and, for Kafka, assets and traffic summaries) go: the same flags on
+/// `detect`, `replay` and `run`, and the same keys in `run`'s file.
+#[derive(Args, Debug, Default, Clone)]
+pub struct OutputFlags {
+    /// A destination (repeatable): file:PATH, syslog+udp|tcp|tls://HOST:PORT,
+    /// cef+udp|tcp|tls://HOST:PORT, kafka://BROKER[,BROKER...]. Network destinations are fed
+    /// through a durable queue under --state-dir.
+    #[arg(long = "output", value_name = "URL")]
+    pub output: Vec<String>,
+    /// JSON lines of alerts (a file or stdout) in otsensor's keys (json) or the Elastic Common
+    /// Schema (ecs).
+    #[arg(long, value_name = "FORMAT", value_parser = ["json", "ecs"])]
+    pub alert_format: Option<String>,
+    /// Directory of the output queue (default: the baseline's directory, else the current one).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Records a destination may fall behind before its oldest are dropped (and counted).
+    /// Default 100000.
+    #[arg(long, value_name = "N")]
+    pub queue_size: Option<usize>,
+    /// When queued records reach the disk: always, interval (each second; default) or never.
+    #[arg(long, value_name = "POLICY", value_parser = ["always", "interval", "never"])]
+    pub fsync: Option<String>,
+    /// This sensor's id in every record sent (default: the host name); the Kafka key.
+    #[arg(long, value_name = "ID")]
+    pub sensor_id: Option<String>,
+    /// This sensor's site in every record sent. Default "default".
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// CA certificates (PEM) that TLS receivers' certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for TLS receivers that ask for one.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM); refused if others can read it.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// How long the end of a run waits for destinations to take what is queued (the rest
+    /// stays queued for the next run). Default 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub drain: Option<String>,
+}
+
+/// The outputs, resolved.
+#[derive(Clone, Debug, Default)]
+pub struct OutputOptions {
+    /// The alerts file (`--alerts FILE` or `--output file:FILE`); stdout when `None`.
+    pub file: Option<PathBuf>,
+    /// Format of the lines written there.
+    pub format: AlertFormat,
+    /// The network destinations and their queue, if any.
+    pub net: Option<OutputConfig>,
+}
+
+/// The host name, the default sensor id.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "otsensor".into())
+}
+
+impl OutputFlags {
+    /// Each setting from the flags, else from `file`.
+    fn over(self, file: OutputFlags) -> OutputFlags {
+        OutputFlags {
+            output: if self.output.is_empty() { file.output } else { self.output },
+            alert_format: self.alert_format.or(file.alert_format),
+            state_dir: self.state_dir.or(file.state_dir),
+            queue_size: self.queue_size.or(file.queue_size),
+            fsync: self.fsync.or(file.fsync),
+            sensor_id: self.sensor_id.or(file.sensor_id),
+            site: self.site.or(file.site),
+            tls_ca: self.tls_ca.or(file.tls_ca),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            drain: self.drain.or(file.drain),
+        }
+    }
+
+    /// Resolves the destinations; `alerts` is `--alerts FILE`, the short form of
+    /// `--output file:FILE`; the queue defaults to `baseline`'s directory.
+    pub fn resolve(self, alerts: Option<PathBuf>, baseline: Option<&Path>) -> Result<OutputOptions, String> {
+        let mut file = alerts.map(Destination::File);
+        let mut destinations = Vec::new();
+        for url in &self.output {
+            match url.parse::<Destination>()? {
+                d @ Destination::File(_) if file.is_none() => file = Some(d),
+                Destination::File(_) => return Err(format!("--output {url}: only one alerts file (or --alerts)")),
+                d if destinations.contains(&d) => return Err(format!("--output {url}: given twice")),
+                d => destinations.push(d),
+            }
+        }
+        let file = match file {
+            Some(Destination::File(p)) if p.as_os_str() != "-" => Some(p),
+            _ => None,
+        };
+        let format = self.alert_format.as_deref().unwrap_or("json").parse()?;
+        if destinations.is_empty() {
+            return Ok(OutputOptions { file, format, net: None });
+        }
+        let state_dir = self
+            .state_dir
+            .or_else(|| baseline.and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let net = OutputConfig {
+            destinations,
+            state_dir,
+            queue_size: self.queue_size.unwrap_or(100_000).max(1),
+            fsync: self.fsync.as_deref().unwrap_or("interval").parse()?,
+            origin: Origin {
+                sensor_id: self.sensor_id.unwrap_or_else(hostname),
+                site: self.site.unwrap_or_else(|| "default".into()),
+            },
+            tls: TlsFiles { ca: self.tls_ca, cert: self.tls_cert, key: self.tls_key },
+            drain: Duration::from_secs_f64(duration("drain", self.drain, "10s")?),
+        };
+        Ok(OutputOptions { file, format, net: Some(net) })
+    }
+}
 
 /// The flags of `otsensor run`.
 #[derive(Args, Debug, Default)]
@@ -65,7 +193,7 @@ pub struct RunFlags {
     /// Wall-clock time between checkpoints of the baseline. Default 5m.
     #[arg(long, value_name = "DURATION")]
     pub checkpoint: Option<String>,
-    /// Append alerts to FILE instead of writing them to stdout.
+    /// Append alerts to FILE instead of writing them to stdout (short for --output file:FILE).
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
     /// When alerts are written: open (as soon as they open; default live) or close (when
@@ -96,6 +224,8 @@ pub struct RunFlags {
     /// Sign the baseline at every checkpoint with this Ed25519 private key (writes FILE.sig).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: OutputFlags,
     /// After opening the capture, drop privileges to this user.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -156,6 +286,36 @@ struct FileConfig {
     max_flows: Option<usize>,
     idle_timeout: Option<i64>,
     quiet: Option<bool>,
+    output: Option<Vec<String>>,
+    alert_format: Option<String>,
+    state_dir: Option<PathBuf>,
+    queue_size: Option<usize>,
+    fsync: Option<String>,
+    sensor_id: Option<String>,
+    site: Option<String>,
+    tls_ca: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    drain: Option<String>,
+}
+
+impl FileConfig {
+    /// The output keys, as flags would give them.
+    fn outputs(&mut self) -> OutputFlags {
+        OutputFlags {
+            output: self.output.take().unwrap_or_default(),
+            alert_format: self.alert_format.take(),
+            state_dir: self.state_dir.take(),
+            queue_size: self.queue_size.take(),
+            fsync: self.fsync.take(),
+            sensor_id: self.sensor_id.take(),
+            site: self.site.take(),
+            tls_ca: self.tls_ca.take(),
+            tls_cert: self.tls_cert.take(),
+            tls_key: self.tls_key.take(),
+            drain: self.drain.take(),
+        }
+    }
 }
 
 /// Where packets come from.
@@ -188,6 +348,8 @@ pub struct RunOptions {
     pub coordinator: CoordinatorConfig,
     /// Alerts file (appended to); stdout when `None`.
     pub alerts: Option<PathBuf>,
+    /// Network destinations, and the format of the alerts file.
+    pub outputs: OutputOptions,
     /// Metrics address.
     pub metrics: Option<SocketAddr>,
     /// The bearer token /metrics requires, if any.
@@ -230,11 +392,12 @@ fn duration(name: &str, s: Option<String>, default: &str) -> Result<f64, String>
 
 impl RunFlags {
     /// Merges the flags over the file named by `--config`, over the defaults.
-    pub fn resolve(self) -> Result<RunOptions, String> {
-        let file = match &self.config {
+    pub fn resolve(mut self) -> Result<RunOptions, String> {
+        let mut file = match &self.config {
             Some(p) => read_file(p)?,
             None => FileConfig::default(),
         };
+        let output_flags = std::mem::take(&mut self.outputs).over(file.outputs());
         let source = self.source(&file)?;
         let baseline = self.baseline.or(file.baseline).ok_or("--baseline FILE is required")?;
         let live = matches!(source, Source::Live { .. });
@@ -252,10 +415,6 @@ impl RunFlags {
         )?;
         let every = self.checkpoint_every.or(file.checkpoint_every).unwrap_or(DEFAULT_CHECKPOINT_EVERY);
         let alerts_key = self.alerts_key.or(file.alerts_key).map(|p| SignWith::load(&p, every)).transpose()?;
-        let alerts = self.alerts.or(file.alerts);
-        if alerts_key.is_some() && alerts.is_none() {
-            return Err("alerts_key signs the alerts file: give --alerts FILE too".into());
-        }
         let metrics_token = self.metrics_token.or(file.metrics_token).map(|p| read_token(&p)).transpose()?;
         let coordinator = CoordinatorConfig {
             baseline,
@@ -265,7 +424,14 @@ impl RunFlags {
             timing,
             policy: self.policy.or(file.policy),
             reload_policy: Default::default(),
+            outputs: None,
+            alert_format: AlertFormat::Json,
         };
+        let outputs = output_flags.resolve(self.alerts.or(file.alerts), Some(&coordinator.baseline))?;
+        let coordinator = CoordinatorConfig { alert_format: outputs.format, ..coordinator };
+        if alerts_key.is_some() && outputs.file.is_none() {
+            return Err("alerts_key signs the alerts file: give --alerts FILE too".into());
+        }
         let defaults = EngineConfig::default();
         let dnp3 = self.dnp3_ports.or(file.dnp3_ports).unwrap_or(defaults.dnp3_tcp_ports.clone());
         let engine = EngineConfig {
@@ -281,7 +447,8 @@ impl RunFlags {
             source,
             workers: self.workers.or(file.workers).unwrap_or_else(default_workers).clamp(1, 64),
             coordinator,
-            alerts,
+            alerts: outputs.file.clone(),
+            outputs,
             metrics: self.metrics.or(file.metrics),
             metrics_token,
             alerts_key,
@@ -344,6 +511,50 @@ mod tests {
         assert_eq!(backend, Backend::AfPacket);
         assert!(config.promiscuous);
         assert_eq!(o.metrics, Some("127.0.0.1:9184".parse().expect("address")));
+    }
+
+    #[test]
+    fn outputs_come_from_the_file_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("otsensor-config-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("out.toml");
+        std::fs::write(
+            &p,
+            "read = [\"x.pcap\"]\nbaseline = \"/var/lib/otsensor/b.json\"\nalerts = \"/tmp/a.jsonl\"\n\
+             output = [\"cef+udp://10.1.1.5:514\", \"kafka://k1:9092,k2:9092\"]\nqueue_size = 7\n\
+             fsync = \"always\"\nsite = \"north\"\nsensor_id = \"s1\"\nalert_format = \"ecs\"\n",
+        )
+        .expect("write");
+        let o = RunFlags { config: Some(p.clone()), ..RunFlags::default() }.resolve().expect("resolves");
+        assert_eq!(o.alerts, Some(PathBuf::from("/tmp/a.jsonl")));
+        assert_eq!(o.coordinator.alert_format, AlertFormat::Ecs);
+        let net = o.outputs.net.expect("network outputs");
+        let names: Vec<String> = net.destinations.iter().map(Destination::name).collect();
+        assert_eq!(names, ["cef+udp://10.1.1.5:514", "kafka://k1:9092,k2:9092"]);
+        assert_eq!((net.queue_size, net.fsync), (7, crate::output::queue::Fsync::Always));
+        assert_eq!(net.state_dir, PathBuf::from("/var/lib/otsensor"), "the baseline's directory");
+        assert_eq!(net.origin, Origin { sensor_id: "s1".into(), site: "north".into() });
+        let flags = RunFlags {
+            config: Some(p.clone()),
+            outputs: OutputFlags { output: vec!["syslog+tcp://h:601".into()], ..OutputFlags::default() },
+            ..RunFlags::default()
+        };
+        let names: Vec<String> = flags
+            .resolve()
+            .expect("resolves")
+            .outputs
+            .net
+            .expect("net")
+            .destinations
+            .iter()
+            .map(Destination::name)
+            .collect();
+        assert_eq!(names, ["syslog+tcp://h:601"], "--output replaces the file's list");
+        let twice = OutputFlags { output: vec!["file:/a".into(), "file:/b".into()], ..OutputFlags::default() };
+        assert!(twice.resolve(None, None).is_err_and(|e| e.contains("only one alerts file")));
+        let bad = OutputFlags { output: vec!["syslog://h:1".into()], ..OutputFlags::default() };
+        assert!(bad.resolve(None, None).is_err_and(|e| e.contains("unknown scheme")));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - [`pipeline`]: `otsensor run`'s threads: dispatch by IP pair, dissecting workers, the
 //!   coordinator that merges in packet order, learns, scores and checkpoints;
 //! - [`cmd`]: the subcommands; [`config`]: `run`'s flags and TOML file;
-//! - [`output`]: JSON lines of PDUs and alerts; [`metrics`]: the registry and `/metrics`;
+//! - [`output`]: JSON lines of PDUs and alerts, and alerts sent to SIEMs (syslog, CEF) and
+//!   Kafka through a durable queue; [`metrics`]: the registry and `/metrics`;
 //! - [`policy`]: the `rules` crate's policy applied to alerts (criticality, zones, asset
 //!   names, suppressions, maintenance windows);
 //! - [`baseline_file`]: baselines on disk, verified and written atomically;
@@ -19,8 +20,9 @@
 //! - [`report`]: the self-contained HTML forensic report of `otsensor report`.
 //!
 //! It never transmits on the monitored network: the capture socket is receive-only (no TX
-//! ring, never written to), and the only sockets it opens are the metrics endpoint's, on an
-//! address the operator chooses. `unsafe` is confined to [`capture`]'s `sys` module (the
+//! ring, never written to), and the only sockets it opens are the metrics endpoint's and the
+//! outputs' connections to the SIEMs and Kafka brokers the operator names (`--output`), on
+//! addresses the operator chooses. `unsafe` is confined to [`capture`]'s `sys` module (the
 //! AF_PACKET ring, privileges), each block with a `SAFETY` comment.
 
 pub mod baseline_diff;

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use otsensor::baseline_file::BaselineKeys;
-use otsensor::cmd::detect::{detect, DetectArgs, ModelCmdError};
+use otsensor::cmd::detect::{detect_with, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor::cmd::learn::{learn, LearnArgs};
-use otsensor::cmd::replay::{parse_duration, replay, ReplayArgs};
+use otsensor::cmd::replay::{parse_duration, replay_with, ReplayArgs};
 use otsensor::cmd::report::{report, ReportArgs};
-use otsensor::config::RunFlags;
+use otsensor::config::{OutputFlags, RunFlags};
 use otsensor::output::chain::SignWith;
 use otsensor_dissectors::engine::EngineConfig;
 
@@ -69,7 +69,7 @@ enum Command {
         /// The baseline file written by `otsensor learn`.
         #[arg(long, value_name = "FILE")]
         baseline: PathBuf,
-        /// Write alerts to FILE instead of stdout.
+        /// Write alerts to FILE instead of stdout (short for --output file:FILE).
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
@@ -80,6 +80,8 @@ enum Command {
         #[command(flatten)]
         verify: VerifyBaseline,
         #[command(flatten)]
+        outputs: OutputFlags,
+        #[command(flatten)]
         common: Common,
     },
     /// Learn from the first part of a capture (capture time), then score the rest.
@@ -89,7 +91,7 @@ enum Command {
         /// Capture time to learn from: 90s, 10m, 1h, 1h30m.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         learn_for: f64,
-        /// Write alerts to FILE instead of stdout.
+        /// Write alerts to FILE instead of stdout (short for --output file:FILE).
         #[arg(long, value_name = "FILE")]
         alerts: Option<PathBuf>,
         /// Also save the learned baseline to FILE.
@@ -102,6 +104,8 @@ enum Command {
         signing: AlertSigning,
         #[command(flatten)]
         sign: SignBaseline,
+        #[command(flatten)]
+        outputs: OutputFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -155,6 +159,25 @@ enum Command {
         verify: VerifyBaseline,
         #[command(flatten)]
         common: Common,
+    },
+    /// Read the fleet's records back from Kafka as JSON lines (alerts by default), until
+    /// SIGINT/SIGTERM or --idle-exit.
+    Consume {
+        /// Brokers, host:port[,host:port...].
+        #[arg(long, value_name = "BROKERS")]
+        kafka: String,
+        /// Topic to read (repeatable): otsensor.alerts, otsensor.assets, otsensor.stats.
+        #[arg(long, value_name = "TOPIC", default_value = "otsensor.alerts")]
+        topic: Vec<String>,
+        /// Consumer group.
+        #[arg(long, value_name = "GROUP", default_value = "otsensor-consume")]
+        group: String,
+        /// With no committed offset for the group, start at the oldest record (else the newest).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this long without a record: 10s, 1m.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        idle_exit: Option<f64>,
     },
     /// Check the tamper-evident chain of an alerts file (written with --alerts): reports
     /// the first record altered, removed, inserted or reordered, or a truncated tail.
@@ -244,6 +267,22 @@ enum BaselineAction {
         #[command(flatten)]
         store: otsensor::cmd::baseline::StoreFlags,
     },
+    /// Learn the subjects of reviewed alerts (new hosts, services, ARP bindings, TTLs) into a
+    /// baseline, so that they never fire again; the baseline is re-sealed in place.
+    Accept {
+        /// The baseline file.
+        baseline: PathBuf,
+        /// The reviewed alerts (JSON lines as detect, replay and run write them).
+        #[arg(long)]
+        alerts: PathBuf,
+        /// Only the alerts with this id (e.g. net.new_service); repeatable. All by default.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        #[command(flatten)]
+        verify: VerifyBaseline,
+        #[command(flatten)]
+        sign: SignBaseline,
+    },
 }
 
 /// `--alerts-key FILE`, `--checkpoint-every N`.
@@ -289,6 +328,12 @@ fn baseline_keys(verify: Option<&VerifyBaseline>, sign: Option<&SignBaseline>) -
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("otsensor: error: {e}");
     ExitCode::FAILURE
+}
+
+/// A bad flag or setting: exit code 2, as for `run`.
+fn usage(e: &str) -> ExitCode {
+    eprintln!("otsensor: error: {e}");
+    ExitCode::from(2)
 }
 
 fn model_cmd(r: Result<(), ModelCmdError>) -> ExitCode {
@@ -382,40 +427,54 @@ fn main() -> ExitCode {
                 summary: !common.quiet,
             }))
         }
-        Command::Detect { captures, baseline, alerts, policy, signing, verify, common } => {
+        Command::Detect { captures, baseline, alerts, policy, signing, verify, outputs, common } => {
             let (baseline_keys, alerts_key) = match (baseline_keys(Some(&verify), None), signing.load()) {
                 (Ok(k), Ok(a)) => (k, a),
                 (Err(e), _) | (_, Err(e)) => return fail(e),
             };
-            model_cmd(detect(&DetectArgs {
-                captures,
-                baseline,
-                alerts,
-                alerts_key,
-                baseline_keys,
-                engine: common.engine(),
-                policy,
-                progress: !common.no_progress,
-                summary: !common.quiet,
-            }))
+            let o = match outputs.resolve(alerts, Some(&baseline)) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            model_cmd(detect_with(
+                &DetectArgs {
+                    captures,
+                    baseline,
+                    alerts: o.file.clone(),
+                    alerts_key,
+                    baseline_keys,
+                    engine: common.engine(),
+                    policy,
+                    progress: !common.no_progress,
+                    summary: !common.quiet,
+                },
+                &o,
+            ))
         }
-        Command::Replay { capture, learn_for, alerts, save_baseline, policy, signing, sign, common } => {
+        Command::Replay { capture, learn_for, alerts, save_baseline, policy, signing, sign, outputs, common } => {
             let (baseline_keys, alerts_key) = match (baseline_keys(None, Some(&sign)), signing.load()) {
                 (Ok(k), Ok(a)) => (k, a),
                 (Err(e), _) | (_, Err(e)) => return fail(e),
             };
-            model_cmd(replay(&ReplayArgs {
-                capture,
-                learn_for_secs: learn_for,
-                alerts,
-                alerts_key,
-                baseline_keys,
-                save_baseline,
-                engine: common.engine(),
-                policy,
-                progress: !common.no_progress,
-                summary: !common.quiet,
-            }))
+            let o = match outputs.resolve(alerts, None) {
+                Ok(o) => o,
+                Err(e) => return usage(&e),
+            };
+            model_cmd(replay_with(
+                &ReplayArgs {
+                    capture,
+                    learn_for_secs: learn_for,
+                    alerts: o.file.clone(),
+                    alerts_key,
+                    baseline_keys,
+                    save_baseline,
+                    engine: common.engine(),
+                    policy,
+                    progress: !common.no_progress,
+                    summary: !common.quiet,
+                },
+                &o,
+            ))
         }
         Command::Report { captures, baseline, learn_for, output, policy, verify, common } => {
             let baseline_keys = match baseline_keys(Some(&verify), None) {
@@ -461,6 +520,31 @@ fn main() -> ExitCode {
                 engine: common.engine(),
                 progress: !common.no_progress,
             }))
+        }
+        #[cfg(not(feature = "kafka"))]
+        Command::Consume { .. } => {
+            eprintln!("otsensor: error: consume: this otsensor was built without the kafka feature");
+            ExitCode::from(2)
+        }
+        #[cfg(feature = "kafka")]
+        Command::Consume { kafka, topic, group, from_beginning, idle_exit } => {
+            let args = otsensor::cmd::consume::ConsumeArgs {
+                brokers: kafka,
+                topics: topic,
+                group,
+                from_beginning,
+                idle_exit: idle_exit.map(std::time::Duration::from_secs_f64),
+            };
+            match otsensor::cmd::consume::consume(&args, &mut std::io::stdout().lock()) {
+                Ok(n) => {
+                    eprintln!("otsensor: {n} records");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("otsensor: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::VerifyAlerts { file, key } => verify_alerts(&file, key.as_deref()),
         Command::Keygen { prefix } => match otsensor::keys::generate(&prefix) {
@@ -533,6 +617,16 @@ fn baseline_cmd(action: BaselineAction) -> ExitCode {
         BaselineAction::Rollback { n, store, why, verify, sign } => {
             baseline_keys(Some(&verify), Some(&sign)).and_then(|k| cmd::rollback(n, &store, &why, &k))
         }
+        BaselineAction::Accept { baseline, alerts, ids, verify, sign } => baseline_keys(Some(&verify), Some(&sign))
+            .and_then(|baseline_keys| {
+                let args = otsensor::cmd::accept::AcceptArgs { baseline, alerts, ids, baseline_keys };
+                otsensor::cmd::accept::run(&args).map_err(|e| e.to_string()).map(|learned| {
+                    for l in &learned {
+                        eprintln!("otsensor: learned: {l}");
+                    }
+                    format!("{} facts learned into {}, re-sealed", learned.len(), args.baseline.display())
+                })
+            }),
         BaselineAction::Log { store } => cmd::log(&store).map(|text| {
             print!("{text}");
             String::new()

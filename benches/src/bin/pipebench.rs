@@ -121,6 +121,8 @@ fn pipeline(
             timing: AlertTiming::OnClose,
             policy: None,
             reload_policy: Arc::default(),
+            outputs: None,
+            alert_format: Default::default(),
         },
         when_full: if rate.is_some() { WhenFull::Drop } else { WhenFull::Wait },
     };

@@ -29,7 +29,7 @@ pub const HOST_SWEEP_HOSTS: usize = 12;
 pub const SCAN_WINDOW_SECS: i64 = 60;
 /// Half-open SYNs toward one host in one window that make a flood, at least (or ten times
 /// the most learned, whichever is more).
-pub const SYN_FLOOD_MIN: u32 = 200;
+pub const SYN_FLOOD_MIN: u32 = 100;
 /// TTL samples an address needs in the baseline before a TTL outside its set is alerted
 /// (one hop more or less: a route may change).
 pub const MIN_TTL_SAMPLES: u64 = 20;
@@ -55,6 +55,9 @@ struct SourceWin {
 pub(crate) struct NetRt {
     sources: FxHashMap<IpAddr, SourceWin>,
     syn: FxHashMap<IpAddr, (i64, u32, u32)>,
+    /// The scan window in which the full maps were last pruned: at most once a window, so
+    /// a flood from a million spoofed sources costs O(1) per packet, not a scan of the map.
+    pruned: (i64, i64),
 }
 
 /// What every network rule reads.
@@ -92,13 +95,20 @@ impl NetCx<'_> {
     fn baseline(&self) -> bool {
         self.model.net.learned()
     }
-    /// Whether `ip` is a device of the baseline (an ICS asset or a network host).
+    /// Whether `ip` is a device of the baseline (an ICS asset or a network host), not one
+    /// that scanned while learning (whose bindings are kept, to recognise its MAC).
     fn known(&self, ip: IpAddr) -> bool {
-        self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip)
+        (self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip))
+            && !self.model.net.scanners.contains(&ip)
     }
 }
 
 impl NetRt {
+    /// Sources and servers tracked by the windows now (bounded by [`MAX_TRACKED`] each).
+    pub(crate) fn tracked(&self) -> usize {
+        self.sources.len().max(self.syn.len())
+    }
+
     /// One conversation record.
     pub(crate) fn flow(&mut self, f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
         if cx.watch {
@@ -106,8 +116,12 @@ impl NetRt {
         }
         match f.phase {
             FlowPhase::Start => {
-                new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
-                ttl_changed(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
+                // A TCP client is an asset once its handshake completes: a SYN alone may
+                // come from a spoofed address (a flood from a million sources).
+                if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
+                    new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
+                }
+                ttl_check(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
                 if f.saw(tcp_seen::SYN_PAYLOAD) {
                     tcp_injection_syn(f, cx, folder);
                 }
@@ -120,8 +134,9 @@ impl NetRt {
                 }
             }
             FlowPhase::Established => {
+                new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 new_asset(f.server.ip, f.client, f.ts, f.pkt, cx, folder);
-                ttl_changed(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
+                ttl_check(f.server, f.client, f.ttl[1], f.ts, f.pkt, cx, folder);
                 new_service(f, cx, folder);
                 self.syn(f, 0, 1, cx, folder);
             }
@@ -180,6 +195,10 @@ impl NetRt {
     fn source(&mut self, ip: IpAddr, ts: Timestamp) -> Option<&mut SourceWin> {
         let w = ts.as_nanos().div_euclid(SCAN_WINDOW_SECS * 1_000_000_000);
         if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_TRACKED {
+            if self.pruned.0 == w {
+                return None;
+            }
+            self.pruned.0 = w;
             self.sources.retain(|_, s| s.w >= w);
             if self.sources.len() >= MAX_TRACKED {
                 return None;
@@ -216,6 +235,10 @@ impl NetRt {
         let server = f.server.ip;
         let w = f.ts.as_nanos().div_euclid(NET_WINDOW_SECS * 1_000_000_000);
         if !self.syn.contains_key(&server) && self.syn.len() >= MAX_TRACKED {
+            if self.pruned.1 == w {
+                return;
+            }
+            self.pruned.1 = w;
             self.syn.retain(|_, e| e.0 >= w);
             if self.syn.len() >= MAX_TRACKED {
                 return;
@@ -255,7 +278,7 @@ impl NetRt {
             return;
         }
         let target = IpAddr::V4(a.target_ip);
-        if cx.known(target) && cx.model.net.hosts.get(&sender).is_some() {
+        if cx.known(target) && cx.model.net.hosts.contains_key(&sender) {
             // Asking for a device it may well talk to: only unknown targets make a sweep.
             return;
         }
@@ -273,6 +296,11 @@ impl NetRt {
         }
     }
 }
+
+/// Deviation of a copy relayed by the MAC that ARP binds to another host.
+const RELAYED_BY_A_HOST: f64 = 1.2;
+/// Deviation of a copy relayed by a MAC no host claimed.
+const RELAYED_BY_UNKNOWN: f64 = 0.5;
 
 /// Deviation of a new asset that talks to another host, below the ICS rule's (a device
 /// that speaks an industrial protocol is the one that matters most).
@@ -327,13 +355,8 @@ fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::new_service(f, &known, cx.learned));
 }
 
-/// `ttl_changed`: a packet from a known address with a TTL outside the set learned for it.
-#[allow(clippy::too_many_arguments)]
-fn ttl_changed(from: Endpoint, to: Endpoint, ttl: u8, ts: Timestamp, pkt: u64, cx: &NetCx<'_>, folder: &mut Folder) {
-    ttl_check(from, to, ttl, ts, pkt, cx, folder);
-}
-
-/// The TTL check, also run for each PDU.
+/// `ttl_changed`: a packet (a conversation's first, or a PDU's) from a known address with
+/// a TTL outside the set learned for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ttl_check(
     from: Endpoint,
@@ -385,17 +408,45 @@ fn arp_spoofing(a: &ArpPacket, cx: &NetCx<'_>, folder: &mut Folder) {
     folder.hit(o, || words::arp_spoofing(a, &learned, cx.learned));
 }
 
-/// `tcp_injection` from a SYN that carries payload.
+/// `tcp_injection` from a SYN that carries payload (one alert per server: such SYNs often
+/// come from many spoofed sources at once).
 fn tcp_injection_syn(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
-    let o = cx.occ(Kind::TcpInjection, f.ts, f.pkt, f.client, f.server);
+    let mut o = cx.occ(Kind::TcpInjection, f.ts, f.pkt, f.client, f.server);
+    o.subject = hash64(&f.server.ip);
+    o.detail = 1;
     folder.hit(o, || words::tcp_injection_syn(f.client, f.server));
 }
 
-/// `tcp_injection` from a segment of an ICS connection that came by another path.
+/// A segment of an ICS connection that came by another path: new bytes are
+/// `tcp_injection`; a relayed copy is `ttl_changed` when its TTL or relaying MAC was never
+/// learned for the source, or its MAC is another host's.
 pub(crate) fn path_changed(n: &Notice, cx: &NetCx<'_>, folder: &mut Folder) {
-    let NoticeKind::PathChanged { ttl_before, ttl, mac_changed, rst } = n.kind else { return };
+    let NoticeKind::PathChanged { ttl_before, ttl, mac, rst, relayed } = n.kind else { return };
+    if relayed {
+        return relayed_copy(n, ttl, mac, cx, folder);
+    }
     let o = cx.occ(Kind::TcpInjection, n.ts, n.pkt, n.src, n.dst);
-    folder.hit(o, || words::tcp_injection_path(n.src, n.dst, ttl_before, ttl, mac_changed, rst));
+    folder.hit(o, || words::tcp_injection_path(n.src, n.dst, ttl_before, ttl, mac, rst));
+}
+
+fn relayed_copy(n: &Notice, ttl: u8, mac: Option<[u8; 6]>, cx: &NetCx<'_>, folder: &mut Folder) {
+    if cx.watch || !cx.baseline() {
+        return;
+    }
+    let Some(h) = cx.model.net.hosts.get(&n.src.ip) else { return };
+    let owner = mac.and_then(|m| crate::net::mac_of_another(&cx.model.net, n.src.ip, m));
+    let mac_ok = mac.map_or(true, |m| h.via.contains(&m) || h.macs.contains(&m)) && owner.is_none();
+    if mac_ok && h.ttls.contains(&ttl) {
+        return;
+    }
+    let mut o = cx.occ(Kind::TtlChanged, n.ts, n.pkt, n.src, n.dst);
+    o.subject = hash64(&n.src.ip);
+    o.detail = u64::from(ttl) | mac.map_or(0, |m| hash64(&m) << 8);
+    // Relayed by the MAC of another known host: a man in the middle. By a MAC nobody
+    // claimed: most likely a router or bridge the mirror also sees; worth a look.
+    o.deviation = if owner.is_some() { RELAYED_BY_A_HOST } else { RELAYED_BY_UNKNOWN };
+    let learned_ttls: Vec<u8> = h.ttls.iter().copied().collect();
+    folder.hit(o, || words::relayed(n.src, n.dst, ttl, mac, owner, &learned_ttls, cx.learned));
 }
 
 /// `new_service` for a MAC that starts speaking a non-IP EtherType (GOOSE, PROFINET...).
@@ -411,4 +462,375 @@ pub(crate) fn l2(l: &L2Record, cx: &NetCx<'_>, folder: &mut Folder) {
         return;
     }
     folder.hit(o, || words::new_l2_service(l, cx.learned));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use otsensor_dissectors::event::{Endpoint, Notice, NoticeKind, Timestamp};
+    use otsensor_dissectors::net::{tcp_seen, ArpOp, ArpPacket, FlowPhase, FlowRecord, NetEvent, L4};
+
+    use crate::{Alert, Baseline, Detector, Learner, Severity};
+
+    const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    fn ts(secs: f64) -> Timestamp {
+        Timestamp::from_nanos((secs * 1e9) as i64)
+    }
+
+    /// A conversation record of `client` (port 40000) calling `server:port` at `secs`.
+    fn flow(phase: FlowPhase, secs: f64, client: u8, server: u8, port: u16, ttl: [u8; 2], tcp: u8) -> NetEvent {
+        NetEvent::Flow(FlowRecord {
+            phase,
+            ts: ts(secs),
+            pkt: (secs * 10.0) as u64,
+            first_ts: ts(secs),
+            flow_id: 1,
+            l4: L4::Tcp,
+            client: Endpoint { ip: ip(client), port: 40000 },
+            server: Endpoint { ip: ip(server), port },
+            macs: [None; 2],
+            ttl,
+            packets: [1, 1],
+            bytes: [0, 0],
+            tcp,
+            app: None,
+        })
+    }
+
+    /// A completed connection: its start and its handshake.
+    fn connection(secs: f64, client: u8, server: u8, port: u16, ttl: [u8; 2]) -> [NetEvent; 2] {
+        [
+            flow(FlowPhase::Start, secs, client, server, port, ttl, tcp_seen::SYN),
+            flow(
+                FlowPhase::Established,
+                secs + 0.001,
+                client,
+                server,
+                port,
+                ttl,
+                tcp_seen::SYN | tcp_seen::SYN_ACK | tcp_seen::ESTABLISHED,
+            ),
+        ]
+    }
+
+    fn arp(secs: f64, op: ArpOp, sender: u8, mac: [u8; 6], target: u8) -> NetEvent {
+        NetEvent::Arp(ArpPacket {
+            ts: ts(secs),
+            pkt: (secs * 10.0) as u64,
+            op,
+            eth_src: mac,
+            sender_mac: mac,
+            sender_ip: Ipv4Addr::new(10, 0, 0, sender),
+            target_mac: [0; 6],
+            target_ip: Ipv4Addr::new(10, 0, 0, target),
+        })
+    }
+
+    /// An hour of a plant: 10.0.0.1 polls 10.0.0.2:502 and 10.0.0.3:502 over a new
+    /// connection every minute (TTL 128 both ways), and both PLCs answer ARP from their MACs.
+    fn plant() -> Vec<NetEvent> {
+        let mut v = Vec::new();
+        for m in 0..60 {
+            let t = f64::from(m) * 60.0;
+            v.extend(connection(t, 1, 2, 502, [128, 64]));
+            v.extend(connection(t + 1.0, 1, 3, 502, [128, 64]));
+            v.push(arp(t + 2.0, ArpOp::Reply, 2, MAC_A, 1));
+            v.push(arp(t + 2.5, ArpOp::Request, 1, [2, 0, 0, 0, 0, 1], 3));
+        }
+        v
+    }
+
+    fn learn(events: &[NetEvent]) -> Baseline {
+        let mut l = Learner::new();
+        for e in events {
+            l.net(e);
+        }
+        let mut b = l.finish();
+        Baseline::from_json(&b.to_json()).unwrap()
+    }
+
+    fn detect(b: &Baseline, events: &[NetEvent]) -> Vec<Alert> {
+        let mut d = Detector::new(b).unwrap();
+        for e in events {
+            d.net(e);
+        }
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        out
+    }
+
+    fn ids(alerts: &[Alert]) -> Vec<&str> {
+        alerts.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_plant_scored_against_its_own_baseline_is_quiet() {
+        let b = learn(&plant());
+        assert_eq!(b.network.services.len(), 2, "{:?}", b.network.services);
+        assert!((b.network.services[0].mean_interval_secs - 60.0).abs() < 1e-6);
+        let later: Vec<NetEvent> = plant()
+            .into_iter()
+            .map(|e| match e {
+                NetEvent::Flow(mut f) => {
+                    f.ts = ts(f.ts.as_secs_f64() + 3600.0);
+                    NetEvent::Flow(f)
+                }
+                NetEvent::Arp(mut a) => {
+                    a.ts = ts(a.ts.as_secs_f64() + 3600.0);
+                    NetEvent::Arp(a)
+                }
+                other => other,
+            })
+            .collect();
+        assert!(detect(&b, &later).is_empty(), "{:?}", ids(&detect(&b, &later)));
+    }
+
+    #[test]
+    fn a_pair_on_a_service_it_never_used_is_named_by_kind() {
+        let b = learn(&plant());
+        let mut v = Vec::new();
+        v.extend(connection(4000.0, 1, 2, 445, [128, 64]));
+        v.extend(connection(4001.0, 1, 2, 3389, [128, 64]));
+        v.extend(connection(4002.0, 1, 2, 8000, [128, 64]));
+        let alerts = detect(&b, &v);
+        assert_eq!(ids(&alerts), ["net.file_transfer", "net.remote_access", "net.new_service"]);
+        let ft = &alerts[0];
+        assert_eq!(ft.rule_id, 9_100_052);
+        assert!(ft.evidence.contains("tcp/502 (modbus)"), "{}", ft.evidence);
+        assert!(ft.summary.contains("tcp/445 (smb)"), "{}", ft.summary);
+        assert!(ft.severity >= Severity::High, "{:?}", ft.severity);
+        assert_eq!(ft.learn, Some(crate::alert::Learnable::Service(L4::Tcp, 445)));
+    }
+
+    #[test]
+    fn a_host_never_seen_is_a_new_asset_whatever_it_speaks() {
+        let b = learn(&plant());
+        let alerts = detect(&b, &connection(4000.0, 9, 2, 22, [64, 64]));
+        let a = alerts.iter().find(|a| a.id == "net.new_asset").expect("new asset");
+        assert_eq!(a.src.ip, ip(9));
+        assert_eq!(a.severity, Severity::Medium);
+        // Announcing itself by ARP only: low.
+        let quiet = detect(&b, &[arp(4000.0, ArpOp::Request, 9, MAC_B, 1)]);
+        assert_eq!(quiet.iter().find(|a| a.id == "net.new_asset").map(|a| a.severity), Some(Severity::Low));
+    }
+
+    #[test]
+    fn many_ports_of_one_host_are_a_port_scan_and_many_hosts_a_sweep() {
+        let b = learn(&plant());
+        let scan: Vec<NetEvent> = (0..30u16)
+            .map(|p| flow(FlowPhase::Start, 4000.0 + f64::from(p) * 0.01, 1, 2, 1000 + p, [128, 0], tcp_seen::SYN))
+            .collect();
+        let alerts = detect(&b, &scan);
+        let a = alerts.iter().find(|a| a.id == "net.port_scan").expect("port scan");
+        assert!(a.summary.contains("probed 12 ports of 10.0.0.2"), "{}", a.summary);
+        let sweep: Vec<NetEvent> =
+            (10..40u8).map(|h| arp(4000.0 + f64::from(h) * 0.01, ArpOp::Request, 1, [2, 0, 0, 0, 0, 1], h)).collect();
+        let alerts = detect(&b, &sweep);
+        let a = alerts.iter().find(|a| a.id == "net.host_sweep").expect("sweep");
+        assert!(a.evidence.contains("ARP requests"), "{}", a.evidence);
+    }
+
+    #[test]
+    fn half_open_connections_far_above_the_learned_rate_are_a_syn_flood() {
+        let b = learn(&plant());
+        let flood: Vec<NetEvent> = (0..300u32)
+            .map(|i| {
+                let mut e = flow(FlowPhase::Start, 4000.0 + f64::from(i) * 0.001, 9, 2, 502, [64, 0], tcp_seen::SYN);
+                if let NetEvent::Flow(f) = &mut e {
+                    f.client.ip = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+                }
+                e
+            })
+            .collect();
+        let alerts = detect(&b, &flood);
+        let a = alerts.iter().find(|a| a.id == "net.syn_flood").expect("syn flood");
+        assert_eq!(a.dst.ip, ip(2));
+        assert!(a.severity >= Severity::High);
+        // Completed handshakes at the same rate are not a flood.
+        let busy: Vec<NetEvent> =
+            (0..300u32).flat_map(|i| connection(4000.0 + f64::from(i) * 0.001, 1, 2, 502, [128, 64])).collect();
+        assert!(!detect(&b, &busy).iter().any(|a| a.id == "net.syn_flood"));
+    }
+
+    #[test]
+    fn an_address_claimed_by_another_mac_is_arp_spoofing() {
+        let b = learn(&plant());
+        let plc = b.network.hosts.iter().find(|h| h.ip == ip(2)).unwrap();
+        assert_eq!(plc.macs, ["02:00:00:00:00:0a"]);
+        let alerts = detect(&b, &[arp(4000.0, ArpOp::Reply, 2, MAC_B, 1)]);
+        let a = alerts.iter().find(|a| a.id == "net.arp_spoofing").expect("spoofing");
+        assert!(a.summary.contains("02:00:00:00:00:0b"), "{}", a.summary);
+        assert!(a.severity >= Severity::High);
+        assert!(detect(&b, &[arp(4000.0, ArpOp::Reply, 2, MAC_A, 1)]).is_empty());
+    }
+
+    #[test]
+    fn a_poisoning_while_learning_is_contested_not_learned() {
+        let mut v = plant();
+        v.push(arp(1800.0, ArpOp::Reply, 2, MAC_B, 1));
+        let b = learn(&v);
+        let plc = b.network.hosts.iter().find(|h| h.ip == ip(2)).unwrap();
+        assert_eq!((plc.macs.len(), plc.contested), (1, 1));
+    }
+
+    #[test]
+    fn a_known_address_with_another_ttl_is_alerted_at_each_burst() {
+        let b = learn(&plant());
+        let master = b.network.hosts.iter().find(|h| h.ip == ip(1)).unwrap();
+        assert_eq!(master.ttls, [128]);
+        let mut v = Vec::new();
+        v.extend(connection(4000.0, 1, 2, 502, [64, 64]));
+        v.extend(connection(4001.0, 1, 2, 502, [64, 64]));
+        v.extend(connection(6000.0, 1, 2, 502, [64, 64]));
+        let alerts = detect(&b, &v);
+        let ttl: Vec<&Alert> = alerts.iter().filter(|a| a.id == "net.ttl_changed").collect();
+        assert_eq!(ttl.len(), 2, "{:?}", ids(&alerts));
+        assert_eq!(ttl[0].count, 2);
+        assert!(ttl[0].evidence.contains("carried TTL 128"), "{}", ttl[0].evidence);
+        // A TTL of another family while learning is contested, not learned.
+        let mut v = plant();
+        v.extend(connection(1800.5, 1, 2, 502, [64, 64]));
+        let b = learn(&v);
+        assert_eq!(b.network.hosts.iter().find(|h| h.ip == ip(1)).unwrap().ttls, [128]);
+    }
+
+    #[test]
+    fn a_syn_with_data_and_a_segment_by_another_path_are_injection() {
+        let b = learn(&plant());
+        let syn = flow(FlowPhase::Start, 4000.0, 1, 2, 502, [128, 0], tcp_seen::SYN | tcp_seen::SYN_PAYLOAD);
+        assert!(detect(&b, &[syn]).iter().any(|a| a.id == "net.tcp_injection"));
+        let mut d = Detector::new(&b).unwrap();
+        d.notice(&Notice {
+            ts: ts(4000.0),
+            pkt: 1,
+            src: Endpoint { ip: ip(1), port: 40000 },
+            dst: Endpoint { ip: ip(2), port: 502 },
+            kind: NoticeKind::PathChanged { ttl_before: 128, ttl: 64, mac: Some(MAC_B), rst: false, relayed: false },
+        });
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert_eq!(ids(&out), ["net.tcp_injection"]);
+        assert!(out[0].evidence.contains("TTL 64 (earlier 128) and from MAC 02:00:00:00:00:0b"), "{}", out[0].evidence);
+    }
+
+    #[test]
+    fn something_new_that_comes_back_after_a_quiet_period_is_alerted_again() {
+        let b = learn(&plant());
+        let mut v = Vec::new();
+        // Ten minutes of quiet after the first: occurrence 2; then the quiet period doubles
+        // to twenty minutes, so a return after fifteen is not alerted, one after 25 is.
+        for t in [4000.0, 4030.0, 4030.0 + 660.0, 4690.0 + 900.0, 5590.0 + 1500.0] {
+            v.extend(connection(t, 1, 2, 445, [128, 64]));
+        }
+        let alerts = detect(&b, &v);
+        let ft: Vec<&Alert> = alerts.iter().filter(|a| a.id == "net.file_transfer").collect();
+        let occ: Vec<u32> = ft.iter().map(|a| a.occurrence).collect();
+        assert_eq!(occ, [1, 2, 3], "{:?}", ft.iter().map(|a| (a.ts_first, a.occurrence)).collect::<Vec<_>>());
+        assert!(ft[1].evidence.contains("occurrence 2: it came back after 11 min"), "{}", ft[1].evidence);
+    }
+
+    #[test]
+    fn a_host_that_swept_the_network_while_learning_is_not_learned() {
+        let mut v = plant();
+        v.extend((10..90u8).map(|h| arp(1000.0 + f64::from(h) * 0.01, ArpOp::Request, 66, MAC_B, h)));
+        v.extend(connection(1010.0, 66, 2, 20000, [64, 128]));
+        let b = learn(&v);
+        assert_eq!(b.network.scanners, [ip(66)]);
+        // Its ARP binding is kept, to recognise its MAC relaying others' packets.
+        assert_eq!(
+            b.network.hosts.iter().find(|h| h.ip == ip(66)).map(|h| h.macs.clone()),
+            Some(vec![String::from("02:00:00:00:00:0b")])
+        );
+        assert!(!b.network.services.iter().any(|s| s.client == ip(66)));
+        let alerts = detect(&b, &connection(4000.0, 66, 2, 20000, [64, 128]));
+        assert!(alerts.iter().any(|a| a.id == "net.new_asset" && a.src.ip == ip(66)), "{:?}", ids(&alerts));
+    }
+
+    #[test]
+    fn the_watch_while_learning_sees_sweeps_not_a_master_starting_up() {
+        let mut d = Detector::critical_only();
+        for h in 10..30u8 {
+            for e in connection(f64::from(h), 1, h, 502, [128, 64]) {
+                d.net(&e);
+            }
+        }
+        for h in 10..90u8 {
+            d.net(&arp(100.0 + f64::from(h) * 0.01, ArpOp::Request, 66, MAC_B, h));
+        }
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert_eq!(ids(&out), ["net.host_sweep"]);
+        assert_eq!(out[0].src.ip, ip(66));
+    }
+
+    fn relayed(secs: f64, ttl: u8, mac: [u8; 6]) -> Notice {
+        Notice {
+            ts: ts(secs),
+            pkt: 1,
+            src: Endpoint { ip: ip(1), port: 40000 },
+            dst: Endpoint { ip: ip(2), port: 502 },
+            kind: NoticeKind::PathChanged { ttl_before: 128, ttl, mac: Some(mac), rst: false, relayed: true },
+        }
+    }
+
+    #[test]
+    fn copies_relayed_by_another_hosts_mac_are_a_man_in_the_middle() {
+        // Learning: a router (no ARP binding to another host) relays copies of the master's
+        // packets; a man in the middle (MAC_B, which ARP binds to 10.0.0.66) does too.
+        let mut l = Learner::new();
+        for e in plant() {
+            l.net(&e);
+        }
+        l.net(&arp(100.0, ArpOp::Reply, 66, MAC_B, 1));
+        let router = [2, 0, 0, 0, 0, 0x99];
+        l.notice(&relayed(200.0, 127, router));
+        l.notice(&relayed(300.0, 127, MAC_B));
+        let mut b = l.finish();
+        let b = Baseline::from_json(&b.to_json()).unwrap();
+        let master = b.network.hosts.iter().find(|h| h.ip == ip(1)).unwrap();
+        assert_eq!(master.via, ["02:00:00:00:00:99"]);
+        assert_eq!(master.relay_contested, 1);
+        let mut d = Detector::new(&b).unwrap();
+        d.notice(&relayed(4000.0, 127, router));
+        d.notice(&relayed(4100.0, 127, MAC_B));
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert_eq!(ids(&out), ["net.ttl_changed"]);
+        assert!(out[0].summary.contains("the MAC of 10.0.0.66"), "{}", out[0].summary);
+    }
+
+    fn spoofed_syn(i: u32, secs: f64) -> NetEvent {
+        let mut e = flow(FlowPhase::Start, secs, 9, 2, 502, [64, 0], tcp_seen::SYN);
+        if let NetEvent::Flow(f) = &mut e {
+            f.client.ip = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+        }
+        e
+    }
+
+    #[test]
+    fn a_flood_from_spoofed_sources_is_neither_learned_nor_tracked_without_bound() {
+        let mut v = plant();
+        v.extend((0..20_000u32).map(|i| spoofed_syn(i, 1000.0 + f64::from(i) * 1e-4)));
+        let b = learn(&v);
+        assert_eq!(b.network.hosts.len(), 3, "{:?}", b.network.hosts.iter().map(|h| h.ip).collect::<Vec<_>>());
+        let mut d = Detector::new(&b).unwrap();
+        let flood: Vec<NetEvent> =
+            (0..(super::MAX_TRACKED as u32 + 5_000)).map(|i| spoofed_syn(i, 4000.0 + f64::from(i) * 1e-5)).collect();
+        for e in &flood {
+            d.net(e);
+        }
+        assert!(d.net_tracked() <= super::MAX_TRACKED, "{}", d.net_tracked());
+        let mut out = Vec::new();
+        d.finish(&mut out);
+        assert!(out.iter().any(|a| a.id == "net.syn_flood"), "{:?}", ids(&out));
+    }
 }

@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn a_written_value_outside_its_set_is_outside_the_envelope() {
-        let alerts = scenario(|tr| tr.write_register(650.5, MASTER, PLC, 10, 999));
+        let alerts = scenario_on(&matured(baseline_600s()), |tr| tr.write_register(650.5, MASTER, PLC, 10, 999));
         let a = find(&alerts, "modbus.value_outside_envelope");
         assert!(a.evidence.contains("only ever {0, 1}"), "{}", a.evidence);
         assert!(a.severity >= Severity::Medium);

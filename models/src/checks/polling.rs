@@ -106,18 +106,22 @@ mod tests {
 
     #[test]
     fn a_channel_that_stops_polling_is_silent() {
-        let b = baseline_600s();
         let mut tr = Traffic::default();
         normal(&mut tr, 600, 700, Some(630));
-        let alerts = detect(&b, &tr);
+        let alerts = detect(&matured(baseline_600s()), &tr);
         let a = find(&alerts, "modbus.channel_silent");
         assert!(a.summary.contains("10.0.0.3"), "{}", a.summary);
         assert!(a.severity >= Severity::Medium);
+        // Ten minutes of learning say little about silences: low, and the evidence says why.
+        let young = detect(&baseline_600s(), &tr);
+        let a = find(&young, "modbus.channel_silent");
+        assert_eq!(a.severity, Severity::Low);
+        assert!(a.evidence.contains("a young baseline"), "{}", a.evidence);
     }
 
     #[test]
     fn a_poll_repeated_ten_times_faster_breaks_its_period() {
-        let alerts = scenario(|tr| {
+        let alerts = scenario_on(&matured(baseline_600s()), |tr| {
             for i in 0..20 {
                 tr.read_holding(650.05 + f64::from(i) * 0.1, MASTER, PLC, 0, 10, 0);
             }

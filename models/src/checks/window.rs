@@ -72,10 +72,18 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
             ScanOf::Functions => 2,
             _ => 3,
         };
-        scan(Occ { kind: Kind::Scan, detail, ..occ }, what, (n, thr, learned_max), rt.server, learned, folder);
+        // A DNP3 master probing link addresses is looking for outstations behind a gateway.
+        let (kind, what) = if matches!(what, ScanOf::Units) && protocol == Protocol::Dnp3 {
+            (Kind::LinkAddressSweep, ScanOf::LinkAddresses)
+        } else {
+            (Kind::Scan, what)
+        };
+        scan(Occ { kind, detail, ..occ }, what, (n, thr, learned_max), rt.server, learned, folder);
     }
     // Pairs unknown to the baseline are alerted as such; the model knows only learned pairs.
-    if cx.known {
+    // A window cut short by the end of the input, or with a single request (no
+    // inter-arrival time), is not a window the model learned the shape of.
+    if cx.known && !s.partial && s.requests >= 2 {
         statistical_anomaly(&cx, s, folder);
     }
 }

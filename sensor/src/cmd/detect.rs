@@ -2,15 +2,19 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
 use otsensor_dissectors::event::{NetEvent, Notice, Pdu, Sink};
 use otsensor_models::{Alert, Detector};
 
 use crate::baseline_file::{self, BaselineFileError};
+use crate::config::OutputOptions;
+use crate::output::alerts::AlertFormat;
 use crate::output::alerts::{ranked_summary, AlertWriter};
 use crate::output::append_file::AppendFile;
 use crate::output::chain::Chain;
+use crate::output::sinks::Outputs;
 use crate::policy::Applier;
 use crate::run::{run_captures, summary, Progress, RunError};
 
@@ -127,6 +131,55 @@ impl Sink for DetectSink<'_, '_> {
 
 /// Runs `detect`, writing alerts to `out`.
 pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
+    detect_out(args, out, &Sending::default())
+}
+
+/// What alerts go to beyond the file or stdout: their format there, and the network outputs.
+#[derive(Debug, Default)]
+pub struct Sending {
+    /// Format of the lines written to the file or stdout.
+    pub format: AlertFormat,
+    /// The network outputs, started.
+    pub outputs: Option<Arc<Outputs>>,
+}
+
+impl Sending {
+    /// Starts the network outputs `o` names.
+    pub fn start(o: &OutputOptions) -> Result<Sending, ModelCmdError> {
+        let outputs = match &o.net {
+            Some(net) => Outputs::start(net).map_err(ModelCmdError::Usage)?,
+            None => None,
+        };
+        Ok(Sending { format: o.format, outputs })
+    }
+
+    /// Sets a writer up to write and send as configured.
+    pub(crate) fn configure(&self, w: &mut AlertWriter<'_>) {
+        w.set_format(self.format);
+        w.set_outputs(self.outputs.clone());
+    }
+
+    /// Waits for the outputs to drain (up to their drain time); their counters on stderr.
+    pub fn finish(&self, summary: bool) {
+        if let Some(o) = &self.outputs {
+            let s = o.finish();
+            if summary {
+                eprint!("{s}");
+            }
+        }
+    }
+}
+
+/// Runs `detect` with `--output` destinations.
+pub fn detect_with(args: &DetectArgs, o: &OutputOptions) -> Result<(), ModelCmdError> {
+    let sending = Sending::start(o)?;
+    let result = with_output(&args.alerts, |out| detect_out(args, out, &sending));
+    sending.finish(args.summary);
+    result
+}
+
+/// Runs `detect`, writing alerts to `out` and sending them as `sending` says.
+fn detect_out(args: &DetectArgs, out: &mut dyn Write, sending: &Sending) -> Result<(), ModelCmdError> {
     let baseline = baseline_file::load_with(&args.baseline, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
     let mut detector = Detector::new(&baseline)
         .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(args.baseline.clone(), e)))?;
@@ -136,6 +189,7 @@ pub fn detect_to(args: &DetectArgs, out: &mut dyn Write) -> Result<(), ModelCmdE
     }
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
+    sending.configure(&mut writer);
     writer.set_policy(policy);
     // A file (created anew by `with_output`) gets a tamper-evident chain; stdout does not.
     writer.set_chain(args.alerts.as_ref().map(|_| Chain::new().signed_with(args.alerts_key.as_ref())));

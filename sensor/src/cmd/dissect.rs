@@ -75,9 +75,10 @@ impl NoticeReporter {
             NoticeKind::RetransmissionConflict { bytes } => {
                 format!("a {bytes}-byte TCP retransmission differs from the copy first seen (the first was dissected)")
             }
-            NoticeKind::PathChanged { ttl_before, ttl, mac_changed, .. } => format!(
-                "a segment of this ICS connection came by another path (TTL {ttl_before} then {ttl}{})",
-                if mac_changed { ", another source MAC" } else { "" }
+            NoticeKind::PathChanged { ttl_before, ttl, mac, relayed, .. } => format!(
+                "{} of this ICS connection came by another path (TTL {ttl_before} then {ttl}{})",
+                if relayed { "a second copy of a segment" } else { "a segment" },
+                if mac.is_some() { ", another source MAC" } else { "" }
             ),
             NoticeKind::StreamGap { .. } | NoticeKind::Resync { .. } => return,
         };

@@ -1,6 +1,9 @@
 //! The subcommands.
 
+pub mod accept;
 pub mod baseline;
+#[cfg(feature = "kafka")]
+pub mod consume;
 pub mod detect;
 pub mod dissect;
 pub mod inventory;

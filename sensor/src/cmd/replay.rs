@@ -10,7 +10,8 @@ use otsensor_dissectors::event::{NetEvent, Notice, Pdu, Sink};
 use otsensor_models::detect::human_duration;
 use otsensor_models::{Baseline, Detector, Learner};
 
-use super::detect::{with_output, ModelCmdError};
+use super::detect::{with_output, ModelCmdError, Sending};
+use crate::config::OutputOptions;
 use crate::output::alerts::{ranked_summary, AlertWriter};
 use crate::run::{run_captures, summary, Progress};
 
@@ -233,10 +234,23 @@ pub fn replay(args: &ReplayArgs) -> Result<(), ModelCmdError> {
     with_output(&args.alerts, |out| replay_to(args, out))
 }
 
+/// Runs `replay` with `--output` destinations.
+pub fn replay_with(args: &ReplayArgs, o: &OutputOptions) -> Result<(), ModelCmdError> {
+    let sending = Sending::start(o)?;
+    let result = with_output(&args.alerts, |out| replay_out(args, out, &sending));
+    sending.finish(args.summary);
+    result
+}
+
 /// Runs `replay`, writing alerts to `out`.
 pub fn replay_to(args: &ReplayArgs, out: &mut dyn Write) -> Result<(), ModelCmdError> {
+    replay_out(args, out, &Sending::default())
+}
+
+fn replay_out(args: &ReplayArgs, out: &mut dyn Write, sending: &Sending) -> Result<(), ModelCmdError> {
     let mut engine = Engine::new(args.engine.clone());
     let mut writer = AlertWriter::new(out);
+    sending.configure(&mut writer);
     writer.set_policy(super::detect::policy_of(&args.policy)?);
     writer.set_chain(
         args.alerts.as_ref().map(|_| crate::output::chain::Chain::new().signed_with(args.alerts_key.as_ref())),

@@ -17,6 +17,7 @@ use crate::metrics::registry::Telemetry;
 use crate::output::alerts::ranked_summary;
 use crate::output::append_file::AppendFile;
 use crate::output::chain::Chain;
+use crate::output::sinks::Outputs;
 use crate::pipeline::coordinator::CoordinatorError;
 use crate::pipeline::dispatch::{Dispatcher, WhenFull};
 use crate::pipeline::threads::{Pipeline, PipelineConfig, StartError};
@@ -71,6 +72,10 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     let telemetry = Arc::new(Telemetry::new(opts.workers));
     let server = start_metrics(opts, &telemetry)?;
     let (out, durable) = open_alerts(opts)?;
+    let outputs = start_outputs(opts, &telemetry)?;
+    let mut opts = opts.clone();
+    opts.coordinator.outputs = outputs.clone();
+    let opts = &opts;
 
     // A file can always be read again: waiting beats dropping. Live, the capture never waits;
     // --pace stands in for live capture and drops the same way.
@@ -95,8 +100,13 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
         (None, Source::Live { .. }) => Ok(()),
     };
     let alerts = pipeline.finish();
+    // Senders drain while the metrics are still served.
+    let delivered = outputs.map(|o| o.finish());
     if let Some(s) = server {
         s.shutdown();
+    }
+    if let (Some(d), true) = (&delivered, opts.summary) {
+        eprint!("{d}");
     }
     let alerts = alerts.map_err(RunCmdError::Coordinator)?;
     if opts.summary {
@@ -114,6 +124,16 @@ fn start_metrics(opts: &RunOptions, telemetry: &Arc<Telemetry>) -> Result<Option
     MetricsServer::start_with_token(addr, render, health, opts.metrics_token.clone())
         .map(Some)
         .map_err(|e| RunCmdError::Setup(format!("--metrics {addr}: {e}")))
+}
+
+/// Starts the network outputs and shows their counters on `/metrics`.
+fn start_outputs(opts: &RunOptions, telemetry: &Telemetry) -> Result<Option<Arc<Outputs>>, RunCmdError> {
+    let Some(config) = &opts.outputs.net else { return Ok(None) };
+    let outputs = Outputs::start(config).map_err(RunCmdError::Setup)?;
+    if let (Some(o), Ok(mut c)) = (&outputs, telemetry.outputs.lock()) {
+        *c = o.counters().to_vec();
+    }
+    Ok(outputs)
 }
 
 type AlertOut = (Box<dyn Write + Send>, Option<(File, Chain)>);

@@ -17,6 +17,7 @@ use otsensor_dissectors::event::{FunctionClass, Protocol};
 use otsensor_models::Alert;
 
 use super::text::{Kind, TextEncoder};
+use crate::output::sinks::{render_metrics, SharedCounters};
 
 /// Names of the function classes, in [`class_index`] order.
 pub const CLASS_NAMES: [&str; 6] = ["read", "write", "control", "program", "diagnostic", "other"];
@@ -99,6 +100,8 @@ pub struct Telemetry {
     pub healthy: AtomicBool,
     /// Whether the kernel or a ring dropped packets in the last second.
     pub loss_now: AtomicBool,
+    /// The network outputs' counters, once they started.
+    pub outputs: SharedCounters,
 }
 
 /// One worker's counters.
@@ -192,6 +195,7 @@ impl Telemetry {
             }),
             healthy: AtomicBool::new(true),
             loss_now: AtomicBool::new(false),
+            outputs: SharedCounters::default(),
         }
     }
 
@@ -249,6 +253,9 @@ impl Telemetry {
         );
         counter(&mut t, "otsensor_reassembly_gaps_total", "TCP stream gaps (bytes never seen).", engine.gaps as f64);
         self.render_coordinator(&mut t);
+        if let Ok(o) = self.outputs.lock() {
+            render_metrics(&o, &mut t);
+        }
         t.family("otsensor_build_info", "Build of the running sensor.", Kind::Gauge);
         t.sample("otsensor_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
         if let Some(rss) = super::text::process_resident_memory_bytes() {

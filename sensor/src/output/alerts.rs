@@ -9,11 +9,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use otsensor_models::alert::Learnable;
 use otsensor_models::{Alert, Severity};
 
+use std::sync::Arc;
+
 use super::chain::Chain;
+use super::ecs::write_alert_ecs;
 use super::json::JsonBuf;
+use super::queue::Topic;
+use super::sinks::Outputs;
 use crate::policy::{Applier, Enrichment};
 
 /// What an alert line is, beyond the alert itself.
@@ -25,6 +29,27 @@ pub enum LineKind {
     Opened,
     /// The final tally of an alert already written as it opened: `"update": true`.
     Update,
+}
+
+/// How alert lines are written to a file or stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// otsensor's own keys (above).
+    #[default]
+    Json,
+    /// The Elastic Common Schema ([`super::ecs`]).
+    Ecs,
+}
+
+impl std::str::FromStr for AlertFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "json" => Ok(AlertFormat::Json),
+            "ecs" => Ok(AlertFormat::Ecs),
+            _ => Err(format!("alert format {s:?} is neither json nor ecs")),
+        }
+    }
 }
 
 /// Writes one alert as a JSON line.
@@ -73,7 +98,7 @@ pub fn write_alert_line(
         out.key_u64("occurrence", u64::from(a.occurrence));
     }
     if let Some(l) = a.learn {
-        out.key_str("learn", &learnable_words(l));
+        out.key_str("learn", &l.to_words());
     }
     if kind == LineKind::Update {
         out.key_bool("update", true);
@@ -100,18 +125,6 @@ pub fn write_alert_line(
     out.end_line();
 }
 
-/// What `baseline accept` would learn, as the alert line's `learn` key: `asset`,
-/// `service:tcp/445`, `function:7`, `binding:02:00:00:00:00:66`, `ttl:64`.
-pub fn learnable_words(l: Learnable) -> String {
-    match l {
-        Learnable::Asset => "asset".to_string(),
-        Learnable::Service(l4, port) => format!("service:{}/{port}", l4.name()),
-        Learnable::Function(f) => format!("function:{f}"),
-        Learnable::Binding(mac) => format!("binding:{}", otsensor_models::baseline::format_mac(mac)),
-        Learnable::Ttl(t) => format!("ttl:{t}"),
-    }
-}
-
 /// Writes alerts to a sink as they come and remembers enough for the summary.
 pub struct AlertWriter<'w> {
     buf: JsonBuf,
@@ -121,6 +134,10 @@ pub struct AlertWriter<'w> {
     capture_loss: bool,
     policy: Option<Applier>,
     chain: Option<Chain>,
+    format: AlertFormat,
+    /// The network outputs every alert is also queued for, in otsensor's own JSON.
+    outputs: Option<Arc<Outputs>>,
+    queued: JsonBuf,
 }
 
 impl std::fmt::Debug for AlertWriter<'_> {
@@ -140,7 +157,20 @@ impl<'w> AlertWriter<'w> {
             capture_loss: false,
             policy: None,
             chain: None,
+            format: AlertFormat::Json,
+            outputs: None,
+            queued: JsonBuf::new(),
         }
+    }
+
+    /// Writes lines in `format` from now on.
+    pub fn set_format(&mut self, format: AlertFormat) {
+        self.format = format;
+    }
+
+    /// Queues every alert written from now on for these network outputs too.
+    pub fn set_outputs(&mut self, outputs: Option<Arc<Outputs>>) {
+        self.outputs = outputs;
     }
 
     /// Writes `alerts` and keeps them for the summary.
@@ -181,7 +211,17 @@ impl<'w> AlertWriter<'w> {
         for (i, a) in alerts.iter().enumerate() {
             let e = extra.as_ref().and_then(|x| x.get(i));
             let start = self.buf.len();
-            write_alert_line(&mut self.buf, a, kind, self.capture_loss, e, self.chain.as_ref());
+            match self.format {
+                AlertFormat::Json => {
+                    write_alert_line(&mut self.buf, a, kind, self.capture_loss, e, self.chain.as_ref())
+                }
+                AlertFormat::Ecs => write_alert_ecs(&mut self.buf, a, kind, self.capture_loss, e, self.chain.as_ref()),
+            }
+            if let Some(o) = &self.outputs {
+                self.queued.clear();
+                write_alert_line(&mut self.queued, a, kind, self.capture_loss, e, None);
+                o.append(Topic::Alerts, self.queued.as_bytes().trim_ascii_end());
+            }
             if let Some(c) = &mut self.chain {
                 c.advance(self.buf.as_bytes().get(start..).unwrap_or_default());
                 c.checkpoint(&mut self.buf, false);

@@ -20,8 +20,10 @@ use otsensor_models::{Alert, Baseline, Detector, Learner, Observation};
 use super::merge::{Finding, Merger};
 use crate::baseline_file::{self, BaselineFileError};
 use crate::metrics::registry::Telemetry;
-use crate::output::alerts::{AlertWriter, LineKind};
+use crate::output::alerts::{AlertFormat, AlertWriter, LineKind};
 use crate::output::chain::Chain;
+use crate::output::fleet::Fleet;
+use crate::output::sinks::Outputs;
 use crate::policy::Applier;
 
 /// Hand closed alerts to the writer every this many PDUs (as `detect` does).
@@ -59,6 +61,10 @@ pub struct CoordinatorConfig {
     /// Set (by SIGHUP) to reload the policy file; a file that fails validation is refused
     /// and the policy in force stays.
     pub reload_policy: Arc<AtomicBool>,
+    /// Network outputs every alert is queued for (and, with Kafka, assets and traffic).
+    pub outputs: Option<Arc<Outputs>>,
+    /// Format of the alert lines written to the file or stdout.
+    pub alert_format: AlertFormat,
 }
 
 /// Learning or detecting.
@@ -124,6 +130,8 @@ pub struct Coordinator<'w> {
     error: Option<CoordinatorError>,
     /// The alerts file, to sync at checkpoints (a second handle on it).
     durable: Option<std::fs::File>,
+    /// Assets and traffic summaries for Kafka, with the outputs they go to.
+    fleet: Option<(Fleet, Arc<Outputs>)>,
 }
 
 impl<'w> Coordinator<'w> {
@@ -169,6 +177,8 @@ impl<'w> Coordinator<'w> {
         };
         let mut writer = AlertWriter::new(out);
         writer.set_chain(chain);
+        writer.set_outputs(config.outputs.clone());
+        writer.set_format(config.alert_format);
         if let Some(p) = &config.policy {
             let policy = crate::cmd::rules::load_policy(p).map_err(CoordinatorError::Policy)?;
             writer.set_policy(Some(Applier::new(policy)));
@@ -187,7 +197,9 @@ impl<'w> Coordinator<'w> {
             loss: false,
             error: None,
             durable,
+            fleet: None,
         };
+        c.fleet = c.config.outputs.clone().filter(|o| o.wants_fleet()).map(|o| (Fleet::default(), o));
         c.set_report_on_open();
         c.publish_baseline_state();
         Ok(c)
@@ -236,7 +248,10 @@ impl<'w> Coordinator<'w> {
         };
         self.advance_learning(e.ts(), pkt);
         match &mut self.mode {
-            Mode::Learning(l) => l.learner.net(e),
+            Mode::Learning(l) => {
+                l.learner.net(e);
+                l.watch.net(e);
+            }
             Mode::Detecting(d) => d.net(e),
         }
         self.write_opened();
@@ -256,6 +271,9 @@ impl<'w> Coordinator<'w> {
     }
 
     fn observe(&mut self, obs: &Observation<'_>) {
+        if let Some((f, o)) = &mut self.fleet {
+            f.observe(obs, &mut |t, b| o.append(t, b));
+        }
         let ns = obs.ts.as_nanos();
         self.advance_learning(obs.ts, obs.pkt);
         match &mut self.mode {
@@ -280,7 +298,10 @@ impl<'w> Coordinator<'w> {
 
     fn notice(&mut self, n: &Notice) {
         match &mut self.mode {
-            Mode::Learning(l) => l.learner.notice(n),
+            Mode::Learning(l) => {
+                l.learner.notice(n);
+                l.watch.notice(n);
+            }
             Mode::Detecting(d) => d.notice(n),
         }
         self.write_opened();
@@ -397,6 +418,9 @@ impl<'w> Coordinator<'w> {
             self.drain_closed();
             self.flush();
             self.update_loss();
+            if let Some((f, o)) = &mut self.fleet {
+                f.publish_assets(&mut |t, b| o.append(t, b));
+            }
         }
         if self.last_checkpoint.elapsed() >= self.config.checkpoint {
             self.last_checkpoint = Instant::now();
@@ -472,6 +496,9 @@ impl<'w> Coordinator<'w> {
         }
         self.write_pending(LineKind::Closed);
         self.flush();
+        if let Some((f, o)) = &mut self.fleet {
+            f.finish(&mut |t, b| o.append(t, b));
+        }
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -589,6 +616,8 @@ mod tests {
             timing: AlertTiming::OnOpen,
             policy: None,
             reload_policy: Arc::default(),
+            outputs: None,
+            alert_format: AlertFormat::Json,
         };
         let mut out = Vec::new();
         {

@@ -28,6 +28,16 @@ pub fn utc(ts: Timestamp) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}", rem / 3600, rem % 3600 / 60, rem % 60, ts.nanos / 1_000_000)
 }
 
+/// A packet time as RFC 3339 with microseconds (`2026-11-30T23:51:40.123456Z`), for syslog
+/// and ECS.
+pub(crate) fn rfc3339(ts: Timestamp) -> String {
+    let days = ts.secs.div_euclid(86_400);
+    let rem = ts.secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s, us) = (rem / 3600, rem % 3600 / 60, rem % 60, ts.nanos / 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z")
+}
+
 /// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
