@@ -51,7 +51,7 @@
 //! assert_eq!(funcs, [(3, Some(0), Some(10))]);
 //! ```
 
-#![cfg_attr(not(test), warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Seeds the capture target's corpus with whole small captures (pcap and pcapng) from the
-# bundled fixtures and the shared corpus.
+# Seeds the corpora of the sensor's fuzz targets: whole small captures (pcap and pcapng) of
+# the bundled fixtures and the shared corpus for `capture`, and the committed seeds
+# (sensor/fuzz/seeds/<target>/) for every target.
 # Usage: sensor/fuzz/seed.sh   (from anywhere)
 set -u
 cd "$(dirname "$0")"
@@ -10,4 +11,9 @@ mkdir -p corpus/capture
 find "$root/pcaps" "$shared" -name '*.pcap*' -size -64k 2> /dev/null | while read -r f; do
   cp "$f" "corpus/capture/$(basename "$f")"
 done
-echo "corpora: capture=$(ls corpus/capture | wc -l)"
+for d in seeds/*/; do
+  t=$(basename "$d")
+  mkdir -p "corpus/$t"
+  cp "$d"* "corpus/$t/"
+done
+echo "corpora: $(for d in corpus/*; do printf '%s=%s ' "${d#corpus/}" "$(ls "$d" | wc -l)"; done)"

@@ -11,9 +11,12 @@ use clap::Args;
 use otsensor_dissectors::engine::EngineConfig;
 use serde::Deserialize;
 
+use crate::baseline_file::BaselineKeys;
 use crate::capture::live::{Backend, LiveConfig};
 use crate::cmd::replay::parse_duration;
+use crate::file_perms::{refuse_if_exposed, Exposure};
 use crate::output::alerts::AlertFormat;
+use crate::output::chain::{SignWith, DEFAULT_CHECKPOINT_EVERY};
 use crate::output::dest::Destination;
 use crate::output::siem::Origin;
 use crate::output::sinks::OutputConfig;
@@ -204,6 +207,23 @@ pub struct RunFlags {
     /// Serve Prometheus metrics (/metrics) and /healthz on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on /metrics, the token read from FILE (mode
+    /// 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token: Option<PathBuf>,
+    /// Sign the alerts file with this Ed25519 private key (PKCS#8 PEM, `otsensor keygen`): a
+    /// signed checkpoint record every --checkpoint-every records and at close.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_key: Option<PathBuf>,
+    /// Records between two signed checkpoints of the alerts file. Default 100.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// Refuse a baseline not signed by this Ed25519 public key (SubjectPublicKeyInfo PEM).
+    #[arg(long, value_name = "PUB")]
+    pub baseline_key: Option<PathBuf>,
+    /// Sign the baseline at every checkpoint with this Ed25519 private key (writes FILE.sig).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub outputs: OutputFlags,
     /// After opening the capture, drop privileges to this user.
@@ -253,6 +273,11 @@ struct FileConfig {
     alert_on: Option<String>,
     policy: Option<PathBuf>,
     metrics: Option<SocketAddr>,
+    metrics_token: Option<PathBuf>,
+    alerts_key: Option<PathBuf>,
+    checkpoint_every: Option<u64>,
+    baseline_key: Option<PathBuf>,
+    sign_key: Option<PathBuf>,
     user: Option<String>,
     modbus_ports: Option<Vec<u16>>,
     dnp3_ports: Option<Vec<u16>>,
@@ -327,6 +352,10 @@ pub struct RunOptions {
     pub outputs: OutputOptions,
     /// Metrics address.
     pub metrics: Option<SocketAddr>,
+    /// The bearer token /metrics requires, if any.
+    pub metrics_token: Option<String>,
+    /// Signs the alerts file's checkpoints.
+    pub alerts_key: Option<crate::output::chain::SignWith>,
     /// User to become after opening the capture.
     pub user: Option<String>,
     /// Ports and bounds of the engine (max_flows for the whole sensor).
@@ -341,8 +370,20 @@ pub fn default_workers() -> usize {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
+    refuse_if_exposed(path, "config file", Exposure::Config)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The bearer token in `path` (its first line), refused when others can read the file.
+fn read_token(path: &Path) -> Result<String, String> {
+    refuse_if_exposed(path, "metrics token file", Exposure::Secret)?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_string();
+    if token.len() < 16 {
+        return Err(format!("{}: the token is shorter than 16 characters", path.display()));
+    }
+    Ok(token)
 }
 
 fn duration(name: &str, s: Option<String>, default: &str) -> Result<f64, String> {
@@ -368,8 +409,16 @@ impl RunFlags {
             None => AlertTiming::OnClose,
         };
         let checkpoint = duration("checkpoint", self.checkpoint.or(file.checkpoint), "5m")?;
+        let baseline_keys = BaselineKeys::load(
+            self.baseline_key.or(file.baseline_key).as_deref(),
+            self.sign_key.or(file.sign_key).as_deref(),
+        )?;
+        let every = self.checkpoint_every.or(file.checkpoint_every).unwrap_or(DEFAULT_CHECKPOINT_EVERY);
+        let alerts_key = self.alerts_key.or(file.alerts_key).map(|p| SignWith::load(&p, every)).transpose()?;
+        let metrics_token = self.metrics_token.or(file.metrics_token).map(|p| read_token(&p)).transpose()?;
         let coordinator = CoordinatorConfig {
             baseline,
+            baseline_keys,
             learn_for_secs: duration("learn-for", self.learn_for.or(file.learn_for), "14d")?,
             checkpoint: Duration::from_secs_f64(checkpoint.max(0.1)),
             timing,
@@ -380,6 +429,9 @@ impl RunFlags {
         };
         let outputs = output_flags.resolve(self.alerts.or(file.alerts), Some(&coordinator.baseline))?;
         let coordinator = CoordinatorConfig { alert_format: outputs.format, ..coordinator };
+        if alerts_key.is_some() && outputs.file.is_none() {
+            return Err("alerts_key signs the alerts file: give --alerts FILE too".into());
+        }
         let defaults = EngineConfig::default();
         let dnp3 = self.dnp3_ports.or(file.dnp3_ports).unwrap_or(defaults.dnp3_tcp_ports.clone());
         let engine = EngineConfig {
@@ -398,6 +450,8 @@ impl RunFlags {
             alerts: outputs.file.clone(),
             outputs,
             metrics: self.metrics.or(file.metrics),
+            metrics_token,
+            alerts_key,
             user: self.user.or(file.user),
             engine,
             summary: !(self.quiet || file.quiet.unwrap_or(false)),

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use otsensor::baseline_file::BaselineKeys;
 use otsensor::cmd::detect::{detect_with, DetectArgs, ModelCmdError};
 use otsensor::cmd::dissect::{dissect, DissectArgs, DissectError, Format};
 use otsensor::cmd::learn::{learn, LearnArgs};
 use otsensor::cmd::replay::{parse_duration, replay_with, ReplayArgs};
 use otsensor::cmd::report::{report, ReportArgs};
 use otsensor::config::{OutputFlags, RunFlags};
+use otsensor::output::chain::SignWith;
 use otsensor_dissectors::engine::EngineConfig;
 
 /// Passive network sensor for industrial control systems (Modbus/TCP, DNP3, S7comm).
@@ -53,6 +55,10 @@ enum Command {
         #[arg(long, value_name = "IP")]
         exclude_client: Vec<std::net::IpAddr>,
         #[command(flatten)]
+        verify: VerifyBaseline,
+        #[command(flatten)]
+        sign: SignBaseline,
+        #[command(flatten)]
         common: Common,
     },
     /// Score captures against a baseline: alerts as JSON lines, a ranked summary on stderr.
@@ -69,6 +75,10 @@ enum Command {
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        signing: AlertSigning,
+        #[command(flatten)]
+        verify: VerifyBaseline,
         #[command(flatten)]
         outputs: OutputFlags,
         #[command(flatten)]
@@ -90,6 +100,10 @@ enum Command {
         /// Apply this policy (zones, assets, suppressions, maintenance windows).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        signing: AlertSigning,
+        #[command(flatten)]
+        sign: SignBaseline,
         #[command(flatten)]
         outputs: OutputFlags,
         #[command(flatten)]
@@ -115,6 +129,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         #[command(flatten)]
+        verify: VerifyBaseline,
+        #[command(flatten)]
         common: Common,
     },
     /// The sensor: capture live on a mirror port (or read captures through the same
@@ -139,6 +155,8 @@ enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        verify: VerifyBaseline,
         #[command(flatten)]
         common: Common,
     },
@@ -166,6 +184,16 @@ enum Command {
     VerifyAlerts {
         /// The alerts file.
         file: PathBuf,
+        /// Also verify its signed checkpoints with this Ed25519 public key, and that it ends
+        /// with the closing checkpoint (a tail cut at a record boundary is found).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
+    /// Generate an Ed25519 key pair: PREFIX.key (private, PKCS#8 PEM, mode 0600) and
+    /// PREFIX.pub (public, SubjectPublicKeyInfo PEM); never overwrites.
+    Keygen {
+        /// Path prefix of the two files.
+        prefix: PathBuf,
     },
     /// Policy files (zones, conduits, assets, guardrails, rules, windows).
     Rules {
@@ -195,6 +223,49 @@ enum BaselineAction {
     Seal {
         /// The baseline file.
         file: PathBuf,
+        #[command(flatten)]
+        sign: SignBaseline,
+    },
+    /// Say in words what changed from baseline A to baseline B.
+    Diff {
+        /// The older baseline.
+        a: PathBuf,
+        /// The newer baseline.
+        b: PathBuf,
+        #[command(flatten)]
+        verify: VerifyBaseline,
+    },
+    /// Make FILE the current baseline of a baseline directory, as a new numbered version
+    /// with who, when and why.
+    Promote {
+        /// The baseline to promote.
+        file: PathBuf,
+        #[command(flatten)]
+        store: otsensor::cmd::baseline::StoreFlags,
+        #[command(flatten)]
+        why: otsensor::cmd::baseline::Provenance,
+        #[command(flatten)]
+        verify: VerifyBaseline,
+        #[command(flatten)]
+        sign: SignBaseline,
+    },
+    /// Make version N (default: the one before the current) the current baseline again.
+    Rollback {
+        /// The version to go back to.
+        n: Option<u32>,
+        #[command(flatten)]
+        store: otsensor::cmd::baseline::StoreFlags,
+        #[command(flatten)]
+        why: otsensor::cmd::baseline::Provenance,
+        #[command(flatten)]
+        verify: VerifyBaseline,
+        #[command(flatten)]
+        sign: SignBaseline,
+    },
+    /// The versions of a baseline directory, with who, when and why.
+    Log {
+        #[command(flatten)]
+        store: otsensor::cmd::baseline::StoreFlags,
     },
     /// Learn the subjects of reviewed alerts (new hosts, services, ARP bindings, TTLs) into a
     /// baseline, so that they never fire again; the baseline is re-sealed in place.
@@ -207,7 +278,56 @@ enum BaselineAction {
         /// Only the alerts with this id (e.g. net.new_service); repeatable. All by default.
         #[arg(long = "id")]
         ids: Vec<String>,
+        #[command(flatten)]
+        verify: VerifyBaseline,
+        #[command(flatten)]
+        sign: SignBaseline,
     },
+}
+
+/// `--alerts-key FILE`, `--checkpoint-every N`.
+#[derive(Args, Debug)]
+struct AlertSigning {
+    /// Sign the alerts file with this Ed25519 private key (PKCS#8 PEM, `otsensor keygen`): a
+    /// signed checkpoint record every --checkpoint-every records and at close.
+    #[arg(long, value_name = "FILE", requires = "alerts")]
+    alerts_key: Option<PathBuf>,
+    /// Records between two signed checkpoints of the alerts file.
+    #[arg(long, value_name = "N", default_value_t = otsensor::output::chain::DEFAULT_CHECKPOINT_EVERY)]
+    checkpoint_every: u64,
+}
+
+impl AlertSigning {
+    fn load(&self) -> Result<Option<SignWith>, String> {
+        self.alerts_key.as_deref().map(|p| SignWith::load(p, self.checkpoint_every)).transpose()
+    }
+}
+
+/// `--baseline-key PUB`.
+#[derive(Args, Debug)]
+struct VerifyBaseline {
+    /// Refuse a baseline not signed by this Ed25519 public key (SubjectPublicKeyInfo PEM).
+    #[arg(long, value_name = "PUB")]
+    baseline_key: Option<PathBuf>,
+}
+
+/// `--sign-key FILE`.
+#[derive(Args, Debug)]
+struct SignBaseline {
+    /// Sign the baseline written with this Ed25519 private key (writes FILE.sig beside it).
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
+}
+
+/// The baseline keys of a command, or the error that ends it.
+fn baseline_keys(verify: Option<&VerifyBaseline>, sign: Option<&SignBaseline>) -> Result<BaselineKeys, String> {
+    BaselineKeys::load(verify.and_then(|v| v.baseline_key.as_deref()), sign.and_then(|s| s.sign_key.as_deref()))
+}
+
+/// Prints `e` and fails.
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("otsensor: error: {e}");
+    ExitCode::FAILURE
 }
 
 /// A bad flag or setting: exit code 2, as for `run`.
@@ -291,16 +411,27 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Learn { captures, baseline, fresh, exclude_client, common } => model_cmd(learn(&LearnArgs {
-            captures,
-            baseline,
-            fresh,
-            exclude_clients: exclude_client,
-            engine: common.engine(),
-            progress: !common.no_progress,
-            summary: !common.quiet,
-        })),
-        Command::Detect { captures, baseline, alerts, policy, outputs, common } => {
+        Command::Learn { captures, baseline, fresh, exclude_client, verify, sign, common } => {
+            let baseline_keys = match baseline_keys(Some(&verify), Some(&sign)) {
+                Ok(k) => k,
+                Err(e) => return fail(e),
+            };
+            model_cmd(learn(&LearnArgs {
+                captures,
+                baseline,
+                fresh,
+                exclude_clients: exclude_client,
+                baseline_keys,
+                engine: common.engine(),
+                progress: !common.no_progress,
+                summary: !common.quiet,
+            }))
+        }
+        Command::Detect { captures, baseline, alerts, policy, signing, verify, outputs, common } => {
+            let (baseline_keys, alerts_key) = match (baseline_keys(Some(&verify), None), signing.load()) {
+                (Ok(k), Ok(a)) => (k, a),
+                (Err(e), _) | (_, Err(e)) => return fail(e),
+            };
             let o = match outputs.resolve(alerts, Some(&baseline)) {
                 Ok(o) => o,
                 Err(e) => return usage(&e),
@@ -310,6 +441,8 @@ fn main() -> ExitCode {
                     captures,
                     baseline,
                     alerts: o.file.clone(),
+                    alerts_key,
+                    baseline_keys,
                     engine: common.engine(),
                     policy,
                     progress: !common.no_progress,
@@ -318,7 +451,11 @@ fn main() -> ExitCode {
                 &o,
             ))
         }
-        Command::Replay { capture, learn_for, alerts, save_baseline, policy, outputs, common } => {
+        Command::Replay { capture, learn_for, alerts, save_baseline, policy, signing, sign, outputs, common } => {
+            let (baseline_keys, alerts_key) = match (baseline_keys(None, Some(&sign)), signing.load()) {
+                (Ok(k), Ok(a)) => (k, a),
+                (Err(e), _) | (_, Err(e)) => return fail(e),
+            };
             let o = match outputs.resolve(alerts, None) {
                 Ok(o) => o,
                 Err(e) => return usage(&e),
@@ -328,6 +465,8 @@ fn main() -> ExitCode {
                     capture,
                     learn_for_secs: learn_for,
                     alerts: o.file.clone(),
+                    alerts_key,
+                    baseline_keys,
                     save_baseline,
                     engine: common.engine(),
                     policy,
@@ -337,16 +476,23 @@ fn main() -> ExitCode {
                 &o,
             ))
         }
-        Command::Report { captures, baseline, learn_for, output, policy, common } => model_cmd(report(&ReportArgs {
-            captures,
-            baseline,
-            learn_for_secs: learn_for,
-            output,
-            policy,
-            engine: common.engine(),
-            progress: !common.no_progress,
-            summary: !common.quiet,
-        })),
+        Command::Report { captures, baseline, learn_for, output, policy, verify, common } => {
+            let baseline_keys = match baseline_keys(Some(&verify), None) {
+                Ok(k) => k,
+                Err(e) => return fail(e),
+            };
+            model_cmd(report(&ReportArgs {
+                captures,
+                baseline_keys,
+                baseline,
+                learn_for_secs: learn_for,
+                output,
+                policy,
+                engine: common.engine(),
+                progress: !common.no_progress,
+                summary: !common.quiet,
+            }))
+        }
         Command::Run { flags } => match flags.resolve() {
             Err(e) => {
                 eprintln!("otsensor: error: {e}");
@@ -360,9 +506,14 @@ fn main() -> ExitCode {
                 }
             },
         },
-        Command::Inventory { captures, baseline, policy, json, common } => {
+        Command::Inventory { captures, baseline, policy, json, verify, common } => {
+            let baseline_keys = match baseline_keys(Some(&verify), None) {
+                Ok(k) => k,
+                Err(e) => return fail(e),
+            };
             model_cmd(otsensor::cmd::inventory::inventory(&otsensor::cmd::inventory::InventoryArgs {
                 captures,
+                baseline_keys,
                 baseline,
                 policy,
                 json,
@@ -395,21 +546,18 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::VerifyAlerts { file } => {
-            let result = std::fs::read(&file)
-                .map_err(|e| format!("{}: {e}", file.display()))
-                .and_then(|b| otsensor::output::chain::verify(&b).map_err(|e| format!("{}: {e}", file.display())));
-            match result {
-                Ok(n) => {
-                    eprintln!("otsensor: {}: {n} records, the chain is intact", file.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("otsensor: error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::VerifyAlerts { file, key } => verify_alerts(&file, key.as_deref()),
+        Command::Keygen { prefix } => match otsensor::keys::generate(&prefix) {
+            Ok((k, p)) => {
+                eprintln!(
+                    "otsensor: wrote {} (private: keep it on the sensor) and {} (public)",
+                    k.display(),
+                    p.display()
+                );
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => fail(e),
+        },
         Command::Rules { action: RulesAction::Check { file } } => match otsensor::cmd::rules::load_policy(&file) {
             Ok(p) => {
                 eprintln!("otsensor: {}: valid: {}", file.display(), otsensor::cmd::rules::describe(&p));
@@ -420,31 +568,77 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Baseline { action: BaselineAction::Accept { baseline, alerts, ids } } => {
-            let args = otsensor::cmd::accept::AcceptArgs { baseline, alerts, ids };
-            match otsensor::cmd::accept::run(&args) {
-                Ok(learned) => {
+        Command::Baseline { action } => baseline_cmd(action),
+    }
+}
+
+fn verify_alerts(file: &std::path::Path, key: Option<&std::path::Path>) -> ExitCode {
+    let key = match key.map(otsensor::keys::load_verifying_key).transpose() {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let result = std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|b| otsensor::output::chain::verify_signed(&b, key.as_ref()));
+    match result {
+        Ok(v) if key.is_some() => {
+            eprintln!(
+                "otsensor: {}: {} records, the chain is intact and its {} checkpoints verify; it ends with the closing \
+                 checkpoint",
+                file.display(),
+                v.records,
+                v.checkpoints
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            eprintln!("otsensor: {}: {} records, the chain is intact", file.display(), v.records);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{}: {e}", file.display())),
+    }
+}
+
+fn baseline_cmd(action: BaselineAction) -> ExitCode {
+    use otsensor::cmd::baseline as cmd;
+    let result = match action {
+        BaselineAction::Seal { file, sign } => baseline_keys(None, Some(&sign))
+            .and_then(|k| otsensor::baseline_file::seal(&file, &k).map_err(|e| format!("baseline {e}")))
+            .map(|()| format!("{} re-sealed", file.display())),
+        BaselineAction::Diff { a, b, verify } => {
+            baseline_keys(Some(&verify), None).and_then(|k| cmd::diff(&a, &b, &k)).map(|text| {
+                print!("{text}");
+                String::new()
+            })
+        }
+        BaselineAction::Promote { file, store, why, verify, sign } => {
+            baseline_keys(Some(&verify), Some(&sign)).and_then(|k| cmd::promote(&file, &store, &why, &k))
+        }
+        BaselineAction::Rollback { n, store, why, verify, sign } => {
+            baseline_keys(Some(&verify), Some(&sign)).and_then(|k| cmd::rollback(n, &store, &why, &k))
+        }
+        BaselineAction::Accept { baseline, alerts, ids, verify, sign } => baseline_keys(Some(&verify), Some(&sign))
+            .and_then(|baseline_keys| {
+                let args = otsensor::cmd::accept::AcceptArgs { baseline, alerts, ids, baseline_keys };
+                otsensor::cmd::accept::run(&args).map_err(|e| e.to_string()).map(|learned| {
                     for l in &learned {
                         eprintln!("otsensor: learned: {l}");
                     }
-                    eprintln!("otsensor: {} facts learned into {}, re-sealed", learned.len(), args.baseline.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("otsensor: error: {e}");
-                    ExitCode::FAILURE
-                }
+                    format!("{} facts learned into {}, re-sealed", learned.len(), args.baseline.display())
+                })
+            }),
+        BaselineAction::Log { store } => cmd::log(&store).map(|text| {
+            print!("{text}");
+            String::new()
+        }),
+    };
+    match result {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                eprintln!("otsensor: {msg}");
             }
+            ExitCode::SUCCESS
         }
-        Command::Baseline { action: BaselineAction::Seal { file } } => match otsensor::baseline_file::seal(&file) {
-            Ok(()) => {
-                eprintln!("otsensor: {} re-sealed", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("otsensor: error: baseline {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Err(e) => fail(e),
     }
 }

@@ -224,6 +224,8 @@ fn modicon_umas_after_plain_polling_is_a_new_function_code_from_a_new_station() 
 fn replay(rel: &str, learn_for_secs: f64) -> Option<Vec<Value>> {
     let p = cap(rel)?;
     let args = ReplayArgs {
+        alerts_key: None,
+        baseline_keys: Default::default(),
         capture: p,
         learn_for_secs,
         alerts: None,
@@ -412,6 +414,7 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
     let baseline = dir.join("plant.json");
     let alerts = dir.join("alerts.jsonl");
     let largs = |fresh| LearnArgs {
+        baseline_keys: Default::default(),
         captures: vec![learn_on.clone()],
         baseline: baseline.clone(),
         fresh,
@@ -428,6 +431,8 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
     assert_eq!(b.learning.runs, 2);
     assert_eq!(Baseline::from_json(&first).expect("first verifies").pairs.len(), b.pairs.len());
     let dargs = DetectArgs {
+        alerts_key: None,
+        baseline_keys: Default::default(),
         captures: vec![score],
         baseline: baseline.clone(),
         alerts: Some(alerts.clone()),
@@ -445,7 +450,7 @@ fn learn_then_detect_through_the_commands_writes_a_sealed_baseline_and_json_aler
     std::fs::write(&baseline, edited).expect("write");
     let err = detect_cmd(&dargs).expect_err("refused").to_string();
     assert!(err.contains("checksum mismatch") && err.contains("otsensor baseline seal"), "{err}");
-    otsensor::baseline_file::seal(&baseline).expect("seal");
+    otsensor::baseline_file::seal(&baseline, &Default::default()).expect("seal");
     detect_cmd(&dargs).expect("detect after seal");
     std::fs::remove_dir_all(&dir).ok();
 }

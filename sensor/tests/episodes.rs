@@ -134,6 +134,8 @@ fn score(eps: &[Episode], alerts: &[Value], learn_end: f64) -> RunScore {
 
 fn replay(capture: &Path) -> Vec<Value> {
     let args = ReplayArgs {
+        alerts_key: None,
+        baseline_keys: Default::default(),
         capture: capture.to_path_buf(),
         learn_for_secs: LEARN_SECS,
         alerts: None,

@@ -46,6 +46,8 @@ fn detect_with(b: &Baseline, score: &[&str]) -> String {
 /// `replay X --learn-for D`.
 fn replay(rel: &str, learn_for_secs: f64) -> String {
     let args = ReplayArgs {
+        alerts_key: None,
+        baseline_keys: Default::default(),
         capture: caps(&[rel]).remove(0),
         learn_for_secs,
         alerts: None,

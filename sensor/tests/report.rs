@@ -224,6 +224,7 @@ fn the_same_capture_gives_a_byte_identical_report() {
 
 fn args(captures: Vec<PathBuf>) -> ReportArgs {
     ReportArgs {
+        baseline_keys: Default::default(),
         captures,
         baseline: None,
         learn_for_secs: None,

@@ -114,6 +114,7 @@ fn pipeline(
         workers,
         engine: EngineConfig::default(),
         coordinator: CoordinatorConfig {
+            baseline_keys: Default::default(),
             baseline: baseline.to_path_buf(),
             learn_for_secs: 0.0,
             checkpoint: Duration::from_secs(3600),

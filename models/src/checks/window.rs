@@ -272,4 +272,52 @@ mod tests {
         });
         assert!(alerts.iter().any(|a| a.id == "net.scan" && a.summary.contains("servers")), "{:?}", ids(&alerts));
     }
+
+    /// A DNP3 link frame from master link address 1 to `dst`, carrying one READ of class 0
+    /// (transport and application headers with their CRCs).
+    fn dnp3_read(dst: u16, seq: u8) -> Vec<u8> {
+        use otsensor_dissectors::dnp3::crc::crc16;
+        let user = [
+            0xC0 | (seq & 0x3F), // transport: FIR, FIN, sequence
+            0xC0 | (seq & 0x0F), // application control: FIR, FIN, sequence
+            0x01,                // function: READ
+            0x3C,
+            0x01,
+            0x06, // g60v1 (class 0), qualifier 0x06: all
+        ];
+        let mut f = vec![0x05, 0x64, 5 + user.len() as u8, 0xC4]; // start, length, DIR|PRM unconfirmed data
+        f.extend_from_slice(&dst.to_le_bytes()); // destination link address
+        f.extend_from_slice(&1u16.to_le_bytes()); // source link address (the master)
+        let crc = crc16(&f);
+        f.extend_from_slice(&crc.to_le_bytes()); // header CRC
+        f.extend_from_slice(&user);
+        let crc = crc16(&user);
+        f.extend_from_slice(&crc.to_le_bytes()); // data block CRC
+        f
+    }
+
+    #[test]
+    fn a_dnp3_client_addressing_many_outstations_is_a_link_address_sweep() {
+        let mut tr = Traffic::default();
+        for s in 0..600u32 {
+            tr.frames.push((ts(f64::from(s)), MASTER, PLC, 40001, 20000, dnp3_read(10, s as u8)));
+        }
+        let b = learn(&tr);
+        let mut later = Traffic::default();
+        for (i, dst) in (100..120u16).enumerate() {
+            later.frames.push((ts(650.0 + i as f64 * 0.1), MASTER, PLC, 40001, 20000, dnp3_read(dst, i as u8)));
+        }
+        let alerts = detect(&b, &later);
+        let a = find(&alerts, "dnp3.link_address_sweep");
+        assert_eq!(a.rule_id, 9_100_259);
+        // The distinct count is an estimate (a small sketch per window): 20 give 20 or 21.
+        assert!(a.summary.contains("addressed 20 DNP3") || a.summary.contains("addressed 21 DNP3"), "{}", a.summary);
+        assert!(!alerts.iter().any(|a| a.id == "dnp3.scan"), "{:?}", ids(&alerts));
+        // Polling the one learned outstation is not a sweep.
+        let mut same = Traffic::default();
+        for i in 0..20u32 {
+            same.frames.push((ts(650.0 + f64::from(i) * 0.1), MASTER, PLC, 40001, 20000, dnp3_read(10, i as u8)));
+        }
+        assert!(!detect(&b, &same).iter().any(|a| a.id == "dnp3.link_address_sweep"));
+    }
 }

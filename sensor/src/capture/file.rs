@@ -1,4 +1,4 @@
-//! Classic pcap and pcapng, parsed in place over a byte slice (a memory-mapped file), one
+//! Classic pcap and pcapng, parsed in place over a byte slice (the file read into memory), one
 //! record at a time, with no allocation per packet.
 //!
 //! Classic pcap: both byte orders, microsecond (0xa1b2c3d4) and nanosecond (0xa1b23c4d)

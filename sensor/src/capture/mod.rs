@@ -1,5 +1,11 @@
-//! Capture sources. Files are memory-mapped and parsed in place ([`file`](mod@file)); packets go on as
-//! slices of the map, never copied.
+//! Capture sources. A capture file is read into memory with ordinary reads and parsed in
+//! place ([`file`](mod@file)); packets go on as slices of that buffer, never copied.
+//!
+//! Files are not memory-mapped: a capture that another process truncates or rotates while
+//! it is mapped raises SIGBUS on the next page touched, and otsensor cannot know that a file
+//! it is given will not change (a rotating `tcpdump -C`, a copy still in progress). A file
+//! cut short under the reader reads as a shorter file, which the parser reports as a
+//! truncated record with its packet number and byte offset.
 
 pub mod file;
 pub mod live;
@@ -14,41 +20,30 @@ use std::path::{Path, PathBuf};
 
 pub use file::{CaptureError, CaptureErrorKind, CaptureReader, FileKind, Packet};
 
-enum Bytes {
-    Map(sys::FileMap),
-    Owned(Vec<u8>),
-}
-
 /// A capture file opened for reading.
 pub struct Capture {
     path: PathBuf,
-    bytes: Bytes,
+    bytes: Vec<u8>,
 }
 
 impl Capture {
-    /// Opens `path`: a regular file is memory-mapped; `-`, pipes and other special files are
-    /// read into memory.
+    /// Opens `path` (`-` is stdin) and reads it whole. What the file holds when the read
+    /// reaches its end is what is parsed: a file truncated meanwhile ends early, and its last
+    /// record, if cut, is reported as truncated.
     pub fn open(path: &Path) -> io::Result<Capture> {
-        if path == Path::new("-") {
-            let mut v = Vec::new();
-            io::stdin().lock().read_to_end(&mut v)?;
-            return Ok(Capture { path: path.to_owned(), bytes: Bytes::Owned(v) });
-        }
-        let mut f = File::open(path)?;
-        let meta = f.metadata()?;
-        let bytes = if meta.is_file() && meta.len() > 0 {
-            Bytes::Map(sys::FileMap::map(&f)?)
+        let bytes = if path == Path::new("-") {
+            read_all(&mut io::stdin().lock(), 0)?
         } else {
-            let mut v = Vec::new();
-            f.read_to_end(&mut v)?;
-            Bytes::Owned(v)
+            let mut f = File::open(path)?;
+            let hint = f.metadata().map_or(0, |m| m.len());
+            read_all(&mut f, hint)?
         };
         Ok(Capture { path: path.to_owned(), bytes })
     }
 
     /// A capture held in memory (tests, fuzzing).
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Capture {
-        Capture { path: PathBuf::from(name), bytes: Bytes::Owned(bytes) }
+        Capture { path: PathBuf::from(name), bytes }
     }
 
     /// The path it was opened from.
@@ -58,10 +53,7 @@ impl Capture {
 
     /// The whole file.
     pub fn bytes(&self) -> &[u8] {
-        match &self.bytes {
-            Bytes::Map(m) => m.bytes(),
-            Bytes::Owned(v) => v,
-        }
+        &self.bytes
     }
 
     /// A reader over the packets.
@@ -73,8 +65,101 @@ impl Capture {
     }
 }
 
+/// Reads `src` to its end. `hint` (the file's size when opened) sizes the buffer once; it is
+/// only a hint: a file that shrinks or grows meanwhile gives what was there to read.
+fn read_all(src: &mut dyn Read, hint: u64) -> io::Result<Vec<u8>> {
+    // Never trust the hint for more than a start: a huge sparse file must not reserve its size.
+    const MAX_RESERVE: u64 = 1 << 30;
+    let mut v = Vec::with_capacity(usize::try_from(hint.min(MAX_RESERVE)).unwrap_or(0));
+    src.read_to_end(&mut v)?;
+    Ok(v)
+}
+
 impl store::FrameStore for Capture {
     fn bytes(&self) -> &[u8] {
         Capture::bytes(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::CaptureErrorKind;
+    use std::fs::OpenOptions;
+    use std::path::PathBuf;
+
+    /// A classic pcap (LINKTYPE_RAW) of `n` records of 10 bytes each: 24 + 26 n bytes.
+    fn pcap(n: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(0xa1b2_c3d4u32.to_le_bytes()); // magic, microseconds
+        v.extend([2, 0, 4, 0]); // version 2.4
+        v.extend([0u8; 8]); // thiszone, sigfigs
+        v.extend(65535u32.to_le_bytes()); // snaplen
+        v.extend(101u32.to_le_bytes()); // LINKTYPE_RAW
+        for i in 0..n {
+            v.extend(i.to_le_bytes()); // ts seconds
+            v.extend(0u32.to_le_bytes()); // ts microseconds
+            v.extend(10u32.to_le_bytes()); // caplen
+            v.extend(10u32.to_le_bytes()); // orig len
+            v.extend([0x45; 10]); // data
+        }
+        v
+    }
+
+    /// A file that another process truncates to `cut_to` bytes right after the first
+    /// `first_read` bytes were read from it, as a rotating `tcpdump -C` does.
+    struct TruncatedUnderTheReader {
+        file: File,
+        path: PathBuf,
+        first_read: usize,
+        cut_to: u64,
+        cut: bool,
+    }
+
+    impl Read for TruncatedUnderTheReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.cut {
+                return self.file.read(buf);
+            }
+            let want = buf.len().min(self.first_read);
+            let n = self.file.read(&mut buf[..want])?;
+            OpenOptions::new().write(true).open(&self.path)?.set_len(self.cut_to)?;
+            self.cut = true;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_capture_truncated_while_read_ends_with_a_located_truncated_record() {
+        let path = std::env::temp_dir().join(format!("otsensor-truncated-under-reader-{}.pcap", std::process::id()));
+        std::fs::write(&path, pcap(1000)).unwrap();
+        let hint = std::fs::metadata(&path).unwrap().len();
+        // The reader has read the header and 3 records when the file is cut in the middle of
+        // record 5 (it starts at 24 + 4 * 26 = 128; 20 of its 26 bytes are left).
+        let mut src = TruncatedUnderTheReader {
+            file: File::open(&path).unwrap(),
+            path: path.clone(),
+            first_read: 24 + 3 * 26,
+            cut_to: 128 + 20,
+            cut: false,
+        };
+        let cap = Capture::from_bytes("rotated.pcap", read_all(&mut src, hint).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        let items: Vec<_> = cap.reader().unwrap().collect();
+        assert_eq!(items.len(), 5, "four whole records, then the error");
+        assert!(items[..4].iter().all(Result::is_ok));
+        let e = items[4].unwrap_err();
+        assert_eq!((e.packet, e.offset), (5, 128));
+        assert_eq!(e.kind, CaptureErrorKind::Truncated { needed: 26, available: 20 });
+    }
+
+    #[test]
+    fn open_reads_the_file_as_it_is_now_not_as_its_size_said() {
+        let path = std::env::temp_dir().join(format!("otsensor-open-reads-{}.pcap", std::process::id()));
+        std::fs::write(&path, pcap(3)).unwrap();
+        let cap = Capture::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(cap.bytes(), &pcap(3)[..]);
+        assert_eq!(cap.reader().unwrap().count(), 3);
     }
 }

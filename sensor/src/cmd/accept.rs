@@ -21,16 +21,18 @@ pub struct AcceptArgs {
     pub alerts: PathBuf,
     /// Only alerts with these ids (`net.new_service`); all when empty.
     pub ids: Vec<String>,
+    /// Verify the baseline loaded (`--baseline-key`), sign the one written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
 }
 
 /// Runs `baseline accept`; returns what was learned, one sentence each.
 pub fn run(args: &AcceptArgs) -> Result<Vec<String>, ModelCmdError> {
-    let mut b = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
+    let mut b = baseline_file::load_with(&args.baseline, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
     let text = std::fs::read_to_string(&args.alerts)
         .map_err(|e| ModelCmdError::Usage(format!("{}: {e}", args.alerts.display())))?;
     let reviewed = reviewed_alerts(&args.alerts, &text, &args.ids)?;
     let learned = accept(&mut b, &reviewed);
-    baseline_file::save(&args.baseline, &mut b).map_err(ModelCmdError::Baseline)?;
+    baseline_file::save_with(&args.baseline, &mut b, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
     Ok(learned)
 }
 

@@ -1,6 +1,5 @@
 //! `otsensor detect`: captures scored against a baseline; alerts as JSON lines.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use crate::baseline_file::{self, BaselineFileError};
 use crate::config::OutputOptions;
 use crate::output::alerts::AlertFormat;
 use crate::output::alerts::{ranked_summary, AlertWriter};
+use crate::output::append_file::AppendFile;
 use crate::output::chain::Chain;
 use crate::output::sinks::Outputs;
 use crate::policy::Applier;
@@ -63,6 +63,10 @@ pub struct DetectArgs {
     pub baseline: PathBuf,
     /// Alerts file; stdout when `None`.
     pub alerts: Option<PathBuf>,
+    /// Signs the alerts file's checkpoints (`--alerts-key`), if given.
+    pub alerts_key: Option<crate::output::chain::SignWith>,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
     /// Policy file applied to the alerts.
@@ -176,7 +180,7 @@ pub fn detect_with(args: &DetectArgs, o: &OutputOptions) -> Result<(), ModelCmdE
 
 /// Runs `detect`, writing alerts to `out` and sending them as `sending` says.
 fn detect_out(args: &DetectArgs, out: &mut dyn Write, sending: &Sending) -> Result<(), ModelCmdError> {
-    let baseline = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
+    let baseline = baseline_file::load_with(&args.baseline, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
     let mut detector = Detector::new(&baseline)
         .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(args.baseline.clone(), e)))?;
     let policy = policy_of(&args.policy)?;
@@ -188,7 +192,7 @@ fn detect_out(args: &DetectArgs, out: &mut dyn Write, sending: &Sending) -> Resu
     sending.configure(&mut writer);
     writer.set_policy(policy);
     // A file (created anew by `with_output`) gets a tamper-evident chain; stdout does not.
-    writer.set_chain(args.alerts.as_ref().map(|_| Chain::new()));
+    writer.set_chain(args.alerts.as_ref().map(|_| Chain::new().signed_with(args.alerts_key.as_ref())));
     let mut sink = DetectSink::new(detector, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);
@@ -209,10 +213,9 @@ pub(crate) fn with_output(
 ) -> Result<(), ModelCmdError> {
     match path {
         Some(p) => {
-            let mut file = io::BufWriter::new(File::create(p).map_err(ModelCmdError::Output)?);
+            let mut file = AppendFile::open(p, true).map_err(ModelCmdError::Output)?;
             f(&mut file)?;
-            let file = file.into_inner().map_err(|e| ModelCmdError::Output(e.into_error()))?;
-            file.sync_all().map_err(ModelCmdError::Output)
+            file.sync().map_err(ModelCmdError::Output)
         }
         None => {
             let stdout = io::stdout();

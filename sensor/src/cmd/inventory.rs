@@ -17,6 +17,8 @@ use crate::run::{run_captures, Progress};
 pub struct InventoryArgs {
     /// Captures, processed in order.
     pub captures: Vec<PathBuf>,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// A baseline to compare with (assets it does not know are pointed out).
     pub baseline: Option<PathBuf>,
     /// A policy: zones, asset names and conduits.
@@ -31,7 +33,12 @@ pub struct InventoryArgs {
 
 /// Builds the inventory of the captures.
 pub fn gather(args: &InventoryArgs) -> Result<Inventory, ModelCmdError> {
-    let baseline = args.baseline.as_deref().map(baseline_file::load).transpose().map_err(ModelCmdError::Baseline)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|p| baseline_file::load_with(p, &args.baseline_keys))
+        .transpose()
+        .map_err(ModelCmdError::Baseline)?;
     let policy = super::rules::load_policy_opt(&args.policy).map_err(ModelCmdError::Usage)?;
     let mut learner = Learner::new();
     let mut engine = Engine::new(args.engine.clone());

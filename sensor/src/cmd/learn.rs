@@ -28,6 +28,8 @@ pub struct LearnArgs {
     /// Clients whose conversations are not learned (a known scanner, a pentester's laptop,
     /// or an attacker in a labelled capture).
     pub exclude_clients: Vec<IpAddr>,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// Engine configuration (ports).
     pub engine: EngineConfig,
     /// Whether to show a progress bar.
@@ -76,7 +78,7 @@ fn excluded(exclude: &[IpAddr], e: &NetEvent) -> bool {
 pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
     let continuing = !args.fresh && args.baseline.exists();
     let mut learner = if continuing {
-        let b = baseline_file::load(&args.baseline).map_err(ModelCmdError::Baseline)?;
+        let b = baseline_file::load_with(&args.baseline, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
         Learner::continue_from(&b)
             .map_err(|e| ModelCmdError::Baseline(baseline_file::BaselineFileError::Invalid(args.baseline.clone(), e)))?
     } else {
@@ -97,7 +99,8 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
         eprintln!("otsensor: warning: no Modbus, DNP3 or S7 message in the captures; nothing learned (check --modbus-ports, --dnp3-ports, --s7-ports)");
     }
     let mut baseline = learner.finish();
-    let bytes = baseline_file::save(&args.baseline, &mut baseline).map_err(ModelCmdError::Baseline)?;
+    let bytes = baseline_file::save_with(&args.baseline, &mut baseline, &args.baseline_keys)
+        .map_err(ModelCmdError::Baseline)?;
     if args.summary {
         eprint!("{}", summary(engine.stats(), progress.elapsed()));
         eprintln!(

@@ -1,6 +1,7 @@
 //! The subcommands.
 
 pub mod accept;
+pub mod baseline;
 #[cfg(feature = "kafka")]
 pub mod consume;
 pub mod detect;

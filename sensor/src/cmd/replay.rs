@@ -24,6 +24,10 @@ pub struct ReplayArgs {
     pub learn_for_secs: f64,
     /// Alerts file; stdout when `None`.
     pub alerts: Option<PathBuf>,
+    /// Signs the alerts file's checkpoints (`--alerts-key`), if given.
+    pub alerts_key: Option<crate::output::chain::SignWith>,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// Where to save the learned baseline, if anywhere.
     pub save_baseline: Option<PathBuf>,
     /// Engine configuration (ports).
@@ -248,7 +252,9 @@ fn replay_out(args: &ReplayArgs, out: &mut dyn Write, sending: &Sending) -> Resu
     let mut writer = AlertWriter::new(out);
     sending.configure(&mut writer);
     writer.set_policy(super::detect::policy_of(&args.policy)?);
-    writer.set_chain(args.alerts.as_ref().map(|_| crate::output::chain::Chain::new()));
+    writer.set_chain(
+        args.alerts.as_ref().map(|_| crate::output::chain::Chain::new().signed_with(args.alerts_key.as_ref())),
+    );
     let mut sink = ReplaySink::new(args.learn_for_secs, &mut writer);
     let mut progress = Progress::new(args.progress);
     let run = run_captures(std::slice::from_ref(&args.capture), &mut engine, &mut sink, &mut progress);
@@ -260,7 +266,7 @@ fn replay_out(args: &ReplayArgs, out: &mut dyn Write, sending: &Sending) -> Resu
         );
     }
     if let (Some(path), Some(b)) = (&args.save_baseline, sink.baseline.as_mut()) {
-        crate::baseline_file::save(path, b).map_err(ModelCmdError::Baseline)?;
+        crate::baseline_file::save_with(path, b, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
     }
     let learned = sink.learned_pdus;
     let write_result = writer.finish();

@@ -29,6 +29,8 @@ use crate::run::{run_captures, summary, Progress, RunError};
 pub struct ReportArgs {
     /// Captures, processed in order.
     pub captures: Vec<PathBuf>,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// Score against this baseline file.
     pub baseline: Option<PathBuf>,
     /// Without a baseline: learn this many seconds of capture time, score the rest.
@@ -67,7 +69,7 @@ impl Sink for Tee<'_> {
 }
 
 /// Packets and the first and last packet time of each capture: a cheap pass over the
-/// memory-mapped files (the engine does not keep packet times).
+/// captures (the engine does not keep packet times).
 fn capture_infos(paths: &[PathBuf]) -> Result<Vec<CaptureInfo>, RunError> {
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
@@ -115,7 +117,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
     };
     let (scoring, run, inventory) = match (&args.baseline, args.learn_for_secs) {
         (Some(path), _) => {
-            let baseline = baseline_file::load(path).map_err(ModelCmdError::Baseline)?;
+            let baseline = baseline_file::load_with(path, &args.baseline_keys).map_err(ModelCmdError::Baseline)?;
             let detector = configure(
                 Detector::new(&baseline)
                     .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(path.clone(), e)))?,

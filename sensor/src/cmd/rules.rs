@@ -8,6 +8,8 @@ use otsensor_rules::{Known, Policy};
 
 /// Reads and validates the policy at `path`; the error names the file, line and column.
 pub fn load_policy(path: &Path) -> Result<Policy, String> {
+    // A policy silences and re-weighs alerts: one others could rewrite is refused.
+    crate::file_perms::refuse_if_exposed(path, "policy file", crate::file_perms::Exposure::Config)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let ids: HashSet<u32> = catalog().into_iter().map(|r| r.rule_id).collect();
     let known = Known { rule_id: &|id| ids.contains(&id) };

@@ -15,6 +15,7 @@ use crate::config::{RunOptions, Source};
 use crate::metrics::http::MetricsServer;
 use crate::metrics::registry::Telemetry;
 use crate::output::alerts::ranked_summary;
+use crate::output::append_file::AppendFile;
 use crate::output::chain::Chain;
 use crate::output::sinks::Outputs;
 use crate::pipeline::coordinator::CoordinatorError;
@@ -119,7 +120,8 @@ pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
 fn start_metrics(opts: &RunOptions, telemetry: &Arc<Telemetry>) -> Result<Option<MetricsServer>, RunCmdError> {
     let Some(addr) = opts.metrics else { return Ok(None) };
     let (t1, t2) = (Arc::clone(telemetry), Arc::clone(telemetry));
-    MetricsServer::start(addr, Arc::new(move || t1.render()), Arc::new(move || t2.healthy.load(Ordering::Relaxed)))
+    let (render, health) = (Arc::new(move || t1.render()), Arc::new(move || t2.healthy.load(Ordering::Relaxed)));
+    MetricsServer::start_with_token(addr, render, health, opts.metrics_token.clone())
         .map(Some)
         .map_err(|e| RunCmdError::Setup(format!("--metrics {addr}: {e}")))
 }
@@ -141,14 +143,14 @@ fn open_alerts(opts: &RunOptions) -> Result<AlertOut, RunCmdError> {
     match &opts.alerts {
         Some(p) => {
             // The chain goes on from the last record a previous run wrote.
-            let chain = Chain::continue_file(p).map_err(|e| RunCmdError::Setup(e.to_string()))?;
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
-            let sync = f.try_clone().map_err(|e| RunCmdError::Setup(format!("{}: {e}", p.display())))?;
-            Ok((Box::new(BufWriter::new(f)), Some((sync, chain))))
+            let chain = Chain::continue_file(p)
+                .map_err(|e| RunCmdError::Setup(e.to_string()))?
+                .signed_with(opts.alerts_key.as_ref());
+            let setup = |e: io::Error| RunCmdError::Setup(format!("{}: {e}", p.display()));
+            // Whole records only: a full disk is retried, and never leaves half a record.
+            let f = AppendFile::open(p, false).map_err(setup)?;
+            let sync = OpenOptions::new().append(true).open(p).map_err(setup)?;
+            Ok((Box::new(f), Some((sync, chain))))
         }
         None => Ok((Box::new(BufWriter::new(io::stdout())), None)),
     }

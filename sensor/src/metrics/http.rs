@@ -64,8 +64,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The server's limits; [`MetricsServer::start`] uses [`Limits::default`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Limits {
+    /// The bearer token `/metrics` requires, if any.
+    pub(crate) token: Option<Arc<str>>,
     /// The longest request head (request line and headers) read; longer ones get 431.
     pub(crate) max_head_bytes: usize,
     /// The time a client has to send its whole head; slower ones get 408.
@@ -83,6 +85,7 @@ pub(crate) struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            token: None,
             max_head_bytes: 8 * 1024,
             head_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
@@ -113,7 +116,20 @@ impl MetricsServer {
     /// Binds `addr` (port 0 allowed) and serves on its own thread with a current-thread tokio
     /// runtime. Binding errors come back here, naming the address.
     pub fn start(addr: SocketAddr, render: Render, health: Health) -> io::Result<MetricsServer> {
-        Self::start_with_limits(addr, render, health, Limits::default())
+        Self::start_with_token(addr, render, health, None)
+    }
+
+    /// [`start`](Self::start), answering `/metrics` only to requests that carry
+    /// `Authorization: Bearer TOKEN` when `token` is set (401 otherwise); `/healthz` stays
+    /// open for liveness probes and says nothing but ok or unhealthy.
+    pub fn start_with_token(
+        addr: SocketAddr,
+        render: Render,
+        health: Health,
+        token: Option<String>,
+    ) -> io::Result<MetricsServer> {
+        let limits = Limits { token: token.map(|t| Arc::from(t.as_str())), ..Limits::default() };
+        Self::start_with_limits(addr, render, health, limits)
     }
 
     /// [`start`](Self::start) with other limits (short timeouts for tests).
@@ -188,7 +204,7 @@ async fn serve(listener: TcpListener, mut stop: oneshot::Receiver<()>, render: R
         match until_stopped(&mut stop, listener.accept()).await {
             None => return,
             Some(Ok((stream, _peer))) => {
-                tokio::spawn(connection(stream, permit, render.clone(), health.clone(), limits));
+                tokio::spawn(connection(stream, permit, render.clone(), health.clone(), limits.clone()));
             }
             Some(Err(_)) => {
                 // EMFILE and the like: wait rather than spin.
@@ -217,6 +233,7 @@ async fn connection(
         // The client went away before a whole head: nobody to answer.
         Ok(Err(HeadError::Closed)) => return,
         Ok(Ok(head)) => match parse_head(&head) {
+            Ok(request) if !authorized(&head, &request, limits.token.as_deref()) => unauthorized(),
             Ok(request) => answer(route(&request), &render, &health).await,
             Err(status) => error_answer(status),
         },
@@ -386,6 +403,32 @@ async fn answer(route: Route, render: &Render, health: &Health) -> Vec<u8> {
     }
 }
 
+/// Whether `request` may be answered: anything but `/metrics` is; `/metrics` when no token
+/// is set or the head carries `Authorization: Bearer TOKEN` (compared in constant time).
+fn authorized(head: &[u8], request: &Request<'_>, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    if request.path != "/metrics" {
+        return true;
+    }
+    let want = format!("bearer {token}");
+    head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).skip(1).any(|line| {
+        let Some(colon) = line.iter().position(|&b| b == b':') else { return false };
+        let (name, value) = line.split_at(colon);
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        name.eq_ignore_ascii_case(b"authorization") && value.len() == want.len() && {
+            // The scheme is case-insensitive (RFC 9110 section 11.1); the token is not.
+            let (scheme, tok) = value.split_at(7);
+            let want_tok = want.as_bytes().get(7..).unwrap_or_default();
+            let diff = tok.iter().zip(want_tok).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            scheme.eq_ignore_ascii_case(b"bearer ") & (diff == 0)
+        }
+    })
+}
+
+fn unauthorized() -> Vec<u8> {
+    response(401, TEXT_CONTENT_TYPE, b"unauthorized\n", true, "WWW-Authenticate: Bearer\r\n")
+}
+
 fn error_answer(status: u16) -> Vec<u8> {
     let allow = if status == 405 { "Allow: GET, HEAD\r\n" } else { "" };
     let body = format!("{}\n", reason(status).to_ascii_lowercase());
@@ -416,6 +459,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -780,5 +824,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn with_a_token_metrics_needs_the_bearer_and_healthz_does_not() {
+        let token = "s3cret-token-0123456789";
+        let f = fixture(Limits { token: Some(Arc::from(token)), ..quick_limits() });
+        let addr = f.server.local_addr();
+        let none = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(none.status_line.starts_with("HTTP/1.1 401"), "{}", none.status_line);
+        assert_eq!(none.header("WWW-Authenticate"), Some("Bearer"));
+        let wrong = exchange(addr, b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-token-0123456780\r\n\r\n");
+        assert!(wrong.status_line.starts_with("HTTP/1.1 401"), "{}", wrong.status_line);
+        let head = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(head.status_line.starts_with("HTTP/1.1 401"), "{}", head.status_line);
+        assert_eq!(f.renders.load(Ordering::SeqCst), 0, "nothing rendered for the unauthorized");
+        let right = format!("GET /metrics HTTP/1.1\r\nauthorization: bearer {token}\r\n\r\n");
+        let ok = exchange(addr, right.as_bytes());
+        assert!(ok.status_line.starts_with("HTTP/1.1 200"), "{}", ok.status_line);
+        assert_eq!(ok.body, PAGE.as_bytes());
+        let health = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(health.status_line.starts_with("HTTP/1.1 200"), "{}", health.status_line);
+        f.server.shutdown();
     }
 }

@@ -224,6 +224,7 @@ impl<'w> AlertWriter<'w> {
             }
             if let Some(c) = &mut self.chain {
                 c.advance(self.buf.as_bytes().get(start..).unwrap_or_default());
+                c.checkpoint(&mut self.buf, false);
             }
         }
         if self.error.is_none() && !self.buf.is_empty() {
@@ -247,10 +248,17 @@ impl<'w> AlertWriter<'w> {
         }
     }
 
-    /// Flushes; the first write error, if any.
+    /// Writes the closing checkpoint of a signed chain, flushes; the first write error, if any.
     pub fn finish(&mut self) -> io::Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
+        }
+        // Taken: a file is closed once, and nothing written after it is chained.
+        if let Some(mut c) = self.chain.take() {
+            self.buf.clear();
+            c.checkpoint(&mut self.buf, true);
+            self.buf.flush_to(self.out)?;
+            self.buf.clear();
         }
         self.out.flush()
     }

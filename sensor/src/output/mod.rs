@@ -9,6 +9,7 @@
 //! records of [`fleet`]).
 
 pub mod alerts;
+pub mod append_file;
 pub mod chain;
 pub mod dest;
 pub mod ecs;

@@ -48,6 +48,8 @@ pub enum AlertTiming {
 pub struct CoordinatorConfig {
     /// Baseline file: continued from when it exists, checkpointed to.
     pub baseline: PathBuf,
+    /// Keys: verify baselines loaded (`--baseline-key`), sign those written (`--sign-key`).
+    pub baseline_keys: crate::baseline_file::BaselineKeys,
     /// Seconds of packet time to learn in all (earlier runs included).
     pub learn_for_secs: f64,
     /// Wall-clock period between checkpoints.
@@ -143,7 +145,10 @@ impl<'w> Coordinator<'w> {
     ) -> Result<Self, CoordinatorError> {
         let (durable, chain) = file.map_or((None, None), |(f, c)| (Some(f), Some(c)));
         let existing = match config.baseline.try_exists() {
-            Ok(true) => Some(baseline_file::load(&config.baseline).map_err(CoordinatorError::Baseline)?),
+            Ok(true) => Some(
+                baseline_file::load_with(&config.baseline, &config.baseline_keys)
+                    .map_err(CoordinatorError::Baseline)?,
+            ),
             _ => None,
         };
         if let (Some(b), Ok(mut c)) = (&existing, telemetry.coordinator.lock()) {
@@ -351,7 +356,7 @@ impl<'w> Coordinator<'w> {
     }
 
     fn save(&mut self, baseline: &mut Baseline) -> Result<(), CoordinatorError> {
-        let saved = baseline_file::save(&self.config.baseline, baseline);
+        let saved = baseline_file::save_with(&self.config.baseline, baseline, &self.config.baseline_keys);
         if let (Err(_), Ok(mut c)) = (&saved, self.telemetry.coordinator.lock()) {
             c.checkpoint_failures += 1;
         }
@@ -604,6 +609,7 @@ mod tests {
         baseline_file::save(&path, &mut empty).expect("baseline saved");
         let telemetry = Arc::new(Telemetry::new(1));
         let config = CoordinatorConfig {
+            baseline_keys: Default::default(),
             baseline: path,
             learn_for_secs: 0.0,
             checkpoint: Duration::from_secs(3600),

@@ -6,8 +6,8 @@
 //!    by IP pair)         ...                         learn or score, alerts)
 //! ```
 //!
-//! - The capture thread ([`dispatch::Dispatcher`]) reads frames (a memory-mapped file or the
-//!   kernel's ring: never copied), assigns each a global sequence number and hands it to
+//! - The capture thread ([`dispatch::Dispatcher`]) reads frames (a capture file read into memory, or
+//!   the kernel's ring: never copied), assigns each a global sequence number and hands it to
 //!   the worker of its IP pair (a symmetric hash of the two addresses, so both directions
 //!   and every connection of a device pair meet in one worker and one flow table).
 //! - Each worker ([`worker`]) owns an [`Engine`](otsensor_dissectors::engine::Engine):
