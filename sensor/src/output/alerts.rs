@@ -94,26 +94,69 @@ pub fn write_alert_line(
         Some(m) => out.key_str("mitre", m),
         None => out.key_null("mitre"),
     }
+    write_tail(out, a, (kind, capture_loss), policy, chain, &PLAIN_TAIL);
+}
+
+/// The names of the keys every alert line ends with, in one format.
+pub(super) struct TailKeys {
+    occurrence: &'static str,
+    learn: &'static str,
+    update: &'static str,
+    capture_loss: &'static str,
+    /// Source and destination zones and assets, and the maintenance window.
+    policy: [&'static str; 5],
+}
+
+/// The tail of the plain JSON lines.
+const PLAIN_TAIL: TailKeys = TailKeys {
+    occurrence: "occurrence",
+    learn: "learn",
+    update: "update",
+    capture_loss: "capture_loss",
+    policy: ["src_zone", "dst_zone", "src_asset", "dst_asset", "maintenance"],
+};
+
+/// The tail of the ECS lines (fields ECS has no place for, under `otsensor.*`).
+pub(super) const ECS_TAIL: TailKeys = TailKeys {
+    occurrence: "otsensor.occurrence",
+    learn: "otsensor.learn",
+    update: "otsensor.update",
+    capture_loss: "otsensor.capture_loss",
+    policy: [
+        "otsensor.src_zone",
+        "otsensor.dst_zone",
+        "otsensor.src_asset",
+        "otsensor.dst_asset",
+        "otsensor.maintenance",
+    ],
+};
+
+/// Ends an alert line, in any format: the recurrence, what accepting it learns, whether it
+/// is an update or was written during capture loss, what the policy adds (each key only
+/// with a value), and the chain's stamp.
+pub(super) fn write_tail(
+    out: &mut JsonBuf,
+    a: &Alert,
+    (kind, capture_loss): (LineKind, bool),
+    policy: Option<&Enrichment>,
+    chain: Option<&Chain>,
+    keys: &TailKeys,
+) {
     if a.occurrence > 1 {
-        out.key_u64("occurrence", u64::from(a.occurrence));
+        out.key_u64(keys.occurrence, u64::from(a.occurrence));
     }
     if let Some(l) = a.learn {
-        out.key_str("learn", &l.to_words());
+        out.key_str(keys.learn, &l.to_words());
     }
     if kind == LineKind::Update {
-        out.key_bool("update", true);
+        out.key_bool(keys.update, true);
     }
     if capture_loss {
-        out.key_bool("capture_loss", true);
+        out.key_bool(keys.capture_loss, true);
     }
     if let Some(e) = policy {
-        for (k, v) in [
-            ("src_zone", &e.src_zone),
-            ("dst_zone", &e.dst_zone),
-            ("src_asset", &e.src_asset),
-            ("dst_asset", &e.dst_asset),
-            ("maintenance", &e.maintenance),
-        ] {
+        let values = [&e.src_zone, &e.dst_zone, &e.src_asset, &e.dst_asset, &e.maintenance];
+        for (k, v) in keys.policy.iter().zip(values) {
             if let Some(v) = v {
                 out.key_str(k, v);
             }

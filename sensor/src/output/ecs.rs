@@ -5,7 +5,7 @@
 
 use otsensor_models::Alert;
 
-use super::alerts::LineKind;
+use super::alerts::{write_tail, LineKind, ECS_TAIL};
 use super::chain::Chain;
 use super::json::JsonBuf;
 use super::siem::cef_severity;
@@ -70,35 +70,7 @@ pub fn write_alert_ecs(
     out.key_u64("otsensor.count", a.count);
     out.key_u64("otsensor.pkt_first", a.pkt_first);
     out.key_u64("otsensor.pkt_last", a.pkt_last);
-    if a.occurrence > 1 {
-        out.key_u64("otsensor.occurrence", u64::from(a.occurrence));
-    }
-    if let Some(l) = a.learn {
-        out.key_str("otsensor.learn", &l.to_words());
-    }
-    if kind == LineKind::Update {
-        out.key_bool("otsensor.update", true);
-    }
-    if capture_loss {
-        out.key_bool("otsensor.capture_loss", true);
-    }
-    if let Some(e) = policy {
-        for (k, v) in [
-            ("otsensor.src_zone", &e.src_zone),
-            ("otsensor.dst_zone", &e.dst_zone),
-            ("otsensor.src_asset", &e.src_asset),
-            ("otsensor.dst_asset", &e.dst_asset),
-            ("otsensor.maintenance", &e.maintenance),
-        ] {
-            if let Some(v) = v {
-                out.key_str(k, v);
-            }
-        }
-    }
-    if let Some(c) = chain {
-        c.stamp(out);
-    }
-    out.end_line();
+    write_tail(out, a, (kind, capture_loss), policy, chain, &ECS_TAIL);
 }
 
 #[cfg(test)]
