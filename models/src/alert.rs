@@ -329,16 +329,19 @@ impl Folder {
         let recurrence = if info.once { self.done.remove(&key) } else { None };
         // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
-        let lim = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
-        if lim.0 != w {
-            *lim = (w, 0);
-        }
         let glim = self.rule_limits.entry((occ.kind, occ.family)).or_insert((w, 0));
         if glim.0 != w {
             *glim = (w, 0);
         }
-        let pair_full = lim.1 >= MAX_FOLDS_PER_RULE_PAIR;
         let rule_full = glim.1 >= MAX_FOLDS_PER_RULE;
+        // Once the rule is full for the window, the per-pair count no longer matters: not
+        // keeping one per subject is what keeps a flood of spoofed subjects from growing it.
+        let lim = if rule_full {
+            None
+        } else {
+            Some(self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0)))
+        };
+        let pair_full = lim.as_ref().is_some_and(|l| l.0 == w && l.1 >= MAX_FOLDS_PER_RULE_PAIR);
         let (summary, evidence) = if pair_full || rule_full {
             key.detail = OVERFLOW;
             if rule_full {
@@ -360,7 +363,9 @@ impl Folder {
                 format!("first folded: {s}; {e}"),
             )
         } else {
-            lim.1 += 1;
+            if let Some(lim) = lim {
+                *lim = if lim.0 == w { (w, lim.1 + 1) } else { (w, 1) };
+            }
             glim.1 += 1;
             text()
         };

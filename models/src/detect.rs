@@ -33,6 +33,19 @@ pub use crate::words::human_duration;
 /// Pairs unknown to the baseline tracked one by one; beyond, they share one runtime.
 pub const MAX_NEW_PAIRS: usize = 16_384;
 
+/// Clients whose host-scan windows are tracked at once. Clients whose window closed with
+/// nothing to say are forgotten at each window; beyond this many active ones (a flood of
+/// spoofed sources), newcomers are not tracked for host scans until a window frees room.
+pub const MAX_CLIENTS: usize = 65_536;
+
+/// The host-scan state of `ip`, created while fewer than [`MAX_CLIENTS`] are tracked.
+fn client_acc(clients: &mut FxHashMap<IpAddr, ClientAcc>, ip: IpAddr) -> Option<&mut ClientAcc> {
+    if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
+        return None;
+    }
+    Some(clients.entry(ip).or_default())
+}
+
 /// Scores PDUs against a baseline.
 #[derive(Debug)]
 pub struct Detector {
@@ -40,6 +53,8 @@ pub struct Detector {
     rts: Vec<PairState>,
     index: FxHashMap<PairKey, u32>,
     clients: FxHashMap<IpAddr, ClientAcc>,
+    /// Requests of clients not tracked for host scans ([`MAX_CLIENTS`] reached).
+    clients_untracked: u64,
     folder: Folder,
     start_ns: Option<i64>,
     tick: i64,
@@ -67,6 +82,7 @@ impl Detector {
             rts: Vec::new(),
             index: FxHashMap::default(),
             clients: FxHashMap::default(),
+            clients_untracked: 0,
             folder: Folder::new(),
             start_ns: None,
             tick: i64::MIN,
@@ -170,6 +186,12 @@ impl Detector {
         self.net.tracked()
     }
 
+    /// Requests from clients not tracked for host scans, because [`MAX_CLIENTS`] others were
+    /// active in the same window.
+    pub fn clients_untracked(&self) -> u64 {
+        self.clients_untracked
+    }
+
     /// PDUs scored so far.
     pub fn pdus(&self) -> u64 {
         self.pdus
@@ -202,11 +224,12 @@ impl Detector {
         if w != self.tick {
             self.tick = w;
             self.silence((ns, obs.ts, obs.pkt, start));
+            self.clients.retain(|_, c| !c.forgettable(w));
             self.folder.sweep(ns);
         }
         let key = PairKey::of_observation(obs);
         let ri = self.pair_state(key);
-        let Detector { model, rts, folder, clients, learned, critical_only, .. } = self;
+        let Detector { model, rts, folder, clients, learned, critical_only, clients_untracked, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -254,9 +277,14 @@ impl Detector {
                 polling::polling_period_broken(obs, &cx, b, rt, folder);
             }
             rt.prev_func = Some(obs.func);
-            if let Some(closed) = clients.entry(key.client).or_default().record(obs, key.server) {
-                let last = (obs.ts, obs.pkt, Some(key.protocol));
-                window::host_scan(model, key.client, closed, last, learned, folder);
+            match client_acc(clients, key.client) {
+                Some(ca) => {
+                    if let Some(closed) = ca.record(obs, key.server) {
+                        let last = (obs.ts, obs.pkt, Some(key.protocol));
+                        window::host_scan(model, key.client, closed, last, learned, folder);
+                    }
+                }
+                None => *clients_untracked += 1,
             }
         } else {
             assets::identity_changed(obs, &cx, folder);

@@ -89,9 +89,7 @@ impl Learner {
         if let Some(&i) = self.model.index.get(&key) {
             return i as usize;
         }
-        let i = self.model.pairs.len();
-        self.model.index.insert(key, i as u32);
-        self.model.pairs.push(PairModel::new(key));
+        let i = self.model.add_pair(PairModel::new(key));
         self.rt.push(PairRt::default());
         i
     }

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use otsensor_dissectors::event::{Access, Direction, FuncName, FunctionClass, Pdu, Protocol, Space};
 
 use crate::observation::Observation;
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use crate::baseline::{
     format_mac, parse_mac, parse_protocol, parse_space, round6, space_name, Asset, Baseline, BaselineError,
@@ -501,6 +501,8 @@ impl AssetModel {
 pub struct Model {
     pub(crate) pairs: Vec<PairModel>,
     pub(crate) index: FxHashMap<PairKey, u32>,
+    /// (client, server) of every pair in `index`, whatever the port and protocol.
+    pub(crate) hosts_of_pairs: FxHashSet<(IpAddr, IpAddr)>,
     pub(crate) assets: FxHashMap<IpAddr, AssetModel>,
     pub(crate) port_notices: BTreeSet<PortNotice>,
     pub(crate) learning: Learning,
@@ -657,6 +659,20 @@ impl RateStats {
 }
 
 impl Model {
+    /// Adds a pair to the model; returns its index.
+    pub(crate) fn add_pair(&mut self, pm: PairModel) -> usize {
+        let i = self.pairs.len();
+        self.index.insert(pm.key, i as u32);
+        self.hosts_of_pairs.insert((pm.key.client, pm.key.server));
+        self.pairs.push(pm);
+        i
+    }
+
+    /// Whether some pair of the model runs from `client` to `server`.
+    pub(crate) fn has_pair_between(&self, client: IpAddr, server: IpAddr) -> bool {
+        self.hosts_of_pairs.contains(&(client, server))
+    }
+
     /// The model of a verified baseline document.
     pub fn from_baseline(b: &Baseline) -> Result<Model, BaselineError> {
         let mut m = Model { learning: b.learning.clone(), stat: b.model.clone(), ..Model::default() };
@@ -672,9 +688,7 @@ impl Model {
         }
         for p in &b.pairs {
             let pm = PairModel::from_doc(p)?;
-            let i = m.pairs.len() as u32;
-            m.index.insert(pm.key, i);
-            m.pairs.push(pm);
+            m.add_pair(pm);
         }
         m.port_notices = b.port_notices.iter().cloned().collect();
         m.net = crate::net::NetModel::from_doc(&b.network)?;

@@ -266,6 +266,13 @@ impl ClientAcc {
         closed
     }
 
+    /// Whether the client's state can go without changing any verdict at window `w`: its
+    /// window closed before `w` with no more servers than any host-scan threshold admits
+    /// (closing it later would alert nothing, and a fresh state behaves the same).
+    pub(crate) fn forgettable(&self, w: i64) -> bool {
+        !self.active || (self.index < w && self.servers.estimate() <= crate::checks::window::scan_threshold(0, 5))
+    }
+
     pub(crate) fn close(&mut self) -> Option<(u32, u64, i64)> {
         if !self.active {
             return None;
