@@ -276,7 +276,11 @@ impl<'a> ModbusPdu<'a> {
         };
         match self.values {
             // Registers are the bulk of the values a plant exchanges: a straight loop.
-            Values::Registers(b) => b.as_chunks::<2>().0.iter().for_each(|r| emit(u16::from_be_bytes(*r))),
+            Values::Registers(b) => b.chunks_exact(2).for_each(|r| {
+                if let [hi, lo] = *r {
+                    emit(u16::from_be_bytes([hi, lo]));
+                }
+            }),
             values => values.iter().for_each(emit),
         }
     }
