@@ -38,6 +38,12 @@ pub const MAX_NEW_PAIRS: usize = 16_384;
 /// spoofed sources), newcomers are not tracked for host scans until a window frees room.
 pub const MAX_CLIENTS: usize = 65_536;
 
+/// The MACs learned for the client and the server of a pair (none where it varied).
+fn learned_macs(model: &Model, key: PairKey) -> [Option<[u8; 6]>; 2] {
+    let mac = |ip| model.assets.get(ip).filter(|a| !a.mac_varies).and_then(|a| a.mac);
+    [mac(&key.client), mac(&key.server)]
+}
+
 /// The host-scan state of `ip`, created while fewer than [`MAX_CLIENTS`] are tracked.
 fn client_acc(clients: &mut FxHashMap<IpAddr, ClientAcc>, ip: IpAddr) -> Option<&mut ClientAcc> {
     if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
@@ -122,10 +128,7 @@ impl Detector {
             silent: FxHashSet::default(),
             polls_sorted,
             crit: self.criticality.get(&key.server).copied().unwrap_or(1.0),
-            macs: [
-                self.model.assets.get(&key.client).filter(|a| !a.mac_varies).and_then(|a| a.mac),
-                self.model.assets.get(&key.server).filter(|a| !a.mac_varies).and_then(|a| a.mac),
-            ],
+            macs: learned_macs(&self.model, key),
         });
         self.index.insert(key, i as u32);
         i
@@ -262,7 +265,9 @@ impl Detector {
         }
         let ncx = crate::checks::net::NetCx { model, learned, crit: &self.criticality, watch: false };
         crate::checks::net::ttl_check(obs.src, obs.dst, obs.ttl, obs.ts, obs.pkt, &ncx, folder);
-        assets::mac_changed(obs, &cx, rt.macs, folder);
+        // The shared runtime of pairs past the cap holds the first one's MACs, not this one's.
+        let macs = if rt.key == key { rt.macs } else { learned_macs(model, key) };
+        assets::mac_changed(obs, &cx, macs, folder);
         pair::new_pair(obs, &cx, folder);
         if let Some(sum) = rt.win.roll(ns, obs.pkt) {
             window::check_window(model, rt, &sum, learned, folder);
