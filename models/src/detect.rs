@@ -74,6 +74,8 @@ pub struct Detector {
     critical_only: bool,
     /// Scan, sweep and flood windows of the network rules.
     net: crate::checks::net::NetRt,
+    /// The envelopes of each learned pair (by the model's pair index), laid out for checking.
+    envelopes: Vec<points::EnvelopeIndex>,
 }
 
 impl Detector {
@@ -98,6 +100,7 @@ impl Detector {
             scratch: ObservationLog::new(),
             critical_only: false,
             net: crate::checks::net::NetRt::default(),
+            envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
             model,
         };
         d.folder.set_learned_secs(d.model.learned_secs());
@@ -232,7 +235,7 @@ impl Detector {
         }
         let key = PairKey::of_observation(obs);
         let ri = self.pair_state(key);
-        let Detector { model, rts, folder, clients, learned, critical_only, clients_untracked, .. } = self;
+        let Detector { model, rts, folder, clients, learned, critical_only, clients_untracked, envelopes, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -294,8 +297,8 @@ impl Detector {
         } else {
             assets::identity_changed(obs, &cx, folder);
         }
-        if let Some(b) = base {
-            points::value_outside_envelope(obs, &cx, b, folder);
+        if let Some((b, ix)) = base.zip(rt.base.and_then(|i| envelopes.get(i as usize))) {
+            points::value_outside_envelope(obs, &cx, (b, ix), folder);
         }
         pair::protocol_violation(obs, &cx, folder);
     }
