@@ -68,7 +68,11 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     }
     out.begin_array("objects");
     let mut headers = d.objects();
+    // Which of the decoded lists below can have entries, so that the PDUs without them (most)
+    // do not walk the object headers once more for each list.
+    let mut lists = Lists::default();
     for h in headers.by_ref() {
+        lists.note(h.group, h.variation, h.has_objects);
         out.begin();
         out.key_u64("group", u64::from(h.group));
         out.key_u64("variation", u64::from(h.variation));
@@ -97,7 +101,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         );
     }
     let mut crobs = d.crobs().peekable();
-    if crobs.peek().is_some() {
+    if lists.crobs && crobs.peek().is_some() {
         out.begin_array("crobs");
         for c in crobs.take(MAX_VALUES) {
             out.begin();
@@ -114,7 +118,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut aos = d.analog_outputs().peekable();
-    if aos.peek().is_some() {
+    if lists.analog_outputs && aos.peek().is_some() {
         out.begin_array("analog_outputs");
         for a in aos.take(MAX_VALUES) {
             out.begin();
@@ -134,7 +138,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut names = d.file_names().peekable();
-    if names.peek().is_some() {
+    if lists.file_names && names.peek().is_some() {
         out.begin_array("file_names");
         for n in names.take(MAX_VALUES) {
             out.str(&String::from_utf8_lossy(n));
@@ -142,7 +146,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut times = d.times_ms().peekable();
-    if times.peek().is_some() {
+    if lists.times && times.peek().is_some() {
         out.begin_array("times_ms");
         for t in times.take(MAX_VALUES) {
             out.u64(t);
@@ -150,6 +154,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut n = 0usize;
+    let mut prefix = PointPrefix::default();
     d.for_each_value_exact(&mut |v, exact| {
         if n >= MAX_VALUES {
             return;
@@ -160,8 +165,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         n += 1;
         let Space::Dnp3 { group, variation } = v.space else { return };
         out.begin();
-        out.key_u64("group", u64::from(group));
-        out.key_u64("variation", u64::from(variation));
+        prefix.write(out, group, variation);
         out.key_u64("index", u64::from(v.index));
         out.key("value");
         // Floating-point analogs print as the float they are, integers as integers.
@@ -174,6 +178,50 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     });
     if n > 0 {
         out.end_array();
+    }
+}
+
+/// The decoded lists of a PDU that can have entries, from its object headers: a list is
+/// written only if one of its headers carries objects.
+#[derive(Default)]
+struct Lists {
+    crobs: bool,
+    analog_outputs: bool,
+    file_names: bool,
+    times: bool,
+}
+
+impl Lists {
+    /// Notes a header, with the same tests `Dnp3Pdu::crobs` and the others apply.
+    fn note(&mut self, group: u8, variation: u8, has_objects: bool) {
+        if has_objects {
+            self.crobs |= group == 12 && variation == 1;
+            self.analog_outputs |= group == 41;
+            self.file_names |= group == 70 && variation == 3;
+            self.times |= group == 50 && matches!(variation, 1 | 3);
+        }
+    }
+}
+
+/// `"group":G,"variation":V` of a point, written once per run of points of one object type
+/// and copied for each: a response carries dozens of points of a few types.
+#[derive(Default)]
+struct PointPrefix {
+    /// The object type the text is for; `None` before the first point.
+    space: Option<(u8, u8)>,
+    text: JsonBuf,
+}
+
+impl PointPrefix {
+    fn write(&mut self, out: &mut JsonBuf, group: u8, variation: u8) {
+        if self.space != Some((group, variation)) {
+            self.space = Some((group, variation));
+            self.text.clear();
+            self.text.begin();
+            self.text.key_u64("group", u64::from(group));
+            self.text.key_u64("variation", u64::from(variation));
+        }
+        out.members(self.text.as_bytes().get(1..).unwrap_or_default());
     }
 }
 
