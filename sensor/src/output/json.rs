@@ -92,7 +92,7 @@ impl JsonBuf {
 
     // The small writers are `#[inline]`: each PDU's line is a few dozen of them with constant
     // keys, which the compiler then copies with a few moves rather than calls to memcpy.
-    #[inline]
+    #[inline(always)]
     fn sep(&mut self) {
         if !self.first {
             self.buf.push(b',');
@@ -101,7 +101,7 @@ impl JsonBuf {
     }
 
     /// Writes `"k":` (keys are static identifiers and need no escaping).
-    #[inline]
+    #[inline(always)]
     pub fn key(&mut self, k: &str) {
         if self.first {
             self.buf.push(b'"');
@@ -239,11 +239,11 @@ impl JsonBuf {
         push_u64(&mut self.buf, secs);
         self.buf.push(b'.');
         if nanos % 1000 == 0 {
-            push_digits(&mut self.buf, nanos / 1000 % 1_000_000, 6);
+            push_padded(&mut self.buf, nanos / 1000 % 1_000_000, 6);
         } else {
             // Nine digits: the first, then eight (`nanos` is below 10^9).
             self.buf.push(b'0' + (nanos / 100_000_000 % 10) as u8);
-            push_digits(&mut self.buf, nanos % 100_000_000, 8);
+            push_padded(&mut self.buf, nanos % 100_000_000, 8);
         }
     }
 
@@ -301,41 +301,62 @@ fn needs_escape(c: u8) -> bool {
 
 /// Appends `v` in decimal.
 ///
-/// The digits are built in a register, eight to a word, and each word is copied whole with the
-/// unused tail cut off: a copy of constant size is one store, where a copy of the digits'
-/// length is a call to memcpy, and digits stored a byte at a time into an array then read back
-/// as a word stall the store forwarding (both cost more than the digits themselves).
-#[inline]
+/// The digits are computed together in a word, eight at a time, and each word is copied whole
+/// with the unused tail cut off: a copy of constant size is one store, where a copy of the
+/// digits' length is a call to memcpy, and digits stored a byte at a time into an array then
+/// read back as a word stall the store forwarding (each cost more than the digits themselves).
+#[inline(always)]
 fn push_u64(buf: &mut Vec<u8>, v: u64) {
     const E8: u64 = 100_000_000;
-    if v < E8 {
-        push_digits(buf, v as u32, 1);
+    if v < 10 {
+        buf.push(b'0' + v as u8);
+    } else if v < E8 {
+        push_word(buf, digits8(v), true);
     } else if v < E8 * E8 {
-        push_digits(buf, (v / E8) as u32, 1);
-        push_digits(buf, (v % E8) as u32, 8);
+        push_word(buf, digits8(v / E8), true);
+        push_word(buf, digits8(v % E8), false);
     } else {
         buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 }
 
-/// Appends `v` (below 10^8) in decimal, padded with zeros to at least `width` digits (at most 8).
+/// The eight decimal digits of `v` (below 10^8, with leading zeros) as ASCII in a word, the
+/// first digit in the lowest byte so that the word's little-endian bytes read in order.
+///
+/// Each step splits every lane of the word in two at once (4 + 4 digits, then 2 + 2, then
+/// 1 + 1), dividing by multiplying with a reciprocal that is exact over the lane's range.
+#[inline(always)]
+fn digits8(v: u64) -> u64 {
+    // 32-bit lanes: the first four digits, the last four.
+    let a = (v / 10_000) | ((v % 10_000) << 32);
+    // 16-bit lanes: n / 100 is (n * 10486) >> 20 for n below 10^4.
+    let hundreds = ((a * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let b = hundreds | ((a - hundreds * 100) << 16);
+    // 8-bit lanes: n / 10 is (n * 103) >> 10 for n below 100.
+    let tens = ((b * 103) >> 10) & 0x000f_000f_000f_000f;
+    let c = tens | ((b - tens * 10) << 8);
+    c | 0x3030_3030_3030_3030
+}
+
+/// Appends the eight digits of `word` (from [`digits8`]), without their leading zeros if
+/// `trim` (the number is then at least 1).
+#[inline(always)]
+fn push_word(buf: &mut Vec<u8>, word: u64, trim: bool) {
+    // A leading zero digit is the byte 0x30: its low nibble is zero.
+    // At most seven: the caller's number is not zero.
+    let zeros = if trim { ((word & 0x0f0f_0f0f_0f0f_0f0f).trailing_zeros() / 8).min(7) as usize } else { 0 };
+    let len = buf.len();
+    buf.extend_from_slice(&(word >> (8 * zeros)).to_le_bytes());
+    buf.truncate(len + 8 - zeros);
+}
+
+/// Appends `v` (below 10^8) in decimal, padded with zeros to `width` digits (at most 8).
 #[inline]
-fn push_digits(buf: &mut Vec<u8>, mut v: u32, width: usize) {
-    // The first digit ends in the lowest byte, so that the word's little-endian bytes read in
-    // order.
-    let mut word = 0u64;
-    let mut n = 0;
-    loop {
-        word = (word << 8) | u64::from(b'0' + (v % 10) as u8);
-        n += 1;
-        v /= 10;
-        if v == 0 && n >= width {
-            break;
-        }
-    }
+fn push_padded(buf: &mut Vec<u8>, v: u32, width: usize) {
+    let word = digits8(u64::from(v)) >> (8 * (8 - width.min(8)));
     let len = buf.len();
     buf.extend_from_slice(&word.to_le_bytes());
-    buf.truncate(len + n);
+    buf.truncate(len + width.min(8));
 }
 
 /// Writes `pdu` as one JSON line.
