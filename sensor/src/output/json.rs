@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Pdu, PduBody, Timestamp};
+use otsensor_dissectors::event::{Endpoint, Pdu, PduBody, Protocol, Timestamp, Transport};
 
 /// A JSON text being built in a reused buffer. Writers call the `key_*` methods in order; the
 /// buffer takes care of commas.
@@ -15,12 +15,60 @@ use otsensor_dissectors::event::{Pdu, PduBody, Timestamp};
 pub struct JsonBuf {
     buf: Vec<u8>,
     first: bool,
+    /// The endpoint keys of recent flows' PDUs, as [`write_pdu`] wrote them (empty until then).
+    flows: Vec<Memo<FlowKey>>,
 }
+
+/// Members rendered once and copied for as long as what they render stays the same: the
+/// text of the keys that repeat from one PDU to the next (a flow's endpoints, a DNP3 object
+/// type), copied at the cost of one memcpy instead of being written key by key.
+#[derive(Debug)]
+pub struct Memo<K> {
+    /// What `text` renders; `None` before the first use.
+    key: Option<K>,
+    text: JsonBuf,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo { key: None, text: JsonBuf::default() }
+    }
+}
+
+impl<K: PartialEq> Memo<K> {
+    /// Writes the members `render` writes for `key` into `out`, rendering them only if `key`
+    /// differs from the last one's. `render` must depend on `key` alone.
+    #[inline]
+    pub fn write(&mut self, out: &mut JsonBuf, key: K, render: impl FnOnce(&mut JsonBuf)) {
+        if self.key.as_ref() != Some(&key) {
+            self.text.clear();
+            self.text.begin();
+            render(&mut self.text);
+            self.key = Some(key);
+        }
+        // The members without the `{` that opened them.
+        out.members(self.text.as_bytes().get(1..).unwrap_or_default());
+    }
+}
+
+/// What the endpoint keys of a PDU's line (`proto` to `flow`) are a function of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FlowKey {
+    protocol: Protocol,
+    src: Endpoint,
+    dst: Endpoint,
+    transport: Transport,
+    flow: u64,
+}
+
+/// Flows whose endpoint keys are kept rendered, in slots chosen by the flow's id: enough for
+/// a plant's connections polled in turn; a flow that shares a slot re-renders its keys.
+const FLOW_MEMOS: usize = 256;
 
 impl JsonBuf {
     /// An empty buffer.
     pub fn new() -> Self {
-        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true }
+        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true, flows: Vec::new() }
     }
 
     /// The bytes written so far.
@@ -271,7 +319,7 @@ impl JsonBuf {
     fn escaped(&mut self, s: &[u8]) {
         self.buf.push(b'"');
         // Names and most values need no escaping: one check, one copy.
-        if !s.iter().any(|&c| needs_escape(c)) {
+        if is_plain(s) {
             self.buf.extend_from_slice(s);
             self.buf.push(b'"');
             return;
@@ -291,6 +339,30 @@ impl JsonBuf {
         }
         self.buf.push(b'"');
     }
+}
+
+/// Whether no byte of `s` needs escaping, tested eight bytes at a time: a byte is below 0x20,
+/// or equal to `"` or `\\`, if subtracting it from the bound (or the character XOR-ed in)
+/// borrows into its high bit while its own high bit is clear (the bit hacks `hasless` and
+/// `haszero`, exact as a yes or no for any word).
+#[inline]
+fn is_plain(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let special = control | (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash);
+        if special & HIGH != 0 {
+            return false;
+        }
+    }
+    !chunks.remainder().iter().any(|&c| needs_escape(c))
 }
 
 /// Whether `c` cannot stand for itself inside a JSON string (RFC 8259 section 7).
@@ -364,19 +436,7 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
     out.begin();
     out.key_ts("ts", pdu.ts);
     out.key_u64("pkt", pdu.pkt);
-    out.key_str("proto", pdu.body.protocol().name());
-    out.key_ip("src_ip", pdu.src.ip);
-    out.key_u64("src_port", u64::from(pdu.src.port));
-    out.key_ip("dst_ip", pdu.dst.ip);
-    out.key_u64("dst_port", u64::from(pdu.dst.port));
-    out.key_str(
-        "transport",
-        match pdu.transport {
-            otsensor_dissectors::event::Transport::Tcp => "tcp",
-            otsensor_dissectors::event::Transport::Udp => "udp",
-        },
-    );
-    out.key_u64("flow", pdu.flow_id);
+    write_endpoints(out, pdu);
     out.key_bool("is_request", pdu.is_request());
     out.key_u64("func", u64::from(pdu.body.func()));
     match pdu.body.func_name() {
@@ -401,6 +461,42 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
         PduBody::S7Plus(s) => super::json_s7::write_plus(out, s),
     }
     out.end_line();
+}
+
+/// `proto`, `src_ip`, `src_port`, `dst_ip`, `dst_port`, `transport` and `flow`: the same for
+/// every PDU of a flow in one direction, so rendered once per flow and direction and copied.
+fn write_endpoints(out: &mut JsonBuf, pdu: &Pdu<'_>) {
+    let key = FlowKey {
+        protocol: pdu.body.protocol(),
+        src: pdu.src,
+        dst: pdu.dst,
+        transport: pdu.transport,
+        flow: pdu.flow_id,
+    };
+    let mut flows = std::mem::take(&mut out.flows);
+    if flows.is_empty() {
+        flows.resize_with(FLOW_MEMOS, Memo::default);
+    }
+    // Both directions of a flow share its id: the direction picks one of two adjacent slots.
+    let slot = (pdu.flow_id as usize).wrapping_mul(2) + usize::from(pdu.src > pdu.dst);
+    if let Some(memo) = flows.get_mut(slot % FLOW_MEMOS) {
+        memo.write(out, key, |b| {
+            b.key_str("proto", key.protocol.name());
+            b.key_ip("src_ip", key.src.ip);
+            b.key_u64("src_port", u64::from(key.src.port));
+            b.key_ip("dst_ip", key.dst.ip);
+            b.key_u64("dst_port", u64::from(key.dst.port));
+            b.key_str(
+                "transport",
+                match key.transport {
+                    Transport::Tcp => "tcp",
+                    Transport::Udp => "udp",
+                },
+            );
+            b.key_u64("flow", key.flow);
+        });
+    }
+    out.flows = flows;
 }
 
 #[cfg(test)]

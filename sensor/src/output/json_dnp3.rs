@@ -13,7 +13,7 @@ use otsensor_dissectors::dnp3::objects::{control_status_name, Float};
 use otsensor_dissectors::dnp3::{iin_names, Dnp3Pdu, ObjectError, Range};
 use otsensor_dissectors::event::Space;
 
-use super::json::JsonBuf;
+use super::json::{JsonBuf, Memo};
 
 /// Values written per PDU at most, so that one huge response cannot blow up a line.
 const MAX_VALUES: usize = 256;
@@ -154,7 +154,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut n = 0usize;
-    let mut prefix = PointPrefix::default();
+    let mut prefix = Memo::default();
     d.for_each_value_exact(&mut |v, exact| {
         if n >= MAX_VALUES {
             return;
@@ -165,7 +165,11 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         n += 1;
         let Space::Dnp3 { group, variation } = v.space else { return };
         out.begin();
-        prefix.write(out, group, variation);
+        // `"group":G,"variation":V`: the same for a run of points of one object type.
+        prefix.write(out, (group, variation), |b| {
+            b.key_u64("group", u64::from(group));
+            b.key_u64("variation", u64::from(variation));
+        });
         out.key_u64("index", u64::from(v.index));
         out.key("value");
         // Floating-point analogs print as the float they are, integers as integers.
@@ -200,28 +204,6 @@ impl Lists {
             self.file_names |= group == 70 && variation == 3;
             self.times |= group == 50 && matches!(variation, 1 | 3);
         }
-    }
-}
-
-/// `"group":G,"variation":V` of a point, written once per run of points of one object type
-/// and copied for each: a response carries dozens of points of a few types.
-#[derive(Default)]
-struct PointPrefix {
-    /// The object type the text is for; `None` before the first point.
-    space: Option<(u8, u8)>,
-    text: JsonBuf,
-}
-
-impl PointPrefix {
-    fn write(&mut self, out: &mut JsonBuf, group: u8, variation: u8) {
-        if self.space != Some((group, variation)) {
-            self.space = Some((group, variation));
-            self.text.clear();
-            self.text.begin();
-            self.text.key_u64("group", u64::from(group));
-            self.text.key_u64("variation", u64::from(variation));
-        }
-        out.members(self.text.as_bytes().get(1..).unwrap_or_default());
     }
 }
 
