@@ -17,6 +17,8 @@ pub struct JsonBuf {
     first: bool,
     /// The endpoint keys of recent flows' PDUs, as [`write_pdu`] wrote them (empty until then).
     flows: Vec<Memo<FlowKey>>,
+    /// Members memoised by the protocols' writers (see [`JsonBuf::memo`]; empty until used).
+    memos: Vec<Memo<u128>>,
 }
 
 /// Members rendered once and copied for as long as what they render stays the same: the
@@ -61,6 +63,9 @@ struct FlowKey {
     flow: u64,
 }
 
+/// Entries of the protocols' memo table, in slots chosen by a hash of the key.
+const MEMOS: usize = 1024;
+
 /// Flows whose endpoint keys are kept rendered, in slots chosen by the flow's id: enough for
 /// a plant's connections polled in turn; a flow that shares a slot re-renders its keys.
 const FLOW_MEMOS: usize = 256;
@@ -68,7 +73,7 @@ const FLOW_MEMOS: usize = 256;
 impl JsonBuf {
     /// An empty buffer.
     pub fn new() -> Self {
-        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true, flows: Vec::new() }
+        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true, flows: Vec::new(), memos: Vec::new() }
     }
 
     /// The bytes written so far.
@@ -161,10 +166,30 @@ impl JsonBuf {
         self.first = true;
     }
 
+    /// Writes the members `render` writes, or copies them if they were written before for the
+    /// same `key`. `render` must depend on `key` alone, and the key's top byte must be a tag of
+    /// its writer's own, so that two writers never share an entry. A key that shares its slot
+    /// with another is rendered anew.
+    pub fn memo(&mut self, key: u128, render: impl FnOnce(&mut JsonBuf)) {
+        let mut memos = std::mem::take(&mut self.memos);
+        if memos.is_empty() {
+            memos.resize_with(MEMOS, Memo::default);
+        }
+        // Fibonacci hashing of the key folded to 64 bits; the top ten bits pick the slot.
+        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54;
+        if let Some(m) = memos.get_mut(h as usize % MEMOS) {
+            m.write(self, key, render);
+        }
+        self.memos = memos;
+    }
+
     /// Members already written (`"a":1,"b":2`, as another buffer wrote them after its `{`),
     /// copied as they are.
     #[inline]
     pub fn members(&mut self, text: &[u8]) {
+        if text.is_empty() {
+            return;
+        }
         self.sep();
         self.buf.extend_from_slice(text);
     }
