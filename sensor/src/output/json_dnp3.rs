@@ -20,17 +20,21 @@ const MAX_VALUES: usize = 256;
 
 pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     let l = d.link;
-    out.key_u64("link_src", u64::from(l.src));
-    out.key_u64("link_dst", u64::from(l.dst));
-    out.key_u64("link_func", u64::from(l.function()));
-    match l.link_function().name() {
-        Some(n) => out.key_str("link_func_name", n),
-        None => out.key_null("link_func_name"),
-    }
-    out.key_bool("dir", l.dir());
-    out.key_bool("prm", l.prm());
-    out.key_bool("fcb", l.fcb());
-    out.key_bool("fcv", l.fcv_dfc());
+    // The link keys depend on the addresses and the control octet only (tag 2).
+    let key = 2u128 << 120 | u128::from(l.src) << 32 | u128::from(l.dst) << 16 | u128::from(l.control);
+    out.memo(key, |out| {
+        out.key_u64("link_src", u64::from(l.src));
+        out.key_u64("link_dst", u64::from(l.dst));
+        out.key_u64("link_func", u64::from(l.function()));
+        match l.link_function().name() {
+            Some(n) => out.key_str("link_func_name", n),
+            None => out.key_null("link_func_name"),
+        }
+        out.key_bool("dir", l.dir());
+        out.key_bool("prm", l.prm());
+        out.key_bool("fcb", l.fcb());
+        out.key_bool("fcv", l.fcv_dfc());
+    });
     match d.transport {
         Some(t) => {
             out.key_bool("tp_fir", t & 0x40 != 0);
@@ -74,17 +78,19 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     for h in headers.by_ref() {
         lists.note(h.group, h.variation, h.has_objects);
         out.begin();
-        out.key_u64("group", u64::from(h.group));
-        out.key_u64("variation", u64::from(h.variation));
-        out.key_u64("qualifier", u64::from(h.qualifier));
-        let (start, stop, count) = match h.range {
-            Range::StartStop { start, stop } => (Some(start), Some(stop), Some(h.range.count())),
-            Range::Count(n) => (None, None, Some(u64::from(n))),
-            Range::All => (None, None, None),
-        };
-        out.key_opt_u64("start", start.map(u64::from));
-        out.key_opt_u64("stop", stop.map(u64::from));
-        out.key_opt_u64("count", count);
+        out.memo(header_key(h.group, h.variation, h.qualifier, h.range), |out| {
+            out.key_u64("group", u64::from(h.group));
+            out.key_u64("variation", u64::from(h.variation));
+            out.key_u64("qualifier", u64::from(h.qualifier));
+            let (start, stop, count) = match h.range {
+                Range::StartStop { start, stop } => (Some(start), Some(stop), Some(h.range.count())),
+                Range::Count(n) => (None, None, Some(u64::from(n))),
+                Range::All => (None, None, None),
+            };
+            out.key_opt_u64("start", start.map(u64::from));
+            out.key_opt_u64("stop", stop.map(u64::from));
+            out.key_opt_u64("count", count);
+        });
         out.end();
     }
     out.end_array();
@@ -183,6 +189,22 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     if n > 0 {
         out.end_array();
     }
+}
+
+/// The memo key of an object header (tag 3): a poll repeats the same few headers.
+fn header_key(group: u8, variation: u8, qualifier: u8, range: Range) -> u128 {
+    let (kind, a, b) = match range {
+        Range::StartStop { start, stop } => (1u128, start, stop),
+        Range::Count(n) => (2, n, 0),
+        Range::All => (3, 0, 0),
+    };
+    3u128 << 120
+        | u128::from(group) << 96
+        | u128::from(variation) << 88
+        | u128::from(qualifier) << 80
+        | kind << 64
+        | u128::from(a) << 32
+        | u128::from(b)
 }
 
 /// The decoded lists of a PDU that can have entries, from its object headers: a list is
