@@ -64,7 +64,7 @@ struct FlowKey {
 }
 
 /// Entries of the protocols' memo table, in slots chosen by a hash of the key.
-const MEMOS: usize = 1024;
+const MEMOS: usize = 2048;
 
 /// Flows whose endpoint keys are kept rendered, in slots chosen by the flow's id: enough for
 /// a plant's connections polled in turn; a flow that shares a slot re-renders its keys.
@@ -175,8 +175,8 @@ impl JsonBuf {
         if memos.is_empty() {
             memos.resize_with(MEMOS, Memo::default);
         }
-        // Fibonacci hashing of the key folded to 64 bits; the top ten bits pick the slot.
-        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54;
+        // Fibonacci hashing of the key folded to 64 bits; the top eleven bits pick the slot.
+        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53;
         if let Some(m) = memos.get_mut(h as usize % MEMOS) {
             m.write(self, key, render);
         }
@@ -407,6 +407,14 @@ fn push_u64(buf: &mut Vec<u8>, v: u64) {
     const E8: u64 = 100_000_000;
     if v < 10 {
         buf.push(b'0' + v as u8);
+    } else if v < 1000 {
+        // Most values, ports and counts: three digits at most, in a word from scalar digits.
+        let v = v as u32;
+        let (h, t, o) = (v / 100, v / 10 % 10, v % 10);
+        let (word, n) = if h == 0 { (0x3030 | t | o << 8, 2) } else { (0x30_3030 | h | t << 8 | o << 16, 3) };
+        let len = buf.len();
+        buf.extend_from_slice(&word.to_le_bytes());
+        buf.truncate(len + n);
     } else if v < E8 {
         push_word(buf, digits8(v), true);
     } else if v < E8 * E8 {

@@ -35,19 +35,23 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.key_bool("fcb", l.fcb());
         out.key_bool("fcv", l.fcv_dfc());
     });
-    match d.transport {
-        Some(t) => {
-            out.key_bool("tp_fir", t & 0x40 != 0);
-            out.key_bool("tp_fin", t & 0x80 != 0);
-            out.key_u64("tp_seq", u64::from(t & 0x3F));
+    // The transport keys and `frames` (tag 4): the transport octet cycles through 64 values.
+    let key = 4u128 << 120 | u128::from(d.transport.is_some()) << 24 | u128::from(d.transport.unwrap_or(0)) << 16;
+    out.memo(key | u128::from(d.frames), |out| {
+        match d.transport {
+            Some(t) => {
+                out.key_bool("tp_fir", t & 0x40 != 0);
+                out.key_bool("tp_fin", t & 0x80 != 0);
+                out.key_u64("tp_seq", u64::from(t & 0x3F));
+            }
+            None => {
+                out.key_null("tp_fir");
+                out.key_null("tp_fin");
+                out.key_null("tp_seq");
+            }
         }
-        None => {
-            out.key_null("tp_fir");
-            out.key_null("tp_fin");
-            out.key_null("tp_seq");
-        }
-    }
-    out.key_u64("frames", u64::from(d.frames));
+        out.key_u64("frames", u64::from(d.frames));
+    });
     let Some(app) = d.app else {
         for k in ["fir", "fin", "con", "uns", "seq", "iin"] {
             out.key_null(k);
@@ -57,19 +61,23 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         return;
     };
     let c = app.control;
-    out.key_bool("fir", c.fir());
-    out.key_bool("fin", c.fin());
-    out.key_bool("con", c.con());
-    out.key_bool("uns", c.uns());
-    out.key_u64("seq", u64::from(c.seq()));
-    out.key_opt_u64("iin", app.iin.map(u64::from));
-    if let Some(iin) = app.iin {
-        out.begin_array("iin_names");
-        for n in iin_names(iin) {
-            out.str(n);
+    // The application control and IIN keys (tag 5), from the control octet and the IIN.
+    let key = 5u128 << 120 | u128::from(app.iin.is_some()) << 24 | u128::from(app.iin.unwrap_or(0)) << 8;
+    out.memo(key | u128::from(c.0), |out| {
+        out.key_bool("fir", c.fir());
+        out.key_bool("fin", c.fin());
+        out.key_bool("con", c.con());
+        out.key_bool("uns", c.uns());
+        out.key_u64("seq", u64::from(c.seq()));
+        out.key_opt_u64("iin", app.iin.map(u64::from));
+        if let Some(iin) = app.iin {
+            out.begin_array("iin_names");
+            for n in iin_names(iin) {
+                out.str(n);
+            }
+            out.end_array();
         }
-        out.end_array();
-    }
+    });
     out.begin_array("objects");
     let mut headers = d.objects();
     // Which of the decoded lists below can have entries, so that the PDUs without them (most)
