@@ -17,8 +17,11 @@ pub struct JsonBuf {
     first: bool,
     /// The endpoint keys of recent flows' PDUs, as [`write_pdu`] wrote them (empty until then).
     flows: Vec<Memo<FlowKey>>,
-    /// Members memoised by the protocols' writers (see [`JsonBuf::memo`]; empty until used).
-    memos: Vec<Memo<u128>>,
+    /// Members memoised by the protocols' writers (see [`JsonBuf::memo`]; empty until used),
+    /// in slots chosen by a hash of the key: the keys (0 for none) apart from the texts, so
+    /// that a lookup reads one small array.
+    memo_keys: Vec<u128>,
+    memo_texts: Vec<Vec<u8>>,
 }
 
 /// Members rendered once and copied for as long as what they render stays the same: the
@@ -28,12 +31,12 @@ pub struct JsonBuf {
 pub struct Memo<K> {
     /// What `text` renders; `None` before the first use.
     key: Option<K>,
-    text: JsonBuf,
+    text: Vec<u8>,
 }
 
 impl<K> Default for Memo<K> {
     fn default() -> Self {
-        Memo { key: None, text: JsonBuf::default() }
+        Memo { key: None, text: Vec::new() }
     }
 }
 
@@ -42,14 +45,12 @@ impl<K: PartialEq> Memo<K> {
     /// differs from the last one's. `render` must depend on `key` alone.
     #[inline]
     pub fn write(&mut self, out: &mut JsonBuf, key: K, render: impl FnOnce(&mut JsonBuf)) {
-        if self.key.as_ref() != Some(&key) {
-            self.text.clear();
-            self.text.begin();
-            render(&mut self.text);
+        if self.key.as_ref() == Some(&key) {
+            out.members(&self.text);
+        } else {
+            out.render_into(&mut self.text, render);
             self.key = Some(key);
         }
-        // The members without the `{` that opened them.
-        out.members(self.text.as_bytes().get(1..).unwrap_or_default());
     }
 }
 
@@ -73,7 +74,13 @@ const FLOW_MEMOS: usize = 256;
 impl JsonBuf {
     /// An empty buffer.
     pub fn new() -> Self {
-        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true, flows: Vec::new(), memos: Vec::new() }
+        JsonBuf {
+            buf: Vec::with_capacity(1 << 16),
+            first: true,
+            flows: Vec::new(),
+            memo_keys: Vec::new(),
+            memo_texts: Vec::new(),
+        }
     }
 
     /// The bytes written so far.
@@ -167,20 +174,44 @@ impl JsonBuf {
     }
 
     /// Writes the members `render` writes, or copies them if they were written before for the
-    /// same `key`. `render` must depend on `key` alone, and the key's top byte must be a tag of
-    /// its writer's own, so that two writers never share an entry. A key that shares its slot
-    /// with another is rendered anew.
+    /// same `key`. `render` must depend on `key` alone, and the key's top byte must be a
+    /// non-zero tag of its writer's own, so that two writers never share an entry. A key that
+    /// shares its slot with another is rendered anew.
     pub fn memo(&mut self, key: u128, render: impl FnOnce(&mut JsonBuf)) {
-        let mut memos = std::mem::take(&mut self.memos);
-        if memos.is_empty() {
-            memos.resize_with(MEMOS, Memo::default);
+        if self.memo_keys.is_empty() {
+            self.memo_keys.resize(MEMOS, 0);
+            self.memo_texts.resize_with(MEMOS, Vec::new);
         }
         // Fibonacci hashing of the key folded to 64 bits; the top eleven bits pick the slot.
-        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53;
-        if let Some(m) = memos.get_mut(h as usize % MEMOS) {
-            m.write(self, key, render);
+        let slot = (((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53) as usize;
+        let JsonBuf { buf, first, memo_keys, memo_texts, .. } = self;
+        let (Some(k), Some(text)) = (memo_keys.get_mut(slot), memo_texts.get_mut(slot)) else { return };
+        if *k == key {
+            // As `members` does, with the text borrowed apart from the buffer.
+            if !text.is_empty() {
+                if !*first {
+                    buf.push(b',');
+                }
+                *first = false;
+                buf.extend_from_slice(text);
+            }
+            return;
         }
-        self.memos = memos;
+        *k = key;
+        let mut text = std::mem::take(text);
+        self.render_into(&mut text, render);
+        if let Some(t) = self.memo_texts.get_mut(slot) {
+            *t = text;
+        }
+    }
+
+    /// Runs `render` on this buffer and keeps in `text` the members it wrote, without the
+    /// comma it put before the first.
+    fn render_into(&mut self, text: &mut Vec<u8>, render: impl FnOnce(&mut JsonBuf)) {
+        let start = self.buf.len() + usize::from(!self.first);
+        render(self);
+        text.clear();
+        text.extend_from_slice(self.buf.get(start..).unwrap_or_default());
     }
 
     /// Members already written (`"a":1,"b":2`, as another buffer wrote them after its `{`),
