@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Endpoint, Pdu, PduBody, Protocol, Timestamp, Transport};
+use otsensor_dissectors::event::{Endpoint, FuncName, Pdu, PduBody, Protocol, Timestamp, Transport};
 
 /// A JSON text being built in a reused buffer. Writers call the `key_*` methods in order; the
 /// buffer takes care of commas.
@@ -501,17 +501,18 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
     out.key_ts("ts", pdu.ts);
     out.key_u64("pkt", pdu.pkt);
     write_endpoints(out, pdu);
-    out.key_bool("is_request", pdu.is_request());
-    out.key_u64("func", u64::from(pdu.body.func()));
-    match pdu.body.func_name() {
-        otsensor_dissectors::event::FuncName::Known(n) => out.key_str("func_name", n),
-        otsensor_dissectors::event::FuncName::Unknown(n) => {
-            out.key("func_name");
-            out.sep();
-            out.buf.extend_from_slice(b"\"unknown-");
-            push_u64(&mut out.buf, u64::from(n));
-            out.buf.push(b'"');
+    let (is_request, func, name) = (pdu.is_request(), pdu.body.func(), pdu.body.func_name());
+    match name {
+        // Tag 6: the name is a static string, known by its address and length.
+        FuncName::Known(n) if n.len() <= usize::from(u16::MAX) => {
+            let key = 6u128 << 120
+                | (n.as_ptr() as usize as u128) << 48
+                | (n.len() as u128) << 32
+                | u128::from(func) << 8
+                | u128::from(is_request);
+            out.memo(key, |out| write_func(out, is_request, func, name));
         }
+        _ => write_func(out, is_request, func, name),
     }
     out.begin_array("flags");
     for f in pdu.body.flags().iter() {
@@ -525,6 +526,22 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
         PduBody::S7Plus(s) => super::json_s7::write_plus(out, s),
     }
     out.end_line();
+}
+
+/// `is_request`, `func` and `func_name`.
+fn write_func(out: &mut JsonBuf, is_request: bool, func: u16, name: FuncName) {
+    out.key_bool("is_request", is_request);
+    out.key_u64("func", u64::from(func));
+    match name {
+        FuncName::Known(n) => out.key_str("func_name", n),
+        FuncName::Unknown(n) => {
+            out.key("func_name");
+            out.sep();
+            out.buf.extend_from_slice(b"\"unknown-");
+            push_u64(&mut out.buf, u64::from(n));
+            out.buf.push(b'"');
+        }
+    }
 }
 
 /// `proto`, `src_ip`, `src_port`, `dst_ip`, `dst_port`, `transport` and `flow`: the same for
