@@ -582,7 +582,94 @@ fn write_endpoints(out: &mut JsonBuf, pdu: &Pdu<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// serde_json's escaping of `s` with the two escapes it writes short (`\b`, `\f`) spelt as
+    /// `\u00XX`, as this writer (and the expected outputs) always spelt them.
+    fn serde_escaped(s: &str) -> String {
+        let json = serde_json::to_string(s).unwrap();
+        let mut out = String::with_capacity(json.len());
+        let mut chars = json.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('b') => out.push_str("\\u0008"),
+                Some('f') => out.push_str("\\u000c"),
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+
+    /// Strings rich in what needs escaping, at every length around the eight-byte words.
+    fn tricky_strings() -> impl Strategy<Value = String> {
+        let c = prop_oneof![any::<char>(), (0u8..0x20).prop_map(char::from), Just('"'), Just('\\'), Just('\u{7f}')];
+        proptest::collection::vec(c, 0..40).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn escapes_any_string_as_serde_json_does(s in tricky_strings()) {
+            let mut b = JsonBuf::new();
+            b.str(&s);
+            prop_assert_eq!(std::str::from_utf8(b.as_bytes()).unwrap(), serde_escaped(&s));
+        }
+
+        #[test]
+        fn writes_any_number_as_display_does(v in any::<u64>(), w in any::<i64>()) {
+            let mut b = JsonBuf::new();
+            b.u64(v);
+            b.first = true;
+            b.i64(w);
+            prop_assert_eq!(String::from_utf8(b.as_bytes().to_vec()).unwrap(), format!("{v}{w}"));
+        }
+    }
+
+    #[test]
+    fn writes_numbers_at_every_digit_count_boundary() {
+        let mut b = JsonBuf::new();
+        let mut expected = String::new();
+        for d in 0..20u32 {
+            let p = 10u64.pow(d);
+            for v in [p - 1, p, p + 1, p.saturating_mul(9)] {
+                b.u64(v);
+                expected.push_str(&format!("{}{v}", if expected.is_empty() { "" } else { "," }));
+            }
+        }
+        b.u64(u64::MAX);
+        expected.push_str(&format!(",{}", u64::MAX));
+        assert_eq!(std::str::from_utf8(b.as_bytes()).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_memoised_member_list_reads_as_first_written_wherever_it_is_copied() {
+        let ab = |b: &mut JsonBuf| {
+            b.key_u64("a", 1);
+            b.key_str("b", "x");
+        };
+        let mut b = JsonBuf::new();
+        let mut flows = Memo::default();
+        for _ in 0..2 {
+            b.begin();
+            b.memo(7 << 120, ab); // first member: no comma before it
+            b.key_u64("c", 2);
+            b.memo(8 << 120, |b| b.key_null("d")); // after another: a comma
+            b.memo(9 << 120, |_| {}); // nothing: no comma either
+            flows.write(&mut b, 1u8, ab);
+            b.end_line();
+        }
+        let line = "{\"a\":1,\"b\":\"x\",\"c\":2,\"d\":null,\"a\":1,\"b\":\"x\"}\n";
+        assert_eq!(std::str::from_utf8(b.as_bytes()).unwrap(), format!("{line}{line}"));
+    }
 
     #[test]
     fn writes_timestamps_with_every_recorded_digit() {
