@@ -36,14 +36,25 @@ pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
         out.key_opt_u64("tpdu_size", c.tpdu_size.map(|t| 1u64 << (t & 31)));
         return;
     }
-    out.key_u64("rosctr", u64::from(s.rosctr));
-    out.key_str("rosctr_name", names::rosctr_name(s.rosctr));
+    // Tag 7: the ROSCTR keys, from the ROSCTR alone.
+    out.memo(7u128 << 120 | u128::from(s.rosctr), |out| {
+        out.key_u64("rosctr", u64::from(s.rosctr));
+        out.key_str("rosctr_name", names::rosctr_name(s.rosctr));
+    });
     out.key_u64("pdu_ref", u64::from(s.pdu_ref));
-    out.key_opt_u64("error_class", s.error_class.map(u64::from));
-    out.key_opt_u64("error_code", s.error_code.map(u64::from));
-    if let Some(c) = s.error_class.filter(|&c| c != 0) {
-        out.key_str("error_class_name", names::error_class_name(c));
-    }
+    // Tag 8: the error keys, from the class and code (each absent, bit 16 or 17, or a byte).
+    let key = 8u128 << 120
+        | u128::from(s.error_class.is_none()) << 16
+        | u128::from(s.error_code.is_none()) << 17
+        | u128::from(s.error_class.unwrap_or(0)) << 8
+        | u128::from(s.error_code.unwrap_or(0));
+    out.memo(key, |out| {
+        out.key_opt_u64("error_class", s.error_class.map(u64::from));
+        out.key_opt_u64("error_code", s.error_code.map(u64::from));
+        if let Some(c) = s.error_class.filter(|&c| c != 0) {
+            out.key_str("error_class_name", names::error_class_name(c));
+        }
+    });
     if let Some(u) = &s.userdata {
         out.key_u64("userdata_type", u64::from(u.utype));
         out.key_str("userdata_type_name", names::userdata_type_name(u.utype));
