@@ -25,10 +25,10 @@ pub struct JsonBuf {
 }
 
 /// Members rendered once and copied for as long as what they render stays the same: the
-/// text of the keys that repeat from one PDU to the next (a flow's endpoints, a DNP3 object
-/// type), copied at the cost of one memcpy instead of being written key by key.
+/// text of keys that repeat from one PDU to the next (here a flow's endpoints), copied at the
+/// cost of one memcpy instead of being written key by key.
 #[derive(Debug)]
-pub struct Memo<K> {
+struct Memo<K> {
     /// What `text` renders; `None` before the first use.
     key: Option<K>,
     text: Vec<u8>,
@@ -44,7 +44,7 @@ impl<K: PartialEq> Memo<K> {
     /// Writes the members `render` writes for `key` into `out`, rendering them only if `key`
     /// differs from the last one's. `render` must depend on `key` alone.
     #[inline]
-    pub fn write(&mut self, out: &mut JsonBuf, key: K, render: impl FnOnce(&mut JsonBuf)) {
+    fn write(&mut self, out: &mut JsonBuf, key: K, render: impl FnOnce(&mut JsonBuf)) {
         if self.key.as_ref() == Some(&key) {
             out.members(&self.text);
         } else {
@@ -64,7 +64,7 @@ struct FlowKey {
     flow: u64,
 }
 
-/// Entries of the protocols' memo table, in slots chosen by a hash of the key.
+/// Entries of the protocols' memo table, in slots chosen by a hash of the key (a power of two).
 const MEMOS: usize = 2048;
 
 /// Flows whose endpoint keys are kept rendered, in slots chosen by the flow's id: enough for
@@ -182,10 +182,16 @@ impl JsonBuf {
             self.memo_keys.resize(MEMOS, 0);
             self.memo_texts.resize_with(MEMOS, Vec::new);
         }
-        // Fibonacci hashing of the key folded to 64 bits; the top eleven bits pick the slot.
-        let slot = (((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53) as usize;
+        debug_assert!(key >> 120 != 0, "a memo key carries its writer's tag");
+        // Fibonacci hashing of the key folded to 64 bits; its top bits pick the slot.
+        let hash = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let slot = (hash >> (64 - MEMOS.trailing_zeros())) as usize;
         let JsonBuf { buf, first, memo_keys, memo_texts, .. } = self;
-        let (Some(k), Some(text)) = (memo_keys.get_mut(slot), memo_texts.get_mut(slot)) else { return };
+        let (Some(k), Some(text)) = (memo_keys.get_mut(slot), memo_texts.get_mut(slot)) else {
+            // Not reached (the slot is below MEMOS), but written out rather than lost if it were.
+            render(self);
+            return;
+        };
         if *k == key {
             // As `members` does, with the text borrowed apart from the buffer.
             if !text.is_empty() {

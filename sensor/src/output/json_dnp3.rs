@@ -13,7 +13,7 @@ use otsensor_dissectors::dnp3::objects::{control_status_name, Float};
 use otsensor_dissectors::dnp3::{iin_names, Dnp3Pdu, ObjectError, Range};
 use otsensor_dissectors::event::Space;
 
-use super::json::{JsonBuf, Memo};
+use super::json::JsonBuf;
 
 /// Values written per PDU at most, so that one huge response cannot blow up a line.
 const MAX_VALUES: usize = 256;
@@ -168,7 +168,6 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut n = 0usize;
-    let mut prefix = Memo::default();
     d.for_each_value_exact(&mut |v, exact| {
         if n >= MAX_VALUES {
             return;
@@ -179,8 +178,8 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         n += 1;
         let Space::Dnp3 { group, variation } = v.space else { return };
         out.begin();
-        // `"group":G,"variation":V`: the same for a run of points of one object type.
-        prefix.write(out, (group, variation), |b| {
+        // `"group":G,"variation":V` (tag 10): the same for a run of points of one object type.
+        out.memo(10u128 << 120 | u128::from(group) << 8 | u128::from(variation), |b| {
             b.key_u64("group", u64::from(group));
             b.key_u64("variation", u64::from(variation));
         });
