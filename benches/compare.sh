@@ -4,8 +4,8 @@
 # and DNP3 parsers and the small rule set of benches/suricata/ (when installed: see
 # ../shared/tools/install-suricata.sh). Prints a Markdown table per capture, for BENCHMARKS.md.
 #
-#   benches/compare.sh [WORKLOAD...]     workloads: modbus plant syn-flood midstream-flood
-#                                        half-open long-lived (default: all)
+#   benches/compare.sh [WORKLOAD...]     workloads: modbus dnp3 s7 plant syn-flood
+#                                        midstream-flood half-open long-lived (default: all)
 #   PACKETS=1000000 RUNS=5 LONG_RUNS=3 FLOWS=1000000 OUT=benches/out benches/compare.sh
 #
 # Each contender runs RUNS times under /usr/bin/time -v: the median wall time and its spread
@@ -20,6 +20,9 @@
 #   run-1/-2    otsensor run --read with 1 and 2 workers, the same baseline, no learning
 #   suricata    suricata -r --runmode single -k none -S benches/suricata/ics.rules
 #
+# modbus, dnp3 and s7 are one protocol's polling each (gencap --proto), so that the json line
+# under each table gives `dissect`'s JSON PDUs/s per protocol; each is scored against a
+# baseline learned from another seed of the same protocol.
 # Flood captures interleave the plant's Modbus polling with 9 flood frames per legitimate
 # frame, each flood flow from a new source. long-lived holds FLOWS concurrent connections;
 # otsensor runs it with --max-flows above FLOWS so that every flow is tracked at once.
@@ -31,7 +34,7 @@ long_runs=${LONG_RUNS:-3} # the long-lived capture is five times larger
 flows=${FLOWS:-1000000}
 out=${OUT:-benches/out}
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(modbus plant syn-flood midstream-flood half-open long-lived)
+[ ${#workloads[@]} -gt 0 ] || workloads=(modbus dnp3 s7 plant syn-flood midstream-flood half-open long-lived)
 mkdir -p "$out"
 cargo build --release -q -p otsensor -p otsensor-benches --bins
 bin=target/release
@@ -39,7 +42,7 @@ bin=target/release
 capture() { # capture WORKLOAD SEED -> path of the generated capture
   local w=$1 seed=$2 cap
   case $w in
-    modbus | plant) cap="$out/$w-$packets-s$seed.pcap"
+    modbus | dnp3 | s7 | plant) cap="$out/$w-$packets-s$seed.pcap"
       [ -f "$cap" ] || $bin/gencap --proto "$w" --packets "$packets" --seed "$seed" -o "$cap" 2> /dev/null ;;
     long-lived) local n=$((3 * flows + 2 * flows))
       cap="$out/$w-$flows-s$seed.pcap"
@@ -76,7 +79,7 @@ echo "otsensor $(git rev-parse --short HEAD), $(nproc) CPUs, $runs runs each, $(
 for w in "${workloads[@]}"; do
   cap=$(capture "$w" 1)
   case $w in
-    plant) clean=$(capture plant 2) ;;
+    dnp3 | s7 | plant) clean=$(capture "$w" 2) ;;
     long-lived) clean=$(capture modbus 2) ;;
     *) clean=$(capture modbus 2) ;;
   esac

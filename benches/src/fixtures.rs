@@ -71,3 +71,27 @@ pub fn dissect_json(pkts: &[OwnedPacket], buf: &mut otsensor::output::json::Json
     }
     bytes + buf.len()
 }
+
+/// Frames of a generated capture, kept in memory.
+struct Collect(Vec<OwnedPacket>);
+
+impl crate::gen::Frames for Collect {
+    fn frame(&mut self, ts_us: u64, frame: &[u8]) -> std::io::Result<()> {
+        let nanos = i64::try_from(ts_us.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let index = self.0.len() as u64 + 1;
+        // Link type 1: Ethernet, as `gencap` writes.
+        self.0.push(OwnedPacket { ts: Timestamp::from_nanos(nanos), index, linktype: 1, data: frame.to_vec() });
+        Ok(())
+    }
+    fn packets(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+/// The packets `gencap` would write for `plan`, generated in memory (no capture file needed).
+pub fn generate(plan: &crate::gen::Plan) -> Vec<OwnedPacket> {
+    let mut frames = Collect(Vec::new());
+    // Writing into memory cannot fail.
+    let _ = crate::gen::generate_into(plan, &mut frames);
+    frames.0
+}

@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Pdu, PduBody, Timestamp};
+use otsensor_dissectors::event::{Endpoint, FuncName, Pdu, PduBody, Protocol, Timestamp, Transport};
 
 /// A JSON text being built in a reused buffer. Writers call the `key_*` methods in order; the
 /// buffer takes care of commas.
@@ -15,12 +15,72 @@ use otsensor_dissectors::event::{Pdu, PduBody, Timestamp};
 pub struct JsonBuf {
     buf: Vec<u8>,
     first: bool,
+    /// The endpoint keys of recent flows' PDUs, as [`write_pdu`] wrote them (empty until then).
+    flows: Vec<Memo<FlowKey>>,
+    /// Members memoised by the protocols' writers (see [`JsonBuf::memo`]; empty until used),
+    /// in slots chosen by a hash of the key: the keys (0 for none) apart from the texts, so
+    /// that a lookup reads one small array.
+    memo_keys: Vec<u128>,
+    memo_texts: Vec<Vec<u8>>,
 }
+
+/// Members rendered once and copied for as long as what they render stays the same: the
+/// text of keys that repeat from one PDU to the next (here a flow's endpoints), copied at the
+/// cost of one memcpy instead of being written key by key.
+#[derive(Debug)]
+struct Memo<K> {
+    /// What `text` renders; `None` before the first use.
+    key: Option<K>,
+    text: Vec<u8>,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo { key: None, text: Vec::new() }
+    }
+}
+
+impl<K: PartialEq> Memo<K> {
+    /// Writes the members `render` writes for `key` into `out`, rendering them only if `key`
+    /// differs from the last one's. `render` must depend on `key` alone.
+    #[inline]
+    fn write(&mut self, out: &mut JsonBuf, key: K, render: impl FnOnce(&mut JsonBuf)) {
+        if self.key.as_ref() == Some(&key) {
+            out.members(&self.text);
+        } else {
+            out.render_into(&mut self.text, render);
+            self.key = Some(key);
+        }
+    }
+}
+
+/// What the endpoint keys of a PDU's line (`proto` to `flow`) are a function of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FlowKey {
+    protocol: Protocol,
+    src: Endpoint,
+    dst: Endpoint,
+    transport: Transport,
+    flow: u64,
+}
+
+/// Entries of the protocols' memo table, in slots chosen by a hash of the key (a power of two).
+const MEMOS: usize = 2048;
+
+/// Flows whose endpoint keys are kept rendered, in slots chosen by the flow's id: enough for
+/// a plant's connections polled in turn; a flow that shares a slot re-renders its keys.
+const FLOW_MEMOS: usize = 256;
 
 impl JsonBuf {
     /// An empty buffer.
     pub fn new() -> Self {
-        JsonBuf { buf: Vec::with_capacity(1 << 16), first: true }
+        JsonBuf {
+            buf: Vec::with_capacity(1 << 16),
+            first: true,
+            flows: Vec::new(),
+            memo_keys: Vec::new(),
+            memo_texts: Vec::new(),
+        }
     }
 
     /// The bytes written so far.
@@ -90,6 +150,9 @@ impl JsonBuf {
         self.first = true;
     }
 
+    // The small writers are `#[inline]`: each PDU's line is a few dozen of them with constant
+    // keys, which the compiler then copies with a few moves rather than calls to memcpy.
+    #[inline(always)]
     fn sep(&mut self) {
         if !self.first {
             self.buf.push(b',');
@@ -98,24 +161,91 @@ impl JsonBuf {
     }
 
     /// Writes `"k":` (keys are static identifiers and need no escaping).
+    #[inline(always)]
     pub fn key(&mut self, k: &str) {
-        self.sep();
-        self.buf.push(b'"');
+        if self.first {
+            self.buf.push(b'"');
+        } else {
+            self.buf.extend_from_slice(b",\"");
+        }
         self.buf.extend_from_slice(k.as_bytes());
         self.buf.extend_from_slice(b"\":");
         self.first = true;
     }
 
+    /// Writes the members `render` writes, or copies them if they were written before for the
+    /// same `key`. `render` must depend on `key` alone, and the key's top byte must be a
+    /// non-zero tag of its writer's own, so that two writers never share an entry. A key that
+    /// shares its slot with another is rendered anew.
+    pub fn memo(&mut self, key: u128, render: impl FnOnce(&mut JsonBuf)) {
+        if self.memo_keys.is_empty() {
+            self.memo_keys.resize(MEMOS, 0);
+            self.memo_texts.resize_with(MEMOS, Vec::new);
+        }
+        debug_assert!(key >> 120 != 0, "a memo key carries its writer's tag");
+        // Fibonacci hashing of the key folded to 64 bits; its top bits pick the slot.
+        let hash = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let slot = (hash >> (64 - MEMOS.trailing_zeros())) as usize;
+        let JsonBuf { buf, first, memo_keys, memo_texts, .. } = self;
+        let (Some(k), Some(text)) = (memo_keys.get_mut(slot), memo_texts.get_mut(slot)) else {
+            // Not reached (the slot is below MEMOS), but written out rather than lost if it were.
+            render(self);
+            return;
+        };
+        if *k == key {
+            // As `members` does, with the text borrowed apart from the buffer.
+            if !text.is_empty() {
+                if !*first {
+                    buf.push(b',');
+                }
+                *first = false;
+                buf.extend_from_slice(text);
+            }
+            return;
+        }
+        *k = key;
+        let mut text = std::mem::take(text);
+        self.render_into(&mut text, render);
+        if let Some(t) = self.memo_texts.get_mut(slot) {
+            *t = text;
+        }
+    }
+
+    /// Runs `render` on this buffer and keeps in `text` the members it wrote, without the
+    /// comma it put before the first.
+    fn render_into(&mut self, text: &mut Vec<u8>, render: impl FnOnce(&mut JsonBuf)) {
+        let start = self.buf.len() + usize::from(!self.first);
+        render(self);
+        text.clear();
+        text.extend_from_slice(self.buf.get(start..).unwrap_or_default());
+    }
+
+    /// Members already written (`"a":1,"b":2`, as another buffer wrote them after its `{`),
+    /// copied as they are.
+    #[inline]
+    pub fn members(&mut self, text: &[u8]) {
+        if text.is_empty() {
+            return;
+        }
+        self.sep();
+        self.buf.extend_from_slice(text);
+    }
+
     /// An unsigned number as an array element.
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.sep();
-        self.buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        push_u64(&mut self.buf, v);
     }
 
     /// A signed number as an array element.
+    #[inline]
     pub fn i64(&mut self, v: i64) {
         self.sep();
-        self.buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        if v < 0 {
+            self.buf.push(b'-');
+        }
+        push_u64(&mut self.buf, v.unsigned_abs());
     }
 
     /// A floating-point number as an array element, in the shortest form that reads back to
@@ -135,18 +265,21 @@ impl JsonBuf {
     }
 
     /// A string as an array element.
+    #[inline]
     pub fn str(&mut self, s: &str) {
         self.sep();
         self.escaped(s.as_bytes());
     }
 
     /// `"k":v`.
+    #[inline]
     pub fn key_u64(&mut self, k: &str, v: u64) {
         self.key(k);
         self.u64(v);
     }
 
     /// `"k":v` or `"k":null`.
+    #[inline]
     pub fn key_opt_u64(&mut self, k: &str, v: Option<u64>) {
         match v {
             Some(v) => self.key_u64(k, v),
@@ -155,6 +288,7 @@ impl JsonBuf {
     }
 
     /// `"k":null`.
+    #[inline]
     pub fn key_null(&mut self, k: &str) {
         self.key(k);
         self.sep();
@@ -162,6 +296,7 @@ impl JsonBuf {
     }
 
     /// `"k":true|false`.
+    #[inline]
     pub fn key_bool(&mut self, k: &str, v: bool) {
         self.key(k);
         self.sep();
@@ -169,6 +304,7 @@ impl JsonBuf {
     }
 
     /// `"k":"s"`, escaped.
+    #[inline]
     pub fn key_str(&mut self, k: &str, s: &str) {
         self.key(k);
         self.str(s);
@@ -210,16 +346,15 @@ impl JsonBuf {
             }
             (ts.secs.unsigned_abs(), ts.nanos)
         };
-        self.buf.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+        push_u64(&mut self.buf, secs);
         self.buf.push(b'.');
-        let (frac, digits) = if nanos % 1000 == 0 { (nanos / 1000, 6) } else { (nanos, 9) };
-        let mut tmp = [b'0'; 9];
-        let mut f = frac;
-        for i in (0..digits).rev() {
-            tmp[i] = b'0' + (f % 10) as u8;
-            f /= 10;
+        if nanos % 1000 == 0 {
+            push_padded(&mut self.buf, nanos / 1000 % 1_000_000, 6);
+        } else {
+            // Nine digits: the first, then eight (`nanos` is below 10^9).
+            self.buf.push(b'0' + (nanos / 100_000_000 % 10) as u8);
+            push_padded(&mut self.buf, nanos % 100_000_000, 8);
         }
-        self.buf.extend_from_slice(&tmp[..digits]);
     }
 
     /// `"k":"a.b.c.d"` or an IPv6 address.
@@ -229,12 +364,11 @@ impl JsonBuf {
         self.buf.push(b'"');
         match ip {
             IpAddr::V4(v4) => {
-                let mut ib = itoa::Buffer::new();
-                for (i, o) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        self.buf.push(b'.');
-                    }
-                    self.buf.extend_from_slice(ib.format(o).as_bytes());
+                let [a, b, c, d] = v4.octets();
+                push_u64(&mut self.buf, u64::from(a));
+                for o in [b, c, d] {
+                    self.buf.push(b'.');
+                    push_u64(&mut self.buf, u64::from(o));
                 }
             }
             IpAddr::V6(v6) => {
@@ -246,6 +380,12 @@ impl JsonBuf {
 
     fn escaped(&mut self, s: &[u8]) {
         self.buf.push(b'"');
+        // Names and most values need no escaping: one check, one copy.
+        if is_plain(s) {
+            self.buf.extend_from_slice(s);
+            self.buf.push(b'"');
+            return;
+        }
         for &c in s {
             match c {
                 b'"' => self.buf.extend_from_slice(b"\\\""),
@@ -263,35 +403,122 @@ impl JsonBuf {
     }
 }
 
+/// Whether no byte of `s` needs escaping, tested eight bytes at a time: a byte is below 0x20,
+/// or equal to `"` or `\\`, if subtracting it from the bound (or the character XOR-ed in)
+/// borrows into its high bit while its own high bit is clear (the bit hacks `hasless` and
+/// `haszero`, exact as a yes or no for any word).
+#[inline]
+fn is_plain(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let special = control | (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash);
+        if special & HIGH != 0 {
+            return false;
+        }
+    }
+    !chunks.remainder().iter().any(|&c| needs_escape(c))
+}
+
+/// Whether `c` cannot stand for itself inside a JSON string (RFC 8259 section 7).
+#[inline]
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// Appends `v` in decimal.
+///
+/// The digits are computed together in a word, eight at a time, and each word is copied whole
+/// with the unused tail cut off: a copy of constant size is one store, where a copy of the
+/// digits' length is a call to memcpy, and digits stored a byte at a time into an array then
+/// read back as a word stall the store forwarding (each cost more than the digits themselves).
+#[inline(always)]
+fn push_u64(buf: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    if v < 10 {
+        buf.push(b'0' + v as u8);
+    } else if v < 1000 {
+        // Most values, ports and counts: three digits at most, in a word from scalar digits.
+        let v = v as u32;
+        let (h, t, o) = (v / 100, v / 10 % 10, v % 10);
+        let (word, n) = if h == 0 { (0x3030 | t | o << 8, 2) } else { (0x30_3030 | h | t << 8 | o << 16, 3) };
+        let len = buf.len();
+        buf.extend_from_slice(&word.to_le_bytes());
+        buf.truncate(len + n);
+    } else if v < E8 {
+        push_word(buf, digits8(v), true);
+    } else if v < E8 * E8 {
+        push_word(buf, digits8(v / E8), true);
+        push_word(buf, digits8(v % E8), false);
+    } else {
+        buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+}
+
+/// The eight decimal digits of `v` (below 10^8, with leading zeros) as ASCII in a word, the
+/// first digit in the lowest byte so that the word's little-endian bytes read in order.
+///
+/// Each step splits every lane of the word in two at once (4 + 4 digits, then 2 + 2, then
+/// 1 + 1), dividing by multiplying with a reciprocal that is exact over the lane's range.
+#[inline(always)]
+fn digits8(v: u64) -> u64 {
+    // 32-bit lanes: the first four digits, the last four.
+    let a = (v / 10_000) | ((v % 10_000) << 32);
+    // 16-bit lanes: n / 100 is (n * 10486) >> 20 for n below 10^4.
+    let hundreds = ((a * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let b = hundreds | ((a - hundreds * 100) << 16);
+    // 8-bit lanes: n / 10 is (n * 103) >> 10 for n below 100.
+    let tens = ((b * 103) >> 10) & 0x000f_000f_000f_000f;
+    let c = tens | ((b - tens * 10) << 8);
+    c | 0x3030_3030_3030_3030
+}
+
+/// Appends the eight digits of `word` (from [`digits8`]), without their leading zeros if
+/// `trim` (the number is then at least 1).
+#[inline(always)]
+fn push_word(buf: &mut Vec<u8>, word: u64, trim: bool) {
+    // A leading zero digit is the byte 0x30: its low nibble is zero.
+    // At most seven: the caller's number is not zero.
+    let zeros = if trim { ((word & 0x0f0f_0f0f_0f0f_0f0f).trailing_zeros() / 8).min(7) as usize } else { 0 };
+    let len = buf.len();
+    buf.extend_from_slice(&(word >> (8 * zeros)).to_le_bytes());
+    buf.truncate(len + 8 - zeros);
+}
+
+/// Appends `v` (below 10^8) in decimal, padded with zeros to `width` digits (at most 8).
+#[inline]
+fn push_padded(buf: &mut Vec<u8>, v: u32, width: usize) {
+    let word = digits8(u64::from(v)) >> (8 * (8 - width.min(8)));
+    let len = buf.len();
+    buf.extend_from_slice(&word.to_le_bytes());
+    buf.truncate(len + width.min(8));
+}
+
 /// Writes `pdu` as one JSON line.
 pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
     out.begin();
     out.key_ts("ts", pdu.ts);
     out.key_u64("pkt", pdu.pkt);
-    out.key_str("proto", pdu.body.protocol().name());
-    out.key_ip("src_ip", pdu.src.ip);
-    out.key_u64("src_port", u64::from(pdu.src.port));
-    out.key_ip("dst_ip", pdu.dst.ip);
-    out.key_u64("dst_port", u64::from(pdu.dst.port));
-    out.key_str(
-        "transport",
-        match pdu.transport {
-            otsensor_dissectors::event::Transport::Tcp => "tcp",
-            otsensor_dissectors::event::Transport::Udp => "udp",
-        },
-    );
-    out.key_u64("flow", pdu.flow_id);
-    out.key_bool("is_request", pdu.is_request());
-    out.key_u64("func", u64::from(pdu.body.func()));
-    match pdu.body.func_name() {
-        otsensor_dissectors::event::FuncName::Known(n) => out.key_str("func_name", n),
-        otsensor_dissectors::event::FuncName::Unknown(n) => {
-            out.key("func_name");
-            out.sep();
-            out.buf.extend_from_slice(b"\"unknown-");
-            out.buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            out.buf.push(b'"');
+    write_endpoints(out, pdu);
+    let (is_request, func, name) = (pdu.is_request(), pdu.body.func(), pdu.body.func_name());
+    match name {
+        // Tag 6: the name is a static string, known by its address and length.
+        FuncName::Known(n) if n.len() <= usize::from(u16::MAX) => {
+            let key = 6u128 << 120
+                | (n.as_ptr() as usize as u128) << 48
+                | (n.len() as u128) << 32
+                | u128::from(func) << 8
+                | u128::from(is_request);
+            out.memo(key, |out| write_func(out, is_request, func, name));
         }
+        _ => write_func(out, is_request, func, name),
     }
     out.begin_array("flags");
     for f in pdu.body.flags().iter() {
@@ -307,9 +534,148 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
     out.end_line();
 }
 
+/// `is_request`, `func` and `func_name`.
+fn write_func(out: &mut JsonBuf, is_request: bool, func: u16, name: FuncName) {
+    out.key_bool("is_request", is_request);
+    out.key_u64("func", u64::from(func));
+    match name {
+        FuncName::Known(n) => out.key_str("func_name", n),
+        FuncName::Unknown(n) => {
+            out.key("func_name");
+            out.sep();
+            out.buf.extend_from_slice(b"\"unknown-");
+            push_u64(&mut out.buf, u64::from(n));
+            out.buf.push(b'"');
+        }
+    }
+}
+
+/// `proto`, `src_ip`, `src_port`, `dst_ip`, `dst_port`, `transport` and `flow`: the same for
+/// every PDU of a flow in one direction, so rendered once per flow and direction and copied.
+fn write_endpoints(out: &mut JsonBuf, pdu: &Pdu<'_>) {
+    let key = FlowKey {
+        protocol: pdu.body.protocol(),
+        src: pdu.src,
+        dst: pdu.dst,
+        transport: pdu.transport,
+        flow: pdu.flow_id,
+    };
+    let mut flows = std::mem::take(&mut out.flows);
+    if flows.is_empty() {
+        flows.resize_with(FLOW_MEMOS, Memo::default);
+    }
+    // Both directions of a flow share its id: the direction picks one of two adjacent slots.
+    let slot = (pdu.flow_id as usize).wrapping_mul(2) + usize::from(pdu.src > pdu.dst);
+    if let Some(memo) = flows.get_mut(slot % FLOW_MEMOS) {
+        memo.write(out, key, |b| {
+            b.key_str("proto", key.protocol.name());
+            b.key_ip("src_ip", key.src.ip);
+            b.key_u64("src_port", u64::from(key.src.port));
+            b.key_ip("dst_ip", key.dst.ip);
+            b.key_u64("dst_port", u64::from(key.dst.port));
+            b.key_str(
+                "transport",
+                match key.transport {
+                    Transport::Tcp => "tcp",
+                    Transport::Udp => "udp",
+                },
+            );
+            b.key_u64("flow", key.flow);
+        });
+    }
+    out.flows = flows;
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// serde_json's escaping of `s` with the two escapes it writes short (`\b`, `\f`) spelt as
+    /// `\u00XX`, as this writer (and the expected outputs) always spelt them.
+    fn serde_escaped(s: &str) -> String {
+        let json = serde_json::to_string(s).unwrap();
+        let mut out = String::with_capacity(json.len());
+        let mut chars = json.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('b') => out.push_str("\\u0008"),
+                Some('f') => out.push_str("\\u000c"),
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+
+    /// Strings rich in what needs escaping, at every length around the eight-byte words.
+    fn tricky_strings() -> impl Strategy<Value = String> {
+        let c = prop_oneof![any::<char>(), (0u8..0x20).prop_map(char::from), Just('"'), Just('\\'), Just('\u{7f}')];
+        proptest::collection::vec(c, 0..40).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn escapes_any_string_as_serde_json_does(s in tricky_strings()) {
+            let mut b = JsonBuf::new();
+            b.str(&s);
+            prop_assert_eq!(std::str::from_utf8(b.as_bytes()).unwrap(), serde_escaped(&s));
+        }
+
+        #[test]
+        fn writes_any_number_as_display_does(v in any::<u64>(), w in any::<i64>()) {
+            let mut b = JsonBuf::new();
+            b.u64(v);
+            b.first = true;
+            b.i64(w);
+            prop_assert_eq!(String::from_utf8(b.as_bytes().to_vec()).unwrap(), format!("{v}{w}"));
+        }
+    }
+
+    #[test]
+    fn writes_numbers_at_every_digit_count_boundary() {
+        let mut b = JsonBuf::new();
+        let mut expected = String::new();
+        for d in 0..20u32 {
+            let p = 10u64.pow(d);
+            for v in [p - 1, p, p + 1, p.saturating_mul(9)] {
+                b.u64(v);
+                expected.push_str(&format!("{}{v}", if expected.is_empty() { "" } else { "," }));
+            }
+        }
+        b.u64(u64::MAX);
+        expected.push_str(&format!(",{}", u64::MAX));
+        assert_eq!(std::str::from_utf8(b.as_bytes()).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_memoised_member_list_reads_as_first_written_wherever_it_is_copied() {
+        let ab = |b: &mut JsonBuf| {
+            b.key_u64("a", 1);
+            b.key_str("b", "x");
+        };
+        let mut b = JsonBuf::new();
+        let mut flows = Memo::default();
+        for _ in 0..2 {
+            b.begin();
+            b.memo(7 << 120, ab); // first member: no comma before it
+            b.key_u64("c", 2);
+            b.memo(8 << 120, |b| b.key_null("d")); // after another: a comma
+            b.memo(9 << 120, |_| {}); // nothing: no comma either
+            flows.write(&mut b, 1u8, ab);
+            b.end_line();
+        }
+        let line = "{\"a\":1,\"b\":\"x\",\"c\":2,\"d\":null,\"a\":1,\"b\":\"x\"}\n";
+        assert_eq!(std::str::from_utf8(b.as_bytes()).unwrap(), format!("{line}{line}"));
+    }
 
     #[test]
     fn writes_timestamps_with_every_recorded_digit() {

@@ -20,30 +20,38 @@ const MAX_VALUES: usize = 256;
 
 pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     let l = d.link;
-    out.key_u64("link_src", u64::from(l.src));
-    out.key_u64("link_dst", u64::from(l.dst));
-    out.key_u64("link_func", u64::from(l.function()));
-    match l.link_function().name() {
-        Some(n) => out.key_str("link_func_name", n),
-        None => out.key_null("link_func_name"),
-    }
-    out.key_bool("dir", l.dir());
-    out.key_bool("prm", l.prm());
-    out.key_bool("fcb", l.fcb());
-    out.key_bool("fcv", l.fcv_dfc());
-    match d.transport {
-        Some(t) => {
-            out.key_bool("tp_fir", t & 0x40 != 0);
-            out.key_bool("tp_fin", t & 0x80 != 0);
-            out.key_u64("tp_seq", u64::from(t & 0x3F));
+    // The link keys depend on the addresses and the control octet only (tag 2).
+    let key = 2u128 << 120 | u128::from(l.src) << 32 | u128::from(l.dst) << 16 | u128::from(l.control);
+    out.memo(key, |out| {
+        out.key_u64("link_src", u64::from(l.src));
+        out.key_u64("link_dst", u64::from(l.dst));
+        out.key_u64("link_func", u64::from(l.function()));
+        match l.link_function().name() {
+            Some(n) => out.key_str("link_func_name", n),
+            None => out.key_null("link_func_name"),
         }
-        None => {
-            out.key_null("tp_fir");
-            out.key_null("tp_fin");
-            out.key_null("tp_seq");
+        out.key_bool("dir", l.dir());
+        out.key_bool("prm", l.prm());
+        out.key_bool("fcb", l.fcb());
+        out.key_bool("fcv", l.fcv_dfc());
+    });
+    // The transport keys and `frames` (tag 4): the transport octet cycles through 64 values.
+    let key = 4u128 << 120 | u128::from(d.transport.is_some()) << 24 | u128::from(d.transport.unwrap_or(0)) << 16;
+    out.memo(key | u128::from(d.frames), |out| {
+        match d.transport {
+            Some(t) => {
+                out.key_bool("tp_fir", t & 0x40 != 0);
+                out.key_bool("tp_fin", t & 0x80 != 0);
+                out.key_u64("tp_seq", u64::from(t & 0x3F));
+            }
+            None => {
+                out.key_null("tp_fir");
+                out.key_null("tp_fin");
+                out.key_null("tp_seq");
+            }
         }
-    }
-    out.key_u64("frames", u64::from(d.frames));
+        out.key_u64("frames", u64::from(d.frames));
+    });
     let Some(app) = d.app else {
         for k in ["fir", "fin", "con", "uns", "seq", "iin"] {
             out.key_null(k);
@@ -53,34 +61,44 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         return;
     };
     let c = app.control;
-    out.key_bool("fir", c.fir());
-    out.key_bool("fin", c.fin());
-    out.key_bool("con", c.con());
-    out.key_bool("uns", c.uns());
-    out.key_u64("seq", u64::from(c.seq()));
-    out.key_opt_u64("iin", app.iin.map(u64::from));
-    if let Some(iin) = app.iin {
-        out.begin_array("iin_names");
-        for n in iin_names(iin) {
-            out.str(n);
+    // The application control and IIN keys (tag 5), from the control octet and the IIN.
+    let key = 5u128 << 120 | u128::from(app.iin.is_some()) << 24 | u128::from(app.iin.unwrap_or(0)) << 8;
+    out.memo(key | u128::from(c.0), |out| {
+        out.key_bool("fir", c.fir());
+        out.key_bool("fin", c.fin());
+        out.key_bool("con", c.con());
+        out.key_bool("uns", c.uns());
+        out.key_u64("seq", u64::from(c.seq()));
+        out.key_opt_u64("iin", app.iin.map(u64::from));
+        if let Some(iin) = app.iin {
+            out.begin_array("iin_names");
+            for n in iin_names(iin) {
+                out.str(n);
+            }
+            out.end_array();
         }
-        out.end_array();
-    }
+    });
     out.begin_array("objects");
     let mut headers = d.objects();
+    // Which of the decoded lists below can have entries, so that the PDUs without them (most)
+    // do not walk the object headers once more for each list.
+    let mut lists = Lists::default();
     for h in headers.by_ref() {
+        lists.note(h.group, h.variation, h.has_objects);
         out.begin();
-        out.key_u64("group", u64::from(h.group));
-        out.key_u64("variation", u64::from(h.variation));
-        out.key_u64("qualifier", u64::from(h.qualifier));
-        let (start, stop, count) = match h.range {
-            Range::StartStop { start, stop } => (Some(start), Some(stop), Some(h.range.count())),
-            Range::Count(n) => (None, None, Some(u64::from(n))),
-            Range::All => (None, None, None),
-        };
-        out.key_opt_u64("start", start.map(u64::from));
-        out.key_opt_u64("stop", stop.map(u64::from));
-        out.key_opt_u64("count", count);
+        out.memo(header_key(h.group, h.variation, h.qualifier, h.range), |out| {
+            out.key_u64("group", u64::from(h.group));
+            out.key_u64("variation", u64::from(h.variation));
+            out.key_u64("qualifier", u64::from(h.qualifier));
+            let (start, stop, count) = match h.range {
+                Range::StartStop { start, stop } => (Some(start), Some(stop), Some(h.range.count())),
+                Range::Count(n) => (None, None, Some(u64::from(n))),
+                Range::All => (None, None, None),
+            };
+            out.key_opt_u64("start", start.map(u64::from));
+            out.key_opt_u64("stop", stop.map(u64::from));
+            out.key_opt_u64("count", count);
+        });
         out.end();
     }
     out.end_array();
@@ -97,7 +115,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         );
     }
     let mut crobs = d.crobs().peekable();
-    if crobs.peek().is_some() {
+    if lists.crobs && crobs.peek().is_some() {
         out.begin_array("crobs");
         for c in crobs.take(MAX_VALUES) {
             out.begin();
@@ -114,7 +132,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut aos = d.analog_outputs().peekable();
-    if aos.peek().is_some() {
+    if lists.analog_outputs && aos.peek().is_some() {
         out.begin_array("analog_outputs");
         for a in aos.take(MAX_VALUES) {
             out.begin();
@@ -134,7 +152,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut names = d.file_names().peekable();
-    if names.peek().is_some() {
+    if lists.file_names && names.peek().is_some() {
         out.begin_array("file_names");
         for n in names.take(MAX_VALUES) {
             out.str(&String::from_utf8_lossy(n));
@@ -142,7 +160,7 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         out.end_array();
     }
     let mut times = d.times_ms().peekable();
-    if times.peek().is_some() {
+    if lists.times && times.peek().is_some() {
         out.begin_array("times_ms");
         for t in times.take(MAX_VALUES) {
             out.u64(t);
@@ -160,8 +178,11 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         n += 1;
         let Space::Dnp3 { group, variation } = v.space else { return };
         out.begin();
-        out.key_u64("group", u64::from(group));
-        out.key_u64("variation", u64::from(variation));
+        // `"group":G,"variation":V` (tag 10): the same for a run of points of one object type.
+        out.memo(10u128 << 120 | u128::from(group) << 8 | u128::from(variation), |b| {
+            b.key_u64("group", u64::from(group));
+            b.key_u64("variation", u64::from(variation));
+        });
         out.key_u64("index", u64::from(v.index));
         out.key("value");
         // Floating-point analogs print as the float they are, integers as integers.
@@ -174,6 +195,44 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
     });
     if n > 0 {
         out.end_array();
+    }
+}
+
+/// The memo key of an object header (tag 3): a poll repeats the same few headers.
+fn header_key(group: u8, variation: u8, qualifier: u8, range: Range) -> u128 {
+    let (kind, a, b) = match range {
+        Range::StartStop { start, stop } => (1u128, start, stop),
+        Range::Count(n) => (2, n, 0),
+        Range::All => (3, 0, 0),
+    };
+    3u128 << 120
+        | u128::from(group) << 96
+        | u128::from(variation) << 88
+        | u128::from(qualifier) << 80
+        | kind << 64
+        | u128::from(a) << 32
+        | u128::from(b)
+}
+
+/// The decoded lists of a PDU that can have entries, from its object headers: a list is
+/// written only if one of its headers carries objects.
+#[derive(Default)]
+struct Lists {
+    crobs: bool,
+    analog_outputs: bool,
+    file_names: bool,
+    times: bool,
+}
+
+impl Lists {
+    /// Notes a header, with the same tests `Dnp3Pdu::crobs` and the others apply.
+    fn note(&mut self, group: u8, variation: u8, has_objects: bool) {
+        if has_objects {
+            self.crobs |= group == 12 && variation == 1;
+            self.analog_outputs |= group == 41;
+            self.file_names |= group == 70 && variation == 3;
+            self.times |= group == 50 && matches!(variation, 1 | 3);
+        }
     }
 }
 

@@ -14,7 +14,7 @@
 //! S7comm-plus PDUs: `version`, `version_name`, `opcode`, `opcode_name`, `seq`,
 //! `session_id`, `fragment`, `data_len`, and `operating_state` for a CPU state request.
 
-use otsensor_dissectors::s7::{names, S7Pdu, S7PlusPdu};
+use otsensor_dissectors::s7::{names, DataItem, Item, S7Pdu, S7PlusPdu};
 
 use super::json::JsonBuf;
 
@@ -36,14 +36,25 @@ pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
         out.key_opt_u64("tpdu_size", c.tpdu_size.map(|t| 1u64 << (t & 31)));
         return;
     }
-    out.key_u64("rosctr", u64::from(s.rosctr));
-    out.key_str("rosctr_name", names::rosctr_name(s.rosctr));
+    // Tag 7: the ROSCTR keys, from the ROSCTR alone.
+    out.memo(7u128 << 120 | u128::from(s.rosctr), |out| {
+        out.key_u64("rosctr", u64::from(s.rosctr));
+        out.key_str("rosctr_name", names::rosctr_name(s.rosctr));
+    });
     out.key_u64("pdu_ref", u64::from(s.pdu_ref));
-    out.key_opt_u64("error_class", s.error_class.map(u64::from));
-    out.key_opt_u64("error_code", s.error_code.map(u64::from));
-    if let Some(c) = s.error_class.filter(|&c| c != 0) {
-        out.key_str("error_class_name", names::error_class_name(c));
-    }
+    // Tag 8: the error keys, from the class and code (each absent, bit 16 or 17, or a byte).
+    let key = 8u128 << 120
+        | u128::from(s.error_class.is_none()) << 16
+        | u128::from(s.error_code.is_none()) << 17
+        | u128::from(s.error_class.unwrap_or(0)) << 8
+        | u128::from(s.error_code.unwrap_or(0));
+    out.memo(key, |out| {
+        out.key_opt_u64("error_class", s.error_class.map(u64::from));
+        out.key_opt_u64("error_code", s.error_code.map(u64::from));
+        if let Some(c) = s.error_class.filter(|&c| c != 0) {
+            out.key_str("error_class_name", names::error_class_name(c));
+        }
+    });
     if let Some(u) = &s.userdata {
         out.key_u64("userdata_type", u64::from(u.utype));
         out.key_str("userdata_type_name", names::userdata_type_name(u.utype));
@@ -102,36 +113,69 @@ fn write_items(out: &mut JsonBuf, s: &S7Pdu<'_>) {
             break;
         }
         out.begin();
-        if let Some(i) = spec {
-            out.key_u64("syntax_id", u64::from(i.syntax_id));
-            out.key_str("syntax_name", names::syntax_id_name(i.syntax_id));
-            if matches!(i.syntax_id, 0x10 | 0xb0) {
-                out.key_u64("transport_size", u64::from(i.transport_size));
-                out.key_str("transport_size_name", names::transport_size_name(i.transport_size));
-                out.key_u64("length", u64::from(i.length));
-                out.key_u64("area", u64::from(i.area));
-                out.key_str("area_name", names::area_name(i.area));
-                out.key_u64("db", u64::from(i.db));
-                out.key_u64("byte", u64::from(i.byte()));
-                out.key_u64("bit", u64::from(i.bit()));
-            } else {
-                out.key_hex("spec", i.spec);
-            }
-        }
-        if let Some(d) = d {
-            // A write job's data items carry 0x00 where responses carry the return code.
-            if !s.is_request {
-                out.key_u64("return_code", u64::from(d.return_code));
-                out.key_str("return_code_name", names::return_code_name(d.return_code));
-            }
-            if !d.data.is_empty() || d.transport_size != 0 {
-                out.key_u64("data_transport_size", u64::from(d.transport_size));
-                out.key_u64("data_len", d.data.len() as u64);
-            }
+        match item_key(s.is_request, spec.as_ref(), d.as_ref()) {
+            Some(key) => out.memo(key, |b| write_item(b, s.is_request, spec.as_ref(), d.as_ref())),
+            None => write_item(out, s.is_request, spec.as_ref(), d.as_ref()),
         }
         out.end();
     }
     out.end_array();
+}
+
+/// The memo key of an item: every field its keys are written from (the data item's in bits
+/// 0-31, the specification's in 32-55 and 64-119, which of them are present and the direction
+/// in 56-58), and the tag 1 in the top byte; `None` for the specifications written as hex and
+/// for fields too wide to pack.
+fn item_key(is_request: bool, spec: Option<&Item<'_>>, d: Option<&DataItem<'_>>) -> Option<u128> {
+    let mut key = 1u128 << 120 | u128::from(is_request) << 56;
+    if let Some(i) = spec {
+        if !matches!(i.syntax_id, 0x10 | 0xb0) || i.address >= 1 << 24 {
+            return None;
+        }
+        key |= 1 << 57
+            | u128::from(i.syntax_id) << 64
+            | u128::from(i.transport_size) << 72
+            | u128::from(i.length) << 80
+            | u128::from(i.db) << 96
+            | u128::from(i.area) << 112
+            | u128::from(i.address) << 32;
+    }
+    if let Some(d) = d {
+        let len = u16::try_from(d.data.len()).ok()?;
+        key |= 1 << 58 | u128::from(d.return_code) | u128::from(d.transport_size) << 8 | u128::from(len) << 16;
+    }
+    Some(key)
+}
+
+/// The keys of one item: its specification, its data item's header, either or both.
+fn write_item(out: &mut JsonBuf, is_request: bool, spec: Option<&Item<'_>>, d: Option<&DataItem<'_>>) {
+    if let Some(i) = spec {
+        out.key_u64("syntax_id", u64::from(i.syntax_id));
+        out.key_str("syntax_name", names::syntax_id_name(i.syntax_id));
+        if matches!(i.syntax_id, 0x10 | 0xb0) {
+            out.key_u64("transport_size", u64::from(i.transport_size));
+            out.key_str("transport_size_name", names::transport_size_name(i.transport_size));
+            out.key_u64("length", u64::from(i.length));
+            out.key_u64("area", u64::from(i.area));
+            out.key_str("area_name", names::area_name(i.area));
+            out.key_u64("db", u64::from(i.db));
+            out.key_u64("byte", u64::from(i.byte()));
+            out.key_u64("bit", u64::from(i.bit()));
+        } else {
+            out.key_hex("spec", i.spec);
+        }
+    }
+    if let Some(d) = d {
+        // A write job's data items carry 0x00 where responses carry the return code.
+        if !is_request {
+            out.key_u64("return_code", u64::from(d.return_code));
+            out.key_str("return_code_name", names::return_code_name(d.return_code));
+        }
+        if !d.data.is_empty() || d.transport_size != 0 {
+            out.key_u64("data_transport_size", u64::from(d.transport_size));
+            out.key_u64("data_len", d.data.len() as u64);
+        }
+    }
 }
 
 pub(super) fn write_plus(out: &mut JsonBuf, s: &S7PlusPdu) {
