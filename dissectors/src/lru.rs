@@ -127,6 +127,11 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         self.len
     }
 
+    /// Slot numbers in use or free: every entry is at a slot below this.
+    pub(crate) fn slot_count(&self) -> u32 {
+        self.slots.len
+    }
+
     fn key_at(slots: &Slab<K, V>, i: u32) -> Option<&K> {
         slots.get(i)?.entry.as_ref().map(|(k, _)| k)
     }

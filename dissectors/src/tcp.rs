@@ -166,6 +166,20 @@ impl HalfStream {
         self.pending.capacity() + reorder
     }
 
+    /// Drops everything this direction buffers (the out-of-order queue, the holes, a
+    /// partial PDU) and frees it, to keep the engine within its reassembly budget; the next
+    /// segment starts the stream again, as on a connection picked up mid-stream. Returns the
+    /// bytes lost.
+    pub fn shed(&mut self) -> u64 {
+        let lost = self.ooo_bytes as u64 + self.pending.len() as u64;
+        self.reorder = None;
+        self.ooo_bytes = 0;
+        self.pending = Vec::new();
+        self.next_seq = None;
+        self.gap_bytes += lost;
+        lost
+    }
+
     /// Whether the direction lost sync (more than [`MAX_UNSYNCED_SEGMENTS`] segments in a
     /// row out of order, and not yet [`RESYNC_SEGMENTS`] in order since).
     pub fn lost_sync(&self) -> bool {

@@ -329,16 +329,24 @@ impl Folder {
         let recurrence = if info.once { self.done.remove(&key) } else { None };
         // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
-        let lim = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
-        if lim.0 != w {
-            *lim = (w, 0);
-        }
         let glim = self.rule_limits.entry((occ.kind, occ.family)).or_insert((w, 0));
         if glim.0 != w {
             *glim = (w, 0);
         }
-        let pair_full = lim.1 >= MAX_FOLDS_PER_RULE_PAIR;
         let rule_full = glim.1 >= MAX_FOLDS_PER_RULE;
+        // Per-pair counts only while the rule has room: past it every occurrence folds into
+        // the rule's overflow alert whatever its pair, and a flood of subjects (a new asset
+        // per spoofed source) must not grow this table by one entry each (at most
+        // MAX_FOLDS_PER_RULE entries a rule are made per window).
+        let mut lim = None;
+        if !rule_full {
+            let l = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
+            if l.0 != w {
+                *l = (w, 0);
+            }
+            lim = Some(l);
+        }
+        let pair_full = lim.as_ref().is_some_and(|l| l.1 >= MAX_FOLDS_PER_RULE_PAIR);
         let (summary, evidence) = if pair_full || rule_full {
             key.detail = OVERFLOW;
             if rule_full {
@@ -360,7 +368,9 @@ impl Folder {
                 format!("first folded: {s}; {e}"),
             )
         } else {
-            lim.1 += 1;
+            if let Some(l) = lim {
+                l.1 += 1;
+            }
             glim.1 += 1;
             text()
         };

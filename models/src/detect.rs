@@ -53,9 +53,29 @@ pub struct Detector {
     critical_only: bool,
     /// Scan, sweep and flood windows of the network rules.
     net: crate::checks::net::NetRt,
+    /// Most clients whose windows are followed for host scans at once.
+    max_clients: usize,
+    /// Requests from clients not followed because [`Detector::set_max_clients`] were.
+    clients_untracked: u64,
 }
 
+/// Clients followed at once for host scans, by default (about 50 MB): a flood of spoofed
+/// sources, each a new client, must not grow the detector without bound.
+pub const DEFAULT_MAX_CLIENTS: usize = 1 << 18;
+
 impl Detector {
+    /// Bounds the clients followed at once for host scans (a memory cap); past it, requests
+    /// from new clients are counted in [`Detector::clients_untracked`], and at each window
+    /// the clients silent since the window before are forgotten.
+    pub fn set_max_clients(&mut self, n: usize) {
+        self.max_clients = n.max(1);
+    }
+
+    /// Requests from clients not followed for host scans because the table was full.
+    pub fn clients_untracked(&self) -> u64 {
+        self.clients_untracked
+    }
+
     /// A detector for a verified baseline.
     pub fn new(baseline: &Baseline) -> Result<Self, BaselineError> {
         Ok(Detector::from_model(Model::from_baseline(baseline)?))
@@ -76,6 +96,8 @@ impl Detector {
             scratch: ObservationLog::new(),
             critical_only: false,
             net: crate::checks::net::NetRt::default(),
+            max_clients: DEFAULT_MAX_CLIENTS,
+            clients_untracked: 0,
             model,
         };
         d.folder.set_learned_secs(d.model.learned_secs());
@@ -203,10 +225,15 @@ impl Detector {
             self.tick = w;
             self.silence((ns, obs.ts, obs.pkt, start));
             self.folder.sweep(ns);
+            if self.clients.len() >= self.max_clients {
+                // Full: forget the clients not seen in the last window (a flood's spoofed
+                // sources, each one request), so that the real ones can be followed again.
+                self.clients.retain(|_, c| c.index >= w.saturating_sub(1));
+            }
         }
         let key = PairKey::of_observation(obs);
         let ri = self.pair_state(key);
-        let Detector { model, rts, folder, clients, learned, critical_only, .. } = self;
+        let Detector { model, rts, folder, clients, learned, critical_only, max_clients, clients_untracked, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -254,7 +281,9 @@ impl Detector {
                 polling::polling_period_broken(obs, &cx, b, rt, folder);
             }
             rt.prev_func = Some(obs.func);
-            if let Some(closed) = clients.entry(key.client).or_default().record(obs, key.server) {
+            if clients.len() >= *max_clients && !clients.contains_key(&key.client) {
+                *clients_untracked += 1;
+            } else if let Some(closed) = clients.entry(key.client).or_default().record(obs, key.server) {
                 let last = (obs.ts, obs.pkt, Some(key.protocol));
                 window::host_scan(model, key.client, closed, last, learned, folder);
             }

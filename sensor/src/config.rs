@@ -244,6 +244,10 @@ pub struct RunFlags {
     /// Most flows tracked at once (shared out among the workers).
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
+    /// Keep memory under BYTES (suffixes K, M, G: 512M, 1G): flows, reassembly buffers and
+    /// the clients followed are bounded to fit, and what is evicted is counted.
+    #[arg(long, value_name = "BYTES", value_parser = crate::memory::parse_size)]
+    pub memory_cap: Option<u64>,
     /// Seconds (packet time) after which a silent flow is forgotten.
     #[arg(long, value_name = "SECONDS")]
     pub idle_timeout: Option<i64>,
@@ -284,6 +288,8 @@ struct FileConfig {
     s7_ports: Option<Vec<u16>>,
     ports_only: Option<bool>,
     max_flows: Option<usize>,
+    /// `memory_cap = "512M"` (or a number of bytes).
+    memory_cap: Option<toml::Value>,
     idle_timeout: Option<i64>,
     quiet: Option<bool>,
     output: Option<Vec<String>>,
@@ -442,7 +448,23 @@ impl RunFlags {
             detect_on_any_port: !(self.ports_only || file.ports_only.unwrap_or(false)),
             max_flows: self.max_flows.or(file.max_flows).unwrap_or(defaults.max_flows).max(1),
             idle_timeout_secs: self.idle_timeout.or(file.idle_timeout).unwrap_or(defaults.idle_timeout_secs),
+            ..defaults
         };
+        let cap = match (self.memory_cap, &file.memory_cap) {
+            (Some(c), _) => Some(c),
+            (None, Some(toml::Value::Integer(n))) => Some(u64::try_from(*n).map_err(|_| "memory_cap: not a size")?),
+            (None, Some(toml::Value::String(s))) => {
+                Some(crate::memory::parse_size(s).map_err(|e| format!("memory_cap: {e}"))?)
+            }
+            (None, Some(_)) => return Err("memory_cap: give a size such as \"512M\"".into()),
+            (None, None) => None,
+        };
+        let mut engine = engine;
+        if let Some(cap) = cap {
+            let limits = crate::memory::Limits::of_cap(cap)?;
+            crate::memory::set_limits(limits);
+            limits.apply(&mut engine);
+        }
         Ok(RunOptions {
             source,
             workers: self.workers.or(file.workers).unwrap_or_else(default_workers).clamp(1, 64),

@@ -219,6 +219,11 @@ pub fn summary(stats: &EngineStats, elapsed: Duration) -> String {
         d.s7.unknown_payloads,
         d.s7.other_tpdus
     );
+    let _ = writeln!(
+        s,
+        "  memory bounds: {} flows evicted (table full), {} reassembly buffers shed ({} bytes) to keep within the budget",
+        stats.flows_evicted, stats.reassembly_shed, stats.reassembly_shed_bytes
+    );
     let [lt, not_ip, frag, other, malformed] = stats.skipped;
     let _ = writeln!(
         s,

@@ -300,10 +300,17 @@ impl<F: Frames> HostileMixer<'_, F> {
             80..=83 => {
                 let i = self.rng.below(u64::from(OOO_FLOWS)) as usize;
                 if self.ooo.len() < OOO_FLOWS as usize && i >= self.ooo.len() {
-                    // A new conversation: its first segment sets where its stream starts.
+                    // A new conversation: its first segment sets where its stream starts,
+                    // and an answer makes it look like a real one (data both ways), which the
+                    // flow table protects from a flood's evictions: only a budget over all
+                    // flows bounds what such conversations hold.
                     let mut c = self.new_spoofed(502, target(n));
                     c.frame(true, PSH | ACK, &modbus_read(1, 1, 0, 1), t, &mut self.buf);
+                    self.write(t)?;
+                    c.frame(false, PSH | ACK, &[0, 1, 0, 0, 0, 5, 1, 3, 2, 0, 7], t + 10, &mut self.buf);
+                    self.write(t + 10)?;
                     self.ooo.push((c, 0));
+                    return Ok(2);
                 } else if let Some((c, k)) = {
                     let at = i % self.ooo.len().max(1);
                     self.ooo.get_mut(at)

@@ -85,8 +85,12 @@ impl Pipeline {
             }
             Err(_) => return Err(StartError::Thread("the coordinator thread died while starting".into())),
         }
-        let engine_cfg =
-            EngineConfig { max_flows: config.engine.max_flows.div_ceil(n).max(1), ..config.engine.clone() };
+        let engine_cfg = EngineConfig {
+            max_flows: config.engine.max_flows.div_ceil(n).max(1),
+            // The reassembly budget is the pipeline's too, shared out like the flows.
+            reassembly_budget: config.engine.reassembly_budget.div_ceil(n),
+            ..config.engine.clone()
+        };
         let mut workers = Vec::with_capacity(n);
         let mut links = Vec::with_capacity(n);
         for (i, ((batches, frames_back, outputs, outputs_back), (tx, returned))) in
