@@ -57,6 +57,9 @@ pub struct Detector {
     max_clients: usize,
     /// Requests from clients not followed because [`Detector::set_max_clients`] were.
     clients_untracked: u64,
+    /// Pairs unknown to the baseline followed on their own ([`MAX_NEW_PAIRS`] unless a memory
+    /// cap says fewer).
+    max_new_pairs: usize,
 }
 
 /// Clients followed at once for host scans, by default (about 50 MB): a flood of spoofed
@@ -69,6 +72,17 @@ impl Detector {
     /// the clients silent since the window before are forgotten.
     pub fn set_max_clients(&mut self, n: usize) {
         self.max_clients = n.max(1);
+    }
+
+    /// Bounds the pairs unknown to the baseline that are followed each on its own (a memory
+    /// cap; at most [`MAX_NEW_PAIRS`]); past it, they share one runtime.
+    pub fn set_max_new_pairs(&mut self, n: usize) {
+        self.max_new_pairs = n.clamp(1, MAX_NEW_PAIRS);
+    }
+
+    /// Bytes the runtime of one pair costs (its windows, timing and polling state).
+    pub const fn pair_state_bytes() -> usize {
+        std::mem::size_of::<PairState>()
     }
 
     /// Requests from clients not followed for host scans because the table was full.
@@ -98,6 +112,7 @@ impl Detector {
             net: crate::checks::net::NetRt::default(),
             max_clients: DEFAULT_MAX_CLIENTS,
             clients_untracked: 0,
+            max_new_pairs: MAX_NEW_PAIRS,
             model,
         };
         d.folder.set_learned_secs(d.model.learned_secs());
@@ -301,7 +316,7 @@ impl Detector {
     fn pair_state(&mut self, key: PairKey) -> usize {
         match self.index.get(&key) {
             Some(&i) => i as usize,
-            None if self.rts.len() - self.model.pairs.len() < MAX_NEW_PAIRS => self.push_rt(key, None, Vec::new()),
+            None if self.rts.len() - self.model.pairs.len() < self.max_new_pairs => self.push_rt(key, None, Vec::new()),
             // Past the cap, unknown pairs share one runtime (its windows then count them
             // together, which is what a spoofed-source flood deserves).
             None => match self.overflow_rt {

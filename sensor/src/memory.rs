@@ -6,10 +6,11 @@
 //!
 //! | what                            | share of the cap after [`BASE_BYTES`] | bound                          |
 //! |---------------------------------|---------------------------------------|--------------------------------|
-//! | the flow table                  | 45 %                                  | `max_flows` ([`FLOW_BYTES`] each) |
+//! | the flow table                  | 40 %                                  | `max_flows` ([`FLOW_BYTES`] each) |
 //! | reassembly buffers (all flows)  | 20 %                                  | `reassembly_budget`            |
-//! | clients followed for host scans | 10 %                                  | `max_clients` ([`CLIENT_BYTES`] each) |
-//! | the rest: models' fixed tables, alert folds, queues, allocator slack | 25 % | (fixed bounds of their own) |
+//! | pairs unknown to the baseline   | 10 %                                  | `max_new_pairs` ([`pair_bytes`] each) |
+//! | clients followed for host scans | 8 %                                   | `max_clients` ([`CLIENT_BYTES`] each) |
+//! | the rest: models' fixed tables, alert folds, queues, allocator slack | 22 % | (fixed bounds of their own) |
 //!
 //! Reading captures costs a block ([`crate::capture::file::BLOCK_BYTES`]) whatever their
 //! size; the models' per-pair and per-host tables have fixed bounds of their own
@@ -45,6 +46,14 @@ pub struct Limits {
     pub reassembly_budget: usize,
     /// Most clients the detector follows at once for host scans.
     pub max_clients: usize,
+    /// Most pairs unknown to the baseline the detector follows each on its own.
+    pub max_new_pairs: usize,
+}
+
+/// Bytes a pair unknown to the baseline costs the detector: its runtime, twice (the table
+/// is a vector, and growing it holds the old and the new buffer at once), and the index.
+pub const fn pair_bytes() -> u64 {
+    2 * otsensor_models::Detector::pair_state_bytes() as u64 + 64
 }
 
 impl Default for Limits {
@@ -56,6 +65,7 @@ impl Default for Limits {
             max_flows: e.max_flows,
             reassembly_budget: e.reassembly_budget,
             max_clients: otsensor_models::detect::DEFAULT_MAX_CLIENTS,
+            max_new_pairs: otsensor_models::detect::MAX_NEW_PAIRS,
         }
     }
 }
@@ -71,9 +81,10 @@ impl Limits {
         let n = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX).max(1);
         Ok(Limits {
             cap: Some(cap),
-            max_flows: n(share(45) / FLOW_BYTES),
+            max_flows: n(share(40) / FLOW_BYTES),
             reassembly_budget: n(share(20)),
-            max_clients: n(share(10) / CLIENT_BYTES),
+            max_clients: n(share(8) / CLIENT_BYTES),
+            max_new_pairs: n(share(10) / pair_bytes()).min(otsensor_models::detect::MAX_NEW_PAIRS),
         })
     }
 
@@ -146,13 +157,14 @@ mod tests {
             let sum = BASE_BYTES
                 + l.max_flows as u64 * FLOW_BYTES
                 + l.reassembly_budget as u64
-                + l.max_clients as u64 * CLIENT_BYTES;
+                + l.max_clients as u64 * CLIENT_BYTES
+                + l.max_new_pairs as u64 * pair_bytes();
             assert!(sum < cap, "{cap}: {sum}");
             assert!(sum > cap / 2, "{cap}: the cap is used, not wasted ({sum})");
         }
-        // 64 MiB: some 16 thousand flows.
+        // 64 MiB: some 14 thousand flows.
         let l = Limits::of_cap(64 << 20).unwrap();
-        assert!((10_000..40_000).contains(&l.max_flows), "{}", l.max_flows);
+        assert!((10_000..30_000).contains(&l.max_flows), "{}", l.max_flows);
         assert!(Limits::of_cap(16 << 20).is_err());
     }
 

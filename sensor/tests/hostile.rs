@@ -203,6 +203,13 @@ fn dissect_under_a_memory_cap_finds_every_pdu_of_the_plant_among_a_million_hosti
     assert!(want > 50_000, "{want}");
     assert!(pdus > want);
     assert_eq!(legit, want, "PDUs of the plant's own conversations");
+
+    // The control: without the cap, the same run needs more than the cap (so the cap is what
+    // kept it down, not a capture too small to matter).
+    let free = run_measured(&["dissect", "--no-progress", "--format", "none", "-q", path], |_| {});
+    eprintln!("dissect with no cap: peak RSS {:.1} MiB", mib(free.peak_rss));
+    assert!(free.ok, "{}", free.stderr);
+    assert!(free.peak_rss > CAP, "with no cap, {:.1} MiB: the capture does not test the cap", mib(free.peak_rss));
 }
 
 #[test]
