@@ -8,7 +8,7 @@
 //! |---------------------------------|---------------------------------------|--------------------------------|
 //! | the flow table                  | 40 %                                  | `max_flows` ([`FLOW_BYTES`] each) |
 //! | reassembly buffers (all flows)  | 20 %                                  | `reassembly_budget`            |
-//! | pairs unknown to the baseline   | 10 %                                  | `max_new_pairs` ([`pair_bytes`] each) |
+//! | pairs unknown to the baseline (detecting), pairs learned (learning) | 10 % | `max_new_pairs` ([`pair_bytes`] each), `max_learned_pairs` ([`LEARNED_PAIR_BYTES`] each) |
 //! | clients followed for host scans | 8 %                                   | `max_clients` ([`CLIENT_BYTES`] each) |
 //! | the rest: models' fixed tables, alert folds, queues, allocator slack | 22 % | (fixed bounds of their own) |
 //!
@@ -48,7 +48,14 @@ pub struct Limits {
     pub max_clients: usize,
     /// Most pairs unknown to the baseline the detector follows each on its own.
     pub max_new_pairs: usize,
+    /// Most pairs a baseline learns (`None`: no bound beyond the models' own).
+    pub max_learned_pairs: Option<usize>,
 }
+
+/// Bytes a learned pair costs while learning: its model (functions, point ranges, value
+/// envelopes and polls, each with a fixed bound) and its runtime, for a pair that has seen a
+/// handful of operations; a flood's pairs, one request each, cost less.
+pub const LEARNED_PAIR_BYTES: u64 = 4096;
 
 /// Bytes a pair unknown to the baseline costs the detector: its runtime, twice (the table
 /// is a vector, and growing it holds the old and the new buffer at once), and the index.
@@ -66,6 +73,7 @@ impl Default for Limits {
             reassembly_budget: e.reassembly_budget,
             max_clients: otsensor_models::detect::DEFAULT_MAX_CLIENTS,
             max_new_pairs: otsensor_models::detect::MAX_NEW_PAIRS,
+            max_learned_pairs: None,
         }
     }
 }
@@ -85,7 +93,15 @@ impl Limits {
             reassembly_budget: n(share(20)),
             max_clients: n(share(8) / CLIENT_BYTES),
             max_new_pairs: n(share(10) / pair_bytes()).min(otsensor_models::detect::MAX_NEW_PAIRS),
+            max_learned_pairs: Some(n(share(10) / LEARNED_PAIR_BYTES)),
         })
+    }
+
+    /// Applies the bounds to a learner.
+    pub fn apply_to_learner(&self, learner: &mut otsensor_models::Learner) {
+        if let Some(n) = self.max_learned_pairs {
+            learner.set_max_pairs(n);
+        }
     }
 
     /// Applies the bounds to an engine's configuration: the smaller of the cap's and what

@@ -249,3 +249,36 @@ fn replay_under_a_memory_cap_still_alerts_on_the_write_from_a_new_master() {
     // The floods are seen for what they are, too.
     assert!(text.contains("\"id\":\"net.syn_flood\""), "no SYN flood alert");
 }
+
+#[test]
+fn learn_under_a_memory_cap_bounds_the_baseline_and_keeps_every_pair_of_the_plant() {
+    let h = hostile();
+    let baseline = h.dir.join("learned.json");
+    let m = run_measured(
+        &[
+            "learn",
+            "--no-progress",
+            "--fresh",
+            "--memory-cap",
+            "64M",
+            "--baseline",
+            baseline.to_str().unwrap(),
+            h.path.to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    eprintln!("learn --memory-cap 64M: peak RSS {:.1} MiB", mib(m.peak_rss));
+    assert!(m.ok, "{}", m.stderr);
+    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    // A quarter of a million spoofed masters were not learned, and the summary says so.
+    assert!(summary_number(&m.stderr, "memory bounds:") > 200_000, "{}", m.stderr);
+    let b: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    let pairs = b["pairs"].as_array().unwrap();
+    assert!(pairs.len() < 5_000, "{} pairs learned under the cap", pairs.len());
+    let ip = |p: &Value, k: &str| p[k].as_str().and_then(|s| s.parse::<IpAddr>().ok());
+    let plant =
+        pairs.iter().filter(|p| matches!((ip(p, "client"), ip(p, "server")), (Some(c), Some(s)) if legitimate(c, s)));
+    // The plant's 40 devices, each polled by its master: every pair learned (the clean
+    // period comes first, and a pair once learned is never pushed out).
+    assert_eq!(plant.count(), 40);
+}

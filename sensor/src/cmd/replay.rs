@@ -104,7 +104,11 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
     pub(crate) fn new(learn_secs: f64, writer: &'a mut AlertWriter<'w>) -> Self {
         ReplaySink {
             phase: Phase::Learning {
-                learner: Box::default(),
+                learner: {
+                    let mut l = Box::<Learner>::default();
+                    crate::memory::limits().apply_to_learner(&mut l);
+                    l
+                },
                 until_ns: None,
                 watch: Box::new(Detector::critical_only()),
             },

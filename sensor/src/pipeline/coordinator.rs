@@ -553,7 +553,8 @@ fn detecting(config: &CoordinatorConfig, b: &Baseline) -> Result<Mode, Coordinat
     Ok(Mode::Detecting(Box::new(d)))
 }
 
-fn learning(learner: Learner, base_secs: f64) -> Mode {
+fn learning(mut learner: Learner, base_secs: f64) -> Mode {
+    crate::memory::limits().apply_to_learner(&mut learner);
     Mode::Learning(Box::new(Learning {
         learner,
         watch: Detector::critical_only(),
