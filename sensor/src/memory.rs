@@ -50,7 +50,15 @@ pub struct Limits {
     pub max_new_pairs: usize,
     /// Most pairs a baseline learns (`None`: no bound beyond the models' own).
     pub max_learned_pairs: Option<usize>,
+    /// Depth of each worker's rings in `run`'s pipeline, in batches of
+    /// [`crate::pipeline::BATCH_PACKETS`] frames.
+    pub ring_batches: usize,
 }
+
+/// Ring depth under a cap: 16 batches of 256 frames a worker hold about 0.6 MB of frames
+/// (and keep the read blocks they are in alive), against 10 MB at the full depth; enough
+/// to keep the workers busy between two reads.
+pub const CAPPED_RING_BATCHES: usize = 16;
 
 /// Bytes a learned pair costs while learning: its model (functions, point ranges, value
 /// envelopes and polls, each with a fixed bound) and its runtime, for a pair that has seen a
@@ -74,6 +82,7 @@ impl Default for Limits {
             max_clients: otsensor_models::detect::DEFAULT_MAX_CLIENTS,
             max_new_pairs: otsensor_models::detect::MAX_NEW_PAIRS,
             max_learned_pairs: None,
+            ring_batches: crate::pipeline::RING_BATCHES,
         }
     }
 }
@@ -94,6 +103,7 @@ impl Limits {
             max_clients: n(share(8) / CLIENT_BYTES),
             max_new_pairs: n(share(10) / pair_bytes()).min(otsensor_models::detect::MAX_NEW_PAIRS),
             max_learned_pairs: Some(n(share(10) / LEARNED_PAIR_BYTES)),
+            ring_batches: CAPPED_RING_BATCHES,
         })
     }
 

@@ -235,17 +235,7 @@ fn replay_under_a_memory_cap_still_alerts_on_the_write_from_a_new_master() {
     assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
     assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
     let text = std::fs::read_to_string(&alerts).unwrap();
-    let attacker = IpAddr::from(ATTACK_MASTER).to_string();
-    let of_attack: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|a| a["src_ip"] == attacker.as_str() && a["dst_ip"] == "10.2.0.2")
-        .collect();
-    let ids: Vec<(&str, u64)> =
-        of_attack.iter().map(|a| (a["id"].as_str().unwrap_or(""), a["rule_id"].as_u64().unwrap_or(0))).collect();
-    for want in [("net.new_service", 9_100_050), ("modbus.write_on_read_only_pair", 9_100_104)] {
-        assert!(ids.contains(&want), "{want:?} missing from the attack's alerts {ids:?}");
-    }
+    assert_attack_alerted(&text);
     // The floods are seen for what they are, too.
     assert!(text.contains("\"id\":\"net.syn_flood\""), "no SYN flood alert");
 }
@@ -281,4 +271,50 @@ fn learn_under_a_memory_cap_bounds_the_baseline_and_keeps_every_pair_of_the_plan
     // The plant's 40 devices, each polled by its master: every pair learned (the clean
     // period comes first, and a pair once learned is never pushed out).
     assert_eq!(plant.count(), 40);
+}
+
+/// The attack's alerts, by rule id: a service never seen between the new master and the
+/// device, and a write on a pair that never wrote.
+fn assert_attack_alerted(alerts: &str) {
+    let attacker = IpAddr::from(ATTACK_MASTER).to_string();
+    let of_attack: Vec<Value> = alerts
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|a| a["src_ip"] == attacker.as_str() && a["dst_ip"] == "10.2.0.2")
+        .collect();
+    let ids: Vec<(&str, u64)> =
+        of_attack.iter().map(|a| (a["id"].as_str().unwrap_or(""), a["rule_id"].as_u64().unwrap_or(0))).collect();
+    for want in [("net.new_service", 9_100_050), ("modbus.write_on_read_only_pair", 9_100_104)] {
+        assert!(ids.contains(&want), "{want:?} missing from the attack's alerts {ids:?}");
+    }
+}
+
+#[test]
+fn run_under_a_memory_cap_learns_then_alerts_on_the_write_through_its_pipeline() {
+    let h = hostile();
+    let (baseline, alerts) = (h.dir.join("run-baseline.json"), h.dir.join("run-alerts.jsonl"));
+    let m = run_measured(
+        &[
+            "run",
+            "--read",
+            h.path.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--memory-cap",
+            "64M",
+            "--learn-for",
+            &format!("{}s", CLEAN_SECS - 10),
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    eprintln!("run --memory-cap 64M (2 workers): peak RSS {:.1} MiB", mib(m.peak_rss));
+    assert!(m.ok, "{}", m.stderr);
+    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
+    assert!(summary_number(&m.stderr, "flows evicted (table full),") > 0, "reassembly buffers shed: {}", m.stderr);
+    assert_attack_alerted(&std::fs::read_to_string(&alerts).unwrap());
 }

@@ -25,6 +25,8 @@ use crate::run::summary;
 
 /// How long the capture thread waits for a ring block before moving the watermarks on.
 const LIVE_POLL: Duration = Duration::from_millis(20);
+/// Bytes of a capture file read at a time into the pipeline.
+pub const PIPELINE_BLOCK: usize = 1 << 20;
 /// How often capture loss is measured.
 const LOSS_PERIOD: Duration = Duration::from_secs(1);
 
@@ -168,7 +170,10 @@ fn capture_files(
     let mut loss = LossMeter::default();
     let mut result = Ok(());
     'files: for path in paths {
-        let mut reader = match FileReader::open(path) {
+        // Blocks of 1 MiB rather than 4: the workers hold on to the blocks their frames are
+        // in, several at once, and under a memory cap that adds up.
+        let opened = std::fs::File::open(path).map_err(crate::capture::OpenError::Io);
+        let mut reader = match opened.and_then(|f| FileReader::with_block(Box::new(f), PIPELINE_BLOCK)) {
             Ok(r) => r,
             Err(e) => {
                 result = Err(RunCmdError::Capture(format!("{}: {e}", path.display())));
