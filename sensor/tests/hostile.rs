@@ -75,6 +75,9 @@ struct Measured {
 /// Runs otsensor with `args`, handing each line of its stdout to `line`, and measures its
 /// peak resident set size as the kernel accounted it (`ru_maxrss` from `wait4`: every page
 /// it ever had resident, not a sample).
+// The child is waited for by `wait4` (below), which `Child::wait` cannot do with the
+// resource usage; waiting on it again would fail with ECHILD.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str], mut line: impl FnMut(&str)) -> Measured {
     let err_path = hostile().dir.join(format!("stderr-{}", args.first().copied().unwrap_or("run")));
     let mut child = Command::new(env!("CARGO_BIN_EXE_otsensor"))

@@ -866,8 +866,11 @@ mod tests {
         assert_eq!(e.packet, 2);
     }
 
+    /// A packet as owned values: index, offset, time, link type, bytes.
+    type Owned = (u64, u64, Timestamp, u32, Vec<u8>);
+
     /// Everything a reader gives, as owned values: packets, then the error if any.
-    fn through_blocks(bytes: &[u8], block: usize) -> Vec<Result<(u64, u64, Timestamp, u32, Vec<u8>), CaptureError>> {
+    fn through_blocks(bytes: &[u8], block: usize) -> Vec<Result<Owned, CaptureError>> {
         let mut out = Vec::new();
         let mut r = match FileReader::with_block(Box::new(std::io::Cursor::new(bytes.to_vec())), block) {
             Ok(r) => r,
@@ -880,7 +883,7 @@ mod tests {
         out
     }
 
-    fn in_memory(bytes: &[u8]) -> Vec<Result<(u64, u64, Timestamp, u32, Vec<u8>), CaptureError>> {
+    fn in_memory(bytes: &[u8]) -> Vec<Result<Owned, CaptureError>> {
         match CaptureReader::new(bytes) {
             Ok(r) => r.map(|p| p.map(|p| (p.index, p.offset, p.ts, p.linktype, p.data.to_vec()))).collect(),
             Err(e) => vec![Err(e)],

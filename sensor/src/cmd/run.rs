@@ -184,8 +184,7 @@ fn capture_files(
         // moves on to a new block, the workers keep the old one alive until they are done.
         let mut generation = None;
         let mut base = 0usize;
-        loop {
-            let Some(item) = reader.next_packet() else { break };
+        while let Some(item) = reader.next_packet() {
             let p = match item {
                 Ok(p) => p,
                 Err(e) => {
