@@ -7,6 +7,12 @@
 //! and resynchronises on the next valid header. A sensor on a mirror port usually starts
 //! mid-connection, so the first segment seen sets the starting sequence number.
 
+// Reviewed for `clippy::arithmetic_side_effects` (issue 15): sequence numbers move with
+// `wrapping_add` and are compared through `seq_diff` (i64 differences of i32 values, which
+// cannot overflow); byte counts are u64 counters or bounded by `MAX_OOO_BYTES`; the one
+// length derived from two sequence numbers (`fill_hole`) saturates.
+#![allow(clippy::arithmetic_side_effects)]
+
 /// Segments held ahead of a hole, per direction.
 pub const MAX_OOO_SEGMENTS: usize = 32;
 /// Bytes held ahead of a hole, per direction.
@@ -304,7 +310,7 @@ impl HalfStream {
         let i = holes.iter().position(|&(hs, he)| seq_diff(end, hs) > 0 && seq_diff(he, seq) > 0)?;
         let (hs, he) = *holes.get(i)?;
         let from = seq_diff(hs, seq).max(0) as usize;
-        let to = payload.len() - seq_diff(end, he).max(0) as usize;
+        let to = payload.len().saturating_sub(seq_diff(end, he).max(0) as usize);
         let part = payload.get(from..to)?;
         let part_start = seq.wrapping_add(from as u32);
         let part_end = part_start.wrapping_add(part.len() as u32);

@@ -8,6 +8,9 @@
 //! their own link types, `if_tsresol` and `if_tsoffset`; Enhanced, Simple and obsolete Packet
 //! Blocks; other blocks skipped. Errors name the packet number and byte offset.
 
+// Record and block lengths are file data: arithmetic on them must not overflow.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use std::fmt;
 
 use otsensor_dissectors::event::Timestamp;
@@ -214,9 +217,10 @@ fn rd16(b: &[u8], at: usize, be: bool) -> Option<u16> {
 /// Converts a timestamp in `units` per second to a [`Timestamp`].
 fn ts_from_units(v: u64, units: u64, offset: i64) -> Timestamp {
     let units = units.max(1);
-    let secs = (v / units) as i64;
-    let frac = v % units;
-    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as u32;
+    let secs = v.checked_div(units).unwrap_or(0) as i64;
+    let frac = v.checked_rem(units).unwrap_or(0);
+    // frac < units <= 2^64: the product fits a u128, and the quotient is below 10^9.
+    let nanos = u128::from(frac).saturating_mul(1_000_000_000).checked_div(u128::from(units)).unwrap_or(0) as u32;
     Timestamp { secs: secs.saturating_add(offset), nanos }
 }
 
@@ -277,7 +281,7 @@ impl Parser {
         // One bounds check for the whole record header.
         let Some(h) = b.get(..16).and_then(|h| <&[u8; 16]>::try_from(h).ok()) else { return Step::More(16) };
         let word = |i: usize| {
-            let w = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            let w = h.get(i..).and_then(|s| s.first_chunk::<4>()).copied().unwrap_or_default();
             if be {
                 u32::from_be_bytes(w)
             } else {
@@ -289,7 +293,7 @@ impl Parser {
             return Step::Error(CaptureErrorKind::CapturedLengthTooLarge { caplen });
         }
         // At most 16 MiB + 16: no overflow on any target otsensor builds for.
-        let len = 16 + caplen as usize;
+        let len = (caplen as usize).saturating_add(16);
         if b.len() < len {
             return Step::More(len);
         }
@@ -325,10 +329,10 @@ impl Parser {
         let Ok(len_us) = usize::try_from(len) else { return Step::Error(CaptureErrorKind::BadBlockLength { len }) };
         let Some(block) = b.get(..len_us) else { return Step::More(len_us) };
         // len >= 12: the trailer and the body's bounds cannot underflow.
-        if rd32(block, len_us - 4, be) != Some(len) {
+        if rd32(block, len_us.saturating_sub(4), be) != Some(len) {
             return Step::Error(CaptureErrorKind::BadBlockLength { len });
         }
-        let body = block.get(8..len_us - 4).unwrap_or_default();
+        let body = block.get(8..len_us.saturating_sub(4)).unwrap_or_default();
         if raw_type == PCAPNG_SHB {
             let Format::PcapNg { be: sbe, interfaces, in_section } = &mut self.format else {
                 return Step::Skipped(len_us);
@@ -369,7 +373,7 @@ impl Parser {
                         }
                         _ => {}
                     }
-                    o = v.saturating_add(usize::from(olen).div_ceil(4) * 4);
+                    o = v.saturating_add(usize::from(olen).div_ceil(4).saturating_mul(4));
                 }
                 if interfaces.len() < MAX_INTERFACES {
                     interfaces.push(iface);
@@ -489,7 +493,7 @@ impl<'a> Iterator for CaptureReader<'a> {
                 Step::Packet(r) => {
                     let data = rest.get(r.data_at..r.data_at.saturating_add(r.data_len)).unwrap_or_default();
                     let index = self.next_index;
-                    self.next_index += 1;
+                    self.next_index = self.next_index.saturating_add(1);
                     self.off = at.saturating_add(r.len);
                     let (ts, linktype, orig_len) = (r.ts, r.linktype, r.orig_len);
                     return Some(Ok(Packet { index, offset: at as u64, ts, linktype, orig_len, data }));
@@ -628,7 +632,7 @@ impl FileReader {
     /// moves them to the start of the buffer (of a new one when the pipeline still holds
     /// this one, or when they need more room than it has) and reads until it is full.
     fn fill(&mut self, needed: usize) -> std::io::Result<()> {
-        let keep = self.end - self.start;
+        let keep = self.end.saturating_sub(self.start);
         let size = self.block.max(needed);
         match std::sync::Arc::get_mut(&mut self.buf) {
             Some(Block(v)) if v.len() >= size => v.copy_within(self.start..self.end, 0),
@@ -638,17 +642,17 @@ impl FileReader {
                     dst.copy_from_slice(src);
                 }
                 self.buf = std::sync::Arc::new(Block(v));
-                self.generation += 1;
+                self.generation = self.generation.wrapping_add(1);
             }
         }
-        self.base += self.start as u64;
+        self.base = self.base.saturating_add(self.start as u64);
         self.start = 0;
         self.end = keep;
         let Some(Block(v)) = std::sync::Arc::get_mut(&mut self.buf) else { return Ok(()) };
         while self.end < v.len() && !self.eof {
             match self.src.read(v.get_mut(self.end..).unwrap_or_default()) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
+                Ok(n) => self.end = self.end.saturating_add(n),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -668,7 +672,7 @@ impl FileReader {
 
     /// Byte offset in the file of the next record: how far the reader has got.
     pub fn position(&self) -> u64 {
-        self.base + self.start as u64
+        self.base.saturating_add(self.start as u64)
     }
 
     /// The block the last packet returned lies in. Changes (see [`FileReader::generation`])
@@ -717,7 +721,7 @@ impl FileReader {
                     return self.fail(CaptureErrorKind::RecordTooLarge { len: needed as u64 })
                 }
                 Step::More(needed) => {
-                    let available = (self.end - self.start) as u64;
+                    let available = self.end.saturating_sub(self.start) as u64;
                     return self.fail(CaptureErrorKind::Truncated { needed: needed as u64, available });
                 }
                 Step::Error(kind) => return self.fail(kind),
@@ -727,7 +731,7 @@ impl FileReader {
         let offset = self.position();
         self.start = at.saturating_add(record.len).min(self.end);
         let index = self.next_index;
-        self.next_index += 1;
+        self.next_index = self.next_index.saturating_add(1);
         let from = at.saturating_add(record.data_at);
         let data = self.buf.0.get(from..from.saturating_add(record.data_len)).unwrap_or_default();
         let (ts, linktype, orig_len) = (record.ts, record.linktype, record.orig_len);
