@@ -11,7 +11,7 @@
 //! # out-of-order data, contradictory segments, unfinished DNP3 fragments, absurd S7 item
 //! # counts, Modbus lengths 0 and 65535 and an ARP storm until 1 M hostile flows, and one
 //! # Modbus write from a new master halfway (the hostile-traffic tests' capture):
-//! gencap --load hostile --flows 1000000 --clean-secs 300 --packets 3000000 -o hostile.pcap
+//! gencap --proto plant --load hostile --flows 1000000 --clean-secs 300 --packets 1500000 -o hostile.pcap
 //! ```
 
 use std::fs::File;
