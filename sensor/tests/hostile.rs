@@ -36,9 +36,15 @@ struct Hostile {
     report: HostileReport,
 }
 
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// The tests of this module; the last to finish removes the capture (some 200 MB). A static
+/// is never dropped, so they are counted instead; a failed test leaves the capture in Cargo's
+/// test scratch directory for a look.
+const TESTS: usize = 5;
+static FINISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn finished() {
+    if FINISHED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == TESTS {
+        let _ = std::fs::remove_dir_all(&hostile().dir);
     }
 }
 
@@ -46,7 +52,7 @@ impl Drop for Hostile {
 fn hostile() -> &'static Hostile {
     static H: OnceLock<Hostile> = OnceLock::new();
     H.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("otsensor-hostile-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("hostile.pcap");
         let plan = Plan {
@@ -177,6 +183,7 @@ fn the_hostile_capture_holds_every_kind_of_hostile_traffic_and_a_million_flows()
         assert!(n >= 10_000, "{kind}: {n} in {r:?}");
     }
     assert!(r.attack_pkt > 0 && r.legit_frames > 100_000, "{r:?}");
+    finished();
 }
 
 #[test]
@@ -213,6 +220,7 @@ fn dissect_under_a_memory_cap_finds_every_pdu_of_the_plant_among_a_million_hosti
     eprintln!("dissect with no cap: peak RSS {:.1} MiB", mib(free.peak_rss));
     assert!(free.ok, "{}", free.stderr);
     assert!(free.peak_rss > CAP, "with no cap, {:.1} MiB: the capture does not test the cap", mib(free.peak_rss));
+    finished();
 }
 
 #[test]
@@ -241,6 +249,7 @@ fn replay_under_a_memory_cap_still_alerts_on_the_write_from_a_new_master() {
     assert_attack_alerted(&text);
     // The floods are seen for what they are, too.
     assert!(text.contains("\"id\":\"net.syn_flood\""), "no SYN flood alert");
+    finished();
 }
 
 #[test]
@@ -274,6 +283,7 @@ fn learn_under_a_memory_cap_bounds_the_baseline_and_keeps_every_pair_of_the_plan
     // The plant's 40 devices, each polled by its master: every pair learned (the clean
     // period comes first, and a pair once learned is never pushed out).
     assert_eq!(plant.count(), 40);
+    finished();
 }
 
 /// The attack's alerts, by rule id: a service never seen between the new master and the
@@ -320,4 +330,5 @@ fn run_under_a_memory_cap_learns_then_alerts_on_the_write_through_its_pipeline()
     assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
     assert!(summary_number(&m.stderr, "flows evicted (table full),") > 0, "reassembly buffers shed: {}", m.stderr);
     assert_attack_alerted(&std::fs::read_to_string(&alerts).unwrap());
+    finished();
 }
