@@ -366,6 +366,9 @@ pub struct RunOptions {
     pub user: Option<String>,
     /// Ports and bounds of the engine (max_flows for the whole sensor).
     pub engine: EngineConfig,
+    /// The bounds of `--memory-cap` (`memory_cap`), if given: set for the process when `run`
+    /// starts (the pipeline's rings, the detector and the learner read them).
+    pub memory: Option<crate::memory::Limits>,
     /// Whether to print the summaries on stderr.
     pub summary: bool,
 }
@@ -460,9 +463,8 @@ impl RunFlags {
             (None, None) => None,
         };
         let mut engine = engine;
-        if let Some(cap) = cap {
-            let limits = crate::memory::Limits::of_cap(cap)?;
-            crate::memory::set_limits(limits);
+        let memory = cap.map(crate::memory::Limits::of_cap).transpose()?;
+        if let Some(limits) = &memory {
             limits.apply(&mut engine);
         }
         Ok(RunOptions {
@@ -476,6 +478,7 @@ impl RunFlags {
             alerts_key,
             user: self.user.or(file.user),
             engine,
+            memory,
             summary: !(self.quiet || file.quiet.unwrap_or(false)),
         })
     }
@@ -533,6 +536,25 @@ mod tests {
         assert_eq!(backend, Backend::AfPacket);
         assert!(config.promiscuous);
         assert_eq!(o.metrics, Some("127.0.0.1:9184".parse().expect("address")));
+    }
+
+    #[test]
+    fn memory_cap_comes_from_the_file_as_a_size_and_the_flag_wins() {
+        let dir = std::env::temp_dir().join(format!("otsensor-config-mem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("mem.toml");
+        std::fs::write(&p, "read = [\"x.pcap\"]\nbaseline = \"/tmp/b.json\"\nmemory_cap = \"64M\"\n").expect("write");
+        let o = RunFlags { config: Some(p.clone()), ..RunFlags::default() }.resolve().expect("resolves");
+        let want = crate::memory::Limits::of_cap(64 << 20).expect("64 MiB is enough");
+        assert_eq!(o.memory, Some(want));
+        assert_eq!(o.engine.max_flows, want.max_flows, "the cap lowers the flow table");
+        assert_eq!(o.engine.reassembly_budget, want.reassembly_budget);
+        let flag = RunFlags { config: Some(p.clone()), memory_cap: Some(1 << 30), ..RunFlags::default() };
+        assert_eq!(flag.resolve().expect("resolves").memory.and_then(|m| m.cap), Some(1 << 30), "the flag wins");
+        std::fs::write(&p, "read = [\"x.pcap\"]\nbaseline = \"/tmp/b.json\"\nmemory_cap = \"8M\"\n").expect("write");
+        let e = RunFlags { config: Some(p.clone()), ..RunFlags::default() }.resolve().expect_err("too small");
+        assert!(e.contains("below the 40 MiB"), "{e}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -55,6 +55,9 @@ impl std::error::Error for RunCmdError {}
 /// Runs the sensor until the captures end or SIGTERM/SIGINT.
 pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     let started = Instant::now();
+    if let Some(limits) = opts.memory {
+        crate::memory::set_limits(limits);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| RunCmdError::Setup(format!("signals: {e}")))?;
