@@ -146,6 +146,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A learner bounded by the process's limits (`report` and `inventory` learn assets and pairs
+/// too).
+pub fn capped_learner() -> otsensor_models::Learner {
+    let mut l = otsensor_models::Learner::new();
+    limits().apply_to_learner(&mut l);
+    l
+}
+
 static LIMITS: OnceLock<Limits> = OnceLock::new();
 
 /// Sets the process's bounds (once, from the command line, before any work).

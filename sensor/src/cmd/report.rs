@@ -121,7 +121,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
                     .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(path.clone(), e)))?,
             );
             let mut sink = DetectSink::new(detector, &mut writer);
-            let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
+            let mut tee = Tee { inventory: crate::memory::capped_learner(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             sink.finish();
@@ -131,7 +131,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
         }
         (None, Some(secs)) => {
             let mut sink = ReplaySink::new(secs, &mut writer);
-            let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
+            let mut tee = Tee { inventory: crate::memory::capped_learner(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             let scored = sink.finish()?;
@@ -140,7 +140,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
         (None, None) => {
             let detector = configure(Detector::critical_only());
             let mut sink = DetectSink::new(detector, &mut writer);
-            let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
+            let mut tee = Tee { inventory: crate::memory::capped_learner(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             sink.finish();
