@@ -81,13 +81,22 @@ struct Measured {
 /// Runs otsensor with `args`, handing each line of its stdout to `line`, and measures its
 /// peak resident set size as the kernel accounted it (`ru_maxrss` from `wait4`: every page
 /// it ever had resident, not a sample).
-// The child is waited for by `wait4` (below), which `Child::wait` cannot do with the
-// resource usage; waiting on it again would fail with ECHILD.
-#[allow(clippy::zombie_processes)]
+///
+/// Not spawned from this process: `Command` spawns with `CLONE_VM` (posix_spawn), and at
+/// `exec` the kernel folds the high-water mark of the memory the child shared until then,
+/// this test process's, into the child's `ru_maxrss`: with other tests running beside these,
+/// that is hundreds of MiB that are not otsensor's. So a small process, this test binary
+/// started afresh on [`measure_helper`] alone, spawns otsensor, waits for it with `wait4`
+/// and writes its exit status and `ru_maxrss` to a file; otsensor's stdout comes straight
+/// through to `line` (with the harness's few lines of its own, which callers tell apart).
 fn run_measured(args: &[&str], mut line: impl FnMut(&str)) -> Measured {
-    let err_path = hostile().dir.join(format!("stderr-{}", args.first().copied().unwrap_or("run")));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otsensor"))
-        .args(args)
+    let name = args.first().copied().unwrap_or("run");
+    let (err_path, rss_path) =
+        (hostile().dir.join(format!("stderr-{name}")), hostile().dir.join(format!("rss-{name}")));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "hostile::measure_helper", "--quiet", "--test-threads", "1"])
+        .env("OTSENSOR_MEASURE_ARGS", args.join("\u{1f}"))
+        .env("OTSENSOR_MEASURE_OUT", &rss_path)
         .stdout(Stdio::piped())
         .stderr(File::create(&err_path).unwrap())
         .spawn()
@@ -96,9 +105,27 @@ fn run_measured(args: &[&str], mut line: impl FnMut(&str)) -> Measured {
     for l in BufReader::new(out).lines() {
         line(&l.unwrap());
     }
-    let (status, rusage) = wait4(child.id());
+    assert!(child.wait().unwrap().success(), "the measuring helper failed");
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    Measured { ok: status == 0, stderr, peak_rss: rusage.ru_maxrss as u64 * 1024 }
+    let measured = std::fs::read_to_string(&rss_path).unwrap_or_else(|e| panic!("no measurement: {e}: {stderr}"));
+    let (status, kib) = measured.trim().split_once(' ').unwrap();
+    Measured { ok: status == "0", stderr, peak_rss: kib.parse::<u64>().unwrap() * 1024 }
+}
+
+/// The measuring helper of [`run_measured`]: spawns otsensor with the arguments it is given,
+/// waits for it, and writes its wait status and `ru_maxrss` (KiB). Does nothing when not run
+/// as the helper.
+#[test]
+#[ignore = "a helper: the hostile tests run it to measure otsensor from a small process"]
+// The child is waited for by `wait4`, which `Child::wait` cannot do with the resource usage.
+#[allow(clippy::zombie_processes)]
+fn measure_helper() {
+    let (Ok(args), Ok(out)) = (std::env::var("OTSENSOR_MEASURE_ARGS"), std::env::var("OTSENSOR_MEASURE_OUT")) else {
+        return;
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_otsensor")).args(args.split('\u{1f}')).spawn().unwrap();
+    let (status, usage) = wait4(child.id());
+    std::fs::write(out, format!("{status} {}", usage.ru_maxrss)).unwrap();
 }
 
 /// Waits for the child `pid` and returns its wait status and resource usage. (`Child::wait`
@@ -194,6 +221,9 @@ fn dissect_under_a_memory_cap_finds_every_pdu_of_the_plant_among_a_million_hosti
     let mut legit = 0u64;
     let mut pdus = 0u64;
     let m = run_measured(&["dissect", "--no-progress", "--memory-cap", &cap, path], |line| {
+        if !line.starts_with('{') {
+            return; // the measuring helper's harness
+        }
         pdus += 1;
         let v: Value = serde_json::from_str(line).unwrap();
         let ip = |k: &str| v[k].as_str().and_then(|s| s.parse::<IpAddr>().ok());
