@@ -339,19 +339,14 @@ impl Folder {
             *glim = (w, 0);
         }
         let rule_full = glim.1 >= MAX_FOLDS_PER_RULE;
-        // Per-pair counts only while the rule has room: past it every occurrence folds into
-        // the rule's overflow alert whatever its pair, and a flood of subjects (a new asset
-        // per spoofed source) must not grow this table by one entry each (at most
-        // MAX_FOLDS_PER_RULE entries a rule are made per window).
-        let mut lim = None;
-        if !rule_full {
-            let l = self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0));
-            if l.0 != w {
-                *l = (w, 0);
-            }
-            lim = Some(l);
-        }
-        let pair_full = lim.as_ref().is_some_and(|l| l.1 >= MAX_FOLDS_PER_RULE_PAIR);
+        // Once the rule is full for the window, the per-pair count no longer matters: not
+        // keeping one per subject is what keeps a flood of spoofed subjects from growing it.
+        let lim = if rule_full {
+            None
+        } else {
+            Some(self.limits.entry((occ.kind, occ.family, occ.subject)).or_insert((w, 0)))
+        };
+        let pair_full = lim.as_ref().is_some_and(|l| l.0 == w && l.1 >= MAX_FOLDS_PER_RULE_PAIR);
         let (summary, evidence) = if pair_full || rule_full {
             key.detail = OVERFLOW;
             if rule_full {
@@ -373,8 +368,8 @@ impl Folder {
                 format!("first folded: {s}; {e}"),
             )
         } else {
-            if let Some(l) = lim {
-                l.1 += 1;
+            if let Some(lim) = lim {
+                *lim = if lim.0 == w { (w, lim.1 + 1) } else { (w, 1) };
             }
             glim.1 += 1;
             text()

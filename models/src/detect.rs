@@ -33,6 +33,25 @@ pub use crate::words::human_duration;
 /// Pairs unknown to the baseline tracked one by one; beyond, they share one runtime.
 pub const MAX_NEW_PAIRS: usize = 16_384;
 
+/// Clients whose host-scan windows are tracked at once. Clients whose window closed with
+/// nothing to say are forgotten at each window; beyond this many active ones (a flood of
+/// spoofed sources), newcomers are not tracked for host scans until a window frees room.
+pub const MAX_CLIENTS: usize = 65_536;
+
+/// The MACs learned for the client and the server of a pair (none where it varied).
+fn learned_macs(model: &Model, key: PairKey) -> [Option<[u8; 6]>; 2] {
+    let mac = |ip| model.assets.get(ip).filter(|a| !a.mac_varies).and_then(|a| a.mac);
+    [mac(&key.client), mac(&key.server)]
+}
+
+/// The host-scan state of `ip`, created while fewer than [`MAX_CLIENTS`] are tracked.
+fn client_acc(clients: &mut FxHashMap<IpAddr, ClientAcc>, ip: IpAddr, max: usize) -> Option<&mut ClientAcc> {
+    if clients.len() >= max && !clients.contains_key(&ip) {
+        return None;
+    }
+    Some(clients.entry(ip).or_default())
+}
+
 /// Scores PDUs against a baseline.
 #[derive(Debug)]
 pub struct Detector {
@@ -40,6 +59,8 @@ pub struct Detector {
     rts: Vec<PairState>,
     index: FxHashMap<PairKey, u32>,
     clients: FxHashMap<IpAddr, ClientAcc>,
+    /// Requests of clients not tracked for host scans ([`MAX_CLIENTS`] reached).
+    clients_untracked: u64,
     folder: Folder,
     start_ns: Option<i64>,
     tick: i64,
@@ -53,25 +74,21 @@ pub struct Detector {
     critical_only: bool,
     /// Scan, sweep and flood windows of the network rules.
     net: crate::checks::net::NetRt,
-    /// Most clients whose windows are followed for host scans at once.
-    max_clients: usize,
-    /// Requests from clients not followed because [`Detector::set_max_clients`] were.
-    clients_untracked: u64,
+    /// The envelopes of each learned pair (by the model's pair index), laid out for checking.
+    envelopes: Vec<points::EnvelopeIndex>,
     /// Pairs unknown to the baseline followed on their own ([`MAX_NEW_PAIRS`] unless a memory
     /// cap says fewer).
     max_new_pairs: usize,
+    /// Clients tracked for host scans at once ([`MAX_CLIENTS`] unless a memory cap says fewer).
+    max_clients: usize,
 }
 
-/// Clients followed at once for host scans, by default (about 50 MB): a flood of spoofed
-/// sources, each a new client, must not grow the detector without bound.
-pub const DEFAULT_MAX_CLIENTS: usize = 1 << 18;
-
 impl Detector {
-    /// Bounds the clients followed at once for host scans (a memory cap); past it, requests
-    /// from new clients are counted in [`Detector::clients_untracked`], and at each window
-    /// the clients silent since the window before are forgotten.
+    /// Bounds the clients tracked for host scans at once (a memory cap; at most
+    /// [`MAX_CLIENTS`]); past it, requests of new clients are counted in
+    /// [`Detector::clients_untracked`].
     pub fn set_max_clients(&mut self, n: usize) {
-        self.max_clients = n.max(1);
+        self.max_clients = n.clamp(1, MAX_CLIENTS);
     }
 
     /// Bounds the pairs unknown to the baseline that are followed each on its own (a memory
@@ -85,11 +102,6 @@ impl Detector {
         std::mem::size_of::<PairState>()
     }
 
-    /// Requests from clients not followed for host scans because the table was full.
-    pub fn clients_untracked(&self) -> u64 {
-        self.clients_untracked
-    }
-
     /// A detector for a verified baseline.
     pub fn new(baseline: &Baseline) -> Result<Self, BaselineError> {
         Ok(Detector::from_model(Model::from_baseline(baseline)?))
@@ -101,6 +113,7 @@ impl Detector {
             rts: Vec::new(),
             index: FxHashMap::default(),
             clients: FxHashMap::default(),
+            clients_untracked: 0,
             folder: Folder::new(),
             start_ns: None,
             tick: i64::MIN,
@@ -110,9 +123,9 @@ impl Detector {
             scratch: ObservationLog::new(),
             critical_only: false,
             net: crate::checks::net::NetRt::default(),
-            max_clients: DEFAULT_MAX_CLIENTS,
-            clients_untracked: 0,
+            envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
             max_new_pairs: MAX_NEW_PAIRS,
+            max_clients: MAX_CLIENTS,
             model,
         };
         d.folder.set_learned_secs(d.model.learned_secs());
@@ -143,10 +156,7 @@ impl Detector {
             silent: FxHashSet::default(),
             polls_sorted,
             crit: self.criticality.get(&key.server).copied().unwrap_or(1.0),
-            macs: [
-                self.model.assets.get(&key.client).filter(|a| !a.mac_varies).and_then(|a| a.mac),
-                self.model.assets.get(&key.server).filter(|a| !a.mac_varies).and_then(|a| a.mac),
-            ],
+            macs: learned_macs(&self.model, key),
         });
         self.index.insert(key, i as u32);
         i
@@ -207,6 +217,12 @@ impl Detector {
         self.net.tracked()
     }
 
+    /// Requests from clients not tracked for host scans, because [`MAX_CLIENTS`] others were
+    /// active in the same window.
+    pub fn clients_untracked(&self) -> u64 {
+        self.clients_untracked
+    }
+
     /// PDUs scored so far.
     pub fn pdus(&self) -> u64 {
         self.pdus
@@ -239,16 +255,23 @@ impl Detector {
         if w != self.tick {
             self.tick = w;
             self.silence((ns, obs.ts, obs.pkt, start));
+            self.clients.retain(|_, c| !c.forgettable(w));
             self.folder.sweep(ns);
-            if self.clients.len() >= self.max_clients {
-                // Full: forget the clients not seen in the last window (a flood's spoofed
-                // sources, each one request), so that the real ones can be followed again.
-                self.clients.retain(|_, c| c.index >= w.saturating_sub(1));
-            }
         }
         let key = PairKey::of_observation(obs);
         let ri = self.pair_state(key);
-        let Detector { model, rts, folder, clients, learned, critical_only, max_clients, clients_untracked, .. } = self;
+        let Detector {
+            model,
+            rts,
+            folder,
+            clients,
+            learned,
+            critical_only,
+            clients_untracked,
+            envelopes,
+            max_clients,
+            ..
+        } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -281,7 +304,9 @@ impl Detector {
         }
         let ncx = crate::checks::net::NetCx { model, learned, crit: &self.criticality, watch: false };
         crate::checks::net::ttl_check(obs.src, obs.dst, obs.ttl, obs.ts, obs.pkt, &ncx, folder);
-        assets::mac_changed(obs, &cx, rt.macs, folder);
+        // The shared runtime of pairs past the cap holds the first one's MACs, not this one's.
+        let macs = if rt.key == key { rt.macs } else { learned_macs(model, key) };
+        assets::mac_changed(obs, &cx, macs, folder);
         pair::new_pair(obs, &cx, folder);
         if let Some(sum) = rt.win.roll(ns, obs.pkt) {
             window::check_window(model, rt, &sum, learned, folder);
@@ -296,17 +321,20 @@ impl Detector {
                 polling::polling_period_broken(obs, &cx, b, rt, folder);
             }
             rt.prev_func = Some(obs.func);
-            if clients.len() >= *max_clients && !clients.contains_key(&key.client) {
-                *clients_untracked += 1;
-            } else if let Some(closed) = clients.entry(key.client).or_default().record(obs, key.server) {
-                let last = (obs.ts, obs.pkt, Some(key.protocol));
-                window::host_scan(model, key.client, closed, last, learned, folder);
+            match client_acc(clients, key.client, *max_clients) {
+                Some(ca) => {
+                    if let Some(closed) = ca.record(obs, key.server) {
+                        let last = (obs.ts, obs.pkt, Some(key.protocol));
+                        window::host_scan(model, key.client, closed, last, learned, folder);
+                    }
+                }
+                None => *clients_untracked += 1,
             }
         } else {
             assets::identity_changed(obs, &cx, folder);
         }
-        if let Some(b) = base {
-            points::value_outside_envelope(obs, &cx, b, folder);
+        if let Some((b, ix)) = base.zip(rt.base.and_then(|i| envelopes.get(i as usize))) {
+            points::value_outside_envelope(obs, &cx, (b, ix), folder);
         }
         pair::protocol_violation(obs, &cx, folder);
     }

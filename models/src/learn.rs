@@ -109,9 +109,7 @@ impl Learner {
             self.pairs_not_learned += 1;
             return None;
         }
-        let i = self.model.pairs.len();
-        self.model.index.insert(key, i as u32);
-        self.model.pairs.push(PairModel::new(key));
+        let i = self.model.add_pair(PairModel::new(key));
         self.rt.push(PairRt::default());
         Some(i)
     }

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use otsensor_dissectors::event::{Access, Direction, FuncName, FunctionClass, Pdu, Protocol, Space};
 
 use crate::observation::Observation;
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use crate::baseline::{
     format_mac, parse_mac, parse_protocol, parse_space, round6, space_name, Asset, Baseline, BaselineError,
@@ -191,22 +191,34 @@ impl Envelope {
         }
     }
 
-    /// Whether `v` fits (always, before [`MIN_ENVELOPE_SAMPLES`]): in the set; in the range widened by a tenth of its span; for a
-    /// counter, not below its first value (counters grow past what learning saw).
-    pub(crate) fn admits(&self, v: i64) -> bool {
+    /// The learned range widened by a tenth of its span (at least 1) each way.
+    fn widened_range(&self) -> (i64, i64) {
+        // In i128: the span of the widest i64 range overflows i64.
+        let margin = ((i128::from(self.max) - i128::from(self.min)) / 10).max(1);
+        let clamp = |x: i128| i64::try_from(x).unwrap_or(if x < 0 { i64::MIN } else { i64::MAX });
+        (clamp(i128::from(self.min) - margin), clamp(i128::from(self.max) + margin))
+    }
+
+    /// What the envelope admits, compiled for checking many values: anything before
+    /// [`MIN_ENVELOPE_SAMPLES`]; then a value of the set; for a counter, not below its first
+    /// value (counters grow past what learning saw); else the range widened by a tenth of its
+    /// span.
+    pub(crate) fn admit(&self) -> Admit {
         if self.samples < MIN_ENVELOPE_SAMPLES {
-            return true;
+            return Admit::Any;
         }
         match self.kind() {
-            EnvelopeKind::Set => self.set.binary_search(&v).is_ok(),
-            EnvelopeKind::Counter => v >= self.min,
+            EnvelopeKind::Set => Admit::OneOf(self.set.clone().into_boxed_slice()),
+            EnvelopeKind::Counter => Admit::AtLeast(self.min),
             EnvelopeKind::Range => {
-                let margin = ((self.max - self.min) / 10).max(1);
-                v >= self.min.saturating_sub(margin) && v <= self.max.saturating_add(margin)
+                let (lo, hi) = self.widened_range();
+                Admit::Within(lo, hi)
             }
         }
     }
+}
 
+impl Envelope {
     /// The envelope in words.
     pub(crate) fn describe(&self) -> String {
         match self.kind() {
@@ -216,6 +228,32 @@ impl Envelope {
             }
             EnvelopeKind::Counter => format!("a counter that never went below {}", self.min),
             EnvelopeKind::Range => format!("within {}..{}", self.min, self.max),
+        }
+    }
+}
+
+/// The values an [`Envelope`] admits, in the form detection checks them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Too few samples to judge.
+    Any,
+    /// One of a sorted set.
+    OneOf(Box<[i64]>),
+    /// A counter: not below this.
+    AtLeast(i64),
+    /// Within these bounds, inclusive.
+    Within(i64, i64),
+}
+
+impl Admit {
+    /// Whether `v` fits.
+    #[inline]
+    pub(crate) fn admits(&self, v: i64) -> bool {
+        match *self {
+            Admit::Any => true,
+            Admit::OneOf(ref set) => set.binary_search(&v).is_ok(),
+            Admit::AtLeast(min) => v >= min,
+            Admit::Within(lo, hi) => v >= lo && v <= hi,
         }
     }
 }
@@ -501,6 +539,8 @@ impl AssetModel {
 pub struct Model {
     pub(crate) pairs: Vec<PairModel>,
     pub(crate) index: FxHashMap<PairKey, u32>,
+    /// (client, server) of every pair in `index`, whatever the port and protocol.
+    pub(crate) hosts_of_pairs: FxHashSet<(IpAddr, IpAddr)>,
     pub(crate) assets: FxHashMap<IpAddr, AssetModel>,
     pub(crate) port_notices: BTreeSet<PortNotice>,
     pub(crate) learning: Learning,
@@ -657,6 +697,20 @@ impl RateStats {
 }
 
 impl Model {
+    /// Adds a pair to the model; returns its index.
+    pub(crate) fn add_pair(&mut self, pm: PairModel) -> usize {
+        let i = self.pairs.len();
+        self.index.insert(pm.key, i as u32);
+        self.hosts_of_pairs.insert((pm.key.client, pm.key.server));
+        self.pairs.push(pm);
+        i
+    }
+
+    /// Whether some pair of the model runs from `client` to `server`.
+    pub(crate) fn has_pair_between(&self, client: IpAddr, server: IpAddr) -> bool {
+        self.hosts_of_pairs.contains(&(client, server))
+    }
+
     /// The model of a verified baseline document.
     pub fn from_baseline(b: &Baseline) -> Result<Model, BaselineError> {
         let mut m = Model { learning: b.learning.clone(), stat: b.model.clone(), ..Model::default() };
@@ -672,9 +726,7 @@ impl Model {
         }
         for p in &b.pairs {
             let pm = PairModel::from_doc(p)?;
-            let i = m.pairs.len() as u32;
-            m.index.insert(pm.key, i);
-            m.pairs.push(pm);
+            m.add_pair(pm);
         }
         m.port_notices = b.port_notices.iter().cloned().collect();
         m.net = crate::net::NetModel::from_doc(&b.network)?;
@@ -792,6 +844,44 @@ impl PairModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What an envelope admits, restated from its fields.
+    fn reference_admits(e: &Envelope, v: i64) -> bool {
+        if e.samples < MIN_ENVELOPE_SAMPLES {
+            true
+        } else if !e.overflow {
+            e.set.contains(&v)
+        } else if e.monotonic && e.samples >= COUNTER_MIN_SAMPLES {
+            v >= e.min
+        } else {
+            let margin = (i128::from(e.max) - i128::from(e.min)) / 10;
+            let v = i128::from(v);
+            v >= i128::from(e.min) - margin.max(1) && v <= i128::from(e.max) + margin.max(1)
+        }
+    }
+
+    proptest! {
+        /// The compiled form admits exactly what the envelope admits, for sets, counters and
+        /// ranges alike (a few samples of small values make sets; many or wide ones, ranges).
+        #[test]
+        fn compiled_envelopes_admit_what_envelopes_admit(
+            learned in prop::collection::vec(prop_oneof![-50i64..50, any::<i64>()], 0..40),
+            sorted in any::<bool>(),
+            probes in prop::collection::vec(prop_oneof![-60i64..60, any::<i64>()], 1..40),
+        ) {
+            let mut learned = learned;
+            if sorted {
+                learned.sort_unstable(); // a counter
+            }
+            let mut e = Envelope::default();
+            learned.iter().for_each(|&v| e.observe(v));
+            let a = e.admit();
+            for v in probes.into_iter().chain(learned) {
+                prop_assert_eq!(a.admits(v), reference_admits(&e, v), "{:?} {:?} {}", e, a, v);
+            }
+        }
+    }
 
     #[test]
     fn range_set_merges_touching_ranges_and_coarsens_at_the_cap() {
@@ -817,20 +907,20 @@ mod tests {
             e.observe(v);
         }
         assert_eq!(e.kind(), EnvelopeKind::Set);
-        assert!(!e.admits(2));
+        assert!(!e.admit().admits(2));
         let mut c = Envelope::default();
         for v in 0..100 {
             c.observe(v * 3);
         }
         assert_eq!(c.kind(), EnvelopeKind::Counter);
-        assert!(c.admits(10_000));
-        assert!(!c.admits(-1));
+        assert!(c.admit().admits(10_000));
+        assert!(!c.admit().admits(-1));
         let mut r = Envelope::default();
         for v in [50, 10, 90, 30, 70, 20, 60, 40, 80, 55, 65] {
             r.observe(v);
         }
         assert_eq!(r.kind(), EnvelopeKind::Range);
-        assert!(r.admits(95));
-        assert!(!r.admits(200));
+        assert!(r.admit().admits(95));
+        assert!(!r.admit().admits(200));
     }
 }

@@ -486,3 +486,28 @@ fn alerts_reported_on_open_come_at_once_and_again_with_their_final_count() {
     d.finish(&mut closed);
     assert_eq!(find(&closed, "modbus.cold_restart").count, 10);
 }
+
+/// A flood of requests from more spoofed sources than [`crate::detect::MAX_CLIENTS`] in one
+/// window: the host-scan state stays bounded (the excess is counted, not tracked), and a
+/// scanner that started before the flood is still seen.
+#[test]
+fn spoofed_clients_do_not_grow_the_host_scan_state_and_a_scanner_is_still_seen() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, None);
+    for i in 0..30u8 {
+        tr.read_holding(650.0 + f64::from(i) * 0.01, ROGUE, [10, 0, 1, i], 0, 1, 0);
+    }
+    let spoofed = crate::detect::MAX_CLIENTS + 1000;
+    for n in 0..spoofed {
+        let [_, a, b, c] = (n as u32).to_be_bytes();
+        let t = 650.5 + n as f64 * 1e-5; // all within the window of the scan
+        tr.exchange(t, [172, a | 16, b, c], PLC, 1, &[3, 0, 0, 0, 1], None);
+    }
+    let mut d = Detector::new(&b).expect("detector");
+    tr.run(&mut |p| d.pdu(p));
+    assert_eq!(d.clients_untracked(), 1000 + 2, "the masters and the scanner came first");
+    let mut alerts = Vec::new();
+    d.finish(&mut alerts);
+    assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.9"), "{:?}", ids(&alerts));
+}

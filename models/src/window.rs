@@ -56,9 +56,6 @@ impl<const W: usize> Bits<W> {
         let est = -m * (zeros / m).ln();
         (est.round() as u32).max(ones)
     }
-    pub(crate) fn clear(&mut self) {
-        self.0 = [0; W];
-    }
 }
 
 /// The window a nanosecond timestamp falls in.
@@ -233,6 +230,42 @@ impl WindowAcc {
     }
 }
 
+/// The distinct servers a client contacted in one window: the first held inline (most
+/// clients talk to one server, and a flood of spoofed sources is all such clients), a sketch
+/// from the second on.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum ServerSet {
+    #[default]
+    Empty,
+    One(u64),
+    Many(Box<Bits<16>>),
+}
+
+impl ServerSet {
+    fn insert(&mut self, h: u64) {
+        match self {
+            ServerSet::Empty => *self = ServerSet::One(h),
+            ServerSet::One(first) if *first == h => {}
+            ServerSet::One(first) => {
+                let mut bits: Box<Bits<16>> = Box::default();
+                bits.set_hash(*first);
+                bits.set_hash(h);
+                *self = ServerSet::Many(bits);
+            }
+            ServerSet::Many(bits) => bits.set_hash(h),
+        }
+    }
+
+    /// As many as the sketch would count with every server in it.
+    fn estimate(&self) -> u32 {
+        match self {
+            ServerSet::Empty => 0,
+            ServerSet::One(_) => 1,
+            ServerSet::Many(bits) => bits.estimate(),
+        }
+    }
+}
+
 /// What one client did in one window: the servers it contacted.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientAcc {
@@ -240,7 +273,7 @@ pub(crate) struct ClientAcc {
     pub(crate) active: bool,
     pub(crate) first_pkt: u64,
     pub(crate) first_ns: i64,
-    pub(crate) servers: Bits<16>,
+    pub(crate) servers: ServerSet,
 }
 
 impl ClientAcc {
@@ -253,7 +286,7 @@ impl ClientAcc {
             return None;
         }
         let closed = self.close();
-        *self = ClientAcc { index: w, active: true, first_pkt: pkt, first_ns: ns, servers: Bits::default() };
+        *self = ClientAcc { index: w, active: true, first_pkt: pkt, first_ns: ns, servers: ServerSet::Empty };
         closed
     }
 
@@ -262,8 +295,15 @@ impl ClientAcc {
     #[inline]
     pub(crate) fn record(&mut self, obs: &Observation<'_>, server: IpAddr) -> Option<(u32, u64, i64)> {
         let closed = self.roll(obs.ts.as_nanos(), obs.pkt);
-        self.servers.set_hash(hash64(&server));
+        self.servers.insert(hash64(&server));
         closed
+    }
+
+    /// Whether the client's state can go without changing any verdict at window `w`: its
+    /// window closed before `w` with no more servers than any host-scan threshold admits
+    /// (closing it later would alert nothing, and a fresh state behaves the same).
+    pub(crate) fn forgettable(&self, w: i64) -> bool {
+        !self.active || (self.index < w && self.servers.estimate() <= crate::checks::window::scan_threshold(0, 5))
     }
 
     pub(crate) fn close(&mut self) -> Option<(u32, u64, i64)> {
@@ -272,7 +312,7 @@ impl ClientAcc {
         }
         self.active = false;
         let n = self.servers.estimate();
-        self.servers.clear();
+        self.servers = ServerSet::Empty;
         Some((n, self.first_pkt, self.first_ns))
     }
 }
@@ -280,6 +320,18 @@ impl ClientAcc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_set_counts_as_the_sketch_would() {
+        for n in [0u64, 1, 2, 3, 40, 500] {
+            let (mut set, mut bits) = (ServerSet::default(), Bits::<16>::default());
+            for i in (0..n).chain(0..n) {
+                set.insert(crate::model::hash64(&i));
+                bits.set_hash(crate::model::hash64(&i));
+            }
+            assert_eq!(set.estimate(), bits.estimate(), "{n} servers");
+        }
+    }
 
     #[test]
     fn sketches_count_exactly_while_sparse_and_closely_beyond() {

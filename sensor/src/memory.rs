@@ -9,8 +9,8 @@
 //! | the flow table                  | 40 %                                  | `max_flows` ([`FLOW_BYTES`] each) |
 //! | reassembly buffers (all flows)  | 20 %                                  | `reassembly_budget`            |
 //! | pairs unknown to the baseline (detecting), pairs learned (learning) | 10 % | `max_new_pairs` ([`pair_bytes`] each), `max_learned_pairs` ([`LEARNED_PAIR_BYTES`] each) |
-//! | clients followed for host scans | 8 %                                   | `max_clients` ([`CLIENT_BYTES`] each) |
-//! | the rest: models' fixed tables, alert folds, queues, allocator slack | 22 % | (fixed bounds of their own) |
+//! | clients tracked for host scans  | 8 %                                   | `max_clients` ([`CLIENT_BYTES`] each) |
+//! | the rest: models' fixed tables (new hosts and services), alert folds, queues, allocator slack | 22 % | (fixed bounds of their own) |
 //!
 //! Reading captures costs a block ([`crate::capture::file::BLOCK_BYTES`]) whatever their
 //! size; the models' per-pair and per-host tables have fixed bounds of their own
@@ -24,16 +24,13 @@ use otsensor_dissectors::engine::{Engine, EngineConfig};
 
 /// What the process costs before any traffic: code, libraries, the allocator's arenas,
 /// thread stacks, the read blocks, the baseline loaded, the models' fixed tables.
-pub const BASE_BYTES: u64 = 24 << 20;
+pub const BASE_BYTES: u64 = 28 << 20;
 /// The smallest cap accepted.
 pub const MIN_CAP: u64 = 40 << 20;
 /// Bytes a tracked flow costs at most: its entry in the table, and what a flow that carries
 /// data allocates beside it (digests of its last segments, a dissector's state, the
 /// allocator's rounding).
 pub const FLOW_BYTES: u64 = Engine::flow_entry_bytes() as u64 + 640;
-/// Bytes a client followed for host scans costs (its window and the map's entry, doubled
-/// for the map's growth).
-pub const CLIENT_BYTES: u64 = 400;
 
 /// The bounds a cap gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,10 +41,10 @@ pub struct Limits {
     pub max_flows: usize,
     /// Bytes all flows may hold in reassembly buffers (all workers together).
     pub reassembly_budget: usize,
-    /// Most clients the detector follows at once for host scans.
-    pub max_clients: usize,
     /// Most pairs unknown to the baseline the detector follows each on its own.
     pub max_new_pairs: usize,
+    /// Most clients the detector tracks at once for host scans.
+    pub max_clients: usize,
     /// Most pairs a baseline learns (`None`: no bound beyond the models' own).
     pub max_learned_pairs: Option<usize>,
     /// Depth of each worker's rings in `run`'s pipeline, in batches of
@@ -59,6 +56,10 @@ pub struct Limits {
 /// (and keep the read blocks they are in alive), against 10 MB at the full depth; enough
 /// to keep the workers busy between two reads.
 pub const CAPPED_RING_BATCHES: usize = 16;
+
+/// Bytes a client tracked for host scans costs the detector: its state and the map's entry,
+/// doubled for the map's growth.
+pub const CLIENT_BYTES: u64 = 256;
 
 /// Bytes a learned pair costs while learning: its model (functions, point ranges, value
 /// envelopes and polls, each with a fixed bound) and its runtime, for a pair that has seen a
@@ -79,8 +80,8 @@ impl Default for Limits {
             cap: None,
             max_flows: e.max_flows,
             reassembly_budget: e.reassembly_budget,
-            max_clients: otsensor_models::detect::DEFAULT_MAX_CLIENTS,
             max_new_pairs: otsensor_models::detect::MAX_NEW_PAIRS,
+            max_clients: otsensor_models::detect::MAX_CLIENTS,
             max_learned_pairs: None,
             ring_batches: crate::pipeline::RING_BATCHES,
         }
@@ -100,8 +101,8 @@ impl Limits {
             cap: Some(cap),
             max_flows: n(share(40) / FLOW_BYTES),
             reassembly_budget: n(share(20)),
-            max_clients: n(share(8) / CLIENT_BYTES),
             max_new_pairs: n(share(10) / pair_bytes()).min(otsensor_models::detect::MAX_NEW_PAIRS),
+            max_clients: n(share(8) / CLIENT_BYTES).min(otsensor_models::detect::MAX_CLIENTS),
             max_learned_pairs: Some(n(share(10) / LEARNED_PAIR_BYTES)),
             ring_batches: CAPPED_RING_BATCHES,
         })
@@ -191,12 +192,12 @@ mod tests {
             let sum = BASE_BYTES
                 + l.max_flows as u64 * FLOW_BYTES
                 + l.reassembly_budget as u64
-                + l.max_clients as u64 * CLIENT_BYTES
-                + l.max_new_pairs as u64 * pair_bytes();
+                + l.max_new_pairs as u64 * pair_bytes()
+                + l.max_clients as u64 * CLIENT_BYTES;
             assert!(sum < cap, "{cap}: {sum}");
             assert!(sum > cap / 2, "{cap}: the cap is used, not wasted ({sum})");
         }
-        // 64 MiB: some 14 thousand flows.
+        // 64 MiB: some 12 thousand flows.
         let l = Limits::of_cap(64 << 20).unwrap();
         assert!((10_000..30_000).contains(&l.max_flows), "{}", l.max_flows);
         assert!(Limits::of_cap(16 << 20).is_err());

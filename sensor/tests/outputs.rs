@@ -487,7 +487,7 @@ fn tls_sends_a_client_certificate_refuses_a_readable_key_and_an_unknown_ca() {
     // A key others can read is refused at start, with the file named.
     std::fs::set_permissions(dir.join("client.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let e = Outputs::start(&tls_config(&dir.join("q1"), addr.port(), files.clone())).expect_err("a readable key");
-    assert!(e.contains("client.key") && e.contains("must not be readable by others"), "{e}");
+    assert!(e.contains("client.key") && e.contains("readable by others"), "{e}");
     std::fs::set_permissions(dir.join("client.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let o = Outputs::start(&tls_config(&dir.join("q2"), addr.port(), files.clone())).expect("start").expect("output");
     o.append(Topic::Alerts, alert_json(1).as_bytes());

@@ -262,7 +262,7 @@ impl<'a> ModbusPdu<'a> {
     }
 
     /// Calls `f` for each value written (requests) or read (responses), with its address.
-    pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
+    pub fn for_each_value(&self, mut f: impl FnMut(PointValue)) {
         let Some(space) = self.space() else { return };
         if self.exception_code.is_some() || self.func.raw() == 22 {
             return;
@@ -275,9 +275,19 @@ impl<'a> ModbusPdu<'a> {
             (_, false) => (self.address, Access::Read),
         };
         let Some(base) = base else { return };
-        for (i, v) in self.values.iter().enumerate() {
-            let index = u32::from(base).saturating_add(i as u32);
+        let mut index = u32::from(base);
+        let mut emit = |v: u16| {
             f(PointValue { space, index, value: i64::from(v), access });
+            index = index.saturating_add(1);
+        };
+        match self.values {
+            // Registers are the bulk of the values a plant exchanges: a straight loop.
+            Values::Registers(b) => b.chunks_exact(2).for_each(|r| {
+                if let [hi, lo] = *r {
+                    emit(u16::from_be_bytes([hi, lo]));
+                }
+            }),
+            values => values.iter().for_each(emit),
         }
     }
 

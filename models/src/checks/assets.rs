@@ -1,5 +1,7 @@
 //! Rules about devices: `new_asset`, `mac_changed`, `identity_changed`.
 
+use std::net::IpAddr;
+
 use crate::alert::{Folder, Occ};
 use crate::model::hash64;
 use crate::observation::{identity_key, Observation};
@@ -28,23 +30,27 @@ pub(crate) fn new_asset(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder
 pub(crate) fn mac_changed(obs: &Observation<'_>, cx: &Ctx<'_>, macs: [Option<[u8; 6]>; 2], folder: &mut Folder) {
     let (client_mac, server_mac) = obs.client_server_macs();
     let [client_learned, server_learned] = macs;
-    for (ip, learned_mac, seen_mac) in
-        [(cx.key.client, client_learned, client_mac), (cx.key.server, server_learned, server_mac)]
-    {
-        let (Some(l), Some(m)) = (learned_mac, seen_mac) else { continue };
-        if l == m {
-            continue;
-        }
-        let o = Occ {
-            kind: Kind::MacChanged,
-            family: Family::Net,
-            subject: hash64(&ip),
-            detail: hash64(&m),
-            class: None,
-            ..cx.occ
-        };
-        folder.hit(o, || words::mac_changed(ip, l, m, cx.learned));
+    mac_against(cx.key.client, client_learned, client_mac, cx, folder);
+    mac_against(cx.key.server, server_learned, server_mac, cx, folder);
+}
+
+/// One side of [`mac_changed`]; every PDU comes here twice, so no more than two compares
+/// when the MAC is the learned one.
+#[inline]
+fn mac_against(ip: IpAddr, learned: Option<[u8; 6]>, seen: Option<[u8; 6]>, cx: &Ctx<'_>, folder: &mut Folder) {
+    let (Some(l), Some(m)) = (learned, seen) else { return };
+    if l == m {
+        return;
     }
+    let o = Occ {
+        kind: Kind::MacChanged,
+        family: Family::Net,
+        subject: hash64(&ip),
+        detail: hash64(&m),
+        class: None,
+        ..cx.occ
+    };
+    folder.hit(o, || words::mac_changed(ip, l, m, cx.learned));
 }
 
 /// `identity_changed`: a device identification object other than the learned one.

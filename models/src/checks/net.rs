@@ -332,7 +332,7 @@ fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
     if !cx.baseline() || is_group(f.server.ip) || cx.model.net.services.contains_key(&key) {
         return;
     }
-    if f.app.is_some() && cx.model.index.keys().any(|k| k.client == key.client && k.server == key.server) {
+    if f.app.is_some() && cx.model.has_pair_between(key.client, key.server) {
         // An ICS conversation of a known pair: the protocol rules judge it.
         return;
     }

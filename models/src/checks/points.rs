@@ -1,10 +1,11 @@
 //! Rules about points and their values: `read_outside_baseline`,
 //! `write_outside_baseline`, `value_outside_envelope`.
 
-use otsensor_dissectors::event::{Access, FunctionClass};
+use otsensor_dissectors::event::{Access, FunctionClass, Space};
+use rustc_hash::FxHashMap;
 
 use crate::alert::{AlertPoint, Folder, Occ};
-use crate::model::{hash64, PairModel, PointKey, ValueKey};
+use crate::model::{hash64, Admit, Envelope, PairModel, PointKey, ValueKey};
 use crate::observation::Observation;
 use crate::rules_catalog::Kind;
 use crate::words;
@@ -37,13 +38,28 @@ pub(crate) fn outside_baseline(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairMode
 }
 
 /// `value_outside_envelope`: a value outside its point's learned set, range or counter.
-pub(crate) fn value_outside_envelope(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairModel, folder: &mut Folder) {
+pub(crate) fn value_outside_envelope(
+    obs: &Observation<'_>,
+    cx: &Ctx<'_>,
+    (b, ix): (&PairModel, &EnvelopeIndex),
+    folder: &mut Folder,
+) {
+    let mut group: Option<(Space, Access, &[Run])> = None;
     for v in obs.values {
-        let vk = ValueKey { unit: obs.unit, space: v.space, index: v.index, access: v.access };
-        let Some(env) = b.values.get(&vk) else { continue };
-        if env.admits(v.value) {
+        // The values of a PDU share a space and access run after run: one lookup per run.
+        let runs = match group {
+            Some((space, access, runs)) if (space, access) == (v.space, v.access) => runs,
+            _ => {
+                let runs = ix.groups.get(&(obs.unit, v.space, v.access)).map_or(&[][..], Vec::as_slice);
+                group = Some((v.space, v.access, runs));
+                runs
+            }
+        };
+        if find(runs, v.index).map_or(true, |a| a.admits(v.value)) {
             continue;
         }
+        let vk = ValueKey { unit: obs.unit, space: v.space, index: v.index, access: v.access };
+        let Some(env) = b.values.get(&vk) else { continue };
         let write = v.access == Access::Write;
         let o = Occ {
             kind: Kind::ValueOutsideEnvelope,
@@ -59,6 +75,58 @@ pub(crate) fn value_outside_envelope(obs: &Observation<'_>, cx: &Ctx<'_>, b: &Pa
             words::value_outside_envelope(obs, v.space, v.index, v.value, write, env, ends, cx.learned)
         });
     }
+}
+
+/// Points further apart than this start a new run of an [`EnvelopeIndex`].
+const MAX_RUN_GAP: u32 = 32;
+
+/// The envelopes of one learned pair laid out for checking values: per unit, space and
+/// access, runs of nearly consecutive point indexes with each point's compiled [`Admit`]
+/// (or none). A block of registers or a DNP3 range then costs an array index per value,
+/// not a hash lookup.
+#[derive(Debug, Default)]
+pub(crate) struct EnvelopeIndex {
+    groups: FxHashMap<(u16, Space, Access), Vec<Run>>,
+}
+
+/// Envelopes of the points `first..first + admits.len()`.
+#[derive(Debug)]
+pub(crate) struct Run {
+    first: u32,
+    admits: Vec<Option<Admit>>,
+}
+
+impl EnvelopeIndex {
+    /// The index of a pair's envelopes.
+    pub(crate) fn of(b: &PairModel) -> Self {
+        let mut envs: Vec<(&ValueKey, &Envelope)> = b.values.iter().collect();
+        envs.sort_unstable_by_key(|(k, _)| (k.unit, k.space, k.access, k.index));
+        let mut groups: FxHashMap<(u16, Space, Access), Vec<Run>> = FxHashMap::default();
+        for (k, e) in envs {
+            let runs = groups.entry((k.unit, k.space, k.access)).or_default();
+            match runs.last_mut() {
+                Some(r) if k.index.checked_sub(r.end()).is_some_and(|gap| gap <= MAX_RUN_GAP) => {
+                    r.admits.resize_with((k.index - r.first) as usize, || None);
+                    r.admits.push(Some(e.admit()));
+                }
+                _ => runs.push(Run { first: k.index, admits: vec![Some(e.admit())] }),
+            }
+        }
+        EnvelopeIndex { groups }
+    }
+}
+
+impl Run {
+    fn end(&self) -> u32 {
+        self.first.saturating_add(self.admits.len() as u32)
+    }
+}
+
+/// The compiled envelope of point `index` among sorted runs, if learned.
+fn find(runs: &[Run], index: u32) -> Option<&Admit> {
+    let i = runs.partition_point(|r| r.first <= index).checked_sub(1)?;
+    let r = runs.get(i)?;
+    r.admits.get(index.checked_sub(r.first)? as usize)?.as_ref()
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
 }
 
 /// max(2 x, + `add`) the learned maximum, and at least [`MIN_SCAN_SPREAD`] - 1.
-fn scan_threshold(learned_max: u32, add: u32) -> u32 {
+pub(crate) fn scan_threshold(learned_max: u32, add: u32) -> u32 {
     (2 * learned_max).max(learned_max + add).max(MIN_SCAN_SPREAD - 1)
 }
 

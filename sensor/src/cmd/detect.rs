@@ -97,8 +97,8 @@ pub(crate) struct DetectSink<'a, 'w> {
 impl<'a, 'w> DetectSink<'a, 'w> {
     /// A sink scoring with `detector`, writing to `writer`.
     pub(crate) fn new(mut detector: Detector, writer: &'a mut AlertWriter<'w>) -> Self {
-        detector.set_max_clients(crate::memory::limits().max_clients);
         detector.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+        detector.set_max_clients(crate::memory::limits().max_clients);
         DetectSink { detector, writer, pending: Vec::new(), scratch: otsensor_models::ObservationLog::new() }
     }
 }

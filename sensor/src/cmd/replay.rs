@@ -160,8 +160,8 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
         let text = baseline.to_json();
         match Baseline::from_json(&text).and_then(|b| Detector::new(&b).map(|d| (b, d))) {
             Ok((b, mut d)) => {
-                d.set_max_clients(crate::memory::limits().max_clients);
                 d.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+                d.set_max_clients(crate::memory::limits().max_clients);
                 if let Some(p) = self.writer.policy() {
                     p.configure(&mut d);
                 }

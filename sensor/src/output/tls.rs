@@ -1,9 +1,8 @@
 //! TLS for `syslog+tls` and `cef+tls`: rustls (with the `ring` provider, which builds in
 //! seconds where aws-lc needs a C toolchain and minutes), the receiver checked against a CA
-//! file, and an optional client certificate. Secrets come only from files that are not
-//! readable by others.
+//! file, and an optional client certificate. The client key comes only from a file that
+//! only its owner can read.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,16 +20,10 @@ pub struct TlsFiles {
     pub key: Option<PathBuf>,
 }
 
-/// Reads a secret, refusing a file that anyone but its owner and group can read.
+/// Reads a private key, refusing a file others could read or change (the one rule for key
+/// files: [`crate::file_perms`]).
 pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.permissions().mode() & 0o007 != 0 {
-        return Err(format!(
-            "{}: a secret must not be readable by others (mode {:o}); chmod o-rwx it",
-            path.display(),
-            meta.permissions().mode() & 0o777
-        ));
-    }
+    crate::file_perms::refuse_if_exposed(path, "the TLS private key", crate::file_perms::Exposure::Secret)?;
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -71,6 +64,7 @@ pub fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_key_others_can_read_is_refused() {
@@ -79,8 +73,11 @@ mod tests {
         let key = dir.join("key.pem");
         std::fs::write(&key, "secret").expect("write");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let e = read_secret(&key).expect_err("world-readable");
-        assert!(e.contains("must not be readable by others") && e.contains("644"), "{e}");
+        for mode in [0o644, 0o640] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let e = read_secret(&key).expect_err("readable by others");
+            assert!(e.contains("readable by others") && e.contains(&format!("{mode:o}")), "{e}");
+        }
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         assert_eq!(read_secret(&key).expect("private"), b"secret");
         let _ = std::fs::remove_dir_all(&dir);

@@ -345,8 +345,8 @@ impl<'w> Coordinator<'w> {
         }
         match Detector::new(&baseline) {
             Ok(mut d) => {
-                d.set_max_clients(crate::memory::limits().max_clients);
                 d.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+                d.set_max_clients(crate::memory::limits().max_clients);
                 self.mode = Mode::Detecting(Box::new(d));
             }
             Err(e) => {
@@ -548,8 +548,8 @@ fn detecting(config: &CoordinatorConfig, b: &Baseline) -> Result<Mode, Coordinat
     );
     let mut d = Detector::new(b)
         .map_err(|e| CoordinatorError::Baseline(BaselineFileError::Invalid(config.baseline.clone(), e)))?;
-    d.set_max_clients(crate::memory::limits().max_clients);
     d.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+    d.set_max_clients(crate::memory::limits().max_clients);
     Ok(Mode::Detecting(Box::new(d)))
 }
 
