@@ -245,7 +245,8 @@ pub struct RunFlags {
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
     /// Keep memory under BYTES (suffixes K, M, G: 512M, 1G): flows, reassembly buffers,
-    /// pairs followed and learned, and the pipeline's rings are bounded to fit, and what is evicted is counted.
+    /// clients and pairs followed, pairs learned, and the pipeline's rings are bounded to fit;
+    /// what is evicted is counted.
     #[arg(long, value_name = "BYTES", value_parser = crate::memory::parse_size)]
     pub memory_cap: Option<u64>,
     /// Seconds (packet time) after which a silent flow is forgotten.
