@@ -4,4 +4,4 @@
 //! `gencap`) used to measure otsensor against the capture read limit and against Suricata.
 
 pub mod fixtures;
-pub mod gen;
+pub use otsensor_gen as gen;

@@ -6,6 +6,12 @@
 //! idle flows time out in packet time and, when the table is full, the least recently seen
 //! flows are evicted and counted.
 
+// Reviewed for `clippy::arithmetic_side_effects` (issue 15): the arithmetic here is counters
+// (u64, incremented once per packet or by a packet's length: 2^64 is out of reach) and flow
+// ids; no length field of a packet is added here (payload offsets are the dissectors' and
+// `tcp`'s), and the reassembly budget's sums saturate.
+#![allow(clippy::arithmetic_side_effects)]
+
 use std::net::IpAddr;
 
 use crate::dnp3::{self, Dnp3Stream};
@@ -52,6 +58,12 @@ pub struct EngineConfig {
     pub max_flows: usize,
     /// Seconds of packet time after which a silent flow is forgotten.
     pub idle_timeout_secs: i64,
+    /// Bytes all flows together may hold in reassembly buffers (out-of-order queues, partial
+    /// PDUs); past it, the flows holding the most are made to drop theirs (counted in
+    /// [`EngineStats::reassembly_shed`]). Each direction is bounded on its own too
+    /// ([`crate::tcp::MAX_OOO_BYTES`], [`MAX_PENDING_BYTES`]), but a flood of flows that
+    /// each hold their bound would add up without this.
+    pub reassembly_budget: usize,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +76,9 @@ impl Default for EngineConfig {
             detect_on_any_port: true,
             max_flows: 65_536,
             idle_timeout_secs: 600,
+            // 64 Ki flows could each hold two directions at their bounds (2 x 192 KiB):
+            // 24 GiB. A quarter of a gigabyte holds hundreds of reordered streams at once.
+            reassembly_budget: 256 << 20,
         }
     }
 }
@@ -123,6 +138,11 @@ pub struct EngineStats {
     pub icmp_packets: u64,
     /// Non-IP conversations not reported because [`MAX_L2_CONVERSATIONS`] were known.
     pub l2_unreported: u64,
+    /// Flow directions made to drop their reassembly buffers to keep all flows within
+    /// [`EngineConfig::reassembly_budget`].
+    pub reassembly_shed: u64,
+    /// Bytes they dropped (also counted in `gap_bytes`).
+    pub reassembly_shed_bytes: u64,
 }
 
 impl EngineStats {
@@ -171,6 +191,8 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
             arp_packets,
             icmp_packets,
             l2_unreported,
+            reassembly_shed,
+            reassembly_shed_bytes,
         } = o;
         self.packets += packets;
         self.bytes += bytes;
@@ -201,6 +223,8 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.arp_packets += arp_packets;
         self.icmp_packets += icmp_packets;
         self.l2_unreported += l2_unreported;
+        self.reassembly_shed += reassembly_shed;
+        self.reassembly_shed_bytes += reassembly_shed_bytes;
     }
 }
 
@@ -465,6 +489,10 @@ pub struct Engine {
     last_sweep: i64,
     stats: EngineStats,
     l2_seen: rustc_hash::FxHashSet<([u8; 6], [u8; 6], u16)>,
+    /// An upper bound of the bytes all flows hold in reassembly buffers: what they held at
+    /// the last count plus every growth since (releases are not tracked, so a count is due
+    /// only once this passes the budget: no per-packet cost beyond two additions).
+    buffered: usize,
 }
 
 impl Engine {
@@ -477,6 +505,7 @@ impl Engine {
             last_sweep: i64::MIN,
             stats: EngineStats::default(),
             l2_seen: rustc_hash::FxHashSet::default(),
+            buffered: 0,
         }
     }
 
@@ -738,6 +767,7 @@ impl Engine {
         };
         self.touch(slot, src, seg.payload.len());
         let Some(flow) = self.flows.at_mut(slot) else { return };
+        let held = buffered(flow);
         flow.last_seen = ts.secs;
         if flow.reversed {
             ctx.flags |= 1 << FLAG_REVERSED_ORIENTATION;
@@ -768,7 +798,7 @@ impl Engine {
                 st.resync_per_segment += 1;
                 ctx.flags |= 1 << FLAG_PER_SEGMENT;
                 deliver(cfg, st, flow, dir, seg.payload, &ctx, sink);
-                return self.tcp_done(slot, seg, &ctx, sink);
+                return self.tcp_done(slot, held, seg, &ctx, sink);
             }
         }
         match accepted {
@@ -810,11 +840,17 @@ impl Engine {
                 drain_ready(cfg, st, flow, dir, &ctx, sink);
             }
         }
-        self.tcp_done(slot, seg, &ctx, sink);
+        self.tcp_done(slot, held, seg, &ctx, sink);
     }
 
-    /// Bookkeeping after a TCP segment: retransmission counts, and the end of the connection.
-    fn tcp_done(&mut self, slot: u32, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
+    /// Bookkeeping after a TCP segment: retransmission counts, the reassembly budget (`held`:
+    /// what the flow buffered before the segment), and the end of the connection.
+    fn tcp_done(&mut self, slot: u32, held: usize, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
+        let Some(flow) = self.flows.at_mut(slot) else { return };
+        self.buffered = self.buffered.saturating_add(buffered(flow).saturating_sub(held));
+        if self.buffered > self.config.reassembly_budget {
+            self.shed_reassembly();
+        }
         let Some(flow) = self.flows.at_mut(slot) else { return };
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
         for h in flow.half.iter_mut() {
@@ -827,6 +863,48 @@ impl Engine {
             }
             self.stats.flows_closed += 1;
         }
+    }
+
+    /// Counts what all flows hold in reassembly buffers and, if it is over the budget, makes
+    /// the flows holding the most (more than [`SHED_FLOOR`] a direction: a flood's reordered
+    /// streams, not the polled connections with a partial PDU) drop theirs, then any, until
+    /// half the budget is left: a count costs a pass over the table, and the slack makes
+    /// the next one due only after the buffers grew by half the budget again.
+    fn shed_reassembly(&mut self) {
+        let slots = self.flows.slot_count();
+        let mut total = 0usize;
+        for i in 0..slots {
+            if let Some(f) = self.flows.at(i) {
+                total = total.saturating_add(buffered(f));
+            }
+        }
+        let target = self.config.reassembly_budget / 2;
+        if total > self.config.reassembly_budget {
+            for floor in [SHED_FLOOR, 0] {
+                for i in 0..slots {
+                    if total <= target {
+                        break;
+                    }
+                    let Some(f) = self.flows.at_mut(i) else { continue };
+                    for dir in [Direction::ToServer, Direction::ToClient] {
+                        let mem = f.half[dir].memory();
+                        if mem <= floor || mem == 0 {
+                            continue;
+                        }
+                        let lost = f.half[dir].shed();
+                        if let Some(dis) = f.app.dissector() {
+                            dis.gap(dir);
+                        }
+                        total = total.saturating_sub(mem);
+                        self.stats.reassembly_shed += 1;
+                        self.stats.reassembly_shed_bytes += lost;
+                        self.stats.gaps += 1;
+                        self.stats.gap_bytes += lost;
+                    }
+                }
+            }
+        }
+        self.buffered = total;
     }
 
     fn udp(&mut self, ctx: PacketCtx, payload: &[u8], sink: &mut dyn Sink) {
@@ -868,6 +946,15 @@ impl Engine {
             note_parsed(st, dis, parsed, &ctx, sink);
         }
     }
+}
+
+/// A direction holding at most this much is shed only when those holding more were not
+/// enough: a polled connection's partial PDU is a few hundred bytes.
+const SHED_FLOOR: usize = 4096;
+
+/// Bytes a flow holds in reassembly buffers, both directions.
+fn buffered(flow: &Flow) -> usize {
+    flow.half.iter().map(HalfStream::memory).sum()
 }
 
 fn emit(
@@ -1599,5 +1686,29 @@ mod tests {
         assert_eq!(e.stats().flows, 4 + 20 * 400);
         assert_eq!(e.stats().flows_evicted, 4 + 20 * 400 - 64, "one eviction per new flow once full");
         assert!(e.active_flows() <= 64);
+    }
+
+    #[test]
+    fn flows_holding_out_of_order_data_are_shed_to_stay_within_the_reassembly_budget() {
+        const BUDGET: usize = 64 * 1024;
+        let mut e = Engine::new(EngineConfig { reassembly_budget: BUDGET, ..EngineConfig::default() });
+        let mut c = crate::testutil::Collect::default();
+        let data = vec![0x55u8; 1000];
+        let mut pkt = 0;
+        // 40 flows, each a first segment then 20 segments each ahead of a 100-byte hole:
+        // about 20 KB held per flow, 800 KB in all without the budget.
+        for flow in 0..40u16 {
+            for k in 0..21u32 {
+                let seq = if k == 0 { 1000 } else { 2000 + 100 + (k - 1) * 1100 };
+                let p = tcp_packet(1, 40000 + flow, 2, 502, seq, PSH_ACK, &data);
+                pkt += 1;
+                e.process(Timestamp { secs: 1, nanos: 0 }, pkt, crate::packet::linktype::RAW, &p, &mut c);
+                let held: usize = (0..e.flows.slot_count()).filter_map(|i| e.flows.at(i)).map(buffered).sum();
+                assert!(held <= BUDGET, "{held} bytes held after packet {pkt}");
+            }
+        }
+        assert!(e.stats().reassembly_shed > 0);
+        assert!(e.stats().reassembly_shed_bytes >= 600_000, "{}", e.stats().reassembly_shed_bytes);
+        assert_eq!(e.stats().flows, 40, "shedding forgets buffers, never flows");
     }
 }

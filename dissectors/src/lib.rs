@@ -52,6 +52,11 @@
 //! ```
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+// Length fields are packet data: arithmetic on them must not overflow (a panic in a debug
+// build, a wrong bound in a release one). Denied outside tests; the modules whose arithmetic
+// is counters and offsets inside a buffer allow it at their top, each saying what was
+// reviewed (SECURITY.md).
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -16,6 +16,11 @@
 //! The key lives once, in its slot; the index holds only the slot's number (4 bytes and a
 //! control byte per entry) and rehashes from the slot's key.
 
+// Reviewed for `clippy::arithmetic_side_effects` (issue 15): only the table's own counts
+// (bounded by the engine's `max_flows` and 31-bit slot numbers) and a size constant; nothing
+// from a packet.
+#![allow(clippy::arithmetic_side_effects)]
+
 use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
@@ -125,6 +130,11 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     /// Entries held.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Slot numbers in use or free: every entry is at a slot below this.
+    pub(crate) fn slot_count(&self) -> u32 {
+        self.slots.len
     }
 
     fn key_at(slots: &Slab<K, V>, i: u32) -> Option<&K> {

@@ -173,13 +173,14 @@ pub fn decode(lt: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
 /// would (a property test holds it to that). A third of the per-packet cost otherwise.
 fn fast_ethernet_ipv4(data: &[u8]) -> Option<Result<Decoded<'_>, Skip>> {
     let mut ether_type = be16(data, 12)?;
-    let mut off = 14;
+    let mut off: usize = 14;
     for _ in 0..2 {
         if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
             break;
         }
-        ether_type = be16(data, off + 2)?;
-        off += 4;
+        // At most two tags, so `off` stays below 24: saturating only to satisfy the lint.
+        ether_type = be16(data, off.saturating_add(2))?;
+        off = off.saturating_add(4);
     }
     if ether_type != 0x0800 {
         return None;
@@ -347,13 +348,14 @@ pub fn link_frame(lt: u32, data: &[u8]) -> Option<LinkFrame> {
         return None;
     }
     let mut ether_type = be16(data, 12)?;
-    let mut off = 14;
+    let mut off: usize = 14;
     for _ in 0..2 {
         if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
             break;
         }
-        ether_type = be16(data, off + 2)?;
-        off += 4;
+        // At most two tags, so `off` stays below 24: saturating only to satisfy the lint.
+        ether_type = be16(data, off.saturating_add(2))?;
+        off = off.saturating_add(4);
     }
     if ether_type < 0x0600 {
         // An 802.3 length field (LLC/SNAP: STP, ...), not an EtherType.
@@ -370,7 +372,7 @@ fn arp(p: &[u8]) -> Option<Arp> {
         return None;
     }
     let ip = |at: usize| -> Option<std::net::Ipv4Addr> {
-        let b: [u8; 4] = p.get(at..at + 4)?.try_into().ok()?;
+        let b: [u8; 4] = p.get(at..)?.get(..4)?.try_into().ok()?;
         Some(std::net::Ipv4Addr::from(b))
     };
     Some(Arp {

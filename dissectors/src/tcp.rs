@@ -7,6 +7,12 @@
 //! and resynchronises on the next valid header. A sensor on a mirror port usually starts
 //! mid-connection, so the first segment seen sets the starting sequence number.
 
+// Reviewed for `clippy::arithmetic_side_effects` (issue 15): sequence numbers move with
+// `wrapping_add` and are compared through `seq_diff` (i64 differences of i32 values, which
+// cannot overflow); byte counts are u64 counters or bounded by `MAX_OOO_BYTES`; the one
+// length derived from two sequence numbers (`fill_hole`) saturates.
+#![allow(clippy::arithmetic_side_effects)]
+
 /// Segments held ahead of a hole, per direction.
 pub const MAX_OOO_SEGMENTS: usize = 32;
 /// Bytes held ahead of a hole, per direction.
@@ -166,6 +172,20 @@ impl HalfStream {
         self.pending.capacity() + reorder
     }
 
+    /// Drops everything this direction buffers (the out-of-order queue, the holes, a
+    /// partial PDU) and frees it, to keep the engine within its reassembly budget; the next
+    /// segment starts the stream again, as on a connection picked up mid-stream. Returns the
+    /// bytes lost.
+    pub fn shed(&mut self) -> u64 {
+        let lost = self.ooo_bytes as u64 + self.pending.len() as u64;
+        self.reorder = None;
+        self.ooo_bytes = 0;
+        self.pending = Vec::new();
+        self.next_seq = None;
+        self.gap_bytes += lost;
+        lost
+    }
+
     /// Whether the direction lost sync (more than [`MAX_UNSYNCED_SEGMENTS`] segments in a
     /// row out of order, and not yet [`RESYNC_SEGMENTS`] in order since).
     pub fn lost_sync(&self) -> bool {
@@ -290,7 +310,7 @@ impl HalfStream {
         let i = holes.iter().position(|&(hs, he)| seq_diff(end, hs) > 0 && seq_diff(he, seq) > 0)?;
         let (hs, he) = *holes.get(i)?;
         let from = seq_diff(hs, seq).max(0) as usize;
-        let to = payload.len() - seq_diff(end, he).max(0) as usize;
+        let to = payload.len().saturating_sub(seq_diff(end, he).max(0) as usize);
         let part = payload.get(from..to)?;
         let part_start = seq.wrapping_add(from as u32);
         let part_end = part_start.wrapping_add(part.len() as u32);

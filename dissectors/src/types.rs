@@ -231,7 +231,8 @@ impl Flags {
     pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
         let bits = self.bits;
         let own = self.names.iter().enumerate().take(ENGINE_FLAG_FIRST as usize);
-        let engine = ENGINE_FLAG_NAMES.iter().enumerate().map(|(i, n)| (i + ENGINE_FLAG_FIRST as usize, n));
+        let engine =
+            ENGINE_FLAG_NAMES.iter().enumerate().map(|(i, n)| (i.saturating_add(ENGINE_FLAG_FIRST as usize), n));
         own.chain(engine).filter(move |(i, _)| *i < 64 && bits & (1u64 << i) != 0).map(|(_, n)| *n)
     }
 }

@@ -27,6 +27,11 @@ const OVERFLOW: u64 = u64::MAX;
 pub const FIRST_QUIET_SECS: i64 = 600;
 /// The longest quiet period: the period doubles with each recurrence up to this.
 pub const MAX_QUIET_SECS: i64 = 86_400;
+/// Once-keys remembered (what alerted, to stay quiet until it recurs): past this, those whose
+/// quiet period is over are forgotten (they would alert again anyway; only their recurrence
+/// count is lost), then the least recently seen. A sustained flood of new subjects (a new
+/// asset per spoofed source, 50 a window) must not grow this table for as long as it lasts.
+pub const MAX_ONCE_KEYS: usize = 1 << 16;
 
 /// One alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -440,6 +445,17 @@ impl Folder {
         }
         self.limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
         self.rule_limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
+        if self.done.len() > MAX_ONCE_KEYS {
+            self.done.retain(|_, d| now_ns.saturating_sub(d.last_ns) < d.quiet_ns);
+        }
+        if self.done.len() > MAX_ONCE_KEYS {
+            // Keep the most recently seen half.
+            let mut seen: Vec<i64> = self.done.values().map(|d| d.last_ns).collect();
+            let keep = MAX_ONCE_KEYS / 2;
+            let cut = seen.len().saturating_sub(keep);
+            let (_, &mut t, _) = seen.select_nth_unstable(cut);
+            self.done.retain(|_, d| d.last_ns >= t);
+        }
     }
 
     /// Closes every fold.
@@ -455,5 +471,33 @@ impl Folder {
             (a.ts_first, a.pkt_first, a.rule_id, &a.summary).cmp(&(b.ts_first, b.pkt_first, b.rule_id, &b.summary))
         });
         into.append(&mut self.out);
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn once_keys_past_the_bound_are_forgotten_quiet_ones_first_then_the_oldest() {
+        let mut f = Folder::new();
+        let quiet = FIRST_QUIET_SECS * 1_000_000_000;
+        let now = 10 * quiet;
+        let n = MAX_ONCE_KEYS as u64 + 5_000;
+        for subject in 0..n {
+            // The first 3,000 went quiet long ago; the rest were seen up to now.
+            let last_ns = if subject < 3_000 { 0 } else { now - quiet + subject as i64 };
+            let key = FoldKey { kind: Kind::NewPair, family: Family::Net, subject, detail: 0 };
+            f.done.insert(key, Done { last_ns, quiet_ns: quiet, occurrence: 1 });
+        }
+        f.sweep(now);
+        assert!(f.done.len() <= MAX_ONCE_KEYS, "{}", f.done.len());
+        assert!(f.done.len() >= MAX_ONCE_KEYS / 2, "{}", f.done.len());
+        let newest = FoldKey { kind: Kind::NewPair, family: Family::Net, subject: n - 1, detail: 0 };
+        assert!(f.done.contains_key(&newest), "the most recently seen stay");
+        let quiet_one = FoldKey { kind: Kind::NewPair, family: Family::Net, subject: 0, detail: 0 };
+        assert!(!f.done.contains_key(&quiet_one), "a key past its quiet period goes first");
     }
 }

@@ -45,8 +45,8 @@ fn learned_macs(model: &Model, key: PairKey) -> [Option<[u8; 6]>; 2] {
 }
 
 /// The host-scan state of `ip`, created while fewer than [`MAX_CLIENTS`] are tracked.
-fn client_acc(clients: &mut FxHashMap<IpAddr, ClientAcc>, ip: IpAddr) -> Option<&mut ClientAcc> {
-    if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
+fn client_acc(clients: &mut FxHashMap<IpAddr, ClientAcc>, ip: IpAddr, max: usize) -> Option<&mut ClientAcc> {
+    if clients.len() >= max && !clients.contains_key(&ip) {
         return None;
     }
     Some(clients.entry(ip).or_default())
@@ -76,9 +76,32 @@ pub struct Detector {
     net: crate::checks::net::NetRt,
     /// The envelopes of each learned pair (by the model's pair index), laid out for checking.
     envelopes: Vec<points::EnvelopeIndex>,
+    /// Pairs unknown to the baseline followed on their own ([`MAX_NEW_PAIRS`] unless a memory
+    /// cap says fewer).
+    max_new_pairs: usize,
+    /// Clients tracked for host scans at once ([`MAX_CLIENTS`] unless a memory cap says fewer).
+    max_clients: usize,
 }
 
 impl Detector {
+    /// Bounds the clients tracked for host scans at once (a memory cap; at most
+    /// [`MAX_CLIENTS`]); past it, requests of new clients are counted in
+    /// [`Detector::clients_untracked`].
+    pub fn set_max_clients(&mut self, n: usize) {
+        self.max_clients = n.clamp(1, MAX_CLIENTS);
+    }
+
+    /// Bounds the pairs unknown to the baseline that are followed each on its own (a memory
+    /// cap; at most [`MAX_NEW_PAIRS`]); past it, they share one runtime.
+    pub fn set_max_new_pairs(&mut self, n: usize) {
+        self.max_new_pairs = n.clamp(1, MAX_NEW_PAIRS);
+    }
+
+    /// Bytes the runtime of one pair costs (its windows, timing and polling state).
+    pub const fn pair_state_bytes() -> usize {
+        std::mem::size_of::<PairState>()
+    }
+
     /// A detector for a verified baseline.
     pub fn new(baseline: &Baseline) -> Result<Self, BaselineError> {
         Ok(Detector::from_model(Model::from_baseline(baseline)?))
@@ -101,6 +124,8 @@ impl Detector {
             critical_only: false,
             net: crate::checks::net::NetRt::default(),
             envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
+            max_new_pairs: MAX_NEW_PAIRS,
+            max_clients: MAX_CLIENTS,
             model,
         };
         d.folder.set_learned_secs(d.model.learned_secs());
@@ -235,7 +260,18 @@ impl Detector {
         }
         let key = PairKey::of_observation(obs);
         let ri = self.pair_state(key);
-        let Detector { model, rts, folder, clients, learned, critical_only, clients_untracked, envelopes, .. } = self;
+        let Detector {
+            model,
+            rts,
+            folder,
+            clients,
+            learned,
+            critical_only,
+            clients_untracked,
+            envelopes,
+            max_clients,
+            ..
+        } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -285,7 +321,7 @@ impl Detector {
                 polling::polling_period_broken(obs, &cx, b, rt, folder);
             }
             rt.prev_func = Some(obs.func);
-            match client_acc(clients, key.client) {
+            match client_acc(clients, key.client, *max_clients) {
                 Some(ca) => {
                     if let Some(closed) = ca.record(obs, key.server) {
                         let last = (obs.ts, obs.pkt, Some(key.protocol));
@@ -308,7 +344,7 @@ impl Detector {
     fn pair_state(&mut self, key: PairKey) -> usize {
         match self.index.get(&key) {
             Some(&i) => i as usize,
-            None if self.rts.len() - self.model.pairs.len() < MAX_NEW_PAIRS => self.push_rt(key, None, Vec::new()),
+            None if self.rts.len() - self.model.pairs.len() < self.max_new_pairs => self.push_rt(key, None, Vec::new()),
             // Past the cap, unknown pairs share one runtime (its windows then count them
             // together, which is what a spoofed-source flood deserves).
             None => match self.overflow_rt {

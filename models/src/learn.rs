@@ -50,6 +50,10 @@ pub struct Learner {
     scratch: ObservationLog,
     /// Windows of the network section.
     net: NetLearner,
+    /// Most pairs the baseline may hold (a memory cap); `None`: no bound beyond the models'.
+    max_pairs: Option<usize>,
+    /// PDUs of pairs not learned because the baseline held [`Learner::set_max_pairs`] pairs.
+    pairs_not_learned: u64,
 }
 
 impl Learner {
@@ -85,13 +89,29 @@ impl Learner {
         self.model.pairs.len()
     }
 
-    fn pair_index(&mut self, key: PairKey) -> usize {
+    /// Bounds the pairs the baseline may hold (a memory cap: traffic from a flood of spoofed
+    /// sources, each a new pair, must not grow the baseline without bound); the PDUs of the
+    /// pairs past it are not learned (nor their assets) and are counted.
+    pub fn set_max_pairs(&mut self, n: usize) {
+        self.max_pairs = Some(n.max(1));
+    }
+
+    /// PDUs not learned because the baseline held as many pairs as it may.
+    pub fn pairs_not_learned(&self) -> u64 {
+        self.pairs_not_learned
+    }
+
+    fn pair_index(&mut self, key: PairKey) -> Option<usize> {
         if let Some(&i) = self.model.index.get(&key) {
-            return i as usize;
+            return Some(i as usize);
+        }
+        if self.max_pairs.is_some_and(|m| self.model.pairs.len() >= m) {
+            self.pairs_not_learned += 1;
+            return None;
         }
         let i = self.model.add_pair(PairModel::new(key));
         self.rt.push(PairRt::default());
-        i
+        Some(i)
     }
 
     /// Learns one PDU (through its [`Observation`], built in a reused buffer).
@@ -110,7 +130,7 @@ impl Learner {
         self.pdus += 1;
         self.model.net.learn_ttl(obs.src.ip, obs.ttl);
         let key = PairKey::of_observation(obs);
-        let i = self.pair_index(key);
+        let Some(i) = self.pair_index(key) else { return };
         self.learn_assets(obs, key);
         let (Some(pm), Some(rt)) = (self.model.pairs.get_mut(i), self.rt.get_mut(i)) else { return };
         if let Some(sum) = rt.win.roll(ns, obs.pkt) {

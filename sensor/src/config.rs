@@ -244,6 +244,11 @@ pub struct RunFlags {
     /// Most flows tracked at once (shared out among the workers).
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
+    /// Keep memory under BYTES (suffixes K, M, G: 512M, 1G): flows, reassembly buffers,
+    /// clients and pairs followed, pairs learned, and the pipeline's rings are bounded to fit;
+    /// what is evicted is counted.
+    #[arg(long, value_name = "BYTES", value_parser = crate::memory::parse_size)]
+    pub memory_cap: Option<u64>,
     /// Seconds (packet time) after which a silent flow is forgotten.
     #[arg(long, value_name = "SECONDS")]
     pub idle_timeout: Option<i64>,
@@ -284,6 +289,8 @@ struct FileConfig {
     s7_ports: Option<Vec<u16>>,
     ports_only: Option<bool>,
     max_flows: Option<usize>,
+    /// `memory_cap = "512M"` (or a number of bytes).
+    memory_cap: Option<toml::Value>,
     idle_timeout: Option<i64>,
     quiet: Option<bool>,
     output: Option<Vec<String>>,
@@ -360,6 +367,9 @@ pub struct RunOptions {
     pub user: Option<String>,
     /// Ports and bounds of the engine (max_flows for the whole sensor).
     pub engine: EngineConfig,
+    /// The bounds of `--memory-cap` (`memory_cap`), if given: set for the process when `run`
+    /// starts (the pipeline's rings, the detector and the learner read them).
+    pub memory: Option<crate::memory::Limits>,
     /// Whether to print the summaries on stderr.
     pub summary: bool,
 }
@@ -442,7 +452,22 @@ impl RunFlags {
             detect_on_any_port: !(self.ports_only || file.ports_only.unwrap_or(false)),
             max_flows: self.max_flows.or(file.max_flows).unwrap_or(defaults.max_flows).max(1),
             idle_timeout_secs: self.idle_timeout.or(file.idle_timeout).unwrap_or(defaults.idle_timeout_secs),
+            ..defaults
         };
+        let cap = match (self.memory_cap, &file.memory_cap) {
+            (Some(c), _) => Some(c),
+            (None, Some(toml::Value::Integer(n))) => Some(u64::try_from(*n).map_err(|_| "memory_cap: not a size")?),
+            (None, Some(toml::Value::String(s))) => {
+                Some(crate::memory::parse_size(s).map_err(|e| format!("memory_cap: {e}"))?)
+            }
+            (None, Some(_)) => return Err("memory_cap: give a size such as \"512M\"".into()),
+            (None, None) => None,
+        };
+        let mut engine = engine;
+        let memory = cap.map(crate::memory::Limits::of_cap).transpose()?;
+        if let Some(limits) = &memory {
+            limits.apply(&mut engine);
+        }
         Ok(RunOptions {
             source,
             workers: self.workers.or(file.workers).unwrap_or_else(default_workers).clamp(1, 64),
@@ -454,6 +479,7 @@ impl RunFlags {
             alerts_key,
             user: self.user.or(file.user),
             engine,
+            memory,
             summary: !(self.quiet || file.quiet.unwrap_or(false)),
         })
     }
@@ -511,6 +537,25 @@ mod tests {
         assert_eq!(backend, Backend::AfPacket);
         assert!(config.promiscuous);
         assert_eq!(o.metrics, Some("127.0.0.1:9184".parse().expect("address")));
+    }
+
+    #[test]
+    fn memory_cap_comes_from_the_file_as_a_size_and_the_flag_wins() {
+        let dir = std::env::temp_dir().join(format!("otsensor-config-mem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("mem.toml");
+        std::fs::write(&p, "read = [\"x.pcap\"]\nbaseline = \"/tmp/b.json\"\nmemory_cap = \"64M\"\n").expect("write");
+        let o = RunFlags { config: Some(p.clone()), ..RunFlags::default() }.resolve().expect("resolves");
+        let want = crate::memory::Limits::of_cap(64 << 20).expect("64 MiB is enough");
+        assert_eq!(o.memory, Some(want));
+        assert_eq!(o.engine.max_flows, want.max_flows, "the cap lowers the flow table");
+        assert_eq!(o.engine.reassembly_budget, want.reassembly_budget);
+        let flag = RunFlags { config: Some(p.clone()), memory_cap: Some(1 << 30), ..RunFlags::default() };
+        assert_eq!(flag.resolve().expect("resolves").memory.and_then(|m| m.cap), Some(1 << 30), "the flag wins");
+        std::fs::write(&p, "read = [\"x.pcap\"]\nbaseline = \"/tmp/b.json\"\nmemory_cap = \"8M\"\n").expect("write");
+        let e = RunFlags { config: Some(p.clone()), ..RunFlags::default() }.resolve().expect_err("too small");
+        assert!(e.contains("below the 40 MiB"), "{e}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

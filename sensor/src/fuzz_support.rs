@@ -26,11 +26,25 @@ pub fn capture(data: &[u8]) -> u64 {
         pdus += 1;
         consume(pdu);
     };
+    let mut packets = Vec::new();
     for p in reader {
         match p {
-            Ok(p) => engine.process(p.ts, p.index, p.linktype, p.data, &mut sink),
+            Ok(p) => {
+                packets.push((p.index, p.offset, p.data.len()));
+                engine.process(p.ts, p.index, p.linktype, p.data, &mut sink);
+            }
             Err(_) => break,
         }
+    }
+    // The block reader the commands use, with blocks small enough that records straddle
+    // them, must find the very same packets.
+    if let Ok(mut r) = crate::capture::FileReader::with_block(Box::new(std::io::Cursor::new(data.to_vec())), 64) {
+        let mut i = 0;
+        while let Some(Ok(p)) = r.next_packet() {
+            assert_eq!(packets.get(i), Some(&(p.index, p.offset, p.data.len())), "block reader disagrees");
+            i += 1;
+        }
+        assert_eq!(i, packets.len(), "block reader found fewer packets");
     }
     pdus
 }

@@ -35,6 +35,7 @@ pub mod file_perms;
 pub mod fuzz_support;
 pub mod inventory;
 pub mod keys;
+pub mod memory;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

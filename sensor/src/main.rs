@@ -364,6 +364,11 @@ struct Common {
     /// Most flows tracked at once.
     #[arg(long, default_value_t = 65_536)]
     max_flows: usize,
+    /// Keep memory under BYTES (suffixes K, M, G: 512M, 1G): flows, reassembly buffers,
+    /// clients and pairs followed, pairs learned, and the pipeline's rings are bounded to fit;
+    /// what is evicted is counted.
+    #[arg(long, value_name = "BYTES", value_parser = otsensor::memory::parse_size)]
+    memory_cap: Option<u64>,
     /// Seconds (packet time) after which a silent flow is forgotten.
     #[arg(long, default_value_t = 600)]
     idle_timeout: i64,
@@ -377,7 +382,7 @@ struct Common {
 
 impl Common {
     fn engine(&self) -> EngineConfig {
-        EngineConfig {
+        let mut e = EngineConfig {
             modbus_ports: self.modbus_ports.clone(),
             dnp3_tcp_ports: self.dnp3_ports.clone(),
             dnp3_udp_ports: self.dnp3_ports.clone(),
@@ -385,12 +390,35 @@ impl Common {
             detect_on_any_port: !self.ports_only,
             max_flows: self.max_flows.max(1),
             idle_timeout_secs: self.idle_timeout,
+            ..EngineConfig::default()
+        };
+        otsensor::memory::limits().apply(&mut e);
+        e
+    }
+
+    /// Sets the process's bounds from `--memory-cap`; an error when the cap is too small.
+    fn set_memory_cap(&self) -> Result<(), String> {
+        if let Some(cap) = self.memory_cap {
+            otsensor::memory::set_limits(otsensor::memory::Limits::of_cap(cap)?);
         }
+        Ok(())
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let common = match &cli.command {
+        Command::Dissect { common, .. }
+        | Command::Learn { common, .. }
+        | Command::Detect { common, .. }
+        | Command::Replay { common, .. }
+        | Command::Report { common, .. }
+        | Command::Inventory { common, .. } => Some(common),
+        _ => None,
+    };
+    if let Some(Err(e)) = common.map(Common::set_memory_cap) {
+        return usage(&e);
+    }
     match cli.command {
         Command::Dissect { captures, output, format, common } => {
             let args = DissectArgs {

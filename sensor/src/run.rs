@@ -10,7 +10,7 @@ use otsensor_dissectors::engine::{Engine, EngineStats};
 use otsensor_dissectors::event::{Protocol, Sink};
 use otsensor_dissectors::packet::linktype;
 
-use crate::capture::{Capture, CaptureError};
+use crate::capture::{CaptureError, FileReader, OpenError};
 
 /// Why a run stopped early.
 #[derive(Debug)]
@@ -31,6 +31,19 @@ impl std::fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// Opens a capture file for reading, a block at a time.
+pub fn open_capture(path: &Path) -> Result<FileReader, RunError> {
+    FileReader::open(path).map_err(|e| match e {
+        OpenError::Io(e) => RunError::Open(path.to_owned(), e),
+        OpenError::Capture(e) => RunError::Capture(path.to_owned(), e),
+    })
+}
+
+/// The size of a capture file, for the progress bar (0 for stdin or when unknown).
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| if m.is_file() { m.len() } else { 0 })
+}
 
 /// A progress bar on stderr, shown only when stderr is a terminal and the work has taken
 /// more than half a second.
@@ -99,13 +112,12 @@ pub fn run_captures(
     progress: &mut Progress,
 ) -> Result<(), RunError> {
     for path in paths {
-        let cap = Capture::open(path).map_err(|e| RunError::Open(path.clone(), e))?;
-        let total = cap.bytes().len() as u64;
-        let mut reader = cap.reader().map_err(|e| RunError::Capture(path.clone(), e))?;
+        let mut reader = open_capture(path)?;
+        let total = file_size(path);
         let mut unsupported: Option<(u32, u64)> = None;
         let mut n = 0u64;
         let result = loop {
-            let Some(item) = reader.next() else { break Ok(()) };
+            let Some(item) = reader.next_packet() else { break Ok(()) };
             match item {
                 Ok(p) => {
                     if !linktype::is_supported(p.linktype) {
@@ -115,7 +127,8 @@ pub fn run_captures(
                     engine.process(p.ts, p.index, p.linktype, p.data, sink);
                     n += 1;
                     if n & 0xffff == 0 {
-                        progress.update(path, reader.position(), total, engine.stats().packets);
+                        let at = p.offset;
+                        progress.update(path, at, total, engine.stats().packets);
                     }
                 }
                 Err(e) => break Err(RunError::Capture(path.clone(), e)),
@@ -205,6 +218,11 @@ pub fn summary(stats: &EngineStats, elapsed: Duration) -> String {
         d.s7.reassembly_overflows,
         d.s7.unknown_payloads,
         d.s7.other_tpdus
+    );
+    let _ = writeln!(
+        s,
+        "  memory bounds: {} flows evicted (table full), {} reassembly buffers shed ({} bytes) to keep within the budget",
+        stats.flows_evicted, stats.reassembly_shed, stats.reassembly_shed_bytes
     );
     let [lt, not_ip, frag, other, malformed] = stats.skipped;
     let _ = writeln!(

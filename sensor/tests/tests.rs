@@ -13,6 +13,7 @@ mod episodes;
 mod expected;
 mod fuzz_corpus;
 mod golden;
+mod hostile;
 mod integrity;
 #[cfg(feature = "kafka")]
 mod kafka_e2e;

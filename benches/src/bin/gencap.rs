@@ -7,13 +7,18 @@
 //! gencap --load midstream-flood --packets 1000000 -o mid.pcap
 //! gencap --load half-open --packets 1000000 -o half.pcap
 //! gencap --load long-lived --flows 1000000 --packets 5000000 -o long.pcap
+//! # A plant's polling, 300 s clean, then SYN floods, mid-stream floods, endless
+//! # out-of-order data, contradictory segments, unfinished DNP3 fragments, absurd S7 item
+//! # counts, Modbus lengths 0 and 65535 and an ARP storm until 1 M hostile flows, and one
+//! # Modbus write from a new master halfway (the hostile-traffic tests' capture):
+//! gencap --proto plant --load hostile --flows 1000000 --clean-secs 300 --packets 1500000 -o hostile.pcap
 //! ```
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::process::ExitCode;
 
-use otsensor_benches::gen::hostile::{flood_into, long_lived_into, Flood};
+use otsensor_benches::gen::hostile::{flood_into, hostile_into, long_lived_into, Flood, HostileMix};
 use otsensor_benches::gen::{generate_into, PcapWriter, Plan, Proto};
 
 /// What to write: the plan's polling alone, with a flood, or many long-lived flows.
@@ -21,6 +26,7 @@ enum Load {
     Plain,
     Flood(Flood),
     LongLived,
+    Hostile,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +41,8 @@ fn main() -> ExitCode {
     let mut load = Load::Plain;
     let mut per_legit = 9u32;
     let mut flows = 100_000u32;
+    let mut per_legit_set = false;
+    let mut clean_secs = 300u64;
     let mut output = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -48,15 +56,22 @@ fn main() -> ExitCode {
                 load = match val().as_str() {
                     "plain" => Load::Plain,
                     "long-lived" => Load::LongLived,
+                    "hostile" => Load::Hostile,
                     other => match Flood::parse(other) {
                         Some(f) => Load::Flood(f),
                         None => {
-                            return usage("--load takes plain, syn-flood, midstream-flood, half-open or long-lived")
+                            return usage(
+                                "--load takes plain, syn-flood, midstream-flood, half-open, long-lived or hostile",
+                            )
                         }
                     },
                 }
             }
-            "--per-legit" => per_legit = val().parse().unwrap_or(per_legit),
+            "--per-legit" => {
+                per_legit = val().parse().unwrap_or(per_legit);
+                per_legit_set = true;
+            }
+            "--clean-secs" => clean_secs = val().parse().unwrap_or(clean_secs),
             "--flows" => flows = val().parse().unwrap_or(flows),
             "--packets" => plan.packets = val().parse().unwrap_or(plan.packets),
             "--masters" => plan.masters = val().parse::<u32>().unwrap_or(plan.masters).max(1),
@@ -79,6 +94,15 @@ fn main() -> ExitCode {
                 long_lived_into(flows, plan.packets, plan.seed, plan.start_us, &mut w)?;
                 format!(", {flows} long-lived flows")
             }
+            Load::Hostile => {
+                let mix = HostileMix {
+                    per_legit: if per_legit_set { per_legit } else { 40 },
+                    clean_us: clean_secs * 1_000_000,
+                    flows: u64::from(flows),
+                };
+                let r = hostile_into(&plan, &mix, &mut w)?;
+                format!(", hostile: {r:?}")
+            }
         };
         let n = w.packets;
         w.finish()?;
@@ -98,8 +122,8 @@ fn main() -> ExitCode {
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!(
-        "gencap: {msg}\nusage: gencap [--proto modbus|dnp3|s7|plant] [--load plain|syn-flood|midstream-flood|half-open|long-lived] \
-         [--per-legit N] [--flows N] [--packets N] [--masters N] [--devices N] [--seed N] -o FILE"
+        "gencap: {msg}\nusage: gencap [--proto modbus|dnp3|s7|plant] [--load plain|syn-flood|midstream-flood|half-open|long-lived|hostile] \
+         [--per-legit N] [--flows N] [--clean-secs N] [--packets N] [--masters N] [--devices N] [--seed N] -o FILE"
     );
     ExitCode::from(2)
 }

@@ -73,7 +73,8 @@ impl LinkHeader {
     /// Bytes of the whole frame on the wire: header, user data and one CRC per block.
     pub fn frame_len(&self) -> usize {
         let u = self.user_len();
-        HEADER_LEN + u + 2 * u.div_ceil(BLOCK_LEN)
+        // `u` is below 251 (from the one-byte length): no overflow, saturating for the lint.
+        u.div_ceil(BLOCK_LEN).saturating_mul(2).saturating_add(u).saturating_add(HEADER_LEN)
     }
 
     /// DIR bit: set on frames from the master.
@@ -187,13 +188,13 @@ pub fn user_data(h: &LinkHeader, frame: &[u8], out: &mut Vec<u8>) -> bool {
             break;
         }
         let n = left.min(BLOCK_LEN);
-        let (Some(block), Some(crc)) = (rest.get(..n), rest.get(n..n + 2)) else {
+        let (Some(block), Some(crc)) = (rest.get(..n), rest.get(n..).and_then(|r| r.get(..2))) else {
             return false;
         };
         ok &= crc::check(block, crc);
         out.extend_from_slice(block);
-        rest = rest.get(n + 2..).unwrap_or_default();
-        left -= n;
+        rest = rest.get(n..).and_then(|r| r.get(2..)).unwrap_or_default();
+        left = left.saturating_sub(n);
     }
     ok
 }
@@ -201,7 +202,7 @@ pub fn user_data(h: &LinkHeader, frame: &[u8], out: &mut Vec<u8>) -> bool {
 /// Builds a link frame from header fields and user data, CRCs included (tests, generators).
 pub fn build_frame(control: u8, dst: u16, src: u16, user: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    let len = (5 + user.len().min(MAX_USER_DATA)) as u8;
+    let len = user.len().min(MAX_USER_DATA).saturating_add(5) as u8;
     let [d0, d1] = dst.to_le_bytes();
     let [s0, s1] = src.to_le_bytes();
     out.extend_from_slice(&[0x05, 0x64, len, control, d0, d1, s0, s1]);

@@ -34,7 +34,7 @@ impl Range {
         match self {
             // A range whose stop is below its start (flagged `bad_range`) names no object.
             Range::StartStop { start, stop } if stop < start => 0,
-            Range::StartStop { start, stop } => u64::from(stop) - u64::from(start) + 1,
+            Range::StartStop { start, stop } => u64::from(stop).saturating_sub(u64::from(start)).saturating_add(1),
             Range::Count(n) => u64::from(n),
             Range::All => 0,
         }
@@ -254,7 +254,7 @@ impl<'a> Iterator for Objects<'a> {
             _ => 0,
         };
         let pos = self.i;
-        self.i += 1;
+        self.i = self.i.saturating_add(1);
         let seq_index = base.wrapping_add(pos as u32);
         let (index_len, size_len) = prefix_lens(h.prefix_code())?;
         if !h.has_objects {
@@ -267,7 +267,9 @@ impl<'a> Iterator for Objects<'a> {
         if let ObjectSize::Bits(bits) = size {
             let bit = (pos as usize).checked_mul(bits)?;
             let byte = h.data.get(bit / 8)?;
-            let value = (byte >> (bit % 8)) & ((1u8 << bits) - 1);
+            // A mask of the low `bits` bits (1 or 2, from the object table).
+            let mask = u8::MAX.checked_shr(8u32.saturating_sub(bits as u32)).unwrap_or(0);
+            let value = (byte >> (bit % 8)) & mask;
             return Some(Object::Packed { index: seq_index, value });
         }
         let (ix, rest) = self.rest.split_at_checked(index_len)?;
@@ -339,7 +341,7 @@ impl<'a> Iterator for ObjectHeaders<'a> {
         if self.count >= MAX_OBJECT_HEADERS {
             return self.fail(ObjectError::TooManyHeaders);
         }
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         let Some(&[group, variation, qualifier]) = rest.get(..3) else {
             return self.fail(ObjectError::Truncated { offset });
         };
@@ -347,7 +349,7 @@ impl<'a> Iterator for ObjectHeaders<'a> {
         // A bad qualifier leaves group and variation known: report them, then stop.
         let bad_header =
             ObjectHeader { group, variation, qualifier, range: Range::All, data: &[], has_objects: false, offset };
-        let range_len = match qualifier & 0x0F {
+        let range_len: usize = match qualifier & 0x0F {
             0 | 3 | 7 | 0xB => 1,
             1 | 4 | 8 => 2,
             2 | 5 | 9 => 4,
@@ -368,8 +370,10 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             return Some(bad_header);
         }
         // Start/stop ranges hold two fields, counts one.
-        let fields = if matches!(rc, 0..=5) { 2 } else { 1 };
-        let Some(rf) = rest.get(3..3 + fields * range_len) else {
+        let fields: usize = if matches!(rc, 0..=5) { 2 } else { 1 };
+        // Two fields of at most 4 bytes: the header is at most 11 bytes.
+        let hdr_len = range_len.saturating_mul(fields).saturating_add(3);
+        let Some(rf) = rest.get(3..hdr_len) else {
             return self.fail(ObjectError::Truncated { offset });
         };
         let range = match rc {
@@ -395,7 +399,6 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             6 => Range::All,
             _ => Range::Count(le(rf.get(..range_len).unwrap_or_default())),
         };
-        let hdr_len = 3 + fields * range_len;
         let body = rest.get(hdr_len..).unwrap_or_default();
         let n = range.count();
         let size = object_size(group, variation);
@@ -414,9 +417,12 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             for _ in 0..n.min(MAX_OBJECTS_PER_HEADER as u64) {
                 let Some(after_index) = p.and_then(|p| p.checked_add(index_len)) else { break };
                 let len = if size_len > 0 {
-                    body.get(after_index..after_index + size_len).map(|s| size_len + le(s) as usize)
+                    // The object's size field is packet data (up to 4 GiB): added without overflow.
+                    body.get(after_index..)
+                        .and_then(|b| b.get(..size_len))
+                        .map(|s| size_len.saturating_add(usize::try_from(le(s)).unwrap_or(usize::MAX)))
                 } else {
-                    body.get(after_index + 1).map(|&l| 2 + usize::from(l))
+                    body.get(after_index.saturating_add(1)).map(|&l| usize::from(l).saturating_add(2))
                 };
                 p = len.and_then(|l| after_index.checked_add(l));
             }
@@ -426,7 +432,9 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             p
         } else {
             match size {
-                Some(ObjectSize::Bytes(k)) => usize::try_from(n).ok().and_then(|n| n.checked_mul(index_len + k)),
+                Some(ObjectSize::Bytes(k)) => {
+                    usize::try_from(n).ok().and_then(|n| n.checked_mul(index_len.saturating_add(k)))
+                }
                 Some(ObjectSize::Bits(bits)) => {
                     if index_len > 0 {
                         return self.fail(bad_q);
@@ -445,7 +453,7 @@ impl<'a> Iterator for ObjectHeaders<'a> {
             self.fail(ObjectError::Truncated { offset });
             return Some(ObjectHeader { group, variation, qualifier, range, data: body, has_objects, offset });
         };
-        self.off = offset + hdr_len + data.len();
+        self.off = offset.saturating_add(hdr_len).saturating_add(data.len());
         Some(ObjectHeader { group, variation, qualifier, range, data, has_objects, offset })
     }
 }
@@ -566,22 +574,22 @@ impl AnalogOutput {
 }
 
 fn i32_at(d: &[u8], at: usize) -> Option<i64> {
-    Some(i64::from(i32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?)))
+    Some(i64::from(i32::from_le_bytes(d.get(at..)?.get(..4)?.try_into().ok()?)))
 }
 fn i16_at(d: &[u8], at: usize) -> Option<i64> {
-    Some(i64::from(i16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?)))
+    Some(i64::from(i16::from_le_bytes(d.get(at..)?.get(..2)?.try_into().ok()?)))
 }
 fn u32_at(d: &[u8], at: usize) -> Option<i64> {
-    Some(i64::from(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?)))
+    Some(i64::from(u32::from_le_bytes(d.get(at..)?.get(..4)?.try_into().ok()?)))
 }
 fn u16_at(d: &[u8], at: usize) -> Option<i64> {
-    Some(i64::from(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?)))
+    Some(i64::from(u16::from_le_bytes(d.get(at..)?.get(..2)?.try_into().ok()?)))
 }
 fn f32_at(d: &[u8], at: usize) -> Option<i64> {
-    Some(f32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?) as i64)
+    Some(f32::from_le_bytes(d.get(at..)?.get(..4)?.try_into().ok()?) as i64)
 }
 fn f64_at(d: &[u8], at: usize) -> Option<i64> {
-    Some(f64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?) as i64)
+    Some(f64::from_le_bytes(d.get(at..)?.get(..8)?.try_into().ok()?) as i64)
 }
 
 /// A floating-point point value as the wire carries it, so that it prints exactly.
@@ -597,8 +605,8 @@ pub enum Float {
 /// analog output status g40); `None` for integer and other objects.
 pub fn measurement_float(group: u8, variation: u8, o: &Object<'_>) -> Option<Float> {
     let Object::Bytes { data: d, .. } = *o else { return None };
-    let single = |at: usize| Some(Float::Single(f32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?)));
-    let double = |at: usize| Some(Float::Double(f64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?)));
+    let single = |at: usize| Some(Float::Single(f32::from_le_bytes(d.get(at..)?.get(..4)?.try_into().ok()?)));
+    let double = |at: usize| Some(Float::Double(f64::from_le_bytes(d.get(at..)?.get(..8)?.try_into().ok()?)));
     match (group, variation) {
         (30 | 32 | 40, 5) | (32, 7) | (40, 3) => single(1),
         (30 | 32, 6) | (32, 8) | (40, 4) => double(1),

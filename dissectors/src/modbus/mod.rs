@@ -10,6 +10,12 @@
 //! plausible MBAP header; protocol violations inside a well-framed ADU are [`Flags`] on the
 //! PDU, which is still delivered.
 
+// Reviewed for `clippy::arithmetic_side_effects` (issue 15): the MBAP length is checked
+// against `MAX_FRAMED_MBAP_LENGTH` and the buffer before it is used; offsets then advance by
+// lengths already found inside the buffer, bit counts are `len * 8` of a buffer's length, and
+// the rest are u64 counters.
+#![allow(clippy::arithmetic_side_effects)]
+
 mod function;
 
 pub use function::{device_id_object_name, diagnostic_subfunction_name, exception_code_name, FunctionCode};

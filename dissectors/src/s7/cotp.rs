@@ -140,7 +140,7 @@ impl Cotp<'_> {
 /// Decodes the fixed part and parameters of a CR, CC, DR, DC or ER TPDU.
 pub(crate) fn control<'a>(t: &Tpdu<'a>) -> Option<Cotp<'a>> {
     let h = t.header;
-    let be = |i: usize| h.get(i..i + 2).and_then(|s| s.try_into().ok()).map(u16::from_be_bytes);
+    let be = |i: usize| h.get(i..).and_then(|s| s.get(..2)).and_then(|s| s.try_into().ok()).map(u16::from_be_bytes);
     let kind = t.code & 0xf0;
     let mut c = Cotp {
         code: kind,

@@ -40,6 +40,12 @@
 //! assert_eq!(names, ["PLC_STOP"]);
 //! ```
 
+// Reviewed for `clippy::arithmetic_side_effects` (issue 15): offsets advance within the
+// buffer by TPKT lengths already checked against it; the COTP reassembly buffer's length plus
+// a segment's (both bounded by memory) is compared with `MAX_COTP_REASSEMBLY` before it grows;
+// SZL records are walked with checked offsets; the rest are u64 counters.
+#![allow(clippy::arithmetic_side_effects)]
+
 pub mod cotp;
 pub mod names;
 pub mod plus;
@@ -470,7 +476,9 @@ pub fn szl_identity(p: &S7Pdu<'_>, f: &mut dyn FnMut(u8, &[u8])) {
         return;
     }
     for i in 0..usize::from(count).min(MAX_SZL_RECORDS) {
-        let Some(rec) = d.get(12 + i * len..12 + (i + 1) * len) else { break };
+        // `i` and `len` are packet data (bounded: MAX_SZL_RECORDS, a u16): the offset is
+        // computed without overflow, and a record past the end ends the walk.
+        let Some(rec) = i.checked_mul(len).and_then(|o| d.get(12..)?.get(o..)?.get(..len)) else { break };
         let Some(index) = be16(rec, 0) else { break };
         let (oid, text) = match (id & 0x00ff, index) {
             (0x11, 1) => (identity::ORDER_NUMBER, rec.get(2..22)),

@@ -118,7 +118,7 @@ fn varuint(b: &[u8]) -> Option<(u32, &[u8])> {
     for (i, &x) in b.iter().enumerate().take(5) {
         v = v << 7 | u32::from(x & 0x7f);
         if x & 0x80 == 0 {
-            return Some((v, b.get(i + 1..)?));
+            return Some((v, b.get(i..)?.get(1..)?));
         }
     }
     None

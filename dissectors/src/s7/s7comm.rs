@@ -138,7 +138,7 @@ impl BlockId {
             if !d.is_ascii_digit() {
                 return None;
             }
-            number = number * 10 + u32::from(d - b'0');
+            number = number.saturating_mul(10).saturating_add(u32::from(d.wrapping_sub(b'0')));
         }
         Some(BlockId { block_type: [t0, t1], number, filesys: fs })
     }
@@ -231,7 +231,7 @@ impl<'a> Iterator for Items<'a> {
         if self.left == 0 {
             return None;
         }
-        self.left -= 1;
+        self.left = self.left.saturating_sub(1);
         // Variable specification 0x12, length of the rest, then the address.
         let (&[0x12, len], rest) = self.rest.split_first_chunk::<2>()? else {
             self.rest = &[];
@@ -294,7 +294,7 @@ impl<'a> Iterator for DataItems<'a> {
         if self.left == 0 {
             return None;
         }
-        self.left -= 1;
+        self.left = self.left.saturating_sub(1);
         if self.codes_only {
             let (&rc, rest) = self.rest.split_first()?;
             self.rest = rest;
@@ -389,7 +389,7 @@ pub(crate) struct JobFields<'a> {
 /// A length-prefixed string at `at`.
 fn lstring(p: &[u8], at: usize) -> Option<&[u8]> {
     let len = usize::from(*p.get(at)?);
-    p.get(at + 1..at + 1 + len)
+    p.get(at..)?.get(1..)?.get(..len)
 }
 
 /// Decodes the parameter part of a job (`p[0]` is the function).
@@ -417,7 +417,7 @@ pub(crate) fn job_fields(p: &[u8]) -> JobFields<'_> {
         FUNC_PI_SERVICE => {
             // Function, 7 unknown bytes, parameter block length and block, service name.
             let plen = be16(p, 8).map(usize::from);
-            match plen.and_then(|n| Some((p.get(10..10 + n)?, lstring(p, 10 + n)?))) {
+            match plen.and_then(|n| Some((p.get(10..)?.get(..n)?, lstring(p, n.checked_add(10)?)?))) {
                 Some((params, name)) => {
                     j.pi_params = params;
                     j.pi_service = name;
@@ -477,7 +477,8 @@ pub(crate) fn header(p: &[u8]) -> Option<Header<'_>> {
         error,
         param,
         data,
-        length_ok: p.len() == hlen + plen + dlen,
+        // The three lengths are packet data: summed without overflow.
+        length_ok: hlen.checked_add(plen).and_then(|x| x.checked_add(dlen)) == Some(p.len()),
     })
 }
 
@@ -731,7 +732,7 @@ impl<'a> S7Pdu<'a> {
                     (_, &[a, b, c, d]) => i64::from(u32::from_be_bytes([a, b, c, d])),
                     _ => continue,
                 };
-                let step = if ct { 1 } else { width as u32 * 8 };
+                let step = if ct { 1 } else { (width as u32).saturating_mul(8) };
                 let index = item.address.saturating_add(step.saturating_mul(i as u32));
                 f(PointValue { space, index, value, access });
             }

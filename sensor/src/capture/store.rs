@@ -1,7 +1,7 @@
 //! Where captured frames live while the pipeline works on them.
 //!
 //! Frames are never copied on their way to the dissectors: a batch of packets handed to a
-//! worker names byte ranges inside a [`FrameStore`] (a capture file read into memory, or one
+//! worker names byte ranges inside a [`FrameStore`] (a block of a capture file, or one
 //! block of the kernel's AF_PACKET ring) and holds an `Arc` to it. When the last batch that
 //! refers to a store is done, the store is dropped; for a ring block, dropping it hands the
 //! block back to the kernel.

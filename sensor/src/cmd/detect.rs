@@ -96,7 +96,9 @@ pub(crate) struct DetectSink<'a, 'w> {
 
 impl<'a, 'w> DetectSink<'a, 'w> {
     /// A sink scoring with `detector`, writing to `writer`.
-    pub(crate) fn new(detector: Detector, writer: &'a mut AlertWriter<'w>) -> Self {
+    pub(crate) fn new(mut detector: Detector, writer: &'a mut AlertWriter<'w>) -> Self {
+        detector.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+        detector.set_max_clients(crate::memory::limits().max_clients);
         DetectSink { detector, writer, pending: Vec::new(), scratch: otsensor_models::ObservationLog::new() }
     }
 }
@@ -197,9 +199,13 @@ fn detect_out(args: &DetectArgs, out: &mut dyn Write, sending: &Sending) -> Resu
     let mut progress = Progress::new(args.progress);
     let run = run_captures(&args.captures, &mut engine, &mut sink, &mut progress);
     sink.finish();
+    let untracked = sink.detector.clients_untracked();
     let write_result = writer.finish();
     if args.summary {
         eprint!("{}", summary(engine.stats(), progress.elapsed()));
+        if untracked > 0 {
+            eprintln!("  memory bounds: {untracked} requests from clients not followed for host scans (table full)");
+        }
         eprint!("{}", ranked_summary(writer.alerts()));
     }
     run.map_err(ModelCmdError::Run)?;

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
-use otsensor_models::Learner;
 
 use super::detect::ModelCmdError;
 use super::learn::LearnSink;
@@ -40,7 +39,7 @@ pub fn gather(args: &InventoryArgs) -> Result<Inventory, ModelCmdError> {
         .transpose()
         .map_err(ModelCmdError::Baseline)?;
     let policy = super::rules::load_policy_opt(&args.policy).map_err(ModelCmdError::Usage)?;
-    let mut learner = Learner::new();
+    let mut learner = crate::memory::capped_learner();
     let mut engine = Engine::new(args.engine.clone());
     let mut progress = Progress::new(args.progress);
     let mut sink = LearnSink { learner: &mut learner, exclude: &[] };

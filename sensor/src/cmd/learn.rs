@@ -84,6 +84,7 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
     } else {
         Learner::new()
     };
+    crate::memory::limits().apply_to_learner(&mut learner);
     let mut engine = Engine::new(args.engine.clone());
     let mut progress = Progress::new(args.progress);
     let mut sink = LearnSink { learner: &mut learner, exclude: &args.exclude_clients };
@@ -93,6 +94,7 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
     run.map_err(ModelCmdError::Run)?;
     learner.add_packets(engine.stats().packets);
     let secs = learner.run_secs();
+    let not_learned = learner.pairs_not_learned();
     if learner.run_pdus() == 0 {
         // Not an error (a quiet capture is a fact), but a baseline of nothing makes every
         // later conversation new.
@@ -115,6 +117,12 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
             baseline.learning.runs,
             human_duration(baseline.learning.duration_secs),
         );
+        if not_learned > 0 {
+            eprintln!(
+                "  memory bounds: {not_learned} PDUs of new pairs not learned (the baseline held the {} pairs --memory-cap allows)",
+                baseline.pairs.len()
+            );
+        }
     }
     Ok(())
 }

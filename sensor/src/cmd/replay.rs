@@ -104,7 +104,11 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
     pub(crate) fn new(learn_secs: f64, writer: &'a mut AlertWriter<'w>) -> Self {
         ReplaySink {
             phase: Phase::Learning {
-                learner: Box::default(),
+                learner: {
+                    let mut l = Box::<Learner>::default();
+                    crate::memory::limits().apply_to_learner(&mut l);
+                    l
+                },
                 until_ns: None,
                 watch: Box::new(Detector::critical_only()),
             },
@@ -156,6 +160,8 @@ impl<'a, 'w> ReplaySink<'a, 'w> {
         let text = baseline.to_json();
         match Baseline::from_json(&text).and_then(|b| Detector::new(&b).map(|d| (b, d))) {
             Ok((b, mut d)) => {
+                d.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+                d.set_max_clients(crate::memory::limits().max_clients);
                 if let Some(p) = self.writer.policy() {
                     p.configure(&mut d);
                 }

@@ -18,7 +18,6 @@ use otsensor_models::{Detector, Learner};
 use super::detect::{DetectSink, ModelCmdError};
 use super::replay::ReplaySink;
 use crate::baseline_file::{self, BaselineFileError};
-use crate::capture::Capture;
 use crate::output::alerts::{ranked_summary, AlertWriter};
 use crate::policy::Applier;
 use crate::report::{CaptureInfo, ReportData, Scoring};
@@ -73,8 +72,7 @@ impl Sink for Tee<'_> {
 fn capture_infos(paths: &[PathBuf]) -> Result<Vec<CaptureInfo>, RunError> {
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
-        let cap = Capture::open(path).map_err(|e| RunError::Open(path.clone(), e))?;
-        let reader = cap.reader().map_err(|e| RunError::Capture(path.clone(), e))?;
+        let mut reader = crate::run::open_capture(path)?;
         let mut info = CaptureInfo {
             name: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
             packets: 0,
@@ -84,7 +82,7 @@ fn capture_infos(paths: &[PathBuf]) -> Result<Vec<CaptureInfo>, RunError> {
         let mut min: Option<Timestamp> = None;
         let mut max: Option<Timestamp> = None;
         // A corrupt tail is reported by the main pass; the span is what was readable.
-        for p in reader.map_while(Result::ok) {
+        while let Some(Ok(p)) = reader.next_packet() {
             info.packets += 1;
             min = Some(min.map_or(p.ts, |m| m.min(p.ts)));
             max = Some(max.map_or(p.ts, |m| m.max(p.ts)));
@@ -123,7 +121,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
                     .map_err(|e| ModelCmdError::Baseline(BaselineFileError::Invalid(path.clone(), e)))?,
             );
             let mut sink = DetectSink::new(detector, &mut writer);
-            let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
+            let mut tee = Tee { inventory: crate::memory::capped_learner(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             sink.finish();
@@ -133,7 +131,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
         }
         (None, Some(secs)) => {
             let mut sink = ReplaySink::new(secs, &mut writer);
-            let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
+            let mut tee = Tee { inventory: crate::memory::capped_learner(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             let scored = sink.finish()?;
@@ -142,7 +140,7 @@ pub fn gather(args: &ReportArgs) -> Result<ReportData, ModelCmdError> {
         (None, None) => {
             let detector = configure(Detector::critical_only());
             let mut sink = DetectSink::new(detector, &mut writer);
-            let mut tee = Tee { inventory: Learner::new(), scorer: &mut sink };
+            let mut tee = Tee { inventory: crate::memory::capped_learner(), scorer: &mut sink };
             let run = run_captures(&args.captures, &mut engine, &mut tee, &mut progress);
             let inventory = tee.inventory;
             sink.finish();

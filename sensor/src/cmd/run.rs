@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::live::{self, LiveSource};
 use crate::capture::store::{FrameRef, FrameStore};
-use crate::capture::Capture;
+use crate::capture::FileReader;
 use crate::config::{RunOptions, Source};
 use crate::metrics::http::MetricsServer;
 use crate::metrics::registry::Telemetry;
@@ -25,6 +25,8 @@ use crate::run::summary;
 
 /// How long the capture thread waits for a ring block before moving the watermarks on.
 const LIVE_POLL: Duration = Duration::from_millis(20);
+/// Bytes of a capture file read at a time into the pipeline.
+pub const PIPELINE_BLOCK: usize = 1 << 20;
 /// How often capture loss is measured.
 const LOSS_PERIOD: Duration = Duration::from_secs(1);
 
@@ -53,6 +55,9 @@ impl std::error::Error for RunCmdError {}
 /// Runs the sensor until the captures end or SIGTERM/SIGINT.
 pub fn run(opts: &RunOptions) -> Result<(), RunCmdError> {
     let started = Instant::now();
+    if let Some(limits) = opts.memory {
+        crate::memory::set_limits(limits);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| RunCmdError::Setup(format!("signals: {e}")))?;
@@ -168,23 +173,21 @@ fn capture_files(
     let mut loss = LossMeter::default();
     let mut result = Ok(());
     'files: for path in paths {
-        let cap = match Capture::open(path) {
-            Ok(c) => Arc::new(c),
-            Err(e) => {
-                result = Err(RunCmdError::Capture(format!("{}: cannot open: {e}", path.display())));
-                break;
-            }
-        };
-        let base = cap.bytes().as_ptr() as usize;
-        dispatcher.set_store(Arc::clone(&cap) as Arc<dyn FrameStore>);
-        let reader = match cap.reader() {
+        // Blocks of 1 MiB rather than 4: the workers hold on to the blocks their frames are
+        // in, several at once, and under a memory cap that adds up.
+        let opened = std::fs::File::open(path).map_err(crate::capture::OpenError::Io);
+        let mut reader = match opened.and_then(|f| FileReader::with_block(Box::new(f), PIPELINE_BLOCK)) {
             Ok(r) => r,
             Err(e) => {
                 result = Err(RunCmdError::Capture(format!("{}: {e}", path.display())));
                 break;
             }
         };
-        for item in reader {
+        // Frames go to the workers as ranges of the reader's current block; when the reader
+        // moves on to a new block, the workers keep the old one alive until they are done.
+        let mut generation = None;
+        let mut base = 0usize;
+        while let Some(item) = reader.next_packet() {
             let p = match item {
                 Ok(p) => p,
                 Err(e) => {
@@ -192,16 +195,18 @@ fn capture_files(
                     break 'files;
                 }
             };
-            let at = FrameRef {
-                offset: (p.data.as_ptr() as usize).saturating_sub(base),
-                len: p.data.len(),
-                wire_len: p.orig_len,
-                ts: p.ts,
-                linktype: p.linktype,
-            };
-            let seq = dispatcher.frame(at, Some(p.index));
+            let (index, ts, ptr, len, orig_len, linktype) =
+                (p.index, p.ts, p.data.as_ptr() as usize, p.data.len(), p.orig_len, p.linktype);
+            if generation != Some(reader.generation()) {
+                generation = Some(reader.generation());
+                let store = reader.store();
+                base = store_base(&store);
+                dispatcher.set_store(store as Arc<dyn FrameStore>);
+            }
+            let at = FrameRef { offset: ptr.saturating_sub(base), len, wire_len: orig_len, ts, linktype };
+            let seq = dispatcher.frame(at, Some(index));
             if pace {
-                follow_capture_time(&mut clock, p.ts.as_nanos(), &mut dispatcher, stop);
+                follow_capture_time(&mut clock, ts.as_nanos(), &mut dispatcher, stop);
                 // Paced replay drops like live capture, and so holds timing rules back too.
                 loss.measure(None, telemetry);
             }
@@ -212,6 +217,11 @@ fn capture_files(
     }
     dispatcher.finish();
     result
+}
+
+/// The address of a block's first byte: frames are given as offsets from it.
+fn store_base(store: &Arc<crate::capture::Block>) -> usize {
+    FrameStore::bytes(store.as_ref()).as_ptr() as usize
 }
 
 /// Sleeps until the wall clock has advanced as far as capture time has since the first

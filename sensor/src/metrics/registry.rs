@@ -252,6 +252,12 @@ impl Telemetry {
             engine.flows_evicted as f64,
         );
         counter(&mut t, "otsensor_reassembly_gaps_total", "TCP stream gaps (bytes never seen).", engine.gaps as f64);
+        counter(
+            &mut t,
+            "otsensor_reassembly_shed_bytes_total",
+            "Bytes of reassembly buffers dropped to keep all flows within the reassembly budget (--memory-cap).",
+            engine.reassembly_shed_bytes as f64,
+        );
         self.render_coordinator(&mut t);
         if let Ok(o) = self.outputs.lock() {
             render_metrics(&o, &mut t);

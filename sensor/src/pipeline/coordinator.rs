@@ -344,7 +344,11 @@ impl<'w> Coordinator<'w> {
             c.learned_secs = baseline.learning.duration_secs;
         }
         match Detector::new(&baseline) {
-            Ok(d) => self.mode = Mode::Detecting(Box::new(d)),
+            Ok(mut d) => {
+                d.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+                d.set_max_clients(crate::memory::limits().max_clients);
+                self.mode = Mode::Detecting(Box::new(d));
+            }
             Err(e) => {
                 self.error =
                     Some(CoordinatorError::Baseline(BaselineFileError::Invalid(self.config.baseline.clone(), e)));
@@ -542,12 +546,15 @@ fn detecting(config: &CoordinatorConfig, b: &Baseline) -> Result<Mode, Coordinat
         human_duration(b.learning.duration_secs),
         b.pairs.len()
     );
-    let d = Detector::new(b)
+    let mut d = Detector::new(b)
         .map_err(|e| CoordinatorError::Baseline(BaselineFileError::Invalid(config.baseline.clone(), e)))?;
+    d.set_max_new_pairs(crate::memory::limits().max_new_pairs);
+    d.set_max_clients(crate::memory::limits().max_clients);
     Ok(Mode::Detecting(Box::new(d)))
 }
 
-fn learning(learner: Learner, base_secs: f64) -> Mode {
+fn learning(mut learner: Learner, base_secs: f64) -> Mode {
+    crate::memory::limits().apply_to_learner(&mut learner);
     Mode::Learning(Box::new(Learning {
         learner,
         watch: Detector::critical_only(),

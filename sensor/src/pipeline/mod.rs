@@ -6,7 +6,7 @@
 //!    by IP pair)         ...                         learn or score, alerts)
 //! ```
 //!
-//! - The capture thread ([`dispatch::Dispatcher`]) reads frames (a capture file read into memory, or
+//! - The capture thread ([`dispatch::Dispatcher`]) reads frames (a capture file a block at a time, or
 //!   the kernel's ring: never copied), assigns each a global sequence number and hands it to
 //!   the worker of its IP pair (a symmetric hash of the two addresses, so both directions
 //!   and every connection of a device pair meet in one worker and one flow table).

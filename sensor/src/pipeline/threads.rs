@@ -61,11 +61,14 @@ impl Pipeline {
         let mut merge_links = Vec::with_capacity(n);
         let mut worker_sides = Vec::with_capacity(n);
         let mut capture_sides = Vec::with_capacity(n);
+        // Under a memory cap the rings are shallower: the frames and outputs they hold (and
+        // the capture blocks those frames keep alive) are memory too.
+        let depth = crate::memory::limits().ring_batches.clamp(2, RING_BATCHES);
         for _ in 0..n {
-            let (batches, batches_rx) = rtrb::RingBuffer::new(RING_BATCHES);
-            let (frames_back, returned) = rtrb::RingBuffer::new(RING_BATCHES);
-            let (outputs, outputs_rx) = rtrb::RingBuffer::new(RING_BATCHES);
-            let (back, outputs_back) = rtrb::RingBuffer::new(RING_BATCHES);
+            let (batches, batches_rx) = rtrb::RingBuffer::new(depth);
+            let (frames_back, returned) = rtrb::RingBuffer::new(depth);
+            let (outputs, outputs_rx) = rtrb::RingBuffer::new(depth);
+            let (back, outputs_back) = rtrb::RingBuffer::new(depth);
             merge_links.push(MergeLink { outputs: outputs_rx, back });
             worker_sides.push((batches_rx, frames_back, outputs, outputs_back));
             capture_sides.push((batches, returned));
@@ -85,8 +88,12 @@ impl Pipeline {
             }
             Err(_) => return Err(StartError::Thread("the coordinator thread died while starting".into())),
         }
-        let engine_cfg =
-            EngineConfig { max_flows: config.engine.max_flows.div_ceil(n).max(1), ..config.engine.clone() };
+        let engine_cfg = EngineConfig {
+            max_flows: config.engine.max_flows.div_ceil(n).max(1),
+            // The reassembly budget is the pipeline's too, shared out like the flows.
+            reassembly_budget: config.engine.reassembly_budget.div_ceil(n),
+            ..config.engine.clone()
+        };
         let mut workers = Vec::with_capacity(n);
         let mut links = Vec::with_capacity(n);
         for (i, ((batches, frames_back, outputs, outputs_back), (tx, returned))) in
