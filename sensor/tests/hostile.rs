@@ -20,7 +20,7 @@ use otsensor::capture::FileReader;
 use otsensor_dissectors::engine::{Engine, EngineConfig};
 use otsensor_dissectors::event::Pdu;
 use otsensor_gen::hostile::{hostile_into, HostileMix, HostileReport, ATTACK_MASTER};
-use otsensor_gen::{PcapWriter, Plan, Proto};
+use otsensor_gen::{generate, PcapWriter, Plan, Proto};
 use serde_json::Value;
 
 /// The cap the tests run under: small enough that a million flows, a thousand reordered
@@ -39,7 +39,7 @@ struct Hostile {
 /// The tests of this module; the last to finish removes the capture (some 200 MB). A static
 /// is never dropped, so they are counted instead; a failed test leaves the capture in Cargo's
 /// test scratch directory for a look.
-const TESTS: usize = 5;
+const TESTS: usize = 6;
 static FINISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn finished() {
@@ -279,6 +279,53 @@ fn replay_under_a_memory_cap_still_alerts_on_the_write_from_a_new_master() {
     assert_attack_alerted(&text);
     // The floods are seen for what they are, too.
     assert!(text.contains("\"id\":\"net.syn_flood\""), "no SYN flood alert");
+    finished();
+}
+
+#[test]
+fn detect_under_a_memory_cap_against_a_clean_baseline_still_alerts_on_the_write() {
+    let h = hostile();
+    // The same plant, another stretch of its polling, clean: the baseline a site would have.
+    let clean = h.dir.join("clean.pcap");
+    let plan = Plan {
+        proto: Proto::Plant,
+        masters: 4,
+        devices: 40,
+        packets: 200_000,
+        seed: 1,
+        start_us: 1_690_000_000_000_000,
+    };
+    generate(&plan, BufWriter::new(File::create(&clean).unwrap())).unwrap();
+    let baseline = h.dir.join("clean-baseline.json");
+    let learned = Command::new(env!("CARGO_BIN_EXE_otsensor"))
+        .args(["learn", "--no-progress", "-q", "--fresh", "--baseline"])
+        .args([&baseline, &clean])
+        .output()
+        .unwrap();
+    assert!(learned.status.success(), "{}", String::from_utf8_lossy(&learned.stderr));
+    let mut alerts = String::new();
+    let m = run_measured(
+        &[
+            "detect",
+            "--no-progress",
+            "--memory-cap",
+            "64M",
+            "--baseline",
+            baseline.to_str().unwrap(),
+            h.path.to_str().unwrap(),
+        ],
+        |l| {
+            if l.starts_with('{') {
+                alerts.push_str(l);
+                alerts.push('\n');
+            }
+        },
+    );
+    eprintln!("detect --memory-cap 64M: peak RSS {:.1} MiB", mib(m.peak_rss));
+    assert!(m.ok, "{}", m.stderr);
+    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
+    assert_attack_alerted(&alerts);
     finished();
 }
 
