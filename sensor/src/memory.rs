@@ -118,6 +118,10 @@ impl Limits {
     /// Applies the bounds to an engine's configuration: the smaller of the cap's and what
     /// was asked for (`--max-flows`).
     pub fn apply(&self, engine: &mut EngineConfig) {
+        if self.cap.is_none() {
+            // No cap: what was asked for stands (`--max-flows` above the default included).
+            return;
+        }
         engine.max_flows = engine.max_flows.min(self.max_flows).max(1);
         engine.reassembly_budget = engine.reassembly_budget.min(self.reassembly_budget);
     }
@@ -212,5 +216,8 @@ mod tests {
         let mut e = EngineConfig::default();
         l.apply(&mut e);
         assert_eq!((e.max_flows, e.reassembly_budget), (l.max_flows, l.reassembly_budget));
+        let mut e = EngineConfig { max_flows: 1_062_500, ..EngineConfig::default() };
+        Limits::default().apply(&mut e);
+        assert_eq!(e.max_flows, 1_062_500, "with no cap, --max-flows above the default stands");
     }
 }
