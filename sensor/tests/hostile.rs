@@ -112,6 +112,13 @@ fn run_measured(args: &[&str], mut line: impl FnMut(&str)) -> Measured {
     Measured { ok: status == "0", stderr, peak_rss: kib.parse::<u64>().unwrap() * 1024 }
 }
 
+/// Says the command's peak RSS, and fails unless it succeeded within [`CAP`].
+fn assert_ran_under_the_cap(m: &Measured, command: &str) {
+    eprintln!("{command} --memory-cap {:.0} MiB: peak RSS {:.1} MiB", mib(CAP), mib(m.peak_rss));
+    assert!(m.ok, "{command}: {}", m.stderr);
+    assert!(m.peak_rss < CAP, "{command}: peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+}
+
 /// The measuring helper of [`run_measured`]: spawns otsensor with the arguments it is given,
 /// waits for it, and writes its wait status and `ru_maxrss` (KiB). Does nothing when not run
 /// as the helper.
@@ -231,9 +238,7 @@ fn dissect_under_a_memory_cap_finds_every_pdu_of_the_plant_among_a_million_hosti
             legit += u64::from(legitimate(s, d));
         }
     });
-    eprintln!("dissect --memory-cap {:.0} MiB: peak RSS {:.1} MiB", mib(CAP), mib(m.peak_rss));
-    assert!(m.ok, "{}", m.stderr);
-    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert_ran_under_the_cap(&m, "dissect");
     assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
     // The summary's line: "memory bounds: N flows evicted (table full), M reassembly buffers
     // shed (B bytes) ...": both bounds bit, and said so.
@@ -271,9 +276,7 @@ fn replay_under_a_memory_cap_still_alerts_on_the_write_from_a_new_master() {
         ],
         |_| {},
     );
-    eprintln!("replay --memory-cap 64M: peak RSS {:.1} MiB", mib(m.peak_rss));
-    assert!(m.ok, "{}", m.stderr);
-    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert_ran_under_the_cap(&m, "replay");
     assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
     let text = std::fs::read_to_string(&alerts).unwrap();
     assert_attack_alerted(&text);
@@ -321,9 +324,7 @@ fn detect_under_a_memory_cap_against_a_clean_baseline_still_alerts_on_the_write(
             }
         },
     );
-    eprintln!("detect --memory-cap 64M: peak RSS {:.1} MiB", mib(m.peak_rss));
-    assert!(m.ok, "{}", m.stderr);
-    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert_ran_under_the_cap(&m, "detect");
     assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
     assert_attack_alerted(&alerts);
     finished();
@@ -346,9 +347,7 @@ fn learn_under_a_memory_cap_bounds_the_baseline_and_keeps_every_pair_of_the_plan
         ],
         |_| {},
     );
-    eprintln!("learn --memory-cap 64M: peak RSS {:.1} MiB", mib(m.peak_rss));
-    assert!(m.ok, "{}", m.stderr);
-    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert_ran_under_the_cap(&m, "learn");
     // A quarter of a million spoofed masters were not learned, and the summary says so.
     assert!(summary_number(&m.stderr, "memory bounds:") > 200_000, "{}", m.stderr);
     let b: Value = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
@@ -401,9 +400,7 @@ fn run_under_a_memory_cap_learns_then_alerts_on_the_write_through_its_pipeline()
         ],
         |_| {},
     );
-    eprintln!("run --memory-cap 64M (2 workers): peak RSS {:.1} MiB", mib(m.peak_rss));
-    assert!(m.ok, "{}", m.stderr);
-    assert!(m.peak_rss < CAP, "peak RSS {:.1} MiB over the {:.0} MiB cap", mib(m.peak_rss), mib(CAP));
+    assert_ran_under_the_cap(&m, "run");
     assert!(summary_number(&m.stderr, "flows:") >= 1_000_000, "{}", m.stderr);
     assert!(summary_number(&m.stderr, "flows evicted (table full),") > 0, "reassembly buffers shed: {}", m.stderr);
     assert_attack_alerted(&std::fs::read_to_string(&alerts).unwrap());
