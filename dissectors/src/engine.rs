@@ -865,8 +865,8 @@ impl Engine {
         }
     }
 
-    /// Counts what all flows hold in reassembly buffers and, if it is over the budget, makes
-    /// the flows holding the most (more than [`SHED_FLOOR`] a direction: a flood's reordered
+    /// Counts what all flows hold in reassembly buffers and, if it is over half the budget,
+    /// makes the flows holding the most (more than [`SHED_FLOOR`] a direction: a flood's reordered
     /// streams, not the polled connections with a partial PDU) drop theirs, then any, until
     /// half the budget is left: a count costs a pass over the table, and the slack makes
     /// the next one due only after the buffers grew by half the budget again.
@@ -879,8 +879,12 @@ impl Engine {
             }
         }
         let target = self.config.reassembly_budget / 2;
-        if total > self.config.reassembly_budget {
-            for floor in [SHED_FLOOR, 0] {
+        // Under the budget after all (the estimate only grows), the big holders still go down
+        // to the target: otherwise, with the buffers near the budget, every packet that grows
+        // one would pay another pass over the table. Small partial PDUs go only when over it.
+        let floors: &[usize] = if total > self.config.reassembly_budget { &[SHED_FLOOR, 0] } else { &[SHED_FLOOR] };
+        if total > target {
+            for &floor in floors {
                 for i in 0..slots {
                     if total <= target {
                         break;
