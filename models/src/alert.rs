@@ -163,6 +163,16 @@ struct Done {
     occurrence: u32,
 }
 
+/// Where a once key stands (see [`Folder::once_state`]).
+enum Once {
+    /// Alerted, and not quiet long enough to alert again.
+    Quiet,
+    /// Alerted, and back after its quiet period: the next occurrence.
+    Back(Done),
+    /// Never alerted (or forgotten).
+    New,
+}
+
 /// Folds occurrences into alerts.
 #[derive(Debug, Default)]
 pub(crate) struct Folder {
@@ -278,15 +288,19 @@ impl Folder {
     /// `ns` (cheap pre-check for callers; it also marks the subject as seen, which keeps it
     /// from counting as quiet).
     pub(crate) fn is_done(&mut self, kind: Kind, family: Family, subject: u64, detail: u64, ns: i64) -> bool {
-        if !kind.info().once {
-            return false;
-        }
-        match self.done.get_mut(&FoldKey { kind, family, subject, detail }) {
+        kind.info().once && matches!(self.once_state(FoldKey { kind, family, subject, detail }, ns), Once::Quiet)
+    }
+
+    /// Where a once key stands at `ns`, in one probe of the done keys: still quiet (marked
+    /// seen), back after its quiet period (its record, left in place), or never alerted.
+    fn once_state(&mut self, key: FoldKey, ns: i64) -> Once {
+        match self.done.get_mut(&key) {
             Some(d) if ns.saturating_sub(d.last_ns) < d.quiet_ns => {
                 d.last_ns = d.last_ns.max(ns);
-                true
+                Once::Quiet
             }
-            _ => false,
+            Some(d) => Once::Back(*d),
+            None => Once::New,
         }
     }
 
@@ -307,31 +321,19 @@ impl Folder {
         let info = occ.kind.info();
         let mut key = FoldKey { kind: occ.kind, family: occ.family, subject: occ.subject, detail: occ.detail };
         let ns = occ.ts.as_nanos();
-        if self.is_done(occ.kind, occ.family, occ.subject, occ.detail, ns) {
+        // A once key is either done or open, never both: a key that is done has no fold to
+        // count in, so one probe of the done keys settles it.
+        let recurrence = match if info.once { self.once_state(key, ns) } else { Once::New } {
+            Once::Quiet => return,
+            Once::Back(d) => {
+                self.done.remove(&key);
+                Some(d)
+            }
+            Once::New => None,
+        };
+        if recurrence.is_none() && self.count_in_open(key, &occ, info.once) {
             return;
         }
-        if let Some(f) = self.open.get_mut(&key) {
-            if ns.saturating_sub(f.opened_ns) < FOLD_WINDOW_SECS * 1_000_000_000 {
-                f.alert.count += 1;
-                f.alert.ts_last = occ.ts_last;
-                f.alert.pkt_last = occ.pkt_last;
-                return;
-            }
-            if let Some(f) = self.open.remove(&key) {
-                if info.once && key.detail != OVERFLOW {
-                    // Still going when its fold closed: not quiet, so no new alert now.
-                    self.close_once(key, &f);
-                    self.out.push(f.alert);
-                    if let Some(d) = self.done.get_mut(&key) {
-                        d.last_ns = ns;
-                    }
-                    return;
-                }
-                self.out.push(f.alert);
-            }
-        }
-        // A once key that comes back after its quiet period: the next occurrence.
-        let recurrence = if info.once { self.done.remove(&key) } else { None };
         // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
         let glim = self.rule_limits.entry((occ.kind, occ.family)).or_insert((w, 0));
@@ -386,6 +388,31 @@ impl Folder {
             opened.push(alert.clone());
         }
         self.open.insert(key, Fold { alert, opened_ns: ns, quiet_ns });
+    }
+
+    /// Counts an occurrence in the open fold of its key, if any; says whether it was taken
+    /// (counted, or a once key still going when its fold closed). A fold past its window is
+    /// closed here, and the occurrence left to open the next.
+    fn count_in_open(&mut self, key: FoldKey, occ: &Occ, once: bool) -> bool {
+        let ns = occ.ts.as_nanos();
+        let Some(f) = self.open.get_mut(&key) else { return false };
+        if ns.saturating_sub(f.opened_ns) < FOLD_WINDOW_SECS * 1_000_000_000 {
+            f.alert.count += 1;
+            f.alert.ts_last = occ.ts_last;
+            f.alert.pkt_last = occ.pkt_last;
+            return true;
+        }
+        let Some(f) = self.open.remove(&key) else { return false };
+        let still_going = once && key.detail != OVERFLOW;
+        if still_going {
+            // Still going when its fold closed: not quiet, so no new alert now.
+            self.close_once(key, &f);
+            if let Some(d) = self.done.get_mut(&key) {
+                d.last_ns = ns;
+            }
+        }
+        self.out.push(f.alert);
+        still_going
     }
 
     /// Whether to keep each alert as it opens for [`Folder::drain_opened`].

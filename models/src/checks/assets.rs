@@ -18,9 +18,6 @@ pub(crate) fn new_asset(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder
             continue;
         }
         let o = Occ { kind: Kind::NewAsset, family: Family::Net, subject: hash64(&ip), ..cx.occ };
-        if folder.is_done(o.kind, o.family, o.subject, 0, o.ts.as_nanos()) {
-            continue;
-        }
         let (fname, protocol, learned) = (obs.func_name, key.protocol, cx.learned);
         folder.hit(o, || words::new_asset(ip, other, sends, fname, protocol, learned));
     }

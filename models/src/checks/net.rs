@@ -319,9 +319,6 @@ fn new_asset(ip: IpAddr, other: Endpoint, ts: Timestamp, pkt: u64, cx: &NetCx<'_
     o.subject = hash64(&ip);
     o.deviation = if is_group(other.ip) { NEW_HOST_ANNOUNCES } else { NEW_HOST_TALKS };
     o.learn = Some(Learnable::Asset);
-    if folder.is_done(o.kind, o.family, o.subject, 0, ts.as_nanos()) {
-        return;
-    }
     folder.hit(o, || words::new_net_asset(ip, other.ip, cx.learned));
 }
 

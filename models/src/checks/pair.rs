@@ -13,12 +13,13 @@ use super::Ctx;
 
 /// `new_pair`: a pair unknown to the baseline (once per run).
 pub(crate) fn new_pair(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder) {
-    if cx.base.is_some() || folder.is_done(Kind::NewPair, cx.occ.family, cx.occ.subject, 0, cx.occ.ts.as_nanos()) {
+    if cx.base.is_some() {
         return;
     }
-    let client_role = cx.model.assets.get(&cx.key.client).map(|a| a.role().name());
-    folder
-        .hit(Occ { kind: Kind::NewPair, ..cx.occ }, || words::new_pair(cx.key, obs.func_name, client_role, cx.learned));
+    folder.hit(Occ { kind: Kind::NewPair, ..cx.occ }, || {
+        let client_role = cx.model.assets.get(&cx.key.client).map(|a| a.role().name());
+        words::new_pair(cx.key, obs.func_name, client_role, cx.learned)
+    });
 }
 
 /// `write_on_read_only_pair`: a write or control request on a pair that never wrote.
