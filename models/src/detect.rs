@@ -419,7 +419,7 @@ impl Detector {
             }
         }
         let mut cl: Vec<(&IpAddr, &mut ClientAcc)> = clients.iter_mut().collect();
-        cl.sort_by_key(|(ip, _)| **ip);
+        cl.sort_unstable_by_key(|(ip, _)| **ip);
         for (ip, ca) in cl {
             if let Some(closed) = ca.close() {
                 let (_, pkt0, ns0) = closed;

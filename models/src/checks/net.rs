@@ -46,8 +46,79 @@ const MAX_SET: usize = 1_024;
 #[derive(Debug, Default)]
 struct SourceWin {
     w: i64,
+    /// The first host reached (and the service, for a conversation), held inline: most
+    /// sources reach one host in a window, and a spoofed one always does.
+    first: Option<(IpAddr, Option<(L4, u16)>)>,
+    /// Every host and service reached, once there is more than the first.
+    more: Option<Box<Reach>>,
+}
+
+/// Hosts a source reached in a window, and the services per host.
+#[derive(Debug, Default)]
+struct Reach {
     ports: FxHashMap<IpAddr, FxHashSet<(L4, u16)>>,
     hosts: FxHashSet<IpAddr>,
+}
+
+impl SourceWin {
+    /// Records a conversation to `host` on `service`: the services reached on that host and
+    /// the hosts reached so far.
+    fn connect(&mut self, host: IpAddr, service: (L4, u16)) -> (usize, usize) {
+        if self.more.is_none() {
+            match self.first {
+                None => self.first = Some((host, Some(service))),
+                Some(f) if f == (host, Some(service)) => {}
+                Some(_) => return self.spill().connect(host, service),
+            }
+            return (1, 1);
+        }
+        self.spill().connect(host, service)
+    }
+
+    /// Records that `host` was asked for (ARP): the hosts reached so far.
+    fn reach(&mut self, host: IpAddr) -> usize {
+        if self.more.is_none() {
+            match self.first {
+                None => self.first = Some((host, None)),
+                Some((h, _)) if h == host => {}
+                Some(_) => return self.spill().reach(host),
+            }
+            return 1;
+        }
+        self.spill().reach(host)
+    }
+
+    /// The full sets, made from the first host on the first call.
+    fn spill(&mut self) -> &mut Reach {
+        let first = self.first;
+        self.more.get_or_insert_with(|| {
+            let mut r = Box::<Reach>::default();
+            match first {
+                Some((h, Some(service))) => _ = r.connect(h, service),
+                Some((h, None)) => _ = r.reach(h),
+                None => {}
+            }
+            r
+        })
+    }
+}
+
+impl Reach {
+    fn connect(&mut self, host: IpAddr, service: (L4, u16)) -> (usize, usize) {
+        let ports = self.ports.entry(host).or_default();
+        if ports.len() < MAX_SET {
+            ports.insert(service);
+        }
+        let n_ports = ports.len();
+        (n_ports, self.reach(host))
+    }
+
+    fn reach(&mut self, host: IpAddr) -> usize {
+        if self.hosts.len() < MAX_SET {
+            self.hosts.insert(host);
+        }
+        self.hosts.len()
+    }
 }
 
 /// Detection state of the network rules (rebuilt for each run).
@@ -170,18 +241,8 @@ impl NetRt {
         if cx.model.net.services.contains_key(&key) || is_group(f.server.ip) {
             return;
         }
-        let (ports, hosts) = {
-            let Some(s) = self.source(f.client.ip, f.ts) else { return };
-            let ports = s.ports.entry(f.server.ip).or_default();
-            if ports.len() < MAX_SET {
-                ports.insert((f.l4, f.server.port));
-            }
-            let n_ports = ports.len();
-            if s.hosts.len() < MAX_SET {
-                s.hosts.insert(f.server.ip);
-            }
-            (n_ports, s.hosts.len())
-        };
+        let Some(s) = self.source(f.client.ip, f.ts) else { return };
+        let (ports, hosts) = s.connect(f.server.ip, (f.l4, f.server.port));
         if ports >= PORT_SCAN_PORTS {
             let mut o = cx.occ(Kind::PortScan, f.ts, f.pkt, f.client, Endpoint { ip: f.server.ip, port: 0 });
             o.deviation = crate::checks::deviation(ports as f64, PORT_SCAN_PORTS as f64);
@@ -282,13 +343,8 @@ impl NetRt {
             // Asking for a device it may well talk to: only unknown targets make a sweep.
             return;
         }
-        let hosts = {
-            let Some(s) = self.source(sender, a.ts) else { return };
-            if s.hosts.len() < MAX_SET {
-                s.hosts.insert(target);
-            }
-            s.hosts.len()
-        };
+        let Some(s) = self.source(sender, a.ts) else { return };
+        let hosts = s.reach(target);
         let learned_max = cx.model.net.hosts.get(&sender).map_or(0, |h| h.max_arp_targets as usize);
         let floor = if cx.watch { crate::net::LEARN_SWEEP_TARGETS } else { HOST_SWEEP_HOSTS };
         if hosts >= floor.max(learned_max.saturating_mul(2)) {
