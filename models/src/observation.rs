@@ -184,6 +184,13 @@ impl ObservationLog {
 
     /// Records one PDU; returns its index.
     pub fn push(&mut self, pdu: &Pdu<'_>) -> usize {
+        let head = self.record(pdu);
+        self.heads.push(head);
+        self.heads.len() - 1
+    }
+
+    /// Appends the PDU's points, values and identity objects; returns its head.
+    fn record(&mut self, pdu: &Pdu<'_>) -> ObservationHead {
         let body = &pdu.body;
         let p0 = self.points.len();
         body.for_each_point(&mut |r| self.points.push(r));
@@ -196,7 +203,7 @@ impl ObservationLog {
             self.identity.extend_from_slice(&(value.len() as u16).to_le_bytes());
             self.identity.extend_from_slice(value);
         });
-        self.heads.push(ObservationHead {
+        ObservationHead {
             ts: pdu.ts,
             pkt: pdu.pkt,
             src: pdu.src,
@@ -218,16 +225,15 @@ impl ObservationLog {
             points: span(p0, self.points.len()),
             values: span(v0, self.values.len()),
             identity: span(i0, self.identity.len()),
-        });
-        self.heads.len() - 1
+        }
     }
 
     /// Forgets what was recorded and records `pdu` alone: its observation (for callers that
     /// score PDUs one at a time through a reused log).
     pub fn one(&mut self, pdu: &Pdu<'_>) -> Option<Observation<'_>> {
         self.clear();
-        let i = self.push(pdu);
-        self.get(i)
+        let head = self.record(pdu);
+        Some(Observation { head, points: &self.points, values: &self.values, identity: &self.identity })
     }
 
     /// The observation at `i`, if recorded.
