@@ -146,6 +146,39 @@ struct FoldKey {
     detail: u64,
 }
 
+/// Kinds per family in [`RuleLimits`]: a kind's number is the last two digits of its rule id.
+const KIND_SLOTS: usize = 100;
+
+/// A rule's index in [`RuleLimits`], from its family and kind numbers (unique per rule,
+/// as its rule id is).
+fn rule_slot(kind: Kind, family: Family) -> usize {
+    family.number() as usize * KIND_SLOTS + kind.number() as usize % KIND_SLOTS
+}
+
+/// Per rule, the fold window of its count and the alerts it opened in it: an array indexed
+/// by rule, since every occurrence asks.
+#[derive(Debug)]
+struct RuleLimits {
+    slots: Vec<(i64, u32)>,
+    /// Never used: a rule outside the array (there is none) would count here.
+    spare: (i64, u32),
+}
+
+impl Default for RuleLimits {
+    fn default() -> Self {
+        RuleLimits { slots: vec![(i64::MIN, 0); Family::ALL.len() * KIND_SLOTS], spare: (i64::MIN, 0) }
+    }
+}
+
+impl RuleLimits {
+    fn slot(&mut self, kind: Kind, family: Family) -> &mut (i64, u32) {
+        match self.slots.get_mut(rule_slot(kind, family)) {
+            Some(s) => s,
+            None => &mut self.spare,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Fold {
     alert: Alert,
@@ -179,7 +212,7 @@ pub(crate) struct Folder {
     open: FxHashMap<FoldKey, Fold>,
     done: FxHashMap<FoldKey, Done>,
     limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
-    rule_limits: FxHashMap<(Kind, Family), (i64, u32)>,
+    rule_limits: RuleLimits,
     out: Vec<Alert>,
     /// Alerts as they open, when reporting on open.
     opened: Option<Vec<Alert>>,
@@ -236,7 +269,7 @@ pub fn evidence_factor(secs: f64) -> f64 {
 fn trust(kind: Kind, evidence: f64) -> f64 {
     let floor = if judges_timing(kind) || matches!(kind, Kind::ValueOutsideEnvelope | Kind::ExceptionBurst) {
         TIMING_FLOOR
-    } else if kind.info().once && kind != Kind::ArpSpoofing {
+    } else if kind.once() && kind != Kind::ArpSpoofing {
         NOVELTY_FLOOR
     } else {
         return 1.0;
@@ -288,7 +321,7 @@ impl Folder {
     /// `ns` (cheap pre-check for callers; it also marks the subject as seen, which keeps it
     /// from counting as quiet).
     pub(crate) fn is_done(&mut self, kind: Kind, family: Family, subject: u64, detail: u64, ns: i64) -> bool {
-        kind.info().once && matches!(self.once_state(FoldKey { kind, family, subject, detail }, ns), Once::Quiet)
+        kind.once() && matches!(self.once_state(FoldKey { kind, family, subject, detail }, ns), Once::Quiet)
     }
 
     /// Where a once key stands at `ns`, in one probe of the done keys: still quiet (marked
@@ -318,12 +351,12 @@ impl Folder {
             self.held += 1;
             return;
         }
-        let info = occ.kind.info();
+        let once = occ.kind.once();
         let mut key = FoldKey { kind: occ.kind, family: occ.family, subject: occ.subject, detail: occ.detail };
         let ns = occ.ts.as_nanos();
         // A once key is either done or open, never both: a key that is done has no fold to
         // count in, so one probe of the done keys settles it.
-        let recurrence = match if info.once { self.once_state(key, ns) } else { Once::New } {
+        let recurrence = match if once { self.once_state(key, ns) } else { Once::New } {
             Once::Quiet => return,
             Once::Back(d) => {
                 self.done.remove(&key);
@@ -331,12 +364,12 @@ impl Folder {
             }
             Once::New => None,
         };
-        if recurrence.is_none() && self.count_in_open(key, &occ, info.once) {
+        if recurrence.is_none() && self.count_in_open(key, &occ, once) {
             return;
         }
         // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
-        let glim = self.rule_limits.entry((occ.kind, occ.family)).or_insert((w, 0));
+        let glim = self.rule_limits.slot(occ.kind, occ.family);
         if glim.0 != w {
             *glim = (w, 0);
         }
@@ -361,6 +394,7 @@ impl Folder {
                 return;
             }
             let (s, e) = text();
+            let info = occ.kind.info();
             let scope = if rule_full { "across all pairs" } else { "on this pair" };
             (
                 format!(
@@ -376,7 +410,7 @@ impl Folder {
             glim.1 += 1;
             text()
         };
-        let mut alert = new_alert(&occ, info, summary, evidence, self.evidence);
+        let mut alert = new_alert(&occ, occ.kind.info(), summary, evidence, self.evidence);
         let mut quiet_ns = FIRST_QUIET_SECS * 1_000_000_000;
         if let Some(d) = recurrence {
             alert.occurrence = d.occurrence.saturating_add(1);
@@ -464,14 +498,13 @@ impl Folder {
         for k in expired {
             if let Some(f) = self.open.remove(&k) {
                 // Overflow folds stand for many subjects: they may open again.
-                if k.kind.info().once && k.detail != OVERFLOW {
+                if k.kind.once() && k.detail != OVERFLOW {
                     self.close_once(k, &f);
                 }
                 self.out.push(f.alert);
             }
         }
         self.limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
-        self.rule_limits.retain(|_, (w, _)| *w >= fold_window(now_ns) - 1);
         if self.done.len() > MAX_ONCE_KEYS {
             self.done.retain(|_, d| now_ns.saturating_sub(d.last_ns) < d.quiet_ns);
         }

@@ -301,6 +301,13 @@ impl Kind {
         Kind::LinkAddressSweep,
     ];
 
+    /// Whether the rule reports something new once (see [`RuleInfo::once`]); what every
+    /// occurrence asks first, without building the whole description.
+    #[inline(always)]
+    pub const fn once(self) -> bool {
+        self.info().once
+    }
+
     /// The fixed description. Each comment says why the rule fires.
     pub const fn info(self) -> RuleInfo {
         match self {
