@@ -64,8 +64,13 @@ struct FlowKey {
     flow: u64,
 }
 
-/// Entries of the protocols' memo table, in slots chosen by a hash of the key (a power of two).
+/// Entries of the protocols' memo table (a power of two), in sets of [`MEMO_WAYS`] chosen by a
+/// hash of the key.
 const MEMOS: usize = 2048;
+/// Entries per set of the memo table: with one, the two keys of a pair that hashed alike
+/// evicted each other at every use (a fifth of an S7 plant's items, though the table was a
+/// quarter full).
+const MEMO_WAYS: usize = 2;
 
 /// Flows whose endpoint keys are kept rendered, in slots chosen by the flow's id: enough for
 /// a plant's connections polled in turn; a flow that shares a slot re-renders its keys.
@@ -176,22 +181,31 @@ impl JsonBuf {
     /// Writes the members `render` writes, or copies them if they were written before for the
     /// same `key`. `render` must depend on `key` alone, and the key's top byte must be a
     /// non-zero tag of its writer's own, so that two writers never share an entry. A key that
-    /// shares its slot with another is rendered anew.
+    /// finds both entries of its set taken by others is rendered anew, in place of the one
+    /// used least recently.
     pub fn memo(&mut self, key: u128, render: impl FnOnce(&mut JsonBuf)) {
         if self.memo_keys.is_empty() {
             self.memo_keys.resize(MEMOS, 0);
             self.memo_texts.resize_with(MEMOS, Vec::new);
         }
         debug_assert!(key >> 120 != 0, "a memo key carries its writer's tag");
-        // Fibonacci hashing of the key folded to 64 bits; its top bits pick the slot.
-        let hash = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let slot = (hash >> (64 - MEMOS.trailing_zeros())) as usize;
+        let set = memo_set(key) * MEMO_WAYS;
         let JsonBuf { buf, first, memo_keys, memo_texts, .. } = self;
-        let (Some(k), Some(text)) = (memo_keys.get_mut(slot), memo_texts.get_mut(slot)) else {
-            // Not reached (the slot is below MEMOS), but written out rather than lost if it were.
+        let (Some(keys), Some(texts)) =
+            (memo_keys.get_mut(set..set + MEMO_WAYS), memo_texts.get_mut(set..set + MEMO_WAYS))
+        else {
+            // Not reached (the set is below MEMOS), but written out rather than lost if it were.
             render(self);
             return;
         };
+        // The first entry of a set is its most recently used: a key found second moves to the
+        // front, and a key found in neither takes the front, which the one in front leaves
+        // for the second place (evicting the least recently used).
+        if keys.first() != Some(&key) {
+            keys.swap(0, 1);
+            texts.swap(0, 1);
+        }
+        let (Some(k), Some(text)) = (keys.first_mut(), texts.first_mut()) else { return };
         if *k == key {
             // As `members` does, with the text borrowed apart from the buffer.
             if !text.is_empty() {
@@ -206,7 +220,7 @@ impl JsonBuf {
         *k = key;
         let mut text = std::mem::take(text);
         self.render_into(&mut text, render);
-        if let Some(t) = self.memo_texts.get_mut(slot) {
+        if let Some(t) = self.memo_texts.get_mut(set) {
             *t = text;
         }
     }
@@ -401,6 +415,18 @@ impl JsonBuf {
         }
         self.buf.push(b'"');
     }
+}
+
+/// The memo set of `key`: Fibonacci hashing of its two halves, the low one multiplied before
+/// they are folded together. Folding them with a plain XOR let fields packed at the same bit
+/// positions of the two halves cancel out (an S7 item's length against its data length, its
+/// syntax id against its return code), so that distinct keys shared a set more often.
+#[inline]
+fn memo_set(key: u128) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    const SETS: usize = MEMOS / MEMO_WAYS;
+    let hash = ((key as u64).wrapping_mul(K) ^ (key >> 64) as u64).wrapping_mul(K);
+    (hash >> (64 - SETS.trailing_zeros())) as usize
 }
 
 /// Whether no byte of `s` needs escaping, tested eight bytes at a time: a byte is below 0x20,
