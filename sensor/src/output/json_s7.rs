@@ -94,7 +94,7 @@ pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
         write_items(out, s);
         // Values written by a write job or read by a matched read response, in item order.
         out.begin_array("values");
-        s.for_each_value(&mut |v| out.i64(v.value));
+        s.for_each_value(|v| out.i64(v.value));
         out.end_array();
     }
     if !s.is_request && !s.matched && s.rosctr != 7 {
