@@ -227,6 +227,7 @@ impl<'a> Items<'a> {
 
 impl<'a> Iterator for Items<'a> {
     type Item = Item<'a>;
+    #[inline]
     fn next(&mut self) -> Option<Item<'a>> {
         if self.left == 0 {
             return None;
@@ -290,6 +291,7 @@ impl<'a> DataItems<'a> {
 
 impl<'a> Iterator for DataItems<'a> {
     type Item = DataItem<'a>;
+    #[inline]
     fn next(&mut self) -> Option<DataItem<'a>> {
         if self.left == 0 {
             return None;

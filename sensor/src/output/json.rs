@@ -136,6 +136,7 @@ impl JsonBuf {
     }
 
     /// Opens an array under `k`.
+    #[inline]
     pub fn begin_array(&mut self, k: &str) {
         self.key(k);
         self.buf.push(b'[');
