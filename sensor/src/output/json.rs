@@ -247,20 +247,43 @@ impl JsonBuf {
     }
 
     /// An unsigned number as an array element.
-    #[inline]
+    #[inline(always)]
     pub fn u64(&mut self, v: u64) {
-        self.sep();
-        push_u64(&mut self.buf, v);
+        match u32::try_from(v) {
+            Ok(v) if v < 1000 => self.small_element(v),
+            _ => self.wide_element(false, v),
+        }
     }
 
     /// A signed number as an array element.
-    #[inline]
+    #[inline(always)]
     pub fn i64(&mut self, v: i64) {
+        match u32::try_from(v) {
+            Ok(v) if v < 1000 => self.small_element(v),
+            _ => self.wide_element(v < 0, v.unsigned_abs()),
+        }
+    }
+
+    /// An array element below 1000 (most values of a PDU's arrays: bytes, counts), with its
+    /// separator: both in one store of a word, inlined into the writers' loops over values.
+    #[inline(always)]
+    fn small_element(&mut self, v: u32) {
+        let (digits, n) = digits3(v);
+        let (word, n) = if self.first { (digits, n) } else { (digits << 8 | u32::from(b','), n + 1) };
+        self.first = false;
+        let len = self.buf.len();
+        self.buf.extend_from_slice(&word.to_le_bytes());
+        self.buf.truncate(len + n);
+    }
+
+    /// An array element of any size, `-` before it if `negative`.
+    #[inline(never)]
+    fn wide_element(&mut self, negative: bool, v: u64) {
         self.sep();
-        if v < 0 {
+        if negative {
             self.buf.push(b'-');
         }
-        push_u64(&mut self.buf, v.unsigned_abs());
+        push_u64(&mut self.buf, v);
     }
 
     /// A floating-point number as an array element, in the shortest form that reads back to
@@ -473,9 +496,7 @@ fn push_u64(buf: &mut Vec<u8>, v: u64) {
         buf.push(b'0' + v as u8);
     } else if v < 1000 {
         // Most values, ports and counts: three digits at most, in a word from scalar digits.
-        let v = v as u32;
-        let (h, t, o) = (v / 100, v / 10 % 10, v % 10);
-        let (word, n) = if h == 0 { (0x3030 | t | o << 8, 2) } else { (0x30_3030 | h | t << 8 | o << 16, 3) };
+        let (word, n) = digits3(v as u32);
         let len = buf.len();
         buf.extend_from_slice(&word.to_le_bytes());
         buf.truncate(len + n);
@@ -486,6 +507,20 @@ fn push_u64(buf: &mut Vec<u8>, v: u64) {
         push_word(buf, digits8(v % E8), false);
     } else {
         buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+}
+
+/// The decimal digits of `v` (below 1000) as ASCII in a word, the first digit in the lowest
+/// byte, and how many there are.
+#[inline(always)]
+fn digits3(v: u32) -> (u32, usize) {
+    let (h, t, o) = (v / 100, v / 10 % 10, v % 10);
+    if v < 10 {
+        (0x30 | o, 1)
+    } else if h == 0 {
+        (0x3030 | t | o << 8, 2)
+    } else {
+        (0x30_3030 | h | t << 8 | o << 16, 3)
     }
 }
 
