@@ -371,6 +371,7 @@ impl JsonBuf {
     /// `"k":<secs>.<fraction>` with every digit the capture recorded. Before the epoch the
     /// sign applies to the whole number (-1.5 s is `secs` -2 and `nanos` 500,000,000, written
     /// `-1.500000`).
+    #[inline]
     pub fn key_ts(&mut self, k: &str, ts: Timestamp) {
         self.key(k);
         self.sep();
@@ -583,8 +584,12 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
         _ => write_func(out, is_request, func, name),
     }
     out.begin_array("flags");
-    for f in pdu.body.flags().iter() {
-        out.str(f);
+    let flags = pdu.body.flags();
+    // Most PDUs have none: no walk over the names of all the flags.
+    if !flags.is_empty() {
+        for f in flags.iter() {
+            out.str(f);
+        }
     }
     out.end_array();
     match &pdu.body {
