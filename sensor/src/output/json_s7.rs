@@ -112,12 +112,16 @@ fn write_items(out: &mut JsonBuf, s: &S7Pdu<'_>) {
         if spec.is_none() && d.is_none() {
             break;
         }
-        out.begin();
+        // The object with its braces, so that a memoised item is one copy.
+        let object = |b: &mut JsonBuf| {
+            b.begin();
+            write_item(b, s.is_request, spec.as_ref(), d.as_ref());
+            b.end();
+        };
         match item_key(s.is_request, spec.as_ref(), d.as_ref()) {
-            Some(key) => out.memo(key, |b| write_item(b, s.is_request, spec.as_ref(), d.as_ref())),
-            None => write_item(out, s.is_request, spec.as_ref(), d.as_ref()),
+            Some(key) => out.memo(key, object),
+            None => object(out),
         }
-        out.end();
     }
     out.end_array();
 }
