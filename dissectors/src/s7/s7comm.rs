@@ -227,6 +227,7 @@ impl<'a> Items<'a> {
 
 impl<'a> Iterator for Items<'a> {
     type Item = Item<'a>;
+    #[inline]
     fn next(&mut self) -> Option<Item<'a>> {
         if self.left == 0 {
             return None;
@@ -290,6 +291,7 @@ impl<'a> DataItems<'a> {
 
 impl<'a> Iterator for DataItems<'a> {
     type Item = DataItem<'a>;
+    #[inline]
     fn next(&mut self) -> Option<DataItem<'a>> {
         if self.left == 0 {
             return None;
@@ -693,7 +695,10 @@ impl<'a> S7Pdu<'a> {
     /// element at its bit address: bits as 0/1, bytes, words and dwords unsigned, INT and DINT
     /// signed, REAL as its integer part (truncated towards zero). Items whose return code is
     /// not success, and items without an S7ANY specification, give no values.
-    pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
+    ///
+    /// Generic, as Modbus's is: a writer's closure is inlined into the loop over the values,
+    /// where a call through `dyn` per value cost more than the value's decoding.
+    pub fn for_each_value(&self, mut f: impl FnMut(PointValue)) {
         let ok = match (self.rosctr, self.func) {
             (ROSCTR_JOB, Some(FUNC_WRITE_VAR)) => true,
             (ROSCTR_ACK_DATA, Some(FUNC_READ_VAR)) => self.matched,

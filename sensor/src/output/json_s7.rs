@@ -94,7 +94,7 @@ pub(super) fn write(out: &mut JsonBuf, s: &S7Pdu<'_>) {
         write_items(out, s);
         // Values written by a write job or read by a matched read response, in item order.
         out.begin_array("values");
-        s.for_each_value(&mut |v| out.i64(v.value));
+        s.for_each_value(|v| out.i64(v.value));
         out.end_array();
     }
     if !s.is_request && !s.matched && s.rosctr != 7 {
@@ -112,12 +112,16 @@ fn write_items(out: &mut JsonBuf, s: &S7Pdu<'_>) {
         if spec.is_none() && d.is_none() {
             break;
         }
-        out.begin();
+        // The object with its braces, so that a memoised item is one copy.
+        let object = |b: &mut JsonBuf| {
+            b.begin();
+            write_item(b, s.is_request, spec.as_ref(), d.as_ref());
+            b.end();
+        };
         match item_key(s.is_request, spec.as_ref(), d.as_ref()) {
-            Some(key) => out.memo(key, |b| write_item(b, s.is_request, spec.as_ref(), d.as_ref())),
-            None => write_item(out, s.is_request, spec.as_ref(), d.as_ref()),
+            Some(key) => out.memo(key, object),
+            None => object(out),
         }
-        out.end();
     }
     out.end_array();
 }
