@@ -231,8 +231,7 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     }
 
     /// Whether slot `i` was promoted.
-    #[cfg(test)]
-    fn is_protected(&self, i: u32) -> bool {
+    pub(crate) fn is_protected(&self, i: u32) -> bool {
         self.list_of(i) == PROTECTED
     }
 
@@ -245,18 +244,26 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     /// Inserts `k` (which must not be held: see [`LruTable::find`]) as the most recently
     /// used; returns its slot.
     pub(crate) fn insert(&mut self, k: K, v: V) -> u32 {
+        self.insert_with(k, || v)
+    }
+
+    /// Inserts `k` (which must not be held) with the value `make` returns, as the most
+    /// recently used; returns its slot. The value is made where the slot is written, so
+    /// that an entry of several hundred bytes is not built elsewhere and copied in (under a
+    /// flood of new flows, once per packet).
+    pub(crate) fn insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> u32 {
         let h = hash(&k);
         let i = if self.free != NIL {
             let i = self.free;
             if let Some(s) = self.slots.get_mut(i) {
                 self.free = s.next;
-                s.entry = Some((k, v));
+                s.entry = Some((k, make()));
             }
             i
         } else {
             // Beyond 2^31 - 1 slots the numbers would collide with NIL: a table that large
             // (a terabyte of flow state) is refused by the caller's bound long before.
-            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, v)) })
+            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, make())) })
         };
         let slots = &self.slots;
         self.index.insert_unique(h, i, |&j| Self::key_at(slots, j).map_or(0, hash));
