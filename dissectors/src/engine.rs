@@ -549,9 +549,12 @@ impl Engine {
         if ts.secs > self.last_sweep.saturating_add(10) {
             self.sweep(ts);
         }
-        let d = match packet::decode(linktype, data) {
+        // Borrowed, not moved out of the result: a copy of the decoded headers per packet.
+        let decoded = packet::decode(linktype, data);
+        let d = match &decoded {
             Ok(d) => d,
             Err(skip) => {
+                let skip = *skip;
                 if let Some(c) = self.stats.skipped.get_mut(EngineStats::skip_index(skip)) {
                     *c += 1;
                 }
@@ -665,14 +668,7 @@ impl Engine {
     /// payload; one that proved a real conversation is promoted, out of reach of a flood's
     /// evictions.
     fn touch(&mut self, slot: u32, src: Endpoint, len: usize) {
-        // A promoted flow stays promoted: only its recency changes.
-        if self.flows.is_protected(slot) {
-            self.flows.touch(slot);
-        } else if self.flows.at(slot).is_some_and(|f| f.proven_with(src, len)) {
-            self.flows.promote(slot);
-        } else {
-            self.flows.touch(slot);
-        }
+        self.flows.touch_or_promote(slot, |f| f.proven_with(src, len));
     }
 
     /// Forgets the flow of `key` if it has been idle past the timeout, exactly as a sweep at
@@ -858,14 +854,16 @@ impl Engine {
     /// what the flow buffered before the segment), and the end of the connection.
     fn tcp_done(&mut self, slot: u32, held: usize, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
         let Some(flow) = self.flows.at_mut(slot) else { return };
-        self.buffered = self.buffered.saturating_add(buffered(flow).saturating_sub(held));
-        if self.buffered > self.config.reassembly_budget {
-            self.shed_reassembly();
-        }
-        let Some(flow) = self.flows.at_mut(slot) else { return };
+        // Shedding (below) changes neither FINs nor retransmission counts: both are read here,
+        // with the one look-up of the flow.
+        let grown = buffered(flow).saturating_sub(held);
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
         for h in flow.half.iter_mut() {
             self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
+        }
+        self.buffered = self.buffered.saturating_add(grown);
+        if self.buffered > self.config.reassembly_budget {
+            self.shed_reassembly();
         }
         if done {
             if let Some((_, f)) = self.flows.remove_at(slot) {
@@ -1166,7 +1164,9 @@ fn drain_ready(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
 ) {
-    while let Some(data) = flow.half[dir].pop_ready() {
+    // Nothing queued (every in-order packet): no call to find the queue empty.
+    while flow.half[dir].queued_bytes() > 0 {
+        let Some(data) = flow.half[dir].pop_ready() else { break };
         deliver(cfg, st, flow, dir, &data, ctx, sink);
     }
 }
@@ -1234,7 +1234,9 @@ fn deliver(
     let mut emit_one = |body: PduBody<'_>| emit(st, ctx, dir, flow_id, body, sink);
     let parsed = if half.pending.is_empty() {
         let parsed = dis.parse(data, dir, &mut emit_one);
-        half.pending.extend_from_slice(data.get(parsed.consumed..).unwrap_or_default());
+        if let Some(rest) = data.get(parsed.consumed..).filter(|r| !r.is_empty()) {
+            half.pending.extend_from_slice(rest);
+        }
         parsed
     } else {
         half.pending.extend_from_slice(data);

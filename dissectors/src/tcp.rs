@@ -334,7 +334,10 @@ impl HalfStream {
     }
 
     fn remember(&mut self, seq: u32, payload: &[u8]) {
-        let entry = Recent { seq, len: payload.len() as u32, digest: digest(payload), prefix: prefix_digest(payload) };
+        let whole = digest(payload);
+        // A segment no longer than the prefix is its own prefix: one digest, not two.
+        let prefix = if payload.len() <= PREFIX_BYTES { whole } else { prefix_digest(payload) };
+        let entry = Recent { seq, len: payload.len() as u32, digest: whole, prefix };
         let i = usize::from(self.recent_next) % RECENT_SEGMENTS;
         self.recent_next = self.recent_next.wrapping_add(1);
         if self.recent.is_none() && i == 0 {

@@ -367,16 +367,17 @@ fn plausible_at(data: &[u8]) -> Probe {
     if !plausible(&h, false) {
         return Probe::No;
     }
-    let known = plausible(&h, true);
+    // Decided only where it matters: not for one whole ADU, the common first segment.
+    let known = || plausible(&h, true);
     let end = 6 + usize::from(h.length);
     match data.get(end..) {
         Some([]) => Probe::Yes,
-        None if known => Probe::Yes,
+        None if known() => Probe::Yes,
         None => Probe::No,
         Some(next) => match mbap(next) {
-            None if known => Probe::Yes,
+            None if known() => Probe::Yes,
             None => Probe::No,
-            Some(n) if plausible(&n, true) || (known && plausible(&n, false)) => Probe::Yes,
+            Some(n) if plausible(&n, true) || (known() && plausible(&n, false)) => Probe::Yes,
             Some(_) => Probe::No,
         },
     }
