@@ -1,6 +1,7 @@
 //! The flow table and the TCP reassembler under the loads of [`otsensor_benches::gen`]:
 //! flows found (long-lived polling), missed and inserted (a SYN flood with room for every
-//! flow), missed with an eviction each (the same flood in a small table); and one direction's
+//! flow), missed with an eviction each (the same flood in a small table, and a mid-stream
+//! flood whose every segment is a Modbus request to dissect); and one direction's
 //! reassembly in order, out of order, and with holes.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -45,8 +46,16 @@ fn flow_table(c: &mut Criterion) {
     let plan = Plan { proto: Proto::Modbus, masters: 4, devices: 40, packets: PACKETS, seed: 1, start_us: START_US };
     let mut flood = InMemory::default();
     flood_into(&plan, Flood::Syn, 9, &mut flood).unwrap_or_default();
+    // Each spoofed segment a whole Modbus request: a flow created, dissected and evicted.
+    let mut midstream = InMemory::default();
+    flood_into(&plan, Flood::Midstream, 9, &mut midstream).unwrap_or_default();
     let mut g = c.benchmark_group("dissectors/flowtable");
-    let cases = [("hit", &long.0, 1 << 20), ("miss_insert", &flood.0, 1 << 20), ("evict", &flood.0, 4096)];
+    let cases = [
+        ("hit", &long.0, 1 << 20),
+        ("miss_insert", &flood.0, 1 << 20),
+        ("evict", &flood.0, 4096),
+        ("evict_midstream", &midstream.0, 4096),
+    ];
     for (name, pkts, max_flows) in cases {
         g.throughput(Throughput::Elements(pkts.len() as u64));
         let config = EngineConfig { max_flows, ..EngineConfig::default() };

@@ -300,10 +300,10 @@ impl App {
     }
 }
 
+/// A tracked flow. Its id and client are those of its `record` (kept once: the bytes of each
+/// tracked flow are bounded, see `Engine::flow_entry_bytes`).
 #[derive(Debug)]
 struct Flow {
-    id: u64,
-    client: Endpoint,
     expected: Option<Protocol>,
     /// Second (packet time) of the last packet: all the idle timeout needs.
     last_seen: i64,
@@ -317,9 +317,16 @@ struct Flow {
     /// TTL and source MAC of each direction's last packet, to see a packet come by
     /// another path ([`NoticeKind::PathChanged`]).
     last_path: [(u8, Option<[u8; 6]>); 2],
-    /// The relayed path last reported in each direction, and when (seconds).
-    relay_reported: [(u8, Option<[u8; 6]>, i64); 2],
+    /// The relayed path last reported in each direction, and when (seconds). Boxed on the
+    /// first report: relayed copies are rare, and most flows never need it.
+    relay_reported: Option<Box<[Relayed; 2]>>,
 }
+
+/// A relayed path reported: its TTL, its source MAC, and when (seconds).
+type Relayed = (u8, Option<[u8; 6]>, i64);
+
+/// What `relay_reported` holds before any report.
+const NOT_RELAYED: Relayed = (0, None, i64::MIN);
 
 fn probe(p: Protocol, data: &[u8]) -> Probe {
     match p {
@@ -366,8 +373,6 @@ fn new_flow(stats: &mut EngineStats, next_id: &mut u64, n: NewFlow) -> Flow {
     let id = *next_id;
     *next_id += 1;
     Flow {
-        id,
-        client: n.client,
         expected: n.expected,
         last_seen: n.ts.secs,
         half: PerDirection::default(),
@@ -391,7 +396,7 @@ fn new_flow(stats: &mut EngineStats, next_id: &mut u64, n: NewFlow) -> Flow {
             app: None,
         },
         last_path: [(0, None); 2],
-        relay_reported: [(0, None, i64::MIN); 2],
+        relay_reported: None,
     }
 }
 
@@ -402,7 +407,7 @@ impl Flow {
     /// spoofed SYN gets at most a SYN-ACK or a RST), or a UDP or ICMP peer answered.
     fn proven_with(&self, src: Endpoint, len: usize) -> bool {
         let r = &self.record;
-        let this = usize::from(src != self.client);
+        let this = usize::from(src != r.client);
         let counts = match r.l4 {
             L4::Tcp => r.bytes,
             _ => r.packets.map(u64::from),
@@ -451,7 +456,7 @@ impl Flow {
         if ttl_before == 0 || (ttl_before == ctx.ttl && new_mac.is_none()) {
             return None;
         }
-        let reported = self.relay_reported.get_mut(i)?;
+        let reported = self.relay_reported.get_or_insert_with(|| Box::new([NOT_RELAYED; 2])).get_mut(i)?;
         if reported.0 == ctx.ttl && reported.1 == mac && ctx.ts.secs < reported.2.saturating_add(60) {
             return None;
         }
@@ -544,9 +549,12 @@ impl Engine {
         if ts.secs > self.last_sweep.saturating_add(10) {
             self.sweep(ts);
         }
-        let d = match packet::decode(linktype, data) {
+        // Borrowed, not moved out of the result: a copy of the decoded headers per packet.
+        let decoded = packet::decode(linktype, data);
+        let d = match &decoded {
             Ok(d) => d,
             Err(skip) => {
+                let skip = *skip;
                 if let Some(c) = self.stats.skipped.get_mut(EngineStats::skip_index(skip)) {
                     *c += 1;
                 }
@@ -632,7 +640,7 @@ impl Engine {
         self.touch(slot, ctx.src, len);
         let Some(flow) = self.flows.at_mut(slot) else { return };
         flow.last_seen = ctx.ts.secs;
-        let dir = if ctx.src.ip == flow.client.ip { Direction::ToServer } else { Direction::ToClient };
+        let dir = if ctx.src.ip == flow.record.client.ip { Direction::ToServer } else { Direction::ToClient };
         flow.account(dir, &ctx, len);
     }
 
@@ -660,11 +668,7 @@ impl Engine {
     /// payload; one that proved a real conversation is promoted, out of reach of a flood's
     /// evictions.
     fn touch(&mut self, slot: u32, src: Endpoint, len: usize) {
-        if self.flows.at(slot).is_some_and(|f| f.proven_with(src, len)) {
-            self.flows.promote(slot);
-        } else {
-            self.flows.touch(slot);
-        }
+        self.flows.touch_or_promote(slot, |f| f.proven_with(src, len));
     }
 
     /// Forgets the flow of `key` if it has been idle past the timeout, exactly as a sweep at
@@ -756,13 +760,16 @@ impl Engine {
                 };
                 let expected = expected_at(server.port);
                 let n = NewFlow { client, server, l4: L4::Tcp, expected, ts, pkt: ctx.pkt };
-                let mut flow = new_flow(&mut self.stats, &mut self.next_flow_id, n);
-                flow.reversed = reversed;
-                if !seg.syn {
-                    flow.record.tcp |= tcp_seen::MIDSTREAM;
-                }
                 self.stats.flows_reversed += u64::from(reversed);
-                self.flows.insert(key, flow)
+                let (stats, next_id) = (&mut self.stats, &mut self.next_flow_id);
+                self.flows.insert_with(key, || {
+                    let mut flow = new_flow(stats, next_id, n);
+                    flow.reversed = reversed;
+                    if !seg.syn {
+                        flow.record.tcp |= tcp_seen::MIDSTREAM;
+                    }
+                    flow
+                })
             }
         };
         self.touch(slot, src, seg.payload.len());
@@ -772,7 +779,7 @@ impl Engine {
         if flow.reversed {
             ctx.flags |= 1 << FLAG_REVERSED_ORIENTATION;
         }
-        let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
+        let dir = if src == flow.record.client { Direction::ToServer } else { Direction::ToClient };
         tcp_bookkeeping(flow, dir, seg, &ctx, sink);
         if created {
             sink.net(&NetEvent::Flow(flow.record_at(FlowPhase::Start, ts, ctx.pkt)));
@@ -847,14 +854,16 @@ impl Engine {
     /// what the flow buffered before the segment), and the end of the connection.
     fn tcp_done(&mut self, slot: u32, held: usize, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
         let Some(flow) = self.flows.at_mut(slot) else { return };
-        self.buffered = self.buffered.saturating_add(buffered(flow).saturating_sub(held));
-        if self.buffered > self.config.reassembly_budget {
-            self.shed_reassembly();
-        }
-        let Some(flow) = self.flows.at_mut(slot) else { return };
+        // Shedding (below) changes neither FINs nor retransmission counts: both are read here,
+        // with the one look-up of the flow.
+        let grown = buffered(flow).saturating_sub(held);
         let done = seg.rst || flow.half.iter().all(|h| h.fin);
         for h in flow.half.iter_mut() {
             self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
+        }
+        self.buffered = self.buffered.saturating_add(grown);
+        if self.buffered > self.config.reassembly_budget {
+            self.shed_reassembly();
         }
         if done {
             if let Some((_, f)) = self.flows.remove_at(slot) {
@@ -938,13 +947,13 @@ impl Engine {
         self.touch(slot, src, payload.len());
         let Some(flow) = self.flows.at_mut(slot) else { return };
         flow.last_seen = ctx.ts.secs;
-        let dir = if src == flow.client { Direction::ToServer } else { Direction::ToClient };
+        let dir = if src == flow.record.client { Direction::ToServer } else { Direction::ToClient };
         flow.account(dir, &ctx, payload.len());
         if matches!(flow.app, App::Undecided) {
             identify(&self.config, &mut self.stats, flow, payload, &ctx, sink, true);
         }
         let st = &mut self.stats;
-        let flow_id = flow.id;
+        let flow_id = flow.record.flow_id;
         if let Some(dis) = flow.app.dissector() {
             let parsed = dis.parse_datagram(payload, dir, &mut |body| emit(st, &ctx, dir, flow_id, body, sink));
             note_parsed(st, dis, parsed, &ctx, sink);
@@ -1155,7 +1164,9 @@ fn drain_ready(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
 ) {
-    while let Some(data) = flow.half[dir].pop_ready() {
+    // Nothing queued (every in-order packet): no call to find the queue empty.
+    while flow.half[dir].queued_bytes() > 0 {
+        let Some(data) = flow.half[dir].pop_ready() else { break };
         deliver(cfg, st, flow, dir, &data, ctx, sink);
     }
 }
@@ -1170,7 +1181,7 @@ fn deliver_late(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
 ) {
-    let flow_id = flow.id;
+    let flow_id = flow.record.flow_id;
     let Some(dis) = flow.app.dissector() else { return };
     dis.gap(dir);
     let parsed = dis.parse(data, dir, &mut |body| emit(st, ctx, dir, flow_id, body, sink));
@@ -1217,13 +1228,15 @@ fn deliver(
             return deliver(cfg, st, flow, dir, &owned, ctx, sink);
         }
     }
-    let flow_id = flow.id;
+    let flow_id = flow.record.flow_id;
     let Some(dis) = flow.app.dissector() else { return };
     let half = &mut flow.half[dir];
     let mut emit_one = |body: PduBody<'_>| emit(st, ctx, dir, flow_id, body, sink);
     let parsed = if half.pending.is_empty() {
         let parsed = dis.parse(data, dir, &mut emit_one);
-        half.pending.extend_from_slice(data.get(parsed.consumed..).unwrap_or_default());
+        if let Some(rest) = data.get(parsed.consumed..).filter(|r| !r.is_empty()) {
+            half.pending.extend_from_slice(rest);
+        }
         parsed
     } else {
         half.pending.extend_from_slice(data);
@@ -1593,12 +1606,15 @@ mod tests {
     }
 
     /// Bytes a tracked flow may cost the table, from the type sizes: the flow itself, its
-    /// slot's key and links, and its index entry (509 on x86-64 as of this writing). What
+    /// slot's key and links, and its index entry (501 on x86-64 as of this writing). What
     /// remains is mostly the flow record (136: addresses, MACs, counters), the two
-    /// directions' reassembly state without its boxed parts (2 x 96) and the path
-    /// bookkeeping; the digests of the last segments (2 x 128) are boxed once payload flows,
-    /// so a data flow costs 2 x 144 more on the heap, and a Modbus connection its pending
-    /// requests. Raise this bound only knowingly.
+    /// directions' reassembly state without its boxed parts (2 x 104, the digest of the
+    /// first segment inline), the Modbus state with its oldest pending request inline (64)
+    /// and the path bookkeeping; the digests of the last segments (2 x 128) are boxed from a
+    /// direction's second segment with payload, so a conversation costs 2 x 144 more on the
+    /// heap, and a Modbus connection its requests pending beyond the first. A flow of one
+    /// segment holding one whole PDU (a mid-stream flood) allocates nothing. Raise this bound
+    /// only knowingly.
     const FLOW_ENTRY_BYTES: usize = 512;
 
     #[test]

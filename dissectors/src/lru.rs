@@ -208,32 +208,38 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         }
     }
 
-    fn list_of(&self, i: u32) -> u8 {
-        self.slots.get(i).map_or(PROBATION, Slot::list)
-    }
-
     /// Marks slot `i` as the most recently used of its list.
-    pub(crate) fn touch(&mut self, i: u32) {
-        let list = self.list_of(i);
-        if self.head.get(usize::from(list)) != Some(&i) {
-            self.unlink(i);
-            self.push_front(list, i);
-        }
+    #[cfg(test)]
+    fn touch(&mut self, i: u32) {
+        self.touch_or_promote(i, |_| false);
     }
 
     /// Marks slot `i` as the most recently used, on the protected list.
-    pub(crate) fn promote(&mut self, i: u32) {
-        if self.list_of(i) == PROTECTED {
-            return self.touch(i);
+    #[cfg(test)]
+    fn promote(&mut self, i: u32) {
+        self.touch_or_promote(i, |_| true);
+    }
+
+    /// Marks slot `i` as the most recently used: of the protected list when it is on it or
+    /// when `proven` holds for its value, else of probation. (What `touch` or `promote` would do,
+    /// with one look at the slot: this is every packet's.)
+    pub(crate) fn touch_or_promote(&mut self, i: u32, proven: impl FnOnce(&V) -> bool) {
+        let Some(s) = self.slots.get(i) else { return };
+        let list = s.list();
+        let to = if list == PROTECTED || s.entry.as_ref().is_some_and(|(_, v)| proven(v)) { PROTECTED } else { list };
+        if to == list && self.head.get(usize::from(list)) == Some(&i) {
+            return;
         }
-        self.unlink(i);
-        self.push_front(PROTECTED, i);
+        let (prev, next, l) = (s.prev(), s.next, usize::from(list));
+        self.set_next(l, prev, next);
+        self.set_prev(l, next, prev);
+        self.push_front(to, i);
     }
 
     /// Whether slot `i` was promoted.
     #[cfg(test)]
     fn is_protected(&self, i: u32) -> bool {
-        self.list_of(i) == PROTECTED
+        self.slots.get(i).map(Slot::list) == Some(PROTECTED)
     }
 
     /// Bytes one entry costs the table: its slot, and its index entry (a slot number and a
@@ -245,18 +251,26 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     /// Inserts `k` (which must not be held: see [`LruTable::find`]) as the most recently
     /// used; returns its slot.
     pub(crate) fn insert(&mut self, k: K, v: V) -> u32 {
+        self.insert_with(k, || v)
+    }
+
+    /// Inserts `k` (which must not be held) with the value `make` returns, as the most
+    /// recently used; returns its slot. The value is made where the slot is written, so
+    /// that an entry of several hundred bytes is not built elsewhere and copied in (under a
+    /// flood of new flows, once per packet).
+    pub(crate) fn insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> u32 {
         let h = hash(&k);
         let i = if self.free != NIL {
             let i = self.free;
             if let Some(s) = self.slots.get_mut(i) {
                 self.free = s.next;
-                s.entry = Some((k, v));
+                s.entry = Some((k, make()));
             }
             i
         } else {
             // Beyond 2^31 - 1 slots the numbers would collide with NIL: a table that large
             // (a terabyte of flow state) is refused by the caller's bound long before.
-            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, v)) })
+            self.slots.push(Slot { prev_list: NIL, next: NIL, entry: Some((k, make())) })
         };
         let slots = &self.slots;
         self.index.insert_unique(h, i, |&j| Self::key_at(slots, j).map_or(0, hash));

@@ -97,9 +97,13 @@ pub struct HalfStream {
     /// Bytes in the out-of-order queue (kept here: checked on every segment).
     ooo_bytes: usize,
     reorder: Option<Box<Reorder>>,
-    /// Boxed on the first segment with payload: a direction that carries none (each flow of
-    /// a SYN flood, a half-open connection) holds a pointer instead of 128 bytes.
+    /// The first segment with payload is remembered in `first_recent`; the ring is boxed at
+    /// the second: a direction that carries none or one (each flow of a SYN flood or of a
+    /// mid-stream flood, a half-open connection) holds a pointer and one entry instead of
+    /// 128 bytes, and allocates nothing.
     recent: Option<Box<[Recent; RECENT_SEGMENTS]>>,
+    /// The ring's slot 0 until the ring is boxed.
+    first_recent: Recent,
     recent_next: u8,
     /// Bytes received but not yet consumed by the dissector (a PDU split across segments).
     pub pending: Vec<u8>,
@@ -112,9 +116,11 @@ pub struct HalfStream {
     /// FIN seen.
     pub fin: bool,
     /// Segments in a row taken out of order.
-    unsynced: u32,
+    /// (A u8, saturating: only compared with [`MAX_UNSYNCED_SEGMENTS`]; the flow's bytes
+    /// are bounded.)
+    unsynced: u8,
     /// In-order segments in a row since the direction lost sync.
-    resynced: u32,
+    resynced: u8,
     /// Whether the direction lost sync: segments are dissected on their own.
     lost_sync: bool,
 }
@@ -214,7 +220,7 @@ impl HalfStream {
             | Accepted::Late(_) => {
                 self.unsynced = self.unsynced.saturating_add(1);
                 self.resynced = 0;
-                if self.unsynced > MAX_UNSYNCED_SEGMENTS {
+                if u32::from(self.unsynced) > MAX_UNSYNCED_SEGMENTS {
                     self.lost_sync = true;
                 }
             }
@@ -227,8 +233,8 @@ impl HalfStream {
     fn followed(&mut self) {
         self.unsynced = 0;
         if self.lost_sync {
-            self.resynced += 1;
-            if self.resynced >= RESYNC_SEGMENTS {
+            self.resynced = self.resynced.saturating_add(1);
+            if u32::from(self.resynced) >= RESYNC_SEGMENTS {
                 self.lost_sync = false;
             }
         }
@@ -328,11 +334,36 @@ impl HalfStream {
     }
 
     fn remember(&mut self, seq: u32, payload: &[u8]) {
-        let recent = self.recent.get_or_insert_with(Box::default);
-        if let Some(slot) = recent.get_mut(usize::from(self.recent_next) % RECENT_SEGMENTS) {
-            *slot = Recent { seq, len: payload.len() as u32, digest: digest(payload), prefix: prefix_digest(payload) };
-        }
+        let whole = digest(payload);
+        // A segment no longer than the prefix is its own prefix: one digest, not two.
+        let prefix = if payload.len() <= PREFIX_BYTES { whole } else { prefix_digest(payload) };
+        let entry = Recent { seq, len: payload.len() as u32, digest: whole, prefix };
+        let i = usize::from(self.recent_next) % RECENT_SEGMENTS;
         self.recent_next = self.recent_next.wrapping_add(1);
+        if self.recent.is_none() && i == 0 {
+            self.first_recent = entry;
+            return;
+        }
+        let first = self.first_recent;
+        let recent = self.recent.get_or_insert_with(|| {
+            let mut ring = Box::<[Recent; RECENT_SEGMENTS]>::default();
+            if let Some(s) = ring.first_mut() {
+                *s = first;
+            }
+            ring
+        });
+        if let Some(slot) = recent.get_mut(i) {
+            *slot = entry;
+        }
+    }
+
+    /// The segments remembered: the boxed ring, or before it the one inline entry (its
+    /// length 0 while none was remembered, and so never matched).
+    fn recent(&self) -> &[Recent] {
+        match self.recent.as_deref() {
+            Some(ring) => ring,
+            None => std::slice::from_ref(&self.first_recent),
+        }
     }
 
     /// Compares old bytes starting at `seq` with the recently delivered segment that started
@@ -342,8 +373,9 @@ impl HalfStream {
     /// shorter one over their first [`PREFIX_BYTES`].
     fn compare_recent(&self, seq: u32, payload: &[u8]) -> Option<bool> {
         let mut verdict = None;
-        let recent = self.recent.as_deref().map_or(&[][..], |r| &r[..]);
-        for &Recent { len: rl, digest: rd, prefix: rp, .. } in recent.iter().filter(|e| e.seq == seq && e.len > 0) {
+        for &Recent { len: rl, digest: rd, prefix: rp, .. } in
+            self.recent().iter().filter(|e| e.seq == seq && e.len > 0)
+        {
             let differs = if payload.len() >= rl as usize {
                 payload.get(..rl as usize).map(digest) != Some(rd)
             } else if payload.len() >= PREFIX_BYTES && rl as usize >= PREFIX_BYTES {
@@ -447,6 +479,19 @@ impl HalfStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_segment_is_remembered_without_a_heap_ring_and_a_rewrite_of_it_is_caught() {
+        let mut h = HalfStream::default();
+        assert_eq!(h.accept(100, false, false, b"abcdef"), Accepted::Data(b"abcdef"));
+        assert!(h.recent.is_none(), "one segment: nothing on the heap");
+        assert_eq!(h.accept(100, false, false, b"abcdeX"), Accepted::Conflict { bytes: 6 });
+        assert_eq!(h.accept(106, false, false, b"ghi"), Accepted::Data(b"ghi"));
+        assert!(h.recent.is_some(), "a second segment boxes the ring");
+        assert_eq!(h.accept(100, false, false, b"abcdeX"), Accepted::Conflict { bytes: 6 }, "the first moved in");
+        assert_eq!(h.accept(100, false, false, b"abcdef"), Accepted::Duplicate);
+        assert_eq!(h.accept(106, false, false, b"ghX"), Accepted::Conflict { bytes: 3 });
+    }
 
     #[test]
     fn delivers_in_order_and_drops_retransmissions() {

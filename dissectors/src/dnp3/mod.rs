@@ -549,7 +549,9 @@ impl AppSequences {
                 ok
             }
             (true, _) => {
-                p.requests.rotate_left(1);
+                // The oldest falls out and the last is overwritten: a shift, not the general
+                // rotation (a call of ~100 instructions per request).
+                p.requests.copy_within(1.., 0);
                 if let Some(last) = p.requests.last_mut() {
                     *last = Some(seq);
                 }

@@ -367,16 +367,17 @@ fn plausible_at(data: &[u8]) -> Probe {
     if !plausible(&h, false) {
         return Probe::No;
     }
-    let known = plausible(&h, true);
+    // Decided only where it matters: not for one whole ADU, the common first segment.
+    let known = || plausible(&h, true);
     let end = 6 + usize::from(h.length);
     match data.get(end..) {
         Some([]) => Probe::Yes,
-        None if known => Probe::Yes,
+        None if known() => Probe::Yes,
         None => Probe::No,
         Some(next) => match mbap(next) {
-            None if known => Probe::Yes,
+            None if known() => Probe::Yes,
             None => Probe::No,
-            Some(n) if plausible(&n, true) || (known && plausible(&n, false)) => Probe::Yes,
+            Some(n) if plausible(&n, true) || (known() && plausible(&n, false)) => Probe::Yes,
             Some(_) => Probe::No,
         },
     }
@@ -400,6 +401,47 @@ struct Pending {
     sub_function: Option<u16>,
 }
 
+/// The requests awaiting their responses, oldest first: the oldest inline, the others on the
+/// heap, so that a connection polled one request at a time, and each flow of a mid-stream
+/// flood, allocates nothing for them. (`first` is empty only when `rest` is.)
+#[derive(Debug, Default)]
+struct PendingQueue {
+    first: Option<Pending>,
+    rest: Vec<Pending>,
+}
+
+impl PendingQueue {
+    fn len(&self) -> usize {
+        self.rest.len().saturating_add(usize::from(self.first.is_some()))
+    }
+
+    fn push(&mut self, p: Pending) {
+        match self.first {
+            None => self.first = Some(p),
+            Some(_) => self.rest.push(p),
+        }
+    }
+
+    /// Removes the oldest request.
+    fn pop_front(&mut self) -> Option<Pending> {
+        let front = self.first.take();
+        if !self.rest.is_empty() {
+            self.first = Some(self.rest.remove(0));
+        }
+        front
+    }
+
+    /// Removes the oldest request of transaction `tid` to `unit`.
+    fn take(&mut self, tid: u16, unit: u8) -> Option<Pending> {
+        let is = |q: &Pending| q.tid == tid && q.unit == unit;
+        if self.first.as_ref().is_some_and(is) {
+            return self.pop_front();
+        }
+        let i = self.rest.iter().position(is)?;
+        Some(self.rest.remove(i))
+    }
+}
+
 /// Counters a Modbus connection keeps about itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModbusCounters {
@@ -419,7 +461,7 @@ impl ModbusCounters {
 #[derive(Debug, Default)]
 pub struct ModbusStream {
     resync: PerDirection<bool>,
-    pending: Vec<Pending>,
+    pending: PendingQueue,
     seen_request: bool,
     /// Counters.
     pub counters: ModbusCounters,
@@ -432,19 +474,16 @@ impl ModbusStream {
     }
 
     fn remember(&mut self, p: Pending) {
-        if let Some(i) = self.pending.iter().position(|q| q.tid == p.tid && q.unit == p.unit) {
-            // A retransmitted or reused transaction id replaces the older request.
-            self.pending.remove(i);
-        } else if self.pending.len() >= MAX_PENDING_TRANSACTIONS {
-            self.pending.remove(0);
+        // A retransmitted or reused transaction id replaces the older request.
+        if self.pending.take(p.tid, p.unit).is_none() && self.pending.len() >= MAX_PENDING_TRANSACTIONS {
+            self.pending.pop_front();
             self.counters.pending_evicted += 1;
         }
         self.pending.push(p);
     }
 
     fn take(&mut self, tid: u16, unit: u8) -> Option<Pending> {
-        let i = self.pending.iter().position(|q| q.tid == tid && q.unit == unit)?;
-        Some(self.pending.remove(i))
+        self.pending.take(tid, unit)
     }
 
     /// Decodes one framed ADU (`adu.len() == 6 + length`).

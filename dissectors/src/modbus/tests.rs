@@ -378,6 +378,20 @@ fn flags_a_response_whose_function_differs_from_its_request() {
 }
 
 #[test]
+fn responses_find_their_requests_in_any_order_whichever_is_held_inline() {
+    // Three requests pending (the oldest held inline, the others on the heap); tid 2 is
+    // sent twice, the second copy (address 9) replacing the first.
+    let read = |tid: u8, addr: u8| [0x00, tid, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, addr, 0x00, 0x01];
+    let answer = |tid: u8| [0x00, tid, 0x00, 0x00, 0x00, 0x05, 0x01, 0x03, 0x02, 0x00, 0x2a];
+    let req = [read(1, 5), read(2, 6), read(3, 7), read(2, 9)].concat();
+    let resp = [answer(2), answer(1), answer(3), answer(2)].concat();
+    let got = exchange(&req, &resp);
+    let answered: Vec<_> = got[4..].iter().map(|g| (g.tid, g.address, g.flags.clone())).collect();
+    let unmatched = vec!["response_without_request"];
+    assert_eq!(answered, [(2, Some(9), vec![]), (1, Some(5), vec![]), (3, Some(7), vec![]), (2, None, unmatched)]);
+}
+
+#[test]
 fn rejects_mbap_length_below_two_and_resynchronises() {
     let mut stream = vec![0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x01, 0x03]; // length 1: cannot frame
     stream.extend([0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01]); // a good ADU
