@@ -81,6 +81,9 @@ pub struct Detector {
     max_new_pairs: usize,
     /// Clients tracked for host scans at once ([`MAX_CLIENTS`] unless a memory cap says fewer).
     max_clients: usize,
+    /// The client, packet and time of the last conversation start that reported its client
+    /// to `new_asset`: the PDU of the same packet does not report it again.
+    announced: Option<(IpAddr, u64, i64)>,
 }
 
 impl Detector {
@@ -126,6 +129,7 @@ impl Detector {
             envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
             max_new_pairs: MAX_NEW_PAIRS,
             max_clients: MAX_CLIENTS,
+            announced: None,
             model,
         };
         d.folder.set_learned_secs(d.model.learned_secs());
@@ -300,7 +304,9 @@ impl Detector {
         }
         let cx = Ctx { model, base, key, occ, learned };
         if !rt.assets_known {
-            assets::new_asset(obs, &cx, folder);
+            let same_packet = |&(_, pkt, t): &(IpAddr, u64, i64)| pkt == obs.pkt && t == ns;
+            let counted = self.announced.take().filter(same_packet).map(|(ip, ..)| ip);
+            assets::new_asset(obs, &cx, counted, folder);
         }
         let ncx = crate::checks::net::NetCx { model, learned, crit: &self.criticality, watch: false };
         crate::checks::net::ttl_check(obs.src, obs.dst, obs.ttl, obs.ts, obs.pkt, &ncx, folder);
@@ -390,7 +396,12 @@ impl Detector {
         let Detector { model, learned, criticality, folder, net, critical_only, .. } = self;
         let cx = crate::checks::net::NetCx { model, learned, crit: criticality, watch: *critical_only };
         match e {
-            NetEvent::Flow(f) => net.flow(f, &cx, folder),
+            NetEvent::Flow(f) => {
+                if crate::checks::net::announces_client(f) {
+                    self.announced = Some((f.client.ip, f.pkt, ns));
+                }
+                net.flow(f, &cx, folder)
+            }
             NetEvent::Arp(a) => net.arp(a, &cx, folder),
             NetEvent::L2(l) => crate::checks::net::l2(l, &cx, folder),
         }
@@ -418,7 +429,10 @@ impl Detector {
                 window::check_window(model, rt, &sum, learned, folder);
             }
         }
-        let mut cl: Vec<(&IpAddr, &mut ClientAcc)> = clients.iter_mut().collect();
+        // Only clients that reached enough servers can alert; the rest (every spoofed
+        // source of a flood) need not be sorted.
+        let mut cl: Vec<(&IpAddr, &mut ClientAcc)> =
+            clients.iter_mut().filter(|(_, ca)| !ca.forgettable(i64::MAX)).collect();
         cl.sort_unstable_by_key(|(ip, _)| **ip);
         for (ip, ca) in cl {
             if let Some(closed) = ca.close() {

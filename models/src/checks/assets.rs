@@ -11,10 +11,12 @@ use crate::words;
 use super::Ctx;
 
 /// `new_asset`: the client or the server of the pair was never seen while learning.
-pub(crate) fn new_asset(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder) {
+/// `counted`: an address whose occurrence for this packet its conversation's start already
+/// reported (one packet is one occurrence).
+pub(crate) fn new_asset(obs: &Observation<'_>, cx: &Ctx<'_>, counted: Option<IpAddr>, folder: &mut Folder) {
     let key = cx.key;
     for (ip, other, sends) in [(key.client, key.server, true), (key.server, key.client, false)] {
-        if cx.model.assets.contains_key(&ip) {
+        if counted == Some(ip) || cx.model.assets.contains_key(&ip) {
             continue;
         }
         let o = Occ { kind: Kind::NewAsset, family: Family::Net, subject: hash64(&ip), ..cx.occ };

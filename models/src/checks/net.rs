@@ -187,9 +187,7 @@ impl NetRt {
         }
         match f.phase {
             FlowPhase::Start => {
-                // A TCP client is an asset once its handshake completes: a SYN alone may
-                // come from a spoofed address (a flood from a million sources).
-                if f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM) {
+                if announces_client(f) {
                     new_asset(f.client.ip, f.server, f.ts, f.pkt, cx, folder);
                 }
                 ttl_check(f.client, f.server, f.ttl[0], f.ts, f.pkt, cx, folder);
@@ -364,6 +362,14 @@ const NEW_HOST_TALKS: f64 = 0.8;
 /// Deviation of a new asset seen only announcing itself (ARP, broadcasts, multicast):
 /// worth a look, not an investigation.
 const NEW_HOST_ANNOUNCES: f64 = 0.5;
+
+/// Whether a conversation's start makes its client an asset (`new_asset` when unknown): a
+/// TCP client is one once its handshake completes, as a SYN alone may come from a spoofed
+/// address (a flood from a million sources); data without a handshake and UDP make it one
+/// at once.
+pub(crate) fn announces_client(f: &FlowRecord) -> bool {
+    f.phase == FlowPhase::Start && (f.l4 != L4::Tcp || f.saw(tcp_seen::MIDSTREAM))
+}
 
 /// `new_asset` for any protocol: an address that sends, never seen while learning.
 fn new_asset(ip: IpAddr, other: Endpoint, ts: Timestamp, pkt: u64, cx: &NetCx<'_>, folder: &mut Folder) {
