@@ -5,7 +5,7 @@
 pub(crate) use std::collections::HashMap;
 
 use otsensor_dissectors::engine::{Engine, EngineConfig};
-pub(crate) use otsensor_dissectors::event::{Endpoint, Notice, NoticeKind, Pdu, Protocol, Timestamp};
+pub(crate) use otsensor_dissectors::event::{Endpoint, NetEvent, Notice, NoticeKind, Pdu, Protocol, Sink, Timestamp};
 use otsensor_dissectors::packet::linktype;
 use proptest::prelude::*;
 
@@ -107,6 +107,11 @@ impl Traffic {
 
     /// Runs the segments in time order through the engine, numbering TCP sequences then.
     pub(crate) fn run(&self, f: &mut dyn FnMut(&Pdu<'_>)) {
+        self.run_sink(&mut |p: &Pdu<'_>| f(p));
+    }
+
+    /// [`Traffic::run`] with the conversation records too.
+    pub(crate) fn run_sink(&self, sink: &mut dyn Sink) {
         let mut engine = Engine::new(EngineConfig::default());
         let mut order: Vec<&Seg> = self.frames.iter().collect();
         order.sort_by_key(|s| s.0);
@@ -126,7 +131,7 @@ impl Traffic {
                 }
                 None => linktype::RAW,
             };
-            engine.process(*t, i as u64 + 1, lt, &fr, &mut |p: &Pdu<'_>| f(p));
+            engine.process(*t, i as u64 + 1, lt, &fr, sink);
         }
     }
 }
@@ -510,4 +515,51 @@ fn spoofed_clients_do_not_grow_the_host_scan_state_and_a_scanner_is_still_seen()
     let mut alerts = Vec::new();
     d.finish(&mut alerts);
     assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.9"), "{:?}", ids(&alerts));
+}
+
+/// Learns or scores both the PDUs and the conversation records of some traffic.
+struct Both<'a, T>(&'a mut T);
+
+impl Sink for Both<'_, Learner> {
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        self.0.pdu(pdu);
+    }
+    fn net(&mut self, e: &NetEvent) {
+        self.0.net(e);
+    }
+}
+
+impl Sink for Both<'_, Detector> {
+    fn pdu(&mut self, pdu: &Pdu<'_>) {
+        self.0.pdu(pdu);
+    }
+    fn net(&mut self, e: &NetEvent) {
+        self.0.net(e);
+    }
+}
+
+/// A new address whose first packet opens a conversation and carries a request is one
+/// occurrence of `new_asset`: its conversation's start reports it, its PDU not again. (Each
+/// spoofed source of a flood was counted twice.) Its second packet is a second occurrence.
+#[test]
+fn a_new_address_is_one_occurrence_per_packet() {
+    let mut tr = Traffic::default();
+    normal(&mut tr, 0, 600, None);
+    let mut l = Learner::new();
+    tr.run_sink(&mut Both(&mut l));
+    let b = Baseline::from_json(&l.finish().to_json()).expect("round trip");
+    let new_asset_count = |requests: u32| {
+        let mut later = Traffic::default();
+        normal(&mut later, 600, 700, None);
+        for i in 0..requests {
+            later.exchange(650.0 + f64::from(i), ROGUE, PLC, 1, &[3, 0, 0, 0, 1], None);
+        }
+        let mut d = Detector::new(&b).expect("detector");
+        later.run_sink(&mut Both(&mut d));
+        let mut alerts = Vec::new();
+        d.finish(&mut alerts);
+        find(&alerts, "net.new_asset").count
+    };
+    assert_eq!(new_asset_count(1), 1);
+    assert_eq!(new_asset_count(2), 2);
 }
