@@ -161,6 +161,7 @@ impl Detector {
             polls_sorted,
             crit: self.criticality.get(&key.server).copied().unwrap_or(1.0),
             macs: learned_macs(&self.model, key),
+            shared: false,
         });
         self.index.insert(key, i as u32);
         i
@@ -357,6 +358,9 @@ impl Detector {
                 Some(i) => i,
                 None => {
                     let i = self.push_rt(key, None, Vec::new());
+                    if let Some(rt) = self.rts.get_mut(i) {
+                        rt.shared = true;
+                    }
                     self.overflow_rt = Some(i);
                     i
                 }

@@ -563,3 +563,28 @@ fn a_new_address_is_one_occurrence_per_packet() {
     assert_eq!(new_asset_count(1), 1);
     assert_eq!(new_asset_count(2), 2);
 }
+
+/// Pairs past those followed one by one share a runtime: its flood alert speaks of the new
+/// sources together, naming the first pair only as the first, not as the sender of all.
+#[test]
+fn a_flood_of_new_sources_is_reported_as_such_not_as_its_first_pair() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, None);
+    for n in 0..300u32 {
+        let [_, _, hi, lo] = n.to_be_bytes();
+        tr.exchange(650.0 + f64::from(n) * 1e-3, [172, 16, hi, lo], PLC, 1, &[3, 0, 0, 0, 1], None);
+    }
+    let mut d = Detector::new(&b).expect("detector");
+    d.set_max_new_pairs(1);
+    tr.run(&mut |p| d.pdu(p));
+    let mut alerts = Vec::new();
+    d.finish(&mut alerts);
+    let f = find(&alerts, "modbus.flood");
+    assert!(
+        f.summary.contains("from new sources beyond those followed one by one (the first: 172.16.0."),
+        "{}",
+        f.summary
+    );
+    assert!(f.evidence.contains("likely spoofed"), "{}", f.evidence);
+}

@@ -452,8 +452,21 @@ pub(crate) fn port_protocol_mismatch(
 
 /// `flood`: `n` requests in one window; `max_mean`: the learned maximum and mean per
 /// window, `None` for a pair unknown to the baseline.
-pub(crate) fn flood(key: PairKey, n: u64, max_mean: Option<(u64, f64)>, learned: &str) -> Words {
+/// `shared`: the requests of every pair past those followed one by one, counted together
+/// (`key` is the first of them).
+pub(crate) fn flood(key: PairKey, n: u64, max_mean: Option<(u64, f64)>, shared: bool, learned: &str) -> Words {
     let win = WINDOW_SECS;
+    if shared {
+        return (
+            format!(
+                "{n} requests in {win} s from new sources beyond those followed one by one (the first: {} to {}:{})",
+                key.client, key.server, key.port
+            ),
+            format!(
+                "{n} requests in one {win} s window from pairs unknown to the baseline, past the pairs followed one by one and counted together (limit {NEW_PAIR_FLOOD_REQUESTS}): a flood of new, likely spoofed, sources"
+            ),
+        );
+    }
     (
         format!("{} sent {n} requests in {win} s to {}:{}", key.client, key.server, key.port),
         match max_mean {

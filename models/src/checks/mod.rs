@@ -78,6 +78,9 @@ pub(crate) struct PairState {
     pub(crate) crit: f64,
     /// Learned MACs of the client and the server, when known.
     pub(crate) macs: [Option<[u8; 6]>; 2],
+    /// The runtime shared by the pairs unknown to the baseline past those followed one by
+    /// one (a flood of new sources): `key` is only the first of them.
+    pub(crate) shared: bool,
 }
 
 /// How far an observation is above its threshold, as a score factor in 0.8-1.3.

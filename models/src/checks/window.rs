@@ -28,6 +28,8 @@ pub(crate) struct WindowCtx<'a> {
     pub(crate) model: &'a Model,
     /// Whether the baseline knows the pair.
     pub(crate) known: bool,
+    /// Whether the window counts the pairs past those followed one by one, together.
+    pub(crate) shared: bool,
     pub(crate) key: PairKey,
     /// The occurrence the rules start from, spanning the window.
     pub(crate) occ: Occ,
@@ -57,7 +59,7 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
         point: None,
         learn: None,
     };
-    let cx = WindowCtx { model, known: base.is_some(), key: rt.key, occ, learned };
+    let cx = WindowCtx { model, known: base.is_some(), shared: rt.shared, key: rt.key, occ, learned };
     let r = base.map(|b| b.rates).unwrap_or_default();
     flood(&cx, s, (r.max_requests, r.sum_requests, r.windows), folder);
     exception_burst(&cx, s, r.max_exceptions, folder);
@@ -104,7 +106,7 @@ fn flood(cx: &WindowCtx<'_>, s: &WindowSummary, (max, sum, windows): (u64, f64, 
     let n = s.requests;
     folder.hit(Occ { deviation: deviation(n as f64, thr as f64), ..cx.occ }, || {
         let learned = cx.known.then(|| (max, if windows > 0 { sum / windows as f64 } else { 0.0 }));
-        words::flood(cx.key, n, learned, cx.learned)
+        words::flood(cx.key, n, learned, cx.shared, cx.learned)
     });
 }
 
