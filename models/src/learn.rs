@@ -117,9 +117,7 @@ impl Learner {
     /// Learns one PDU (through its [`Observation`], built in a reused buffer).
     pub fn pdu(&mut self, pdu: &Pdu<'_>) {
         let mut log = std::mem::take(&mut self.scratch);
-        if let Some(obs) = log.one(pdu) {
-            self.observe(&obs);
-        }
+        self.observe(&log.one(pdu));
         self.scratch = log;
     }
 

@@ -230,10 +230,10 @@ impl ObservationLog {
 
     /// Forgets what was recorded and records `pdu` alone: its observation (for callers that
     /// score PDUs one at a time through a reused log).
-    pub fn one(&mut self, pdu: &Pdu<'_>) -> Option<Observation<'_>> {
+    pub fn one(&mut self, pdu: &Pdu<'_>) -> Observation<'_> {
         self.clear();
         let head = self.record(pdu);
-        Some(Observation { head, points: &self.points, values: &self.values, identity: &self.identity })
+        Observation { head, points: &self.points, values: &self.values, identity: &self.identity }
     }
 
     /// The observation at `i`, if recorded.

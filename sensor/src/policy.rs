@@ -393,9 +393,7 @@ pub fn observe_pdu(
     if policy.is_none() {
         return d.pdu(pdu);
     }
-    if let Some(obs) = scratch.one(pdu) {
-        observe(d, policy, &obs);
-    }
+    observe(d, policy, &scratch.one(pdu));
 }
 
 #[cfg(test)]
