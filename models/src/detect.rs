@@ -20,6 +20,7 @@ use crate::learn::port_notice;
 use crate::model::{Model, PairKey, Poll};
 use crate::observation::{Observation, ObservationLog};
 use crate::rules_catalog::{Family, Kind};
+use crate::sources::SourceTable;
 use crate::window::{window_of, ClientAcc, WindowAcc};
 
 pub use crate::checks::net::{
@@ -34,8 +35,9 @@ pub use crate::words::human_duration;
 pub const MAX_NEW_PAIRS: usize = 16_384;
 
 /// Clients whose host-scan windows are tracked at once. Clients whose window closed with
-/// nothing to say are forgotten at each window; beyond this many active ones (a flood of
-/// spoofed sources), newcomers are not tracked for host scans until a window frees room.
+/// nothing to say are forgotten at each window; beyond this many active ones, or beyond
+/// [`crate::sources::MAX_STRANGERS`] unknown to the baseline (a flood of spoofed sources),
+/// newcomers are not tracked for host scans until a window frees room.
 pub const MAX_CLIENTS: usize = 65_536;
 
 /// The MACs learned for the client and the server of a pair (none where it varied).
@@ -44,22 +46,16 @@ fn learned_macs(model: &Model, key: PairKey) -> [Option<[u8; 6]>; 2] {
     [mac(&key.client), mac(&key.server)]
 }
 
-/// The host-scan state of `ip`, created while fewer than [`MAX_CLIENTS`] are tracked.
-fn client_acc(clients: &mut FxHashMap<IpAddr, ClientAcc>, ip: IpAddr, max: usize) -> Option<&mut ClientAcc> {
-    if clients.len() >= max && !clients.contains_key(&ip) {
-        return None;
-    }
-    Some(clients.entry(ip).or_default())
-}
-
 /// Scores PDUs against a baseline.
 #[derive(Debug)]
 pub struct Detector {
     model: Model,
     rts: Vec<PairState>,
     index: FxHashMap<PairKey, u32>,
-    clients: FxHashMap<IpAddr, ClientAcc>,
-    /// Requests of clients not tracked for host scans ([`MAX_CLIENTS`] reached).
+    /// Host-scan state per client: the baseline's devices first, strangers within their
+    /// bound ([`crate::sources`]).
+    clients: SourceTable<ClientAcc>,
+    /// Requests of clients not tracked for host scans (no room left for them).
     clients_untracked: u64,
     folder: Folder,
     start_ns: Option<i64>,
@@ -79,8 +75,6 @@ pub struct Detector {
     /// Pairs unknown to the baseline followed on their own ([`MAX_NEW_PAIRS`] unless a memory
     /// cap says fewer).
     max_new_pairs: usize,
-    /// Clients tracked for host scans at once ([`MAX_CLIENTS`] unless a memory cap says fewer).
-    max_clients: usize,
     /// The client, packet and time of the last conversation start that reported its client
     /// to `new_asset`: the PDU of the same packet does not report it again.
     announced: Option<(IpAddr, u64, i64)>,
@@ -91,7 +85,7 @@ impl Detector {
     /// [`MAX_CLIENTS`]); past it, requests of new clients are counted in
     /// [`Detector::clients_untracked`].
     pub fn set_max_clients(&mut self, n: usize) {
-        self.max_clients = n.clamp(1, MAX_CLIENTS);
+        self.clients.set_max(n.clamp(1, MAX_CLIENTS));
     }
 
     /// Bounds the pairs unknown to the baseline that are followed each on its own (a memory
@@ -115,7 +109,7 @@ impl Detector {
             learned: human_duration(model.learned_secs()),
             rts: Vec::new(),
             index: FxHashMap::default(),
-            clients: FxHashMap::default(),
+            clients: SourceTable::new(MAX_CLIENTS),
             clients_untracked: 0,
             folder: Folder::new(),
             start_ns: None,
@@ -128,7 +122,6 @@ impl Detector {
             net: crate::checks::net::NetRt::default(),
             envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
             max_new_pairs: MAX_NEW_PAIRS,
-            max_clients: MAX_CLIENTS,
             announced: None,
             model,
         };
@@ -258,23 +251,12 @@ impl Detector {
         if w != self.tick {
             self.tick = w;
             self.silence((ns, obs.ts, obs.pkt, start));
-            self.clients.retain(|_, c| !c.forgettable(w));
+            self.clients.retain(|c| !c.forgettable(w));
             self.folder.sweep(ns);
         }
         let key = PairKey::of_observation(obs);
         let ri = self.pair_state(key);
-        let Detector {
-            model,
-            rts,
-            folder,
-            clients,
-            learned,
-            critical_only,
-            clients_untracked,
-            envelopes,
-            max_clients,
-            ..
-        } = self;
+        let Detector { model, rts, folder, clients, learned, critical_only, clients_untracked, envelopes, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
@@ -326,7 +308,7 @@ impl Detector {
                 polling::polling_period_broken(obs, &cx, b, rt, folder);
             }
             rt.prev_func = Some(obs.func);
-            match client_acc(clients, key.client, *max_clients) {
+            match clients.admit(key.client, || model.knows(key.client)) {
                 Some(ca) => {
                     if let Some(closed) = ca.record(obs, key.server) {
                         let last = (obs.ts, obs.pkt, Some(key.protocol));

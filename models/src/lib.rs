@@ -65,6 +65,7 @@ pub mod model;
 pub mod net;
 pub mod observation;
 pub mod rules_catalog;
+pub mod sources;
 pub mod stats;
 mod window;
 pub mod words;

@@ -706,6 +706,12 @@ impl Model {
         i
     }
 
+    /// Whether `ip` is a device of the baseline (an ICS asset or a network host), not one
+    /// that scanned while learning (whose bindings are kept, to recognise its MAC).
+    pub(crate) fn knows(&self, ip: IpAddr) -> bool {
+        (self.assets.contains_key(&ip) || self.net.hosts.contains_key(&ip)) && !self.net.scanners.contains(&ip)
+    }
+
     /// Whether some pair of the model runs from `client` to `server`.
     pub(crate) fn has_pair_between(&self, client: IpAddr, server: IpAddr) -> bool {
         self.hosts_of_pairs.contains(&(client, server))

@@ -492,29 +492,58 @@ fn alerts_reported_on_open_come_at_once_and_again_with_their_final_count() {
     assert_eq!(find(&closed, "modbus.cold_restart").count, 10);
 }
 
-/// A flood of requests from more spoofed sources than [`crate::detect::MAX_CLIENTS`] in one
-/// window: the host-scan state stays bounded (the excess is counted, not tracked), and a
-/// scanner that started before the flood is still seen.
+/// Requests from `n` spoofed sources (172.16.0.0 up) to the PLC, from `t0` on, 10 us apart.
+fn spoofed_requests(tr: &mut Traffic, n: usize, t0: f64) {
+    for i in 0..n {
+        let [_, a, b, c] = (i as u32).to_be_bytes();
+        tr.exchange(t0 + i as f64 * 1e-5, [172, a | 16, b, c], PLC, 1, &[3, 0, 0, 0, 1], None);
+    }
+}
+
+/// Hosts read by `client` from `t0` on, 10 ms apart: 30 servers, a host scan.
+fn host_scan_by(tr: &mut Traffic, client: [u8; 4], t0: f64) {
+    for i in 0..30u8 {
+        tr.read_holding(t0 + f64::from(i) * 0.01, client, [10, 0, 1, i], 0, 1, 0);
+    }
+}
+
+/// A flood of requests from more spoofed sources than [`crate::sources::MAX_STRANGERS`] in
+/// one window: the host-scan state stays bounded (the excess is counted, not tracked), and a
+/// stranger that started scanning before the flood is still seen.
 #[test]
 fn spoofed_clients_do_not_grow_the_host_scan_state_and_a_scanner_is_still_seen() {
     let b = baseline_600s();
     let mut tr = Traffic::default();
     normal(&mut tr, 600, 700, None);
-    for i in 0..30u8 {
-        tr.read_holding(650.0 + f64::from(i) * 0.01, ROGUE, [10, 0, 1, i], 0, 1, 0);
-    }
-    let spoofed = crate::detect::MAX_CLIENTS + 1000;
-    for n in 0..spoofed {
-        let [_, a, b, c] = (n as u32).to_be_bytes();
-        let t = 650.5 + n as f64 * 1e-5; // all within the window of the scan
-        tr.exchange(t, [172, a | 16, b, c], PLC, 1, &[3, 0, 0, 0, 1], None);
-    }
+    host_scan_by(&mut tr, ROGUE, 650.0);
+    spoofed_requests(&mut tr, crate::sources::MAX_STRANGERS + 1000, 650.5);
     let mut d = Detector::new(&b).expect("detector");
     tr.run(&mut |p| d.pdu(p));
-    assert_eq!(d.clients_untracked(), 1000 + 2, "the masters and the scanner came first");
+    assert_eq!(d.clients_untracked(), 1000 + 1, "the scanner, a stranger too, came first");
     let mut alerts = Vec::new();
     d.finish(&mut alerts);
     assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.9"), "{:?}", ids(&alerts));
+}
+
+/// A device of the baseline that starts scanning once a flood of spoofed sources has taken
+/// all the room strangers get is still tracked, and its scan alerted: the flood cannot hide
+/// a compromised master. (With one bound for all clients, the flood filled it first.)
+#[test]
+fn a_known_master_scanning_after_a_flood_filled_the_room_is_still_seen() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, None);
+    // More than the whole table holds, as a flood of one bound for every client filled it.
+    let spoofed = crate::detect::MAX_CLIENTS + 1000;
+    spoofed_requests(&mut tr, spoofed, 650.0);
+    host_scan_by(&mut tr, MASTER, 651.0);
+    let mut d = Detector::new(&b).expect("detector");
+    tr.run(&mut |p| d.pdu(p));
+    let untracked = (spoofed - crate::sources::MAX_STRANGERS) as u64;
+    assert_eq!(d.clients_untracked(), untracked, "only spoofed sources past the bound are untracked");
+    let mut alerts = Vec::new();
+    d.finish(&mut alerts);
+    assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.1"), "{:?}", ids(&alerts));
 }
 
 /// Learns or scores both the PDUs and the conversation records of some traffic.

@@ -18,6 +18,7 @@ use crate::alert::{Folder, Learnable, Occ};
 use crate::model::{hash64, Model};
 use crate::net::{is_group, ServiceKey, NET_WINDOW_SECS};
 use crate::rules_catalog::{Family, Kind};
+use crate::sources::SourceTable;
 use crate::words;
 
 /// Distinct ports of one host, never used by the source, probed in one scan window.
@@ -36,7 +37,8 @@ pub const MIN_TTL_SAMPLES: u64 = 20;
 /// TTL samples an address needs before a TTL of another initial-TTL family is alerted
 /// (another operating system sending in its name needs less evidence).
 pub const MIN_TTL_FAMILY_SAMPLES: u64 = 3;
-/// Sources and servers tracked by the scan and flood windows; beyond, new ones share no
+/// Sources and servers tracked by the scan and flood windows (of the sources, at most
+/// [`crate::sources::MAX_STRANGERS`] unknown to the baseline); beyond, new ones share no
 /// state (a spoofed flood from a million sources is still seen per server).
 pub const MAX_TRACKED: usize = 16_384;
 /// Entries a window's sets keep.
@@ -122,13 +124,20 @@ impl Reach {
 }
 
 /// Detection state of the network rules (rebuilt for each run).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NetRt {
-    sources: FxHashMap<IpAddr, SourceWin>,
+    /// Scan windows per source: the baseline's devices first, strangers within their bound.
+    sources: SourceTable<SourceWin>,
     syn: FxHashMap<IpAddr, (i64, u32, u32)>,
     /// The scan window in which the full maps were last pruned: at most once a window, so
     /// a flood from a million spoofed sources costs O(1) per packet, not a scan of the map.
     pruned: (i64, i64),
+}
+
+impl Default for NetRt {
+    fn default() -> Self {
+        NetRt { sources: SourceTable::new(MAX_TRACKED), syn: FxHashMap::default(), pruned: (0, 0) }
+    }
 }
 
 /// What every network rule reads.
@@ -169,8 +178,7 @@ impl NetCx<'_> {
     /// Whether `ip` is a device of the baseline (an ICS asset or a network host), not one
     /// that scanned while learning (whose bindings are kept, to recognise its MAC).
     fn known(&self, ip: IpAddr) -> bool {
-        (self.model.assets.contains_key(&ip) || self.model.net.hosts.contains_key(&ip))
-            && !self.model.net.scanners.contains(&ip)
+        self.model.knows(ip)
     }
 }
 
@@ -239,7 +247,7 @@ impl NetRt {
         if cx.model.net.services.contains_key(&key) || is_group(f.server.ip) {
             return;
         }
-        let Some(s) = self.source(f.client.ip, f.ts) else { return };
+        let Some(s) = self.source(f.client.ip, f.ts, cx) else { return };
         let (ports, hosts) = s.connect(f.server.ip, (f.l4, f.server.port));
         if ports >= PORT_SCAN_PORTS {
             let mut o = cx.occ(Kind::PortScan, f.ts, f.pkt, f.client, Endpoint { ip: f.server.ip, port: 0 });
@@ -251,19 +259,13 @@ impl NetRt {
         }
     }
 
-    fn source(&mut self, ip: IpAddr, ts: Timestamp) -> Option<&mut SourceWin> {
+    fn source(&mut self, ip: IpAddr, ts: Timestamp, cx: &NetCx<'_>) -> Option<&mut SourceWin> {
         let w = ts.as_nanos().div_euclid(SCAN_WINDOW_SECS * 1_000_000_000);
-        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_TRACKED {
-            if self.pruned.0 == w {
-                return None;
-            }
+        if self.pruned.0 != w && !self.sources.has_room(&ip, cx.known(ip)) {
             self.pruned.0 = w;
-            self.sources.retain(|_, s| s.w >= w);
-            if self.sources.len() >= MAX_TRACKED {
-                return None;
-            }
+            self.sources.retain(|s| s.w >= w);
         }
-        let s = self.sources.entry(ip).or_default();
+        let s = self.sources.admit(ip, || cx.known(ip))?;
         if s.w != w {
             *s = SourceWin { w, ..SourceWin::default() };
         }
@@ -341,7 +343,7 @@ impl NetRt {
             // Asking for a device it may well talk to: only unknown targets make a sweep.
             return;
         }
-        let Some(s) = self.source(sender, a.ts) else { return };
+        let Some(s) = self.source(sender, a.ts, cx) else { return };
         let hosts = s.reach(target);
         let learned_max = cx.model.net.hosts.get(&sender).map_or(0, |h| h.max_arp_targets as usize);
         let floor = if cx.watch { crate::net::LEARN_SWEEP_TARGETS } else { HOST_SWEEP_HOSTS };
