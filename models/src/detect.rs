@@ -34,6 +34,11 @@ pub use crate::words::human_duration;
 /// Pairs unknown to the baseline tracked one by one; beyond, they share one runtime.
 pub const MAX_NEW_PAIRS: usize = 16_384;
 
+/// Of the [`MAX_NEW_PAIRS`], those whose client the baseline does not know either (a spoofed
+/// flood makes one per packet): past this many, they share the one runtime, and the room
+/// left stays for pairs of the baseline's own devices (a master reaching a new PLC).
+pub const MAX_STRANGER_PAIRS: usize = 1_024;
+
 /// Clients whose host-scan windows are tracked at once. Clients whose window closed with
 /// nothing to say are forgotten at each window; beyond this many active ones, or beyond
 /// [`crate::sources::MAX_STRANGERS`] unknown to the baseline (a flood of spoofed sources),
@@ -75,6 +80,9 @@ pub struct Detector {
     /// Pairs unknown to the baseline followed on their own ([`MAX_NEW_PAIRS`] unless a memory
     /// cap says fewer).
     max_new_pairs: usize,
+    /// Pairs followed on their own whose client the baseline does not know
+    /// ([`MAX_STRANGER_PAIRS`] at most).
+    stranger_pairs: usize,
     /// The client, packet and time of the last conversation start that reported its client
     /// to `new_asset`: the PDU of the same packet does not report it again.
     announced: Option<(IpAddr, u64, i64)>,
@@ -122,6 +130,7 @@ impl Detector {
             net: crate::checks::net::NetRt::default(),
             envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
             max_new_pairs: MAX_NEW_PAIRS,
+            stranger_pairs: 0,
             announced: None,
             model,
         };
@@ -329,9 +338,9 @@ impl Detector {
     /// The index of the pair's state, created for a pair unknown to the baseline (past
     /// [`MAX_NEW_PAIRS`], unknown pairs share one).
     fn pair_state(&mut self, key: PairKey) -> usize {
-        match self.index.get(&key) {
-            Some(&i) => i as usize,
-            None if self.rts.len() - self.model.pairs.len() < self.max_new_pairs => self.push_rt(key, None, Vec::new()),
+        match self.index.get(&key).copied() {
+            Some(i) => i as usize,
+            None if self.room_for_pair(key) => self.push_rt(key, None, Vec::new()),
             // Past the cap, unknown pairs share one runtime (its windows then count them
             // together, which is what a spoofed-source flood deserves).
             None => match self.overflow_rt {
@@ -346,6 +355,19 @@ impl Detector {
                 }
             },
         }
+    }
+
+    /// Whether a pair unknown to the baseline can have a runtime of its own (counted if so).
+    fn room_for_pair(&mut self, key: PairKey) -> bool {
+        if self.rts.len() - self.model.pairs.len() >= self.max_new_pairs {
+            return false;
+        }
+        if self.model.knows(key.client) {
+            return true;
+        }
+        let room = self.stranger_pairs < MAX_STRANGER_PAIRS.min(self.max_new_pairs);
+        self.stranger_pairs += usize::from(room);
+        room
     }
 
     /// Scores one notice: a port carrying another protocol, or a retransmission whose bytes

@@ -546,6 +546,28 @@ fn a_known_master_scanning_after_a_flood_filled_the_room_is_still_seen() {
     assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.1"), "{:?}", ids(&alerts));
 }
 
+/// A device of the baseline that reaches a new server after a flood of spoofed pairs took
+/// every runtime pairs unknown to the baseline get is still followed on its own: its burst
+/// is alerted as its own flood, not counted with the spoofed sources in the shared runtime.
+#[test]
+fn a_known_master_on_a_new_pair_after_a_flood_of_spoofed_pairs_is_followed_on_its_own() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 700, None);
+    spoofed_requests(&mut tr, crate::detect::MAX_NEW_PAIRS + 100, 650.0);
+    let burst = crate::detect::NEW_PAIR_FLOOD_REQUESTS + 50;
+    for i in 0..burst {
+        tr.read_holding(661.0 + i as f64 * 0.01, MASTER, [10, 0, 0, 50], 0, 1, 0);
+    }
+    let mut d = Detector::new(&b).expect("detector");
+    tr.run(&mut |p| d.pdu(p));
+    let mut alerts = Vec::new();
+    d.finish(&mut alerts);
+    let own = alerts.iter().find(|a| a.id == "modbus.flood" && a.dst.ip.to_string() == "10.0.0.50");
+    let own = own.unwrap_or_else(|| panic!("no flood alert toward 10.0.0.50: {:?}", ids(&alerts)));
+    assert!(own.summary.starts_with(&format!("10.0.0.1 sent {burst} requests")), "{}", own.summary);
+}
+
 /// Learns or scores both the PDUs and the conversation records of some traffic.
 struct Both<'a, T>(&'a mut T);
 
