@@ -57,13 +57,13 @@ impl<V: Default> SourceTable<V> {
         self.map.len()
     }
 
-    /// Whether `ip` holds state or would be given some by [`SourceTable::admit`].
-    pub(crate) fn has_room(&self, ip: &IpAddr, known: bool) -> bool {
-        self.room(known) || self.map.contains_key(ip)
-    }
-
-    fn room(&self, known: bool) -> bool {
-        self.map.len() < self.max && (known || self.strangers < self.max_strangers)
+    /// Whether `ip` holds state or would be given some by [`SourceTable::admit`] (`known`
+    /// asked only when that depends on it).
+    pub(crate) fn has_room(&self, ip: &IpAddr, known: impl FnOnce() -> bool) -> bool {
+        if self.map.len() >= self.max {
+            return self.map.contains_key(ip);
+        }
+        self.strangers < self.max_strangers || self.map.contains_key(ip) || known()
     }
 
     /// The state of `ip`, created (default) if the bounds leave room for an address the
@@ -130,8 +130,9 @@ mod tests {
         for n in 0..MAX_STRANGERS as u32 {
             *t.admit(ip(n), || false).expect("room") = n;
         }
-        assert!(!t.has_room(&ip(1 << 30), false));
-        assert!(t.has_room(&ip(5), false), "a tracked address has room");
+        assert!(!t.has_room(&ip(1 << 30), || false));
+        assert!(t.has_room(&ip(5), || false), "a tracked address has room");
+        assert!(t.has_room(&ip(1 << 30), || true), "a known address has room");
         t.retain(|n| *n < 100);
         assert_eq!(t.len(), 100);
         assert!(t.admit(ip(1 << 30), || false).is_some(), "room again after the retain");

@@ -261,7 +261,7 @@ impl NetRt {
 
     fn source(&mut self, ip: IpAddr, ts: Timestamp, cx: &NetCx<'_>) -> Option<&mut SourceWin> {
         let w = ts.as_nanos().div_euclid(SCAN_WINDOW_SECS * 1_000_000_000);
-        if self.pruned.0 != w && !self.sources.has_room(&ip, cx.known(ip)) {
+        if self.pruned.0 != w && !self.sources.has_room(&ip, || cx.known(ip)) {
             self.pruned.0 = w;
             self.sources.retain(|s| s.w >= w);
         }
