@@ -204,7 +204,11 @@ fn detect_out(args: &DetectArgs, out: &mut dyn Write, sending: &Sending) -> Resu
     if args.summary {
         eprint!("{}", summary(engine.stats(), progress.elapsed()));
         if untracked > 0 {
-            eprintln!("  memory bounds: {untracked} requests from clients not followed for host scans (table full)");
+            eprintln!(
+                "  memory bounds: {untracked} requests from clients not followed for host scans \
+                 (table full, or past the {} unknown addresses followed at once)",
+                otsensor_models::sources::MAX_STRANGERS
+            );
         }
         eprint!("{}", ranked_summary(writer.alerts()));
     }
