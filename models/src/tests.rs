@@ -517,12 +517,18 @@ fn spoofed_clients_do_not_grow_the_host_scan_state_and_a_scanner_is_still_seen()
     normal(&mut tr, 600, 700, None);
     host_scan_by(&mut tr, ROGUE, 650.0);
     spoofed_requests(&mut tr, crate::sources::MAX_STRANGERS + 1000, 650.5);
-    let mut d = Detector::new(&b).expect("detector");
+    let (untracked, alerts) = host_scans_scored(&b, &tr);
+    assert_eq!(untracked, 1000 + 1, "the scanner, a stranger too, came first");
+    assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.9"), "{:?}", ids(&alerts));
+}
+
+/// Scores `tr`'s PDUs: the requests not followed for host scans, and the alerts.
+fn host_scans_scored(b: &Baseline, tr: &Traffic) -> (u64, Vec<Alert>) {
+    let mut d = Detector::new(b).expect("detector");
     tr.run(&mut |p| d.pdu(p));
-    assert_eq!(d.clients_untracked(), 1000 + 1, "the scanner, a stranger too, came first");
     let mut alerts = Vec::new();
     d.finish(&mut alerts);
-    assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.9"), "{:?}", ids(&alerts));
+    (d.clients_untracked(), alerts)
 }
 
 /// A device of the baseline that starts scanning once a flood of spoofed sources has taken
@@ -537,12 +543,9 @@ fn a_known_master_scanning_after_a_flood_filled_the_room_is_still_seen() {
     let spoofed = crate::detect::MAX_CLIENTS + 1000;
     spoofed_requests(&mut tr, spoofed, 650.0);
     host_scan_by(&mut tr, MASTER, 651.0);
-    let mut d = Detector::new(&b).expect("detector");
-    tr.run(&mut |p| d.pdu(p));
-    let untracked = (spoofed - crate::sources::MAX_STRANGERS) as u64;
-    assert_eq!(d.clients_untracked(), untracked, "only spoofed sources past the bound are untracked");
-    let mut alerts = Vec::new();
-    d.finish(&mut alerts);
+    let (untracked, alerts) = host_scans_scored(&b, &tr);
+    let past_the_bound = (spoofed - crate::sources::MAX_STRANGERS) as u64;
+    assert_eq!(untracked, past_the_bound, "only spoofed sources past the bound are untracked");
     assert!(alerts.iter().any(|a| a.id == "net.scan" && a.src.ip.to_string() == "10.0.0.1"), "{:?}", ids(&alerts));
 }
 
