@@ -153,6 +153,11 @@ pub struct CoordinatorSnapshot {
     pub score: Histogram<u64>,
     /// Timing and absence alerts held back during capture loss.
     pub held_back: u64,
+    /// Requests whose client was not followed for host scans (no room: a flood of new
+    /// addresses, or the memory cap).
+    pub host_scan_untracked: u64,
+    /// PDUs of pairs the learner did not learn (past `--memory-cap`'s pairs).
+    pub pairs_not_learned: u64,
     /// Whether capture loss is being seen now.
     pub capture_loss: bool,
     /// Baseline writes that failed (checkpoints, the switch to detection).
@@ -188,6 +193,8 @@ impl Telemetry {
                 baseline_bytes: 0,
                 score: new_histogram(),
                 held_back: 0,
+                host_scan_untracked: 0,
+                pairs_not_learned: 0,
                 capture_loss: false,
                 checkpoint_failures: 0,
                 learned_secs: 0.0,
@@ -342,6 +349,18 @@ impl Telemetry {
             "Timing and absence alerts held back during capture loss.",
             c.held_back as f64,
         );
+        counter(
+            t,
+            "otsensor_host_scan_untracked_requests_total",
+            "Requests whose client was not followed for host scans (no room left: a flood of new addresses, or the memory cap).",
+            c.host_scan_untracked as f64,
+        );
+        counter(
+            t,
+            "otsensor_learn_pdus_not_learned_total",
+            "PDUs of pairs not learned because the memory cap's pairs were all taken.",
+            c.pairs_not_learned as f64,
+        );
         t.family(
             "otsensor_stage_latency_seconds",
             "Time from the capture thread to the end of a stage, per batch.",
@@ -366,4 +385,24 @@ fn counter(t: &mut TextEncoder, name: &str, help: &str, v: f64) {
 fn gauge(t: &mut TextEncoder, name: &str, help: &str, v: f64) {
     t.family(name, help, Kind::Gauge);
     t.sample(name, &[], v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a flood of new addresses costs the detector's per-address state, and what the
+    /// memory cap left unlearned, are on the page, with their values.
+    #[test]
+    fn the_requests_not_followed_and_the_pdus_not_learned_are_exported() {
+        let t = Telemetry::new(1);
+        if let Ok(mut c) = t.coordinator.lock() {
+            c.host_scan_untracked = 803_146;
+            c.pairs_not_learned = 7;
+        }
+        let page = t.render();
+        assert!(page.contains("\n# TYPE otsensor_host_scan_untracked_requests_total counter\n"), "{page}");
+        assert!(page.contains("\notsensor_host_scan_untracked_requests_total 803146\n"), "{page}");
+        assert!(page.contains("\notsensor_learn_pdus_not_learned_total 7\n"), "{page}");
+    }
 }

@@ -532,8 +532,14 @@ impl<'w> Coordinator<'w> {
             merger.take_latency(&mut c.score);
             c.learn_for_secs = self.config.learn_for_secs;
             match &self.mode {
-                Mode::Detecting(d) => c.held_back = d.held_back(),
-                Mode::Learning(l) => c.learned_secs = l.learner.learned_secs(),
+                Mode::Detecting(d) => {
+                    c.held_back = d.held_back();
+                    c.host_scan_untracked = d.clients_untracked();
+                }
+                Mode::Learning(l) => {
+                    c.learned_secs = l.learner.learned_secs();
+                    c.pairs_not_learned = l.learner.pairs_not_learned();
+                }
             }
         }
     }
