@@ -335,8 +335,8 @@ impl Detector {
         pair::protocol_violation(obs, &cx, folder);
     }
 
-    /// The index of the pair's state, created for a pair unknown to the baseline (past
-    /// [`MAX_NEW_PAIRS`], unknown pairs share one).
+    /// The index of the pair's state, created for a pair unknown to the baseline while there
+    /// is room ([`Detector::room_for_pair`]); past it, unknown pairs share one.
     fn pair_state(&mut self, key: PairKey) -> usize {
         match self.index.get(&key).copied() {
             Some(i) => i as usize,
