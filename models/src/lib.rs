@@ -21,6 +21,8 @@
 //! - [`alert`]: alerts, their folding, their recurrence after a quiet period, and their
 //!   scaling by the learning behind the baseline; [`accept`]: reviewed alerts learned into a
 //!   baseline;
+//! - [`sources`]: the bound on per-address state (host-scan counts, scan windows) that keeps
+//!   room for the baseline's own devices under a flood of new addresses;
 //! - [`rules_catalog`]: the detections' stable ids, numeric rule ids and weights;
 //! - [`stats`]: the PCA model (smartcore) over per-window features.
 //!
