@@ -19,6 +19,12 @@ const OUTLIER_PERIODS: f64 = 10.0;
 /// A response later than this after the pending request is not its answer.
 const MAX_LATENCY_NS: i64 = 30_000_000_000;
 
+/// Pairs a baseline learns at most (a flood of spoofed sources during learning makes a new
+/// pair per packet: past this, their PDUs are counted, not learned, and neither are their
+/// assets). A plant's busiest sensors see a few thousand pairs; each learned pair costs a
+/// few kilobytes.
+pub const MAX_LEARNED_PAIRS: usize = 65_536;
+
 /// Per-pair state that is not part of the baseline.
 #[derive(Clone, Debug, Default)]
 struct PairRt {
@@ -35,7 +41,7 @@ struct PairRt {
 /// let baseline = learner.finish();
 /// assert!(baseline.pairs.is_empty());
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Learner {
     model: Model,
     rt: Vec<PairRt>,
@@ -50,10 +56,29 @@ pub struct Learner {
     scratch: ObservationLog,
     /// Windows of the network section.
     net: NetLearner,
-    /// Most pairs the baseline may hold (a memory cap); `None`: no bound beyond the models'.
-    max_pairs: Option<usize>,
+    /// Most pairs the baseline may hold: [`MAX_LEARNED_PAIRS`] unless a memory cap says fewer.
+    max_pairs: usize,
     /// PDUs of pairs not learned because the baseline held [`Learner::set_max_pairs`] pairs.
     pairs_not_learned: u64,
+}
+
+impl Default for Learner {
+    fn default() -> Self {
+        Learner {
+            model: Model::default(),
+            rt: Vec::new(),
+            clients: FxHashMap::default(),
+            run_first_ns: None,
+            run_last_ns: 0,
+            pdus: 0,
+            packets: 0,
+            windows: Vec::new(),
+            scratch: ObservationLog::default(),
+            net: NetLearner::default(),
+            max_pairs: MAX_LEARNED_PAIRS,
+            pairs_not_learned: 0,
+        }
+    }
 }
 
 impl Learner {
@@ -89,11 +114,10 @@ impl Learner {
         self.model.pairs.len()
     }
 
-    /// Bounds the pairs the baseline may hold (a memory cap: traffic from a flood of spoofed
-    /// sources, each a new pair, must not grow the baseline without bound); the PDUs of the
-    /// pairs past it are not learned (nor their assets) and are counted.
+    /// Bounds the pairs the baseline may hold below [`MAX_LEARNED_PAIRS`] (a memory cap); the
+    /// PDUs of the pairs past it are not learned (nor their assets) and are counted.
     pub fn set_max_pairs(&mut self, n: usize) {
-        self.max_pairs = Some(n.max(1));
+        self.max_pairs = n.clamp(1, MAX_LEARNED_PAIRS);
     }
 
     /// PDUs not learned because the baseline held as many pairs as it may.
@@ -105,7 +129,7 @@ impl Learner {
         if let Some(&i) = self.model.index.get(&key) {
             return Some(i as usize);
         }
-        if self.max_pairs.is_some_and(|m| self.model.pairs.len() >= m) {
+        if self.model.pairs.len() >= self.max_pairs {
             self.pairs_not_learned += 1;
             return None;
         }

@@ -642,3 +642,29 @@ fn a_flood_of_new_sources_is_reported_as_such_not_as_its_first_pair() {
     );
     assert!(f.evidence.contains("likely spoofed"), "{}", f.evidence);
 }
+
+/// A flood of spoofed sources while a baseline is learned: past [`crate::learn::MAX_LEARNED_PAIRS`]
+/// pairs, their PDUs are counted and not learned, so the baseline (and the learner's memory)
+/// stays bounded; the plant's own pairs, learned first, are all there.
+#[test]
+fn a_flood_while_learning_stops_at_the_bound_of_learned_pairs() {
+    let mut tr = Traffic::default();
+    normal(&mut tr, 0, 60, None);
+    let over = 100;
+    spoofed_requests(&mut tr, crate::learn::MAX_LEARNED_PAIRS + over, 61.0);
+    let mut l = Learner::new();
+    tr.run(&mut |p| l.pdu(p));
+    assert_eq!(l.pairs(), crate::learn::MAX_LEARNED_PAIRS);
+    let plant_pairs = learn(&{
+        let mut t = Traffic::default();
+        normal(&mut t, 0, 60, None);
+        t
+    })
+    .pairs
+    .len();
+    assert!(plant_pairs > 0);
+    assert_eq!(l.pairs_not_learned(), (over + plant_pairs) as u64, "one request each, none learned");
+    let b = l.finish();
+    assert_eq!(b.pairs.len(), crate::learn::MAX_LEARNED_PAIRS);
+    assert!(b.pairs.iter().any(|p| p.server.to_string() == "10.0.0.2"), "the plant's pairs came first");
+}

@@ -45,7 +45,8 @@ pub struct Limits {
     pub max_new_pairs: usize,
     /// Most clients the detector tracks at once for host scans.
     pub max_clients: usize,
-    /// Most pairs a baseline learns (`None`: no bound beyond the models' own).
+    /// Most pairs a baseline learns (`None`: the models' own bound,
+    /// [`otsensor_models::learn::MAX_LEARNED_PAIRS`]).
     pub max_learned_pairs: Option<usize>,
     /// Depth of each worker's rings in `run`'s pipeline, in batches of
     /// [`crate::pipeline::BATCH_PACKETS`] frames.

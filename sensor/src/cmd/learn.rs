@@ -119,8 +119,10 @@ pub fn learn(args: &LearnArgs) -> Result<(), ModelCmdError> {
         );
         if not_learned > 0 {
             eprintln!(
-                "  memory bounds: {not_learned} PDUs of new pairs not learned (the baseline held the {} pairs --memory-cap allows)",
-                baseline.pairs.len()
+                "  memory bounds: {not_learned} PDUs of new pairs not learned (the baseline held the {} pairs it may: \
+                 {} at most, fewer under --memory-cap)",
+                baseline.pairs.len(),
+                otsensor_models::learn::MAX_LEARNED_PAIRS
             );
         }
     }

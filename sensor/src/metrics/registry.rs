@@ -358,7 +358,7 @@ impl Telemetry {
         counter(
             t,
             "otsensor_learn_pdus_not_learned_total",
-            "PDUs of pairs not learned because the memory cap's pairs were all taken.",
+            "PDUs of pairs not learned because the baseline held all the pairs it may (65,536, or fewer under the memory cap).",
             c.pairs_not_learned as f64,
         );
         t.family(
