@@ -20,8 +20,15 @@ pub const MAX_FOLDS_PER_RULE_PAIR: u32 = 5;
 /// Alerts one rule may open across all pairs per fold window (a scan of thousands of
 /// hosts is a few alerts, not thousands); the rest fold into one overflow alert.
 pub const MAX_FOLDS_PER_RULE: u32 = 50;
+/// Of the [`MAX_FOLDS_PER_RULE`], those that occurrences from addresses the baseline does not
+/// know may open: a flood of spoofed sources fills these, and the rest stay for the
+/// baseline's own devices (a master reaching a new PLC during the flood is alerted on its
+/// own, not folded into the flood's overflow alert).
+pub const MAX_STRANGER_FOLDS_PER_RULE: u32 = 25;
 /// Detail (and, for the all-pairs limit, subject) key of the overflow alerts.
 const OVERFLOW: u64 = u64::MAX;
+/// Subject key of the overflow alert of strangers' occurrences.
+const STRANGERS_OVERFLOW: u64 = u64::MAX - 1;
 /// Silence, in seconds of packet time, after which something new that was alerted is
 /// alerted again when it recurs.
 pub const FIRST_QUIET_SECS: i64 = 600;
@@ -136,6 +143,9 @@ pub(crate) struct Occ {
     pub(crate) point: Option<AlertPoint>,
     /// What accepting the alert would learn.
     pub(crate) learn: Option<Learnable>,
+    /// The source is an address the baseline does not know: it opens folds within
+    /// [`MAX_STRANGER_FOLDS_PER_RULE`].
+    pub(crate) stranger: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,23 +165,41 @@ fn rule_slot(kind: Kind, family: Family) -> usize {
     family.number() as usize * KIND_SLOTS + kind.number() as usize % KIND_SLOTS
 }
 
+/// A rule's alerts opened in one fold window: in all, and for strangers.
+#[derive(Clone, Copy, Debug)]
+struct RuleCount {
+    window: i64,
+    opened: u32,
+    by_strangers: u32,
+}
+
+impl RuleCount {
+    const NONE: RuleCount = RuleCount { window: i64::MIN, opened: 0, by_strangers: 0 };
+
+    /// Whether the rule may open no more alerts in this window for a source that is a
+    /// `stranger` or not.
+    fn full(&self, stranger: bool) -> bool {
+        self.opened >= MAX_FOLDS_PER_RULE || (stranger && self.by_strangers >= MAX_STRANGER_FOLDS_PER_RULE)
+    }
+}
+
 /// Per rule, the fold window of its count and the alerts it opened in it: an array indexed
 /// by rule, since every occurrence asks.
 #[derive(Debug)]
 struct RuleLimits {
-    slots: Vec<(i64, u32)>,
+    slots: Vec<RuleCount>,
     /// Never used: a rule outside the array (there is none) would count here.
-    spare: (i64, u32),
+    spare: RuleCount,
 }
 
 impl Default for RuleLimits {
     fn default() -> Self {
-        RuleLimits { slots: vec![(i64::MIN, 0); Family::ALL.len() * KIND_SLOTS], spare: (i64::MIN, 0) }
+        RuleLimits { slots: vec![RuleCount::NONE; Family::ALL.len() * KIND_SLOTS], spare: RuleCount::NONE }
     }
 }
 
 impl RuleLimits {
-    fn slot(&mut self, kind: Kind, family: Family) -> &mut (i64, u32) {
+    fn slot(&mut self, kind: Kind, family: Family) -> &mut RuleCount {
         match self.slots.get_mut(rule_slot(kind, family)) {
             Some(s) => s,
             None => &mut self.spare,
@@ -370,10 +398,10 @@ impl Folder {
         // Rate limits per rule and pair, and per rule across all pairs.
         let w = fold_window(ns);
         let glim = self.rule_limits.slot(occ.kind, occ.family);
-        if glim.0 != w {
-            *glim = (w, 0);
+        if glim.window != w {
+            *glim = RuleCount { window: w, ..RuleCount::NONE };
         }
-        let rule_full = glim.1 >= MAX_FOLDS_PER_RULE;
+        let rule_full = glim.full(occ.stranger);
         // Once the rule is full for the window, the per-pair count no longer matters: not
         // keeping one per subject is what keeps a flood of spoofed subjects from growing it.
         let lim = if rule_full {
@@ -384,8 +412,9 @@ impl Folder {
         let pair_full = lim.as_ref().is_some_and(|l| l.0 == w && l.1 >= MAX_FOLDS_PER_RULE_PAIR);
         let (summary, evidence) = if pair_full || rule_full {
             key.detail = OVERFLOW;
+            let strangers_only = rule_full && !glim.full(false);
             if rule_full {
-                key.subject = OVERFLOW;
+                key.subject = if strangers_only { STRANGERS_OVERFLOW } else { OVERFLOW };
             }
             if let Some(f) = self.open.get_mut(&key) {
                 f.alert.count += 1;
@@ -395,7 +424,11 @@ impl Folder {
             }
             let (s, e) = text();
             let info = occ.kind.info();
-            let scope = if rule_full { "across all pairs" } else { "on this pair" };
+            let scope = match (rule_full, strangers_only) {
+                (true, true) => "from addresses the baseline does not know",
+                (true, false) => "across all pairs",
+                (false, _) => "on this pair",
+            };
             (
                 format!(
                     "More {} alerts {scope} than the per-window limit; further ones are folded here",
@@ -407,7 +440,8 @@ impl Folder {
             if let Some(lim) = lim {
                 *lim = if lim.0 == w { (w, lim.1 + 1) } else { (w, 1) };
             }
-            glim.1 += 1;
+            glim.opened += 1;
+            glim.by_strangers += u32::from(occ.stranger);
             text()
         };
         let mut alert = new_alert(&occ, occ.kind.info(), summary, evidence, self.evidence);

@@ -148,12 +148,14 @@ impl Detector {
 
     fn push_rt(&mut self, key: PairKey, base: Option<u32>, polls_sorted: Vec<u64>) -> usize {
         let i = self.rts.len();
+        let client_known = self.model.knows(key.client);
         let assets_known = self.model.assets.contains_key(&key.client) && self.model.assets.contains_key(&key.server);
         self.rts.push(PairState {
             key,
             subject: key.hash64(),
             base,
             assets_known,
+            client_known,
             client: Endpoint { ip: key.client, port: 0 },
             server: Endpoint { ip: key.server, port: key.port },
             win: WindowAcc::default(),
@@ -287,6 +289,8 @@ impl Detector {
             min_score: 0,
             point: None,
             learn: None,
+            // The shared runtime of pairs past the cap knows only its first client.
+            stranger: !*critical_only && !(if rt.key == key { rt.client_known } else { model.knows(key.client) }),
         };
         if *critical_only {
             critical::critical_operation(obs, occ, folder);

@@ -668,3 +668,25 @@ fn a_flood_while_learning_stops_at_the_bound_of_learned_pairs() {
     assert_eq!(b.pairs.len(), crate::learn::MAX_LEARNED_PAIRS);
     assert!(b.pairs.iter().any(|p| p.server.to_string() == "10.0.0.2"), "the plant's pairs came first");
 }
+
+/// A flood of spoofed sources on new pairs takes the alerts strangers may open per window
+/// ([`crate::alert::MAX_STRANGER_FOLDS_PER_RULE`]) and folds the rest into an overflow alert
+/// of its own; the baseline's master reaching a new PLC in the same window is still alerted
+/// on its own (with one limit for all, the flood took it and folded the master in).
+#[test]
+fn a_known_master_on_a_new_pair_during_a_flood_is_alerted_on_its_own() {
+    let alerts = scenario(|tr| {
+        spoofed_requests(tr, 3000, 650.0);
+        tr.read_holding(651.0, MASTER, [10, 0, 0, 50], 0, 1, 0);
+    });
+    let new_pairs: Vec<&Alert> = alerts.iter().filter(|a| a.id == "modbus.new_pair").collect();
+    let summaries: Vec<&str> = new_pairs.iter().map(|a| a.summary.as_str()).collect();
+    let own = new_pairs.iter().find(|a| a.src.ip.to_string() == "10.0.0.1" && a.dst.ip.to_string() == "10.0.0.50");
+    assert!(own.is_some_and(|a| a.count == 2), "request and response: {summaries:?}");
+    let overflow: Vec<&&Alert> = new_pairs.iter().filter(|a| a.summary.starts_with("More ")).collect();
+    assert_eq!(overflow.len(), 1, "{summaries:?}");
+    assert!(overflow[0].summary.contains("from addresses the baseline does not know"), "{}", overflow[0].summary);
+    let strangers = u64::from(crate::alert::MAX_STRANGER_FOLDS_PER_RULE);
+    assert_eq!(new_pairs.len() as u64, strangers + 2, "the strangers' own, their overflow, the master's");
+    assert_eq!(new_pairs.iter().map(|a| a.count).sum::<u64>(), 3000 + 2);
+}

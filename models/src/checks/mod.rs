@@ -66,6 +66,8 @@ pub(crate) struct PairState {
     /// Index of the pair's model, when the baseline knows it.
     pub(crate) base: Option<u32>,
     pub(crate) assets_known: bool,
+    /// The baseline knows the client (for the shared runtime: its first pair's).
+    pub(crate) client_known: bool,
     pub(crate) client: Endpoint,
     pub(crate) server: Endpoint,
     pub(crate) win: WindowAcc,

@@ -170,6 +170,8 @@ impl NetCx<'_> {
             min_score: 0,
             point: None,
             learn: None,
+            // While a baseline is learned every address is new: none is a stranger.
+            stranger: !self.watch && !self.model.knows(src.ip),
         }
     }
     fn baseline(&self) -> bool {

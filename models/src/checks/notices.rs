@@ -31,6 +31,7 @@ pub(crate) fn port_notice(n: &Notice, pn: &PortNotice, crit: f64, learned: &str,
         min_score: 0,
         point: None,
         learn: None,
+        stranger: false,
     };
     if conflict {
         let bytes = match n.kind {

@@ -82,6 +82,7 @@ pub(crate) fn policy_finding(obs: &Observation<'_>, f: PolicyFinding<'_>, crit: 
         min_score,
         point: None,
         learn: None,
+        stranger: false,
     };
     let (fname, protocol, class) = (obs.func_name, obs.protocol, obs.class);
     folder.hit(occ, || words(f, client.ip, server, fname, protocol, class));

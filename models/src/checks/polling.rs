@@ -94,6 +94,7 @@ pub(crate) fn channel_silent(
         min_score: 0,
         point: None,
         learn: None,
+        stranger: false,
     };
     let key = rt.key;
     folder.hit(occ, || words::channel_silent(key, b, &newly, learned));

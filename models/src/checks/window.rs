@@ -58,6 +58,7 @@ pub(crate) fn check_window(model: &Model, rt: &PairState, s: &WindowSummary, lea
         min_score: 0,
         point: None,
         learn: None,
+        stranger: rt.shared || !rt.client_known,
     };
     let cx = WindowCtx { model, known: base.is_some(), shared: rt.shared, key: rt.key, occ, learned };
     let r = base.map(|b| b.rates).unwrap_or_default();
@@ -172,6 +173,7 @@ pub(crate) fn host_scan(
         min_score: 0,
         point: None,
         learn: None,
+        stranger: !model.knows(ip),
     };
     scan(occ, ScanOf::Servers, (n, thr, learned_max), Endpoint { ip, port: 0 }, learned, folder);
 }
