@@ -547,14 +547,32 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Feeds what is written to a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Baseline {
-    /// The checksum of the canonical content (compact JSON with `checksum` empty).
-    pub fn compute_checksum(&self) -> String {
-        let mut copy = self.clone();
-        copy.checksum.clear();
-        // Serializing plain data to a string cannot fail.
-        let canonical = serde_json::to_vec(&copy).unwrap_or_default();
-        format!("sha256:{}", hex(&Sha256::digest(&canonical)))
+    /// The checksum of the canonical content (compact JSON with `checksum` empty), streamed
+    /// into the hash: neither a copy of the baseline nor its text is made (a plant's baseline
+    /// is megabytes, and it is checked at every load).
+    pub fn compute_checksum(&mut self) -> String {
+        let stored = std::mem::take(&mut self.checksum);
+        // Buffered: the serializer writes token by token, and each update of the hash costs.
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, HashWriter(Sha256::new()));
+        // Serializing plain data into a hasher cannot fail.
+        let _ = serde_json::to_writer(&mut w, self);
+        self.checksum = stored;
+        let hasher = w.into_inner().map(|h| h.0).unwrap_or_default();
+        format!("sha256:{}", hex(&hasher.finalize()))
     }
 
     /// Sets the checksum and returns the JSON document: indented down to each pair's
@@ -573,7 +591,7 @@ impl Baseline {
 
     /// Parses a document and verifies its format, version and checksum.
     pub fn from_json(text: &str) -> Result<Baseline, BaselineError> {
-        let b = parse_unverified(text)?;
+        let mut b = parse_unverified(text)?;
         let computed = b.compute_checksum();
         if computed != b.checksum {
             return Err(BaselineError::Checksum { stored: b.checksum, computed });
