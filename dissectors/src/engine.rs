@@ -40,6 +40,10 @@ pub const MAX_PENDING_BYTES: usize = 128 * 1024;
 /// each once as an [`L2Record`]; beyond, new ones are counted, not reported.
 pub const MAX_L2_CONVERSATIONS: usize = 4096;
 
+/// Seconds of packet time the table stays under pressure once it is no longer full nor
+/// shedding unproven flows: see [`EngineConfig::unproven_under_pressure`].
+pub const PRESSURE_SECS: i64 = 10;
+
 /// What the engine watches, and its bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -56,6 +60,13 @@ pub struct EngineConfig {
     pub detect_on_any_port: bool,
     /// Most flows tracked at once.
     pub max_flows: usize,
+    /// Most flows not yet proven to be conversations (payload both ways over TCP, an answer
+    /// over UDP or ICMP) tracked at once while the table is under pressure: from the moment it
+    /// is full until [`PRESSURE_SECS`] after the unproven flows last exceeded this. A flood's new flows then cycle through a few megabytes of
+    /// slots that stay in the CPU's cache, instead of each taking the slot of the flow that
+    /// came a whole table earlier (a cache miss per line of a 500-byte entry, every packet).
+    /// The proven flows (the plant's connections) are not touched.
+    pub unproven_under_pressure: usize,
     /// Seconds of packet time after which a silent flow is forgotten.
     pub idle_timeout_secs: i64,
     /// Bytes all flows together may hold in reassembly buffers (out-of-order queues, partial
@@ -75,6 +86,10 @@ impl Default for EngineConfig {
             s7_ports: vec![102],
             detect_on_any_port: true,
             max_flows: 65_536,
+            // 2 MB of flow slots: the L2 cache of most server cores. At 1.5 M new flows a
+            // second, an unproven flow then lives ~3 ms under a flood: a LAN handshake and
+            // first exchange take less; one that does not is picked up again mid-stream.
+            unproven_under_pressure: 4_096,
             idle_timeout_secs: 600,
             // 64 Ki flows could each hold two directions at their bounds (2 x 192 KiB):
             // 24 GiB. A quarter of a gigabyte holds hundreds of reordered streams at once.
@@ -101,7 +116,8 @@ pub struct EngineStats {
     pub flows: u64,
     /// Flows forgotten after the idle timeout.
     pub flows_timed_out: u64,
-    /// Flows evicted because the table was full.
+    /// Flows evicted because the table was full, or, under pressure, because the flows not
+    /// yet proven held their share ([`EngineConfig::unproven_under_pressure`]).
     pub flows_evicted: u64,
     /// Flows closed by FIN or RST.
     pub flows_closed: u64,
@@ -492,6 +508,8 @@ pub struct Engine {
     flows: LruTable<FlowKey, Flow>,
     next_flow_id: u64,
     last_sweep: i64,
+    /// Until when (seconds of packet time) the table is under pressure.
+    pressure_until: i64,
     stats: EngineStats,
     l2_seen: rustc_hash::FxHashSet<([u8; 6], [u8; 6], u16)>,
     /// An upper bound of the bytes all flows hold in reassembly buffers: what they held at
@@ -508,6 +526,7 @@ impl Engine {
             flows: LruTable::default(),
             next_flow_id: 1,
             last_sweep: i64::MIN,
+            pressure_until: i64::MIN,
             stats: EngineStats::default(),
             l2_seen: rustc_hash::FxHashSet::default(),
             buffered: 0,
@@ -696,16 +715,39 @@ impl Engine {
     /// flood's own flows are the least recently seen, and the polled ICS connections,
     /// seen every few seconds, stay.
     fn make_room(&mut self, now: Timestamp) {
-        if self.flows.len() < self.config.max_flows {
-            return;
+        if self.flows.len() >= self.config.max_flows {
+            self.pressure_until = now.secs.saturating_add(PRESSURE_SECS);
+            self.sweep(now);
         }
-        self.sweep(now);
+        if now.secs < self.pressure_until {
+            self.shed_unproven(now);
+        }
         while self.flows.len() >= self.config.max_flows {
             if !self.flows.discard_oldest() {
                 break;
             }
             self.stats.flows_evicted += 1;
         }
+    }
+
+    /// Under pressure, evicts the oldest unproven flows while they hold their share
+    /// ([`EngineConfig::unproven_under_pressure`]): two at most per new flow, so that a full
+    /// table comes down to its share one flow per new flow, in O(1) a packet. Shedding keeps
+    /// the pressure on: it ends [`PRESSURE_SECS`] after the unproven flows fell below their
+    /// share (after a flood, once its flows timed out).
+    fn shed_unproven(&mut self, now: Timestamp) {
+        for _ in 0..2 {
+            if self.flows.probation_len() < self.config.unproven_under_pressure {
+                return;
+            }
+            let Some((slot, _)) = self.flows.oldest_on_probation() else { return };
+            if !self.flows.discard_at(slot) {
+                return;
+            }
+            self.stats.flows_evicted += 1;
+            self.pressure_until = now.secs.saturating_add(PRESSURE_SECS);
+        }
+        self.flows.compact_index();
     }
 
     fn tcp(&mut self, mut ctx: PacketCtx, seg: &TcpSegment<'_>, sink: &mut dyn Sink) {
@@ -1706,6 +1748,67 @@ mod tests {
         assert_eq!(e.stats().flows, 4 + 20 * 400);
         assert_eq!(e.stats().flows_evicted, 4 + 20 * 400 - 64, "one eviction per new flow once full");
         assert!(e.active_flows() <= 64);
+    }
+
+    /// Under a flood that filled the table, the unproven flows are brought down to their
+    /// share, one extra eviction a new flow, and kept there; the polled connections keep their
+    /// flows, and a connection opened in the middle of the flood proves itself within its
+    /// share's time and is dissected as one flow.
+    #[test]
+    fn under_pressure_unproven_flows_keep_to_their_share_and_a_new_connection_still_proves_itself() {
+        let config = EngineConfig { max_flows: 64, unproven_under_pressure: 16, ..EngineConfig::default() };
+        let mut e = Engine::new(config);
+        let mut pdus: Vec<(u8, u64)> = Vec::new();
+        let (mut pkt, mut flood, mut seq) = (0u64, 0u32, [100u32; 4]);
+        let mut most_after_shrink = 0;
+        for round in 0..20u16 {
+            let ts = Timestamp { secs: i64::from(round), nanos: 0 };
+            let mut go = |e: &mut Engine, p: &[u8]| {
+                pkt += 1;
+                e.process(ts, pkt, crate::packet::linktype::RAW, p, &mut |p: &Pdu<'_>| {
+                    if let IpAddr::V4(v4) = p.src.ip {
+                        pdus.push((v4.octets()[3], p.flow_id));
+                    }
+                });
+            };
+            for (k, s) in seq.iter_mut().enumerate() {
+                let host = k as u8 + 1;
+                go(&mut e, &tcp_packet(host, 40000, 50, 502, *s, PSH_ACK, &req(round)));
+                go(&mut e, &tcp_packet(50, 502, host, 40000, 1000 + 11 * u32::from(round), PSH_ACK, &resp(round)));
+                *s += 12;
+            }
+            for i in 0..100 {
+                flood += 1;
+                go(
+                    &mut e,
+                    &tcp_packet(100 + (flood % 100) as u8, 1024 + (flood / 100) as u16, 50, 502, flood, SYN, &[]),
+                );
+                if round == 10 && i == 50 {
+                    // A new master (host 9) connects mid-flood: its handshake and first
+                    // exchange take five packets, among a few of the flood's.
+                    go(&mut e, &tcp_packet(9, 41000, 50, 502, 0, SYN, &[]));
+                    go(&mut e, &tcp_packet(50, 502, 9, 41000, 500, SYN_ACK, &[]));
+                    go(&mut e, &tcp_packet(9, 41000, 50, 502, 1, ACK, &[]));
+                    go(&mut e, &tcp_packet(9, 41000, 50, 502, 1, PSH_ACK, &req(7)));
+                    go(&mut e, &tcp_packet(50, 502, 9, 41000, 501, PSH_ACK, &resp(7)));
+                }
+            }
+            if round >= 2 {
+                most_after_shrink = most_after_shrink.max(e.active_flows());
+            }
+        }
+        assert!(most_after_shrink <= 4 + 16 + 1, "the unproven flows kept to their share: {most_after_shrink}");
+        for host in 1..=4u8 {
+            let ids: std::collections::BTreeSet<u64> =
+                pdus.iter().filter(|(h, _)| *h == host).map(|(_, i)| *i).collect();
+            assert_eq!(ids.len(), 1, "the polled connection of host {host} kept its flow: {ids:?}");
+        }
+        let new_master: Vec<u64> = pdus.iter().filter(|(h, _)| *h == 9).map(|(_, i)| *i).collect();
+        assert_eq!(new_master.len(), 1, "its request dissected");
+        let answered = pdus.iter().filter(|(h, id)| *h == 50 && *id == new_master[0]).count();
+        assert_eq!(answered, 1, "its response dissected on the same flow");
+        assert_eq!(e.stats().flows, 4 + 2000 + 1);
+        assert!(e.stats().flows_evicted > 2000 - 64, "{}", e.stats().flows_evicted);
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub(crate) struct LruTable<K, V> {
     /// Least recently used, per list.
     tail: [u32; 2],
     len: usize,
+    /// Entries on each list.
+    lens: [usize; 2],
 }
 
 impl<K: Hash + Eq, V> Default for LruTable<K, V> {
@@ -118,6 +120,7 @@ impl<K: Hash + Eq, V> Default for LruTable<K, V> {
             head: [NIL; 2],
             tail: [NIL; 2],
             len: 0,
+            lens: [0; 2],
         }
     }
 }
@@ -130,6 +133,11 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     /// Entries held.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Entries on probation (never promoted).
+    pub(crate) fn probation_len(&self) -> usize {
+        self.lens.get(usize::from(PROBATION)).copied().unwrap_or(0)
     }
 
     /// Slot numbers in use or free: every entry is at a slot below this.
@@ -192,6 +200,9 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         // A missing neighbour (NIL) is the list's end: the head or tail moves instead.
         self.set_next(list, prev, next);
         self.set_prev(list, next, prev);
+        if let Some(n) = self.lens.get_mut(list) {
+            *n -= 1;
+        }
     }
 
     /// Puts slot `i` at the front (most recent) of `list`.
@@ -205,6 +216,9 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         self.set_prev(l, head, i);
         if let Some(h) = self.head.get_mut(l) {
             *h = i;
+        }
+        if let Some(n) = self.lens.get_mut(l) {
+            *n += 1;
         }
     }
 
@@ -233,6 +247,9 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
         let (prev, next, l) = (s.prev(), s.next, usize::from(list));
         self.set_next(l, prev, next);
         self.set_prev(l, next, prev);
+        if let Some(n) = self.lens.get_mut(l) {
+            *n -= 1;
+        }
         self.push_front(to, i);
     }
 
@@ -339,6 +356,24 @@ impl<K: Hash + Eq, V> LruTable<K, V> {
     /// Drops what [`LruTable::pop_oldest`] would return; false when empty.
     pub(crate) fn discard_oldest(&mut self) -> bool {
         self.discard_at(self.victim())
+    }
+
+    /// Shrinks the index when it holds far fewer entries than it has room for (a table that
+    /// was full sheds most of its flows under pressure): a lookup in a sparse index of a
+    /// million slots' capacity is a cache miss, in a compact one it is not. One rehash of
+    /// what is left, once per shrink, as growing it is once per doubling: amortised O(1).
+    pub(crate) fn compact_index(&mut self) {
+        if self.index.capacity() <= 8 * self.len.max(1024) {
+            return;
+        }
+        let slots = &self.slots;
+        self.index.shrink_to(self.len * 2, |&j| Self::key_at(slots, j).map_or(0, hash));
+    }
+
+    /// The least recently used entry on probation: its slot and value.
+    pub(crate) fn oldest_on_probation(&self) -> Option<(u32, &V)> {
+        let i = self.tail.get(usize::from(PROBATION)).copied().unwrap_or(NIL);
+        self.at(i).map(|v| (i, v))
     }
 
     /// The least recently used value of each list, probation first (to time out idle
