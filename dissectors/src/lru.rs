@@ -458,6 +458,37 @@ mod tests {
         assert!(!t.is_protected(d), "a reused slot starts on probation");
     }
 
+    /// The count of entries on probation follows every move between the lists (the engine's
+    /// pressure mode sheds by it), and the index still finds every key once compacted.
+    #[test]
+    fn counts_what_is_on_probation_through_promotions_removals_and_compaction() {
+        let mut t = LruTable::default();
+        for k in 0..20_000u32 {
+            let i = t.insert(k, k);
+            if k % 4 == 0 {
+                t.promote(i);
+            }
+            if k % 7 == 0 {
+                t.touch(i);
+            }
+        }
+        assert_eq!(t.probation_len(), 15_000);
+        for k in 0..18_000u32 {
+            t.remove(&k);
+        }
+        let on_probation = (18_000..20_000u32).filter(|k| k % 4 != 0).count();
+        assert_eq!((t.len(), t.probation_len()), (2_000, on_probation));
+        t.compact_index();
+        assert!(t.index.capacity() < 8 * 2_048, "compacted: {}", t.index.capacity());
+        assert!((18_000..20_000u32).all(|k| t.get(&k) == Some(&k)));
+        while let Some((_, &v)) = t.oldest_on_probation() {
+            assert!(v % 4 != 0, "only what was never promoted");
+            let i = t.find(&v).unwrap();
+            assert!(t.discard_at(i));
+        }
+        assert_eq!((t.len(), t.probation_len()), (500, 0));
+    }
+
     #[test]
     fn holds_many_keys_through_rehashing() {
         let mut t = LruTable::default();
