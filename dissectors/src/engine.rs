@@ -1698,6 +1698,19 @@ mod tests {
         assert!(allocated(&e, 3, 40001) > Some(4));
     }
 
+    /// One poll (request and response) on each of four Modbus connections, hosts 1-4 to host
+    /// 50, in round `round`; `seq` holds the clients' sequence numbers.
+    fn polls(round: u16, seq: &mut [u32; 4]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (k, s) in seq.iter_mut().enumerate() {
+            let host = k as u8 + 1;
+            out.push(tcp_packet(host, 40000, 50, 502, *s, PSH_ACK, &req(round)));
+            out.push(tcp_packet(50, 502, host, 40000, 1000 + 11 * u32::from(round), PSH_ACK, &resp(round)));
+            *s += 12;
+        }
+        out
+    }
+
     #[test]
     fn a_flood_of_new_flows_leaves_the_legitimate_flows_dissected() {
         // Four polled Modbus connections share a table of 64 flows with a flood: after each
@@ -1719,11 +1732,8 @@ mod tests {
                     _ => flood_pdus += 1,
                 });
             };
-            for (k, s) in seq.iter_mut().enumerate() {
-                let host = k as u8 + 1;
-                go(&mut e, &tcp_packet(host, 40000, 50, 502, *s, PSH_ACK, &req(round)));
-                go(&mut e, &tcp_packet(50, 502, host, 40000, 1000 + 11 * u32::from(round), PSH_ACK, &resp(round)));
-                *s += 12;
+            for p in polls(round, &mut seq) {
+                go(&mut e, &p);
             }
             for _ in 0..400 {
                 flood += 1;
@@ -1771,11 +1781,8 @@ mod tests {
                     }
                 });
             };
-            for (k, s) in seq.iter_mut().enumerate() {
-                let host = k as u8 + 1;
-                go(&mut e, &tcp_packet(host, 40000, 50, 502, *s, PSH_ACK, &req(round)));
-                go(&mut e, &tcp_packet(50, 502, host, 40000, 1000 + 11 * u32::from(round), PSH_ACK, &resp(round)));
-                *s += 12;
+            for p in polls(round, &mut seq) {
+                go(&mut e, &p);
             }
             for i in 0..100 {
                 flood += 1;
