@@ -61,11 +61,12 @@ pub struct EngineConfig {
     /// Most flows tracked at once.
     pub max_flows: usize,
     /// Most flows not yet proven to be conversations (payload both ways over TCP, an answer
-    /// over UDP or ICMP) tracked at once while the table is under pressure: from the moment it
-    /// is full until [`PRESSURE_SECS`] after the unproven flows last exceeded this. A flood's new flows then cycle through a few megabytes of
-    /// slots that stay in the CPU's cache, instead of each taking the slot of the flow that
-    /// came a whole table earlier (a cache miss per line of a 500-byte entry, every packet).
-    /// The proven flows (the plant's connections) are not touched.
+    /// over UDP or ICMP) tracked at once while the table is under pressure: from the moment
+    /// it is full until [`PRESSURE_SECS`] after the unproven flows last exceeded this. A
+    /// flood's new flows then cycle through a few megabytes of slots that stay in the CPU's
+    /// cache, instead of each taking the slot of the flow that came a whole table earlier (a
+    /// cache miss per line of a 500-byte entry, every packet). The proven flows (the plant's
+    /// connections) are not touched.
     pub unproven_under_pressure: usize,
     /// Seconds of packet time after which a silent flow is forgotten.
     pub idle_timeout_secs: i64,
@@ -713,7 +714,8 @@ impl Engine {
     /// Makes room for one more flow: times out idle flows, then evicts the least recently
     /// seen one, in O(1) per new flow (no scan of the table). Under a flood of new flows the
     /// flood's own flows are the least recently seen, and the polled ICS connections,
-    /// seen every few seconds, stay.
+    /// seen every few seconds, stay. A full table puts the engine under pressure, when the
+    /// unproven flows also keep to their share (see [`Engine::shed_unproven`]).
     fn make_room(&mut self, now: Timestamp) {
         if self.flows.len() >= self.config.max_flows {
             self.pressure_until = now.secs.saturating_add(PRESSURE_SECS);

@@ -563,7 +563,8 @@ impl std::io::Write for HashWriter {
 impl Baseline {
     /// The checksum of the canonical content (compact JSON with `checksum` empty), streamed
     /// into the hash: neither a copy of the baseline nor its text is made (a plant's baseline
-    /// is megabytes, and it is checked at every load).
+    /// is megabytes, and it is checked at every load). `&mut`: the stored checksum is taken
+    /// out while the rest is hashed, and put back.
     pub fn compute_checksum(&mut self) -> String {
         let stored = std::mem::take(&mut self.checksum);
         // Buffered: the serializer writes token by token, and each update of the hash costs.

@@ -271,6 +271,8 @@ impl Detector {
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
+        // The shared runtime of pairs past the cap holds its first pair's client, not this one's.
+        let client_known = if rt.key == key { rt.client_known } else { model.knows(key.client) };
         let occ = Occ {
             kind: Kind::NewPair,
             family: Family::Proto(key.protocol),
@@ -289,8 +291,8 @@ impl Detector {
             min_score: 0,
             point: None,
             learn: None,
-            // The shared runtime of pairs past the cap knows only its first client.
-            stranger: !*critical_only && !(if rt.key == key { rt.client_known } else { model.knows(key.client) }),
+            // While a baseline is learned (critical only) every address is new: none is a stranger.
+            stranger: !*critical_only && !client_known,
         };
         if *critical_only {
             critical::critical_operation(obs, occ, folder);
