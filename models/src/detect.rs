@@ -10,11 +10,12 @@
 
 use std::net::IpAddr;
 
-use otsensor_dissectors::event::{Endpoint, NetEvent, Notice, NoticeKind, Pdu};
+use otsensor_dissectors::event::{Direction, Endpoint, NetEvent, Notice, NoticeKind, Pdu};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::alert::{Alert, Folder, Occ};
 use crate::baseline::{Baseline, BaselineError};
+use crate::checks::net::NetCx;
 use crate::checks::{assets, critical, notices, pair, points, polling, window, Ctx, PairState};
 use crate::learn::port_notice;
 use crate::model::{Model, PairKey, Poll};
@@ -49,6 +50,20 @@ pub const MAX_CLIENTS: usize = 65_536;
 fn learned_macs(model: &Model, key: PairKey) -> [Option<[u8; 6]>; 2] {
     let mac = |ip| model.assets.get(ip).filter(|a| !a.mac_varies).and_then(|a| a.mac);
     [mac(&key.client), mac(&key.server)]
+}
+
+/// `ttl_changed` for a PDU's packet, not asked again while its side keeps sending a TTL the
+/// model had nothing to say about. `own`: the runtime is the pair's own (the shared runtime
+/// of pairs past the cap holds its first pair's TTLs, not this one's).
+fn pdu_ttl(rt: &mut PairState, own: bool, obs: &Observation<'_>, cx: &NetCx<'_>, folder: &mut Folder) {
+    let side = usize::from(obs.direction == Direction::ToClient);
+    let Some(quiet) = rt.quiet_ttl.get_mut(side) else { return };
+    if own && *quiet == Some(obs.ttl) {
+        return;
+    }
+    if crate::checks::net::ttl_check(obs.src, obs.dst, obs.ttl, obs.ts, obs.pkt, cx, folder) && own {
+        *quiet = Some(obs.ttl);
+    }
 }
 
 /// Scores PDUs against a baseline.
@@ -165,6 +180,7 @@ impl Detector {
             polls_sorted,
             crit: self.criticality.get(&key.server).copied().unwrap_or(1.0),
             macs: learned_macs(&self.model, key),
+            quiet_ttl: [None; 2],
             shared: false,
         });
         self.index.insert(key, i as u32);
@@ -304,10 +320,11 @@ impl Detector {
             let counted = self.announced.take().filter(same_packet).map(|(ip, ..)| ip);
             assets::new_asset(obs, &cx, counted, folder);
         }
-        let ncx = crate::checks::net::NetCx { model, learned, crit: &self.criticality, watch: false };
-        crate::checks::net::ttl_check(obs.src, obs.dst, obs.ttl, obs.ts, obs.pkt, &ncx, folder);
+        let ncx = NetCx { model, learned, crit: &self.criticality, watch: false };
+        let own = rt.key == key;
+        pdu_ttl(rt, own, obs, &ncx, folder);
         // The shared runtime of pairs past the cap holds the first one's MACs, not this one's.
-        let macs = if rt.key == key { rt.macs } else { learned_macs(model, key) };
+        let macs = if own { rt.macs } else { learned_macs(model, key) };
         assets::mac_changed(obs, &cx, macs, folder);
         pair::new_pair(obs, &cx, folder);
         if let Some(sum) = rt.win.roll(ns, obs.pkt) {
@@ -380,7 +397,7 @@ impl Detector {
     /// differ from the first copy.
     pub fn notice(&mut self, n: &Notice) {
         if matches!(n.kind, NoticeKind::PathChanged { .. }) {
-            let cx = crate::checks::net::NetCx {
+            let cx = NetCx {
                 model: &self.model,
                 learned: &self.learned,
                 crit: &self.criticality,
@@ -406,7 +423,7 @@ impl Detector {
             self.folder.sweep(ns);
         }
         let Detector { model, learned, criticality, folder, net, critical_only, .. } = self;
-        let cx = crate::checks::net::NetCx { model, learned, crit: criticality, watch: *critical_only };
+        let cx = NetCx { model, learned, crit: criticality, watch: *critical_only };
         match e {
             NetEvent::Flow(f) => {
                 if crate::checks::net::announces_client(f) {

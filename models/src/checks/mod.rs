@@ -80,6 +80,9 @@ pub(crate) struct PairState {
     pub(crate) crit: f64,
     /// Learned MACs of the client and the server, when known.
     pub(crate) macs: [Option<[u8; 6]>; 2],
+    /// The TTL the client and the server each last sent that `ttl_changed` has nothing to
+    /// say about: a side's TTL repeats packet after packet, so it is looked up once.
+    pub(crate) quiet_ttl: [Option<u8>; 2],
     /// The runtime shared by the pairs unknown to the baseline past those followed one by
     /// one (a flood of new sources): `key` is only the first of them.
     pub(crate) shared: bool,

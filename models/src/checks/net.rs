@@ -419,7 +419,9 @@ fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
 }
 
 /// `ttl_changed`: a packet (a conversation's first, or a PDU's) from a known address with
-/// a TTL outside the set learned for it.
+/// a TTL outside the set learned for it. True when the model has nothing to say about this
+/// TTL from this address, whatever comes later (the model does not change while detecting),
+/// so that a caller may skip the same question next time.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ttl_check(
     from: Endpoint,
@@ -429,20 +431,20 @@ pub(crate) fn ttl_check(
     pkt: u64,
     cx: &NetCx<'_>,
     folder: &mut Folder,
-) {
+) -> bool {
     if ttl == 0 {
-        return;
+        return true;
     }
-    let Some(h) = cx.model.net.hosts.get(&from.ip) else { return };
+    let Some(h) = cx.model.net.hosts.get(&from.ip) else { return true };
     if h.ttls.contains(&ttl) {
-        return;
+        return true;
     }
     // Another initial TTL is another machine; one hop more or less, a new router or a
     // forwarding man in the middle.
     let other_family = h.ttls.first().is_some_and(|t| crate::net::ttl_family(*t) != crate::net::ttl_family(ttl));
     let needed = if other_family { MIN_TTL_FAMILY_SAMPLES } else { MIN_TTL_SAMPLES };
     if h.ttl_samples < needed {
-        return;
+        return true;
     }
     let mut o = cx.occ(Kind::TtlChanged, ts, pkt, from, to);
     o.subject = hash64(&from.ip);
@@ -451,6 +453,7 @@ pub(crate) fn ttl_check(
     o.deviation = if other_family { 1.2 } else { 1.0 };
     let learned_ttls: Vec<u8> = h.ttls.iter().copied().collect();
     folder.hit(o, || words::ttl_changed(from.ip, to, ttl, &learned_ttls, h.ttl_samples, cx.learned));
+    false
 }
 
 /// `arp_spoofing`: an address bound by ARP to another MAC than learned (a gratuitous ARP
