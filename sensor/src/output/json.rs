@@ -21,7 +21,51 @@ pub struct JsonBuf {
     /// in slots chosen by a hash of the key: the keys (0 for none) apart from the texts, so
     /// that a lookup reads one small array.
     memo_keys: Vec<u128>,
-    memo_texts: Vec<Vec<u8>>,
+    memo_texts: Vec<MemoText>,
+    /// The whole seconds of the last timestamp written, rendered.
+    ts_secs: TsSecs,
+}
+
+/// The integer part of the last timestamp [`JsonBuf::key_ts`] wrote, with its sign and the
+/// point after it: consecutive PDUs share their second by the thousand, and rendering its
+/// ten digits anew was most of a timestamp's cost.
+#[derive(Debug, Default)]
+struct TsSecs {
+    /// Whether the number is negative and its magnitude; `None` before the first.
+    key: Option<(bool, u64)>,
+    /// The text, in the first `len` bytes: a `-`, twenty digits and a `.` at most.
+    text: [u8; 24],
+    len: usize,
+}
+
+impl TsSecs {
+    /// Appends the integer part `-`(if `negative`)`secs` and the point to `buf`.
+    #[inline(always)]
+    fn write(&mut self, buf: &mut Vec<u8>, negative: bool, secs: u64) {
+        if self.key != Some((negative, secs)) {
+            self.render(negative, secs);
+        }
+        // The whole array, then cut: a copy of constant size is a few stores, not a call.
+        let len = buf.len();
+        buf.extend_from_slice(&self.text);
+        buf.truncate(len + self.len);
+    }
+
+    #[inline(never)]
+    fn render(&mut self, negative: bool, secs: u64) {
+        let mut text = Vec::with_capacity(32);
+        if negative {
+            text.push(b'-');
+        }
+        push_u64(&mut text, secs);
+        text.push(b'.');
+        self.text = [0; 24];
+        self.len = text.len().min(self.text.len());
+        if let (Some(to), Some(from)) = (self.text.get_mut(..self.len), text.get(..self.len)) {
+            to.copy_from_slice(from);
+        }
+        self.key = Some((negative, secs));
+    }
 }
 
 /// Members rendered once and copied for as long as what they render stays the same: the
@@ -31,12 +75,60 @@ pub struct JsonBuf {
 struct Memo<K> {
     /// What `text` renders; `None` before the first use.
     key: Option<K>,
-    text: Vec<u8>,
+    text: MemoText,
 }
 
 impl<K> Default for Memo<K> {
     fn default() -> Self {
-        Memo { key: None, text: Vec::new() }
+        Memo { key: None, text: MemoText::default() }
+    }
+}
+
+/// Members rendered for a memo, padded with zeros to whole chunks of [`CHUNK`] bytes so that
+/// a short text (most: a DNP3 point's group and variation, an object header, an S7 item) is
+/// copied by a store or two of constant size rather than by a call to memcpy.
+#[derive(Debug, Default)]
+struct MemoText {
+    /// The members, then the padding.
+    padded: Vec<u8>,
+    /// Bytes of members.
+    len: usize,
+}
+
+/// Bytes copied at a time from a [`MemoText`].
+const CHUNK: usize = 32;
+
+/// Texts longer than this (a flow's endpoints) are copied by memcpy, which moves them faster
+/// than a loop over chunks.
+const CHUNKED_AT_MOST: usize = 2 * CHUNK;
+
+impl MemoText {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps `members`.
+    fn set(&mut self, members: &[u8]) {
+        self.padded.clear();
+        self.padded.extend_from_slice(members);
+        self.padded.resize(members.len().next_multiple_of(CHUNK), 0);
+        self.len = members.len();
+    }
+
+    /// Appends the members to `buf`.
+    #[inline(always)]
+    fn append_to(&self, buf: &mut Vec<u8>) {
+        if self.padded.len() > CHUNKED_AT_MOST {
+            buf.extend_from_slice(self.padded.get(..self.len).unwrap_or_default());
+            return;
+        }
+        let start = buf.len();
+        for chunk in self.padded.chunks_exact(CHUNK) {
+            if let Ok(chunk) = <&[u8; CHUNK]>::try_from(chunk) {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        buf.truncate(start + self.len);
     }
 }
 
@@ -46,7 +138,7 @@ impl<K: PartialEq> Memo<K> {
     #[inline]
     fn write(&mut self, out: &mut JsonBuf, key: K, render: impl FnOnce(&mut JsonBuf)) {
         if self.key.as_ref() == Some(&key) {
-            out.members(&self.text);
+            out.memo_text(&self.text);
         } else {
             out.render_into(&mut self.text, render);
             self.key = Some(key);
@@ -85,6 +177,7 @@ impl JsonBuf {
             flows: Vec::new(),
             memo_keys: Vec::new(),
             memo_texts: Vec::new(),
+            ts_secs: TsSecs::default(),
         }
     }
 
@@ -136,11 +229,17 @@ impl JsonBuf {
     }
 
     /// Opens an array under `k`.
-    #[inline]
+    #[inline(always)]
     pub fn begin_array(&mut self, k: &str) {
-        self.key(k);
-        self.buf.push(b'[');
+        self.key_then(k, b"[");
         self.first = true;
+    }
+
+    /// Writes an empty array under `k`.
+    #[inline(always)]
+    pub fn empty_array(&mut self, k: &str) {
+        self.key_then(k, b"[]");
+        self.first = false;
     }
 
     /// Closes an array.
@@ -169,6 +268,49 @@ impl JsonBuf {
     /// Writes `"k":` (keys are static identifiers and need no escaping).
     #[inline(always)]
     pub fn key(&mut self, k: &str) {
+        self.key_then(k, b"");
+        self.first = true;
+    }
+
+    /// Writes `"k":` and then `tail` (constant text, no escaping), leaving `first` to the
+    /// caller. With the writers' constant keys, the whole text (and the comma before it
+    /// unless first) is a constant that one copy of fixed size writes: apart, the comma, the
+    /// key and the colon each cost a check of the capacity and an update of the length.
+    #[inline(always)]
+    fn key_then(&mut self, k: &str, tail: &[u8]) {
+        match key_text(k, tail) {
+            // A first member (rare but for `ts`) drops the comma out of line: inlined, it
+            // made the compiler select between the two texts at every key.
+            Some((text, n)) if self.first => self.first_key_text(text, n),
+            Some((text, n)) => self.key_text(text, n),
+            None => {
+                self.key_parts(k);
+                self.buf.extend_from_slice(tail);
+            }
+        }
+    }
+
+    /// Writes the first `n` bytes of a text from [`key_text`].
+    #[inline(always)]
+    fn key_text(&mut self, (lo, hi): (u128, u128), n: usize) {
+        let mut words = [0u8; KEY_TEXT];
+        let (a, b) = words.split_at_mut(16);
+        a.copy_from_slice(&lo.to_le_bytes());
+        b.copy_from_slice(&hi.to_le_bytes());
+        let len = self.buf.len();
+        self.buf.extend_from_slice(&words);
+        self.buf.truncate(len + n);
+    }
+
+    /// As [`JsonBuf::key_text`], without the comma the text starts with.
+    #[inline(never)]
+    fn first_key_text(&mut self, (lo, hi): (u128, u128), n: usize) {
+        self.key_text((lo >> 8 | hi << 120, hi >> 8), n - 1);
+    }
+
+    /// Writes `"k":` piece by piece: keys too long for one copy.
+    #[inline(never)]
+    fn key_parts(&mut self, k: &str) {
         if self.first {
             self.buf.push(b'"');
         } else {
@@ -187,7 +329,7 @@ impl JsonBuf {
     pub fn memo(&mut self, key: u128, render: impl FnOnce(&mut JsonBuf)) {
         if self.memo_keys.is_empty() {
             self.memo_keys.resize(MEMOS, 0);
-            self.memo_texts.resize_with(MEMOS, Vec::new);
+            self.memo_texts.resize_with(MEMOS, MemoText::default);
         }
         debug_assert!(key >> 120 != 0, "a memo key carries its writer's tag");
         let set = memo_set(key) * MEMO_WAYS;
@@ -214,7 +356,7 @@ impl JsonBuf {
                     buf.push(b',');
                 }
                 *first = false;
-                buf.extend_from_slice(text);
+                text.append_to(buf);
             }
             return;
         }
@@ -228,11 +370,20 @@ impl JsonBuf {
 
     /// Runs `render` on this buffer and keeps in `text` the members it wrote, without the
     /// comma it put before the first.
-    fn render_into(&mut self, text: &mut Vec<u8>, render: impl FnOnce(&mut JsonBuf)) {
+    fn render_into(&mut self, text: &mut MemoText, render: impl FnOnce(&mut JsonBuf)) {
         let start = self.buf.len() + usize::from(!self.first);
         render(self);
-        text.clear();
-        text.extend_from_slice(self.buf.get(start..).unwrap_or_default());
+        text.set(self.buf.get(start..).unwrap_or_default());
+    }
+
+    /// As [`JsonBuf::members`], from a memo.
+    #[inline(always)]
+    fn memo_text(&mut self, text: &MemoText) {
+        if text.is_empty() {
+            return;
+        }
+        self.sep();
+        text.append_to(&mut self.buf);
     }
 
     /// Members already written (`"a":1,"b":2`, as another buffer wrote them after its `{`),
@@ -318,14 +469,14 @@ impl JsonBuf {
     }
 
     /// `"k":v`.
-    #[inline]
+    #[inline(always)]
     pub fn key_u64(&mut self, k: &str, v: u64) {
         self.key(k);
         self.u64(v);
     }
 
     /// `"k":v` or `"k":null`.
-    #[inline]
+    #[inline(always)]
     pub fn key_opt_u64(&mut self, k: &str, v: Option<u64>) {
         match v {
             Some(v) => self.key_u64(k, v),
@@ -334,39 +485,56 @@ impl JsonBuf {
     }
 
     /// `"k":null`.
-    #[inline]
+    #[inline(always)]
     pub fn key_null(&mut self, k: &str) {
-        self.key(k);
-        self.sep();
-        self.buf.extend_from_slice(b"null");
+        self.key_then(k, b"null");
+        self.first = false;
     }
 
     /// `"k":true|false`.
-    #[inline]
+    #[inline(always)]
     pub fn key_bool(&mut self, k: &str, v: bool) {
-        self.key(k);
-        self.sep();
-        self.buf.extend_from_slice(if v { b"true" } else { b"false" });
+        if v {
+            self.key_then(k, b"true");
+        } else {
+            self.key_then(k, b"false");
+        }
+        self.first = false;
     }
 
     /// `"k":"s"`, escaped.
-    #[inline]
+    #[inline(always)]
     pub fn key_str(&mut self, k: &str, s: &str) {
         self.key(k);
         self.str(s);
     }
 
+    // The keyed writers below are inlined for their keys' sake (see `key_then`), and call
+    // the writers of their values.
+
     /// `"k":"..."` from bytes, invalid UTF-8 replaced.
+    #[inline(always)]
     pub fn key_bytes_lossy(&mut self, k: &str, b: &[u8]) {
         self.key(k);
+        self.bytes_lossy(b);
+    }
+
+    /// A string from bytes, invalid UTF-8 replaced, as a value.
+    fn bytes_lossy(&mut self, b: &[u8]) {
         self.sep();
         self.escaped(String::from_utf8_lossy(b).as_bytes());
     }
 
     /// `"k":"<hex>"`.
+    #[inline(always)]
     pub fn key_hex(&mut self, k: &str, b: &[u8]) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         self.key(k);
+        self.hex(b);
+    }
+
+    /// `"<hex>"` as a value.
+    fn hex(&mut self, b: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         self.sep();
         self.buf.push(b'"');
         for &x in b {
@@ -379,22 +547,17 @@ impl JsonBuf {
     /// `"k":<secs>.<fraction>` with every digit the capture recorded. Before the epoch the
     /// sign applies to the whole number (-1.5 s is `secs` -2 and `nanos` 500,000,000, written
     /// `-1.500000`).
-    #[inline]
+    #[inline(always)]
     pub fn key_ts(&mut self, k: &str, ts: Timestamp) {
-        self.key(k);
-        self.sep();
+        self.key_then(k, b"");
+        self.first = false;
         let (secs, nanos) = if ts.secs < 0 && ts.nanos > 0 {
-            self.buf.push(b'-');
             // -(secs + nanos/1e9) = (-secs - 1) + (1e9 - nanos)/1e9, both non-negative.
             (ts.secs.unsigned_abs() - 1, 1_000_000_000 - ts.nanos.min(999_999_999))
         } else {
-            if ts.secs < 0 {
-                self.buf.push(b'-');
-            }
             (ts.secs.unsigned_abs(), ts.nanos)
         };
-        push_u64(&mut self.buf, secs);
-        self.buf.push(b'.');
+        self.ts_secs.write(&mut self.buf, ts.secs < 0, secs);
         if nanos % 1000 == 0 {
             push_padded(&mut self.buf, nanos / 1000 % 1_000_000, 6);
         } else {
@@ -405,8 +568,14 @@ impl JsonBuf {
     }
 
     /// `"k":"a.b.c.d"` or an IPv6 address.
+    #[inline(always)]
     pub fn key_ip(&mut self, k: &str, ip: IpAddr) {
         self.key(k);
+        self.ip(ip);
+    }
+
+    /// `"a.b.c.d"` or an IPv6 address as a value.
+    fn ip(&mut self, ip: IpAddr) {
         self.sep();
         self.buf.push(b'"');
         match ip {
@@ -448,6 +617,24 @@ impl JsonBuf {
         }
         self.buf.push(b'"');
     }
+}
+
+/// Bytes of `,"k":` and the text after it written with one copy.
+const KEY_TEXT: usize = 32;
+
+/// `,"k":` and `tail` in the first bytes of two words (little-endian, the first byte in the
+/// lowest), and how many they are; `None` if they do not fit. The writers' keys and tails are
+/// constants: the compiler computes it.
+#[inline(always)]
+fn key_text(k: &str, tail: &[u8]) -> Option<((u128, u128), usize)> {
+    let mut text = [0u8; KEY_TEXT];
+    let mut n = 0;
+    for part in [b",\"".as_slice(), k.as_bytes(), b"\":", tail] {
+        text.get_mut(n..n + part.len())?.copy_from_slice(part);
+        n += part.len();
+    }
+    let (lo, hi) = text.split_at(16);
+    Some(((u128::from_le_bytes(lo.try_into().ok()?), u128::from_le_bytes(hi.try_into().ok()?)), n))
 }
 
 /// The memo set of `key`: Fibonacci hashing of its two halves, the low one multiplied before
@@ -611,15 +798,17 @@ pub fn write_pdu(out: &mut JsonBuf, pdu: &Pdu<'_>) {
         }
         _ => write_func(out, is_request, func, name),
     }
-    out.begin_array("flags");
     let flags = pdu.body.flags();
     // Most PDUs have none: no walk over the names of all the flags.
-    if !flags.is_empty() {
+    if flags.is_empty() {
+        out.empty_array("flags");
+    } else {
+        out.begin_array("flags");
         for f in flags.iter() {
             out.str(f);
         }
+        out.end_array();
     }
-    out.end_array();
     match &pdu.body {
         PduBody::Modbus(m) => super::json_modbus::write(out, m),
         PduBody::Dnp3(d) => super::json_dnp3::write(out, d),

@@ -167,6 +167,11 @@ pub(super) fn write(out: &mut JsonBuf, d: &Dnp3Pdu<'_>) {
         }
         out.end_array();
     }
+    // Values come from headers that carry objects: none in most requests and polls, whose
+    // headers need then no second walk.
+    if !lists.any {
+        return;
+    }
     let mut n = 0usize;
     d.for_each_value_exact(&mut |v, exact| {
         if n >= MAX_VALUES {
@@ -218,6 +223,8 @@ fn header_key(group: u8, variation: u8, qualifier: u8, range: Range) -> u128 {
 /// written only if one of its headers carries objects.
 #[derive(Default)]
 struct Lists {
+    /// Whether any header carries objects (the point values come from those).
+    any: bool,
     crobs: bool,
     analog_outputs: bool,
     file_names: bool,
@@ -228,6 +235,7 @@ impl Lists {
     /// Notes a header, with the same tests `Dnp3Pdu::crobs` and the others apply.
     fn note(&mut self, group: u8, variation: u8, has_objects: bool) {
         if has_objects {
+            self.any = true;
             self.crobs |= group == 12 && variation == 1;
             self.analog_outputs |= group == 41;
             self.file_names |= group == 70 && variation == 3;
