@@ -287,12 +287,15 @@ impl Detector {
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
-        // The shared runtime of pairs past the cap holds its first pair's client, not this one's.
-        let client_known = if rt.key == key { rt.client_known } else { model.knows(key.client) };
+        // The shared runtime of pairs past the cap holds its first pair's client and subject,
+        // not this one's: each pair's occurrences fold under its own subject (else a new
+        // client after the cap counted into, or stayed quiet behind, the first one's alerts).
+        let own = rt.key == key;
+        let client_known = if own { rt.client_known } else { model.knows(key.client) };
         let occ = Occ {
             kind: Kind::NewPair,
             family: Family::Proto(key.protocol),
-            subject: rt.subject,
+            subject: if own { rt.subject } else { key.hash64() },
             detail: 0,
             ts: obs.ts,
             pkt: obs.pkt,
@@ -315,13 +318,13 @@ impl Detector {
             return;
         }
         let cx = Ctx { model, base, key, occ, learned };
-        if !rt.assets_known {
+        // The shared runtime knows its first pair's assets, not this one's.
+        if !(own && rt.assets_known) {
             let same_packet = |&(_, pkt, t): &(IpAddr, u64, i64)| pkt == obs.pkt && t == ns;
             let counted = self.announced.take().filter(same_packet).map(|(ip, ..)| ip);
             assets::new_asset(obs, &cx, counted, folder);
         }
         let ncx = NetCx { model, learned, crit: &self.criticality, watch: false };
-        let own = rt.key == key;
         pdu_ttl(rt, own, obs, &ncx, folder);
         // The shared runtime of pairs past the cap holds the first one's MACs, not this one's.
         let macs = if own { rt.macs } else { learned_macs(model, key) };

@@ -690,3 +690,32 @@ fn a_known_master_on_a_new_pair_during_a_flood_is_alerted_on_its_own() {
     assert_eq!(new_pairs.len() as u64, strangers + 2, "the strangers' own, their overflow, the master's");
     assert_eq!(new_pairs.iter().map(|a| a.count).sum::<u64>(), 3000 + 2);
 }
+
+/// Pairs past those followed one by one share a runtime, but not their alerts: a new client
+/// that comes after them (an attacker after a flood of spoofed pairs, or simply after many
+/// new pairs in a long run) is alerted as its own new pair, naming itself, and not counted
+/// into the alert of the pair that happened to open the shared runtime, nor kept quiet by it.
+#[test]
+fn a_new_pair_past_those_followed_one_by_one_is_alerted_as_itself() {
+    let b = baseline_600s();
+    let mut tr = Traffic::default();
+    normal(&mut tr, 600, 800, None);
+    // The first followed on its own (the cap is one), the second opens the shared runtime.
+    tr.exchange(640.0, [172, 16, 0, 1], PLC, 1, &[3, 0, 0, 0, 1], None);
+    tr.exchange(641.0, [172, 16, 0, 2], PLC, 1, &[3, 0, 0, 0, 1], None);
+    // Within the second's fold window.
+    tr.exchange(645.0, [172, 16, 0, 3], PLC, 1, &[3, 0, 0, 0, 1], None);
+    // Past the second's fold window, within its quiet period.
+    tr.exchange(720.0, ROGUE, PLC, 1, &[6, 0, 0, 0, 1], None);
+    let mut d = Detector::new(&b).expect("detector");
+    d.set_max_new_pairs(1);
+    tr.run(&mut |p| d.pdu(p));
+    let mut alerts = Vec::new();
+    d.finish(&mut alerts);
+    let named = |id: &str, ip: &str| alerts.iter().any(|a| a.id == id && a.src.ip.to_string() == ip);
+    assert!(named("modbus.new_pair", "172.16.0.3"), "{:?}", ids(&alerts));
+    assert!(named("modbus.new_pair", "10.0.0.9"), "{:?}", ids(&alerts));
+    assert!(named("modbus.write_on_read_only_pair", "10.0.0.9"), "{:?}", ids(&alerts));
+    let second = alerts.iter().find(|a| a.id == "modbus.new_pair" && a.src.ip.to_string() == "172.16.0.2");
+    assert_eq!(second.map(|a| a.count), Some(1), "{:?}", ids(&alerts));
+}
