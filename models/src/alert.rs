@@ -156,6 +156,54 @@ struct FoldKey {
     detail: u64,
 }
 
+/// The fold keys that may have an open fold or a done record: a set that holds at least those
+/// (a bit per hash, never a false "absent"), so that an occurrence of a subject never seen
+/// (each spoofed source of a flood) skips the probes of both maps, two cache misses in
+/// tables of up to [`MAX_ONCE_KEYS`]. Bits of keys gone stay set until [`Folder::sweep`]
+/// rebuilds it.
+#[derive(Debug)]
+struct SeenKeys {
+    bits: Vec<u64>,
+    /// Keys added since the last rebuild (each at most one bit more).
+    added: usize,
+}
+
+/// Bits of [`SeenKeys`]: 128 KiB, a few percent of them set by [`MAX_ONCE_KEYS`] keys.
+const SEEN_BITS_LOG2: u32 = 20;
+
+impl Default for SeenKeys {
+    fn default() -> Self {
+        SeenKeys { bits: vec![0; 1 << (SEEN_BITS_LOG2 - 6)], added: 0 }
+    }
+}
+
+impl SeenKeys {
+    /// The word and the bit of `key`: the hash's top bits, the best mixed.
+    fn place(key: &FoldKey) -> (usize, u64) {
+        let bit = crate::model::hash64(key) >> (64 - SEEN_BITS_LOG2);
+        ((bit >> 6) as usize, 1 << (bit & 63))
+    }
+
+    fn add(&mut self, key: &FoldKey) {
+        let (word, bit) = Self::place(key);
+        if let Some(w) = self.bits.get_mut(word) {
+            *w |= bit;
+        }
+        self.added += 1;
+    }
+
+    /// False only if `key` was never added since the last clear.
+    fn may_hold(&self, key: &FoldKey) -> bool {
+        let (word, bit) = Self::place(key);
+        !matches!(self.bits.get(word), Some(w) if w & bit == 0)
+    }
+
+    fn clear(&mut self) {
+        self.bits.fill(0);
+        self.added = 0;
+    }
+}
+
 /// Kinds per family in [`RuleLimits`]: a kind's number is the last two digits of its rule id.
 const KIND_SLOTS: usize = 100;
 
@@ -239,6 +287,8 @@ enum Once {
 pub(crate) struct Folder {
     open: FxHashMap<FoldKey, Fold>,
     done: FxHashMap<FoldKey, Done>,
+    /// At least the keys of `open` and `done`.
+    seen: SeenKeys,
     limits: FxHashMap<(Kind, Family, u64), (i64, u32)>,
     rule_limits: RuleLimits,
     out: Vec<Alert>,
@@ -349,7 +399,8 @@ impl Folder {
     /// `ns` (cheap pre-check for callers; it also marks the subject as seen, which keeps it
     /// from counting as quiet).
     pub(crate) fn is_done(&mut self, kind: Kind, family: Family, subject: u64, detail: u64, ns: i64) -> bool {
-        kind.once() && matches!(self.once_state(FoldKey { kind, family, subject, detail }, ns), Once::Quiet)
+        let key = FoldKey { kind, family, subject, detail };
+        kind.once() && self.seen.may_hold(&key) && matches!(self.once_state(key, ns), Once::Quiet)
     }
 
     /// Where a once key stands at `ns`, in one probe of the done keys: still quiet (marked
@@ -370,6 +421,7 @@ impl Folder {
     fn close_once(&mut self, key: FoldKey, f: &Fold) {
         let d = Done { last_ns: f.alert.ts_last.as_nanos(), quiet_ns: f.quiet_ns, occurrence: f.alert.occurrence };
         self.done.insert(key, d);
+        self.seen.add(&key);
     }
 
     /// Records an occurrence; `text` gives the summary and evidence and is called only when a
@@ -382,9 +434,11 @@ impl Folder {
         let once = occ.kind.once();
         let mut key = FoldKey { kind: occ.kind, family: occ.family, subject: occ.subject, detail: occ.detail };
         let ns = occ.ts.as_nanos();
+        // A key never seen has neither a done record nor an open fold: no probe of either.
+        let seen = self.seen.may_hold(&key);
         // A once key is either done or open, never both: a key that is done has no fold to
         // count in, so one probe of the done keys settles it.
-        let recurrence = match if once { self.once_state(key, ns) } else { Once::New } {
+        let recurrence = match if once && seen { self.once_state(key, ns) } else { Once::New } {
             Once::Quiet => return,
             Once::Back(d) => {
                 self.done.remove(&key);
@@ -392,7 +446,7 @@ impl Folder {
             }
             Once::New => None,
         };
-        if recurrence.is_none() && self.count_in_open(key, &occ, once) {
+        if seen && recurrence.is_none() && self.count_in_open(key, &occ, once) {
             return;
         }
         // Rate limits per rule and pair, and per rule across all pairs.
@@ -456,6 +510,7 @@ impl Folder {
             opened.push(alert.clone());
         }
         self.open.insert(key, Fold { alert, opened_ns: ns, quiet_ns });
+        self.seen.add(&key);
     }
 
     /// Counts an occurrence in the open fold of its key, if any; says whether it was taken
@@ -544,11 +599,26 @@ impl Folder {
         }
         if self.done.len() > MAX_ONCE_KEYS {
             // Keep the most recently seen half.
-            let mut seen: Vec<i64> = self.done.values().map(|d| d.last_ns).collect();
+            let mut last_seen: Vec<i64> = self.done.values().map(|d| d.last_ns).collect();
             let keep = MAX_ONCE_KEYS / 2;
-            let cut = seen.len().saturating_sub(keep);
-            let (_, &mut t, _) = seen.select_nth_unstable(cut);
+            let cut = last_seen.len().saturating_sub(keep);
+            let (_, &mut t, _) = last_seen.select_nth_unstable(cut);
             self.done.retain(|_, d| d.last_ns >= t);
+        }
+        self.forget_gone_keys();
+    }
+
+    /// Rebuilds [`Folder::seen`] from the keys held, once most of its bits may be of keys
+    /// gone (closed folds of rules that do not alert once, forgotten done records): a set
+    /// with every bit on would send every occurrence to the probes again.
+    fn forget_gone_keys(&mut self) {
+        let held = self.open.len() + self.done.len();
+        if self.seen.added <= 2 * held + 4096 {
+            return;
+        }
+        self.seen.clear();
+        for k in self.open.keys().chain(self.done.keys()) {
+            self.seen.add(k);
         }
     }
 
@@ -593,5 +663,77 @@ mod bounds {
         assert!(f.done.contains_key(&newest), "the most recently seen stay");
         let quiet_one = FoldKey { kind: Kind::NewPair, family: Family::Net, subject: 0, detail: 0 };
         assert!(!f.done.contains_key(&quiet_one), "a key past its quiet period goes first");
+    }
+
+    /// An occurrence of `kind` on `subject` at `secs`, from a stranger or not.
+    fn occ(kind: Kind, subject: u64, secs: i64, stranger: bool) -> Occ {
+        let ts = Timestamp::from_nanos(secs * 1_000_000_000);
+        let at = |ip: [u8; 4], port| Endpoint { ip: ip.into(), port };
+        Occ {
+            kind,
+            family: Family::Net,
+            subject,
+            detail: 0,
+            ts,
+            pkt: 1,
+            ts_last: ts,
+            pkt_last: 1,
+            src: at([10, 0, 0, 1], 0),
+            dst: at([10, 0, 0, 2], 502),
+            protocol: None,
+            class: None,
+            deviation: 1.0,
+            criticality: 1.0,
+            min_score: 0,
+            point: None,
+            learn: None,
+            stranger,
+        }
+    }
+
+    /// Every key with an open fold or a done record is one [`Folder::seen`] may hold: the
+    /// probes it lets an occurrence skip are only those that would have found nothing.
+    fn seen_holds_every_key(f: &Folder) -> bool {
+        f.open.keys().chain(f.done.keys()).all(|k| f.seen.may_hold(k))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn seen_keys_hold_every_open_and_done_key(
+            steps in proptest::collection::vec((0u64..400, 0u8..3, proptest::bool::ANY, 0i64..90), 1..400)
+        ) {
+            let mut f = Folder::new();
+            let mut secs = 0;
+            for (subject, kind, stranger, advance) in steps {
+                secs += advance;
+                // Once (new pair), not once (flood), and one whose keys repeat (scan).
+                let kind = [Kind::NewPair, Kind::Flood, Kind::Scan][usize::from(kind)];
+                f.hit(occ(kind, subject, secs, stranger), || (String::new(), String::new()));
+                if advance > 60 {
+                    f.sweep(secs * 1_000_000_000);
+                }
+                proptest::prop_assert!(seen_holds_every_key(&f));
+            }
+        }
+    }
+
+    /// Keys of folds long closed do not keep their bits: past twice the keys held (and a
+    /// margin), the set is rebuilt from those held, still holding all of them.
+    #[test]
+    fn seen_keys_are_rebuilt_once_most_of_their_keys_are_gone() {
+        let mut f = Folder::new();
+        // Flood alerts (not once) on 20,000 subjects, 40 a minute: each fold closes and goes.
+        for subject in 0..20_000u64 {
+            let secs = subject as i64 * 3 / 2;
+            f.hit(occ(Kind::Flood, subject, secs, false), || (String::new(), String::new()));
+            if subject % 40 == 0 {
+                f.sweep(secs * 1_000_000_000);
+            }
+            assert!(seen_holds_every_key(&f));
+        }
+        let held = f.open.len() + f.done.len();
+        assert!(f.seen.added <= 2 * held + 4096 + 40, "added {} for {held} held", f.seen.added);
+        let bits: u32 = f.seen.bits.iter().map(|w| w.count_ones()).sum();
+        assert!(bits as usize <= f.seen.added, "{bits} bits for {} added", f.seen.added);
     }
 }
