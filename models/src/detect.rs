@@ -40,6 +40,11 @@ pub const MAX_NEW_PAIRS: usize = 16_384;
 /// left stays for pairs of the baseline's own devices (a master reaching a new PLC).
 pub const MAX_STRANGER_PAIRS: usize = 1_024;
 
+/// A pair unknown to the baseline that sent no PDU for this long gives its runtime back, so
+/// that the room for pairs followed one by one ([`MAX_NEW_PAIRS`], [`MAX_STRANGER_PAIRS`])
+/// is not kept for good by a flood of spoofed pairs, or by months of passing laptops.
+pub const IDLE_PAIR_SECS: i64 = 600;
+
 /// Clients whose host-scan windows are tracked at once. Clients whose window closed with
 /// nothing to say are forgotten at each window; beyond this many active ones, or beyond
 /// [`crate::sources::MAX_STRANGERS`] unknown to the baseline (a flood of spoofed sources),
@@ -95,9 +100,14 @@ pub struct Detector {
     /// Pairs unknown to the baseline followed on their own ([`MAX_NEW_PAIRS`] unless a memory
     /// cap says fewer).
     max_new_pairs: usize,
-    /// Pairs followed on their own whose client the baseline does not know
-    /// ([`MAX_STRANGER_PAIRS`] at most).
+    /// Pairs unknown to the baseline followed on their own now (the shared runtime not
+    /// counted).
+    new_pairs: usize,
+    /// Of those, the pairs whose client the baseline does not know ([`MAX_STRANGER_PAIRS`]
+    /// at most).
     stranger_pairs: usize,
+    /// Runtimes given back ([`IDLE_PAIR_SECS`]), reused before new ones are made.
+    free: Vec<u32>,
     /// The client, packet and time of the last conversation start that reported its client
     /// to `new_asset`: the PDU of the same packet does not report it again.
     announced: Option<(IpAddr, u64, i64)>,
@@ -145,7 +155,9 @@ impl Detector {
             net: crate::checks::net::NetRt::default(),
             envelopes: model.pairs.iter().map(points::EnvelopeIndex::of).collect(),
             max_new_pairs: MAX_NEW_PAIRS,
+            new_pairs: 0,
             stranger_pairs: 0,
+            free: Vec::new(),
             announced: None,
             model,
         };
@@ -161,11 +173,11 @@ impl Detector {
         d
     }
 
+    /// A runtime for `key`, in a slot given back if there is one.
     fn push_rt(&mut self, key: PairKey, base: Option<u32>, polls_sorted: Vec<u64>) -> usize {
-        let i = self.rts.len();
         let client_known = self.model.knows(key.client);
         let assets_known = self.model.assets.contains_key(&key.client) && self.model.assets.contains_key(&key.server);
-        self.rts.push(PairState {
+        let state = PairState {
             key,
             subject: key.hash64(),
             base,
@@ -182,9 +194,45 @@ impl Detector {
             macs: learned_macs(&self.model, key),
             quiet_ttl: [None; 2],
             shared: false,
-        });
+            last_ns: i64::MIN,
+            freed: false,
+        };
+        let reused = self.free.pop().and_then(|i| Some(i as usize).zip(self.rts.get_mut(i as usize)));
+        let i = match reused {
+            Some((i, slot)) => {
+                *slot = state;
+                i
+            }
+            None => {
+                self.rts.push(state);
+                self.rts.len() - 1
+            }
+        };
         self.index.insert(key, i as u32);
         i
+    }
+
+    /// Gives back the runtimes of pairs unknown to the baseline that sent no PDU for
+    /// [`IDLE_PAIR_SECS`] before `ns`, their last window scored first (as it would have been
+    /// when they next spoke). A pair that speaks again gets a runtime anew; what alerted about
+    /// it stays with the folder, under its subject.
+    fn reclaim_idle(&mut self, ns: i64, pkt: u64) {
+        let idle_since = ns.saturating_sub(IDLE_PAIR_SECS * 1_000_000_000);
+        let Detector { model, rts, index, folder, learned, free, new_pairs, stranger_pairs, .. } = self;
+        for (i, rt) in rts.iter_mut().enumerate() {
+            if rt.base.is_some() || rt.shared || rt.freed || rt.last_ns >= idle_since {
+                continue;
+            }
+            if let Some(sum) = rt.win.roll(ns, pkt) {
+                window::check_window(model, rt, &sum, learned, folder);
+            }
+            rt.win = WindowAcc::default();
+            rt.freed = true;
+            index.remove(&rt.key);
+            free.push(i as u32);
+            *new_pairs = new_pairs.saturating_sub(1);
+            *stranger_pairs = stranger_pairs.saturating_sub(usize::from(!rt.client_known));
+        }
     }
 
     /// Sets the criticality of an asset (a factor on the score of alerts about pairs it
@@ -278,6 +326,7 @@ impl Detector {
         if w != self.tick {
             self.tick = w;
             self.silence((ns, obs.ts, obs.pkt, start));
+            self.reclaim_idle(ns, obs.pkt);
             self.clients.retain(|c| !c.forgettable(w));
             self.folder.sweep(ns);
         }
@@ -286,6 +335,7 @@ impl Detector {
         let Detector { model, rts, folder, clients, learned, critical_only, clients_untracked, envelopes, .. } = self;
         let Some(rt) = rts.get_mut(ri) else { return };
         (rt.client, rt.server) = obs.client_server();
+        rt.last_ns = ns;
         let base = rt.base.and_then(|b| model.pairs.get(b as usize));
         // The shared runtime of pairs past the cap holds its first pair's client and subject,
         // not this one's: each pair's occurrences fold under its own subject (else a new
@@ -385,14 +435,13 @@ impl Detector {
 
     /// Whether a pair unknown to the baseline can have a runtime of its own (counted if so).
     fn room_for_pair(&mut self, key: PairKey) -> bool {
-        if self.rts.len() - self.model.pairs.len() >= self.max_new_pairs {
+        if self.new_pairs >= self.max_new_pairs {
             return false;
         }
-        if self.model.knows(key.client) {
-            return true;
-        }
-        let room = self.stranger_pairs < MAX_STRANGER_PAIRS.min(self.max_new_pairs);
-        self.stranger_pairs += usize::from(room);
+        let known = self.model.knows(key.client);
+        let room = known || self.stranger_pairs < MAX_STRANGER_PAIRS.min(self.max_new_pairs);
+        self.stranger_pairs += usize::from(room && !known);
+        self.new_pairs += usize::from(room);
         room
     }
 

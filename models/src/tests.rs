@@ -719,3 +719,38 @@ fn a_new_pair_past_those_followed_one_by_one_is_alerted_as_itself() {
     let second = alerts.iter().find(|a| a.id == "modbus.new_pair" && a.src.ip.to_string() == "172.16.0.2");
     assert_eq!(second.map(|a| a.count), Some(1), "{:?}", ids(&alerts));
 }
+
+/// The room for pairs followed one by one comes back as they go idle: a pair that took it
+/// and then went quiet for [`crate::detect::IDLE_PAIR_SECS`] gives its runtime back, and a
+/// new client's burst after that is followed, and alerted, as its own, not as the shared
+/// runtime's flood from new sources.
+#[test]
+fn the_room_of_pairs_gone_idle_goes_to_the_pairs_that_come_later() {
+    let b = baseline_600s();
+    let burst = crate::detect::NEW_PAIR_FLOOD_REQUESTS + 50;
+    let flood_of_rogue = |at: f64| {
+        let mut tr = Traffic::default();
+        normal(&mut tr, 600, 1500, None);
+        // Takes the only room (the cap is one), then goes quiet; the second opens the shared one.
+        tr.exchange(640.0, [172, 16, 0, 1], PLC, 1, &[3, 0, 0, 0, 1], None);
+        tr.exchange(641.0, [172, 16, 0, 2], PLC, 1, &[3, 0, 0, 0, 1], None);
+        for i in 0..burst {
+            tr.read_holding(at + i as f64 * 0.01, ROGUE, PLC, 0, 1, 0);
+        }
+        let mut d = Detector::new(&b).expect("detector");
+        d.set_max_new_pairs(1);
+        tr.run(&mut |p| d.pdu(p));
+        let mut alerts = Vec::new();
+        d.finish(&mut alerts);
+        let f = alerts.iter().find(|a| a.id == "modbus.flood").map(|a| a.summary.clone());
+        f.unwrap_or_else(|| panic!("no flood alert: {:?}", ids(&alerts)))
+    };
+    let own = format!("10.0.0.9 sent {burst} requests");
+    // Before the first pair went idle: the room is taken, the burst shares the runtime.
+    let shared = flood_of_rogue(700.0);
+    assert!(!shared.starts_with(&own), "{shared}");
+    assert!(shared.contains("from new sources beyond those followed one by one"), "{shared}");
+    // Ten minutes after: the room came back.
+    let later = flood_of_rogue(640.0 + crate::detect::IDLE_PAIR_SECS as f64 + 30.0);
+    assert!(later.starts_with(&own), "{later}");
+}

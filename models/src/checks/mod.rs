@@ -86,6 +86,10 @@ pub(crate) struct PairState {
     /// The runtime shared by the pairs unknown to the baseline past those followed one by
     /// one (a flood of new sources): `key` is only the first of them.
     pub(crate) shared: bool,
+    /// Packet time of the pair's last PDU.
+    pub(crate) last_ns: i64,
+    /// Given back for another pair unknown to the baseline (idle too long): no pair's.
+    pub(crate) freed: bool,
 }
 
 /// How far an observation is above its threshold, as a score factor in 0.8-1.3.
