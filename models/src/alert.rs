@@ -10,6 +10,7 @@
 use otsensor_dissectors::event::{Endpoint, FunctionClass, Protocol, Space, Timestamp};
 use rustc_hash::FxHashMap;
 
+use crate::hash_bits::HashBits;
 use crate::rules_catalog::{impact, score, Family, Kind, RuleInfo, Severity};
 
 /// Repeats within this many seconds of packet time fold into one alert.
@@ -163,7 +164,7 @@ struct FoldKey {
 /// rebuilds it.
 #[derive(Debug)]
 struct SeenKeys {
-    bits: Vec<u64>,
+    bits: HashBits,
     /// Keys added since the last rebuild (each at most one bit more).
     added: usize,
 }
@@ -173,33 +174,23 @@ const SEEN_BITS_LOG2: u32 = 20;
 
 impl Default for SeenKeys {
     fn default() -> Self {
-        SeenKeys { bits: vec![0; 1 << (SEEN_BITS_LOG2 - 6)], added: 0 }
+        SeenKeys { bits: HashBits::new(SEEN_BITS_LOG2), added: 0 }
     }
 }
 
 impl SeenKeys {
-    /// The word and the bit of `key`: the hash's top bits, the best mixed.
-    fn place(key: &FoldKey) -> (usize, u64) {
-        let bit = crate::model::hash64(key) >> (64 - SEEN_BITS_LOG2);
-        ((bit >> 6) as usize, 1 << (bit & 63))
-    }
-
     fn add(&mut self, key: &FoldKey) {
-        let (word, bit) = Self::place(key);
-        if let Some(w) = self.bits.get_mut(word) {
-            *w |= bit;
-        }
+        self.bits.add(crate::model::hash64(key));
         self.added += 1;
     }
 
     /// False only if `key` was never added since the last clear.
     fn may_hold(&self, key: &FoldKey) -> bool {
-        let (word, bit) = Self::place(key);
-        !matches!(self.bits.get(word), Some(w) if w & bit == 0)
+        self.bits.may_hold(crate::model::hash64(key))
     }
 
     fn clear(&mut self) {
-        self.bits.fill(0);
+        self.bits.clear();
         self.added = 0;
     }
 }
@@ -734,7 +725,7 @@ mod bounds {
         let held = f.open.len() + f.done.len();
         assert!(f.seen.added <= 2 * held + 4096 + 40, "added {} for {held} held", f.seen.added);
         // The bits of the keys gone went with the rebuild (each add sets at most one).
-        let bits: u32 = f.seen.bits.iter().map(|w| w.count_ones()).sum();
+        let bits = f.seen.bits.count();
         assert!(bits as usize <= f.seen.added, "{bits} bits for {} added", f.seen.added);
         assert!(bits as usize <= 2 * held + 4096 + 40, "{bits} bits for {held} held");
     }

@@ -53,7 +53,7 @@ pub const MAX_CLIENTS: usize = 65_536;
 
 /// The MACs learned for the client and the server of a pair (none where it varied).
 fn learned_macs(model: &Model, key: PairKey) -> [Option<[u8; 6]>; 2] {
-    let mac = |ip| model.assets.get(ip).filter(|a| !a.mac_varies).and_then(|a| a.mac);
+    let mac = |ip: &IpAddr| model.asset(*ip).filter(|a| !a.mac_varies).and_then(|a| a.mac);
     [mac(&key.client), mac(&key.server)]
 }
 
@@ -176,7 +176,7 @@ impl Detector {
     /// A runtime for `key`, in a slot given back if there is one.
     fn push_rt(&mut self, key: PairKey, base: Option<u32>, polls_sorted: Vec<u64>) -> usize {
         let client_known = self.model.knows(key.client);
-        let assets_known = self.model.assets.contains_key(&key.client) && self.model.assets.contains_key(&key.server);
+        let assets_known = self.model.asset(key.client).is_some() && self.model.asset(key.server).is_some();
         let state = PairState {
             key,
             subject: key.hash64(),

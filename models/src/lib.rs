@@ -62,6 +62,7 @@ pub mod alert;
 pub mod baseline;
 mod checks;
 pub mod detect;
+mod hash_bits;
 pub mod learn;
 pub mod model;
 pub mod net;

@@ -201,6 +201,29 @@ const fn critical_number(op: CriticalOp) -> u32 {
     }
 }
 
+/// [`RuleInfo::once`] of every kind, by [`Kind::number`], drawn from [`Kind::info`] when
+/// compiled.
+const ONCE_BY_NUMBER: [bool; 64] = {
+    let mut t = [false; 64];
+    let mut i = 0;
+    while i < Kind::BASE.len() {
+        t[Kind::BASE[i].number() as usize] = Kind::BASE[i].info().once;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < Kind::POLICY.len() {
+        t[Kind::POLICY[i].number() as usize] = Kind::POLICY[i].info().once;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < CRITICAL_OPS.len() {
+        let k = Kind::Critical(CRITICAL_OPS[i]);
+        t[k.number() as usize] = k.info().once;
+        i += 1;
+    }
+    t
+};
+
 /// Every critical operation, in rule-id order.
 pub const CRITICAL_OPS: [CriticalOp; 15] = [
     CriticalOp::ColdRestart,
@@ -302,10 +325,10 @@ impl Kind {
     ];
 
     /// Whether the rule reports something new once (see [`RuleInfo::once`]); what every
-    /// occurrence asks first, without building the whole description.
+    /// occurrence asks first: a lookup by rule number, not the whole description built.
     #[inline(always)]
-    pub const fn once(self) -> bool {
-        self.info().once
+    pub fn once(self) -> bool {
+        ONCE_BY_NUMBER.get(self.number() as usize).copied().unwrap_or(false)
     }
 
     /// The fixed description. Each comment says why the rule fires.
@@ -538,6 +561,18 @@ pub fn catalog() -> Vec<CatalogRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn once_by_number_agrees_with_each_description() {
+        let kinds = Kind::BASE.iter().chain(&Kind::POLICY).copied().chain(CRITICAL_OPS.map(Kind::Critical));
+        let mut once = 0;
+        for k in kinds {
+            assert_eq!(k.once(), k.info().once, "{k:?}");
+            once += usize::from(k.once());
+        }
+        // Both answers present: a table of all false (or all true) would not pass.
+        assert!(once > 0 && once < Kind::BASE.len());
+    }
 
     #[test]
     fn rule_ids_and_names_are_unique() {

@@ -383,16 +383,14 @@ pub fn observe(d: &mut Detector, policy: Option<&mut Applier>, obs: &Observation
     d.observe(obs);
 }
 
-/// [`observe`] for a PDU, through a reused observation buffer.
+/// [`observe`] for a PDU, through a reused observation buffer (the caller's, not the
+/// detector's: the detector's own would have to be moved out and back for every PDU).
 pub fn observe_pdu(
     d: &mut Detector,
     policy: Option<&mut Applier>,
     pdu: &otsensor_dissectors::event::Pdu<'_>,
     scratch: &mut otsensor_models::ObservationLog,
 ) {
-    if policy.is_none() {
-        return d.pdu(pdu);
-    }
     observe(d, policy, &scratch.one(pdu));
 }
 

@@ -16,7 +16,7 @@ use super::Ctx;
 pub(crate) fn new_asset(obs: &Observation<'_>, cx: &Ctx<'_>, counted: Option<IpAddr>, folder: &mut Folder) {
     let key = cx.key;
     for (ip, other, sends) in [(key.client, key.server, true), (key.server, key.client, false)] {
-        if counted == Some(ip) || cx.model.assets.contains_key(&ip) {
+        if counted == Some(ip) || cx.model.asset(ip).is_some() {
             continue;
         }
         let o = Occ { kind: Kind::NewAsset, family: Family::Net, subject: hash64(&ip), ..cx.occ };
@@ -57,7 +57,7 @@ pub(crate) fn identity_changed(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut
     if !obs.has_identity() {
         return;
     }
-    let Some(asset) = cx.model.assets.get(&cx.key.server) else { return };
+    let Some(asset) = cx.model.asset(cx.key.server) else { return };
     for (oid, value) in obs.identity() {
         let name = identity_key(obs.protocol, oid);
         let Some(learned_value) = asset.identity.get(&name) else { continue };

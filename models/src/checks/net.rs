@@ -314,7 +314,7 @@ impl NetRt {
         e.1 += syn;
         e.2 += est;
         let half_open = e.1.saturating_sub(e.2);
-        let learned_max = cx.model.net.hosts.get(&server).map_or(0, |h| h.max_half_open);
+        let learned_max = cx.model.host(server).map_or(0, |h| h.max_half_open);
         let threshold = SYN_FLOOD_MIN.max(learned_max.saturating_mul(10));
         if syn == 0 || half_open < threshold {
             return;
@@ -341,13 +341,13 @@ impl NetRt {
             return;
         }
         let target = IpAddr::V4(a.target_ip);
-        if cx.known(target) && cx.model.net.hosts.contains_key(&sender) {
+        if cx.known(target) && cx.model.host(sender).is_some() {
             // Asking for a device it may well talk to: only unknown targets make a sweep.
             return;
         }
         let Some(s) = self.source(sender, a.ts, cx) else { return };
         let hosts = s.reach(target);
-        let learned_max = cx.model.net.hosts.get(&sender).map_or(0, |h| h.max_arp_targets as usize);
+        let learned_max = cx.model.host(sender).map_or(0, |h| h.max_arp_targets as usize);
         let floor = if cx.watch { crate::net::LEARN_SWEEP_TARGETS } else { HOST_SWEEP_HOSTS };
         if hosts >= floor.max(learned_max.saturating_mul(2)) {
             self.sweep_alert(sender, hosts, a.ts, a.pkt, "ARP requests", cx, folder);
@@ -435,7 +435,7 @@ pub(crate) fn ttl_check(
     if ttl == 0 {
         return true;
     }
-    let Some(h) = cx.model.net.hosts.get(&from.ip) else { return true };
+    let Some(h) = cx.model.host(from.ip) else { return true };
     if h.ttls.contains(&ttl) {
         return true;
     }
@@ -460,7 +460,7 @@ pub(crate) fn ttl_check(
 /// or a reply claiming a known address).
 fn arp_spoofing(a: &ArpPacket, cx: &NetCx<'_>, folder: &mut Folder) {
     let ip = IpAddr::V4(a.sender_ip);
-    let Some(h) = cx.model.net.hosts.get(&ip) else { return };
+    let Some(h) = cx.model.host(ip) else { return };
     if h.macs.is_empty() || h.macs.contains(&a.sender_mac) {
         return;
     }
@@ -499,7 +499,7 @@ fn relayed_copy(n: &Notice, ttl: u8, mac: Option<[u8; 6]>, cx: &NetCx<'_>, folde
     if cx.watch || !cx.baseline() {
         return;
     }
-    let Some(h) = cx.model.net.hosts.get(&n.src.ip) else { return };
+    let Some(h) = cx.model.host(n.src.ip) else { return };
     let owner = mac.and_then(|m| crate::net::mac_of_another(&cx.model.net, n.src.ip, m));
     let mac_ok = mac.map_or(true, |m| h.via.contains(&m) || h.macs.contains(&m)) && owner.is_none();
     if mac_ok && h.ttls.contains(&ttl) {

@@ -17,7 +17,7 @@ pub(crate) fn new_pair(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder)
         return;
     }
     folder.hit(Occ { kind: Kind::NewPair, ..cx.occ }, || {
-        let client_role = cx.model.assets.get(&cx.key.client).map(|a| a.role().name());
+        let client_role = cx.model.asset(cx.key.client).map(|a| a.role().name());
         words::new_pair(cx.key, obs.func_name, client_role, cx.learned)
     });
 }

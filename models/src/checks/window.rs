@@ -153,7 +153,7 @@ pub(crate) fn host_scan(
     learned: &str,
     folder: &mut Folder,
 ) {
-    let learned_max = model.assets.get(&ip).map_or(0, |a| a.max_servers);
+    let learned_max = model.asset(ip).map_or(0, |a| a.max_servers);
     let thr = scan_threshold(learned_max, 5);
     let occ = Occ {
         kind: Kind::Scan,

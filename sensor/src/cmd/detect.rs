@@ -90,7 +90,7 @@ pub(crate) struct DetectSink<'a, 'w> {
     pub(crate) detector: Detector,
     pub(crate) writer: &'a mut AlertWriter<'w>,
     pub(crate) pending: Vec<Alert>,
-    /// Reused to build observations when a policy is checked.
+    /// Reused to build each PDU's observation.
     pub(crate) scratch: otsensor_models::ObservationLog,
 }
 
