@@ -18,13 +18,23 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
+use crate::hash_bits::HashBits;
+use crate::model::hash64;
+
 /// Addresses unknown to the baseline that hold state at once, per table.
 pub const MAX_STRANGERS: usize = 4_096;
+
+/// Bits of a table's address filter: 128 Ki (16 KiB), a few percent of them set by the
+/// [`MAX_STRANGERS`] strangers and the devices of a plant.
+const HELD_BITS_LOG2: u32 = 17;
 
 /// State per address, bounded as the module says.
 #[derive(Debug)]
 pub(crate) struct SourceTable<V> {
     map: FxHashMap<IpAddr, Tracked<V>>,
+    /// Holds at least every address of `map`: a flood's new address, turned away once the
+    /// strangers are at their bound, is told so with one read instead of a probe of `map`.
+    held: HashBits,
     /// Entries whose address the baseline does not know.
     strangers: usize,
     max: usize,
@@ -40,7 +50,13 @@ struct Tracked<V> {
 impl<V: Default> SourceTable<V> {
     /// A table of at most `max` addresses, of which at most [`MAX_STRANGERS`] unknown.
     pub(crate) fn new(max: usize) -> Self {
-        let mut t = SourceTable { map: FxHashMap::default(), strangers: 0, max: 0, max_strangers: 0 };
+        let mut t = SourceTable {
+            map: FxHashMap::default(),
+            held: HashBits::new(HELD_BITS_LOG2),
+            strangers: 0,
+            max: 0,
+            max_strangers: 0,
+        };
         t.set_max(max);
         t
     }
@@ -70,15 +86,23 @@ impl<V: Default> SourceTable<V> {
     /// baseline does (`known`) or does not know; `None` if they do not. `known` is asked
     /// only for an address not yet in the table.
     pub(crate) fn admit(&mut self, ip: IpAddr, known: impl FnOnce() -> bool) -> Option<&mut V> {
-        let (len, strangers) = (self.map.len(), self.strangers);
+        let (len, strangers, max, max_strangers) = (self.map.len(), self.strangers, self.max, self.max_strangers);
+        let room = |known: bool| len < max && (known || strangers < max_strangers);
+        let (mut ask, mut answer) = (Some(known), None);
+        let mut is_known = || *answer.get_or_insert_with(|| ask.take().is_some_and(|f| f()));
+        let hash = hash64(&ip);
+        if !self.held.may_hold(hash) && !room(is_known()) {
+            return None;
+        }
         match self.map.entry(ip) {
             Entry::Occupied(o) => Some(&mut o.into_mut().state),
             Entry::Vacant(v) => {
-                let known = known();
-                if len >= self.max || (!known && strangers >= self.max_strangers) {
+                let known = is_known();
+                if !room(known) {
                     return None;
                 }
                 self.strangers += usize::from(!known);
+                self.held.add(hash);
                 Some(&mut v.insert(Tracked { known, state: V::default() }).state)
             }
         }
@@ -87,9 +111,14 @@ impl<V: Default> SourceTable<V> {
     /// Keeps the addresses whose state `keep` says to keep.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
         let mut strangers = 0;
-        self.map.retain(|_, t| {
+        self.held.clear();
+        let held = &mut self.held;
+        self.map.retain(|ip, t| {
             let kept = keep(&mut t.state);
             strangers += usize::from(kept && !t.known);
+            if kept {
+                held.add(hash64(ip));
+            }
             kept
         });
         self.strangers = strangers;
@@ -144,5 +173,29 @@ mod tests {
         t.set_max(3);
         let admitted = (0..10).filter(|&n| t.admit(ip(n), || false).is_some()).count();
         assert_eq!(admitted, 3);
+    }
+
+    proptest::proptest! {
+        /// Whatever the admits and retains, an address with state is never turned away by
+        /// the filter (it finds its state again), and one turned away was really not held.
+        #[test]
+        fn the_filter_holds_every_address_with_state(
+            ops in proptest::collection::vec((0u32..6000, proptest::bool::ANY, 0u8..20), 1..3000)
+        ) {
+            let mut t: SourceTable<u32> = SourceTable::new(5000);
+            for (n, known, op) in ops {
+                if op == 0 {
+                    t.retain(|v| *v % 3 != 0);
+                    continue;
+                }
+                let before = t.map.contains_key(&ip(n));
+                let got = t.admit(ip(n), || known).map(|v| { *v = n; n });
+                proptest::prop_assert_eq!(got.is_some(), before || t.map.contains_key(&ip(n)));
+                proptest::prop_assert!(!before || got.is_some(), "held address {} refused", n);
+                for k in t.map.keys() {
+                    proptest::prop_assert!(t.held.may_hold(hash64(k)));
+                }
+            }
+        }
     }
 }
