@@ -204,16 +204,20 @@ fn rule_slot(kind: Kind, family: Family) -> usize {
     family.number() as usize * KIND_SLOTS + kind.number() as usize % KIND_SLOTS
 }
 
-/// A rule's alerts opened in one fold window: in all, and for strangers.
+/// A rule's alerts opened in one fold window: in all, and for strangers; and where the
+/// occurrences past the rule's limit are counted ([`Folder::pending`]).
 #[derive(Clone, Copy, Debug)]
 struct RuleCount {
     window: i64,
     opened: u32,
     by_strangers: u32,
+    /// 1 + the index in [`Folder::pending`] of the counts of the rule's overflow fold across
+    /// all pairs (`[0]`) and from strangers only (`[1]`); 0 when none is kept.
+    pending: [u32; 2],
 }
 
 impl RuleCount {
-    const NONE: RuleCount = RuleCount { window: i64::MIN, opened: 0, by_strangers: 0 };
+    const NONE: RuleCount = RuleCount { window: i64::MIN, opened: 0, by_strangers: 0, pending: [0; 2] };
 
     /// Whether the rule may open no more alerts in this window for a source that is a
     /// `stranger` or not.
@@ -238,12 +242,29 @@ impl Default for RuleLimits {
 }
 
 impl RuleLimits {
+    fn forget_pending(&mut self) {
+        for s in &mut self.slots {
+            s.pending = [0; 2];
+        }
+    }
+
     fn slot(&mut self, kind: Kind, family: Family) -> &mut RuleCount {
         match self.slots.get_mut(rule_slot(kind, family)) {
             Some(s) => s,
             None => &mut self.spare,
         }
     }
+}
+
+/// Occurrences counted into a rule's open overflow fold since the last sweep. A flood's
+/// every packet lands in such a fold; counting it here, where its rule's slot points, spares
+/// a probe of the open folds per occurrence. Added into the fold before a sweep reads it.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    key: FoldKey,
+    count: u64,
+    ts_last: Timestamp,
+    pkt_last: u64,
 }
 
 #[derive(Debug)]
@@ -277,6 +298,8 @@ enum Once {
 #[derive(Debug, Default)]
 pub(crate) struct Folder {
     open: FxHashMap<FoldKey, Fold>,
+    /// Counts of open overflow folds not yet added to them (see [`Pending`]).
+    pending: Vec<Pending>,
     done: FxHashMap<FoldKey, Done>,
     /// At least the keys of `open` and `done`.
     seen: SeenKeys,
@@ -447,6 +470,16 @@ impl Folder {
             *glim = RuleCount { window: w, ..RuleCount::NONE };
         }
         let rule_full = glim.full(occ.stranger);
+        let strangers_only = rule_full && !glim.full(false);
+        if rule_full {
+            let at = glim.pending[usize::from(strangers_only)];
+            if let Some(p) = at.checked_sub(1).and_then(|i| self.pending.get_mut(i as usize)) {
+                p.count += 1;
+                p.ts_last = occ.ts_last;
+                p.pkt_last = occ.pkt_last;
+                return;
+            }
+        }
         // Once the rule is full for the window, the per-pair count no longer matters: not
         // keeping one per subject is what keeps a flood of spoofed subjects from growing it.
         let lim = if rule_full {
@@ -457,9 +490,11 @@ impl Folder {
         let pair_full = lim.as_ref().is_some_and(|l| l.0 == w && l.1 >= MAX_FOLDS_PER_RULE_PAIR);
         let (summary, evidence) = if pair_full || rule_full {
             key.detail = OVERFLOW;
-            let strangers_only = rule_full && !glim.full(false);
             if rule_full {
                 key.subject = if strangers_only { STRANGERS_OVERFLOW } else { OVERFLOW };
+                // From here on, until the next sweep, the rule's slot leads to its counts.
+                self.pending.push(Pending { key, count: 0, ts_last: occ.ts_last, pkt_last: occ.pkt_last });
+                glim.pending[usize::from(strangers_only)] = self.pending.len() as u32;
             }
             if let Some(f) = self.open.get_mut(&key) {
                 f.alert.count += 1;
@@ -571,6 +606,7 @@ impl Folder {
 
     /// Closes folds opened more than a fold window before `now_ns`, in a stable order.
     pub(crate) fn sweep(&mut self, now_ns: i64) {
+        self.add_pending();
         let limit = FOLD_WINDOW_SECS * 1_000_000_000;
         let mut expired: Vec<FoldKey> =
             self.open.iter().filter(|(_, f)| now_ns.saturating_sub(f.opened_ns) >= limit).map(|(k, _)| *k).collect();
@@ -597,6 +633,18 @@ impl Folder {
             self.done.retain(|_, d| d.last_ns >= t);
         }
         self.forget_gone_keys();
+    }
+
+    /// Adds the counts kept for overflow folds into the folds, and forgets where they were.
+    fn add_pending(&mut self) {
+        for p in self.pending.drain(..) {
+            if let Some(f) = self.open.get_mut(&p.key).filter(|_| p.count > 0) {
+                f.alert.count += p.count;
+                f.alert.ts_last = p.ts_last;
+                f.alert.pkt_last = p.pkt_last;
+            }
+        }
+        self.rule_limits.forget_pending();
     }
 
     /// Rebuilds [`Folder::seen`] from the keys held, once most of its bits may be of keys
@@ -706,6 +754,59 @@ mod bounds {
                 proptest::prop_assert!(seen_holds_every_key(&f));
             }
         }
+    }
+
+    proptest::proptest! {
+        /// No occurrence is lost: every one ends in the count of some alert, those past the
+        /// rules' limits included (counted aside between sweeps, added before a sweep reads
+        /// them), whatever the sweeps and the windows in between.
+        #[test]
+        fn every_occurrence_is_counted_in_some_alert(
+            steps in proptest::collection::vec((0u64..300, proptest::bool::ANY, 0i64..4, 0u8..20), 1..2000)
+        ) {
+            let mut f = Folder::new();
+            let (mut secs, mut last) = (0, 0);
+            for (subject, stranger, advance, sweep) in &steps {
+                secs += advance;
+                f.hit(occ(Kind::Flood, *subject, secs, *stranger), || (String::new(), String::new()));
+                last = secs;
+                if *sweep == 0 {
+                    f.sweep(secs * 1_000_000_000);
+                }
+            }
+            f.close_all();
+            let mut alerts = Vec::new();
+            f.drain(&mut alerts);
+            let counted: u64 = alerts.iter().map(|a| a.count).sum();
+            proptest::prop_assert_eq!(counted, steps.len() as u64);
+            let newest = alerts.iter().map(|a| a.ts_last.as_nanos()).max().unwrap_or(0);
+            proptest::prop_assert_eq!(newest, last * 1_000_000_000);
+        }
+    }
+
+    /// A flood of strangers past the rule's limit: one overflow alert counts the rest, up to
+    /// the last occurrence, across a change of the rules' window before the sweep.
+    #[test]
+    fn a_rule_past_its_limit_counts_the_rest_in_one_alert_up_to_the_last() {
+        let mut f = Folder::new();
+        // 1,000 strangers from second 30 to second 129: the rules' window changes at 60 and
+        // 120, and nothing sweeps the open folds before the end.
+        for (i, subject) in (0..1000u64).enumerate() {
+            let secs = 30 + i as i64 / 10;
+            let mut o = occ(Kind::Flood, subject, secs, true);
+            o.pkt_last = subject + 1;
+            f.hit(o, || (String::new(), String::new()));
+        }
+        f.close_all();
+        let mut alerts = Vec::new();
+        f.drain(&mut alerts);
+        let over: Vec<&Alert> = alerts.iter().filter(|a| a.summary.starts_with("More ")).collect();
+        let own = alerts.len() - over.len();
+        assert_eq!(own, 3 * MAX_STRANGER_FOLDS_PER_RULE as usize, "25 strangers' alerts in each window");
+        assert_eq!(over.len(), 1, "the overflow fold of the first window, open until the sweep, takes the rest");
+        assert_eq!(over[0].count, 1000 - own as u64);
+        assert_eq!(over[0].ts_last.as_nanos(), 129 * 1_000_000_000);
+        assert_eq!(over[0].pkt_last, 1000);
     }
 
     /// Keys of folds long closed do not keep their bits: past twice the keys held (and a
