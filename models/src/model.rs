@@ -551,9 +551,10 @@ pub struct Model {
     /// The devices [`Model::knows`], gathered once from `assets` and `net` when the model is
     /// built from a baseline: asked several times a packet, one probe instead of three.
     known: FxHashSet<IpAddr>,
-    /// Every address of `assets` and `net.hosts` (a superset of `known`), set when the model
-    /// is built from a baseline: the address of each packet of a spoofed flood is asked of
-    /// all three several times a packet, and one read of this answers "not there".
+    /// Every address of `assets` and `net.hosts` (a superset of `known`) and every client of
+    /// `net.services`, set when the model is built from a baseline: the address of each
+    /// packet of a spoofed flood is asked of all of them several times a packet, and one read
+    /// of this answers "not there".
     addresses: Option<HashBits>,
 }
 
@@ -740,8 +741,13 @@ impl Model {
         self.net.hosts.get(&ip)
     }
 
-    /// False only for an address neither an asset nor a host of the model (true for a model
-    /// still learned, which has no filter).
+    /// Whether the network model has `key`'s service.
+    pub(crate) fn has_service(&self, key: &crate::net::ServiceKey) -> bool {
+        self.may_have(key.client) && self.net.services.contains_key(key)
+    }
+
+    /// False only for an address neither an asset, a host nor a service's client of the model
+    /// (true for a model still learned, which has no filter).
     #[inline]
     fn may_have(&self, ip: IpAddr) -> bool {
         self.addresses.as_ref().map_or(true, |b| b.may_hold(hash64(&ip)))
@@ -773,7 +779,7 @@ impl Model {
         m.net = crate::net::NetModel::from_doc(&b.network)?;
         let hosts = m.assets.keys().chain(m.net.hosts.keys());
         let mut addresses = HashBits::new(ADDRESS_BITS_LOG2);
-        for ip in hosts.clone() {
+        for ip in hosts.clone().chain(m.net.services.keys().map(|k| &k.client)) {
             addresses.add(hash64(ip));
         }
         m.addresses = Some(addresses);

@@ -246,7 +246,7 @@ impl NetRt {
     /// window; alerts when the window holds too many ports of one host, or too many hosts.
     fn scan(&mut self, f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
         let key = ServiceKey::of(f);
-        if cx.model.net.services.contains_key(&key) || is_group(f.server.ip) {
+        if cx.model.has_service(&key) || is_group(f.server.ip) {
             return;
         }
         let Some(s) = self.source(f.client.ip, f.ts, cx) else { return };
@@ -392,7 +392,7 @@ fn new_asset(ip: IpAddr, other: Endpoint, ts: Timestamp, pkt: u64, cx: &NetCx<'_
 /// never used.
 fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
     let key = ServiceKey::of(f);
-    if !cx.baseline() || is_group(f.server.ip) || cx.model.net.services.contains_key(&key) {
+    if !cx.baseline() || is_group(f.server.ip) || cx.model.has_service(&key) {
         return;
     }
     if f.app.is_some() && cx.model.has_pair_between(key.client, key.server) {
@@ -658,6 +658,20 @@ mod tests {
             })
             .collect();
         assert!(detect(&b, &later).is_empty(), "{:?}", ids(&detect(&b, &later)));
+    }
+
+    #[test]
+    fn a_service_whose_client_is_no_host_of_the_baseline_is_still_known() {
+        // The host table is capped while learning, the service table apart: a service's
+        // client need not be a host. The model's address filter must still let it through.
+        let mut b = learn(&plant());
+        b.network.hosts.retain(|h| h.ip != ip(1));
+        b.assets.retain(|a| a.ip != ip(1));
+        let m = crate::model::Model::from_baseline(&b).unwrap();
+        for port in [502, 445] {
+            let key = crate::net::ServiceKey { client: ip(1), server: ip(2), l4: L4::Tcp, port };
+            assert_eq!(m.has_service(&key), port == 502, "port {port}");
+        }
     }
 
     #[test]
