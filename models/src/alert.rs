@@ -212,21 +212,22 @@ struct RuleCount {
     opened: u32,
     by_strangers: u32,
     /// 1 + the index in [`Folder::pending`] of the counts of the rule's overflow fold across
-    /// all pairs, and of its overflow fold of strangers only; 0 when none is kept.
-    pending: u32,
+    /// all pairs, and of its overflow fold of strangers only; 0 when none is kept. (A slot
+    /// reset for a new window forgets them; what they counted is added at the next sweep.)
+    pending_all: u32,
     pending_strangers: u32,
 }
 
 impl RuleCount {
     const NONE: RuleCount =
-        RuleCount { window: i64::MIN, opened: 0, by_strangers: 0, pending: 0, pending_strangers: 0 };
+        RuleCount { window: i64::MIN, opened: 0, by_strangers: 0, pending_all: 0, pending_strangers: 0 };
 
     /// Where the counts of the overflow fold of strangers only, or of all, are kept.
-    fn pending(&mut self, strangers_only: bool) -> &mut u32 {
+    fn pending_at(&mut self, strangers_only: bool) -> &mut u32 {
         if strangers_only {
             &mut self.pending_strangers
         } else {
-            &mut self.pending
+            &mut self.pending_all
         }
     }
 
@@ -255,7 +256,7 @@ impl Default for RuleLimits {
 impl RuleLimits {
     fn forget_pending(&mut self) {
         for s in &mut self.slots {
-            (s.pending, s.pending_strangers) = (0, 0);
+            (s.pending_all, s.pending_strangers) = (0, 0);
         }
     }
 
@@ -483,7 +484,7 @@ impl Folder {
         let rule_full = glim.full(occ.stranger);
         let strangers_only = rule_full && !glim.full(false);
         if rule_full {
-            let at = *glim.pending(strangers_only);
+            let at = *glim.pending_at(strangers_only);
             if let Some(p) = at.checked_sub(1).and_then(|i| self.pending.get_mut(i as usize)) {
                 p.count += 1;
                 p.ts_last = occ.ts_last;
@@ -505,7 +506,7 @@ impl Folder {
                 key.subject = if strangers_only { STRANGERS_OVERFLOW } else { OVERFLOW };
                 // From here on, until the next sweep, the rule's slot leads to its counts.
                 self.pending.push(Pending { key, count: 0, ts_last: occ.ts_last, pkt_last: occ.pkt_last });
-                *glim.pending(strangers_only) = self.pending.len() as u32;
+                *glim.pending_at(strangers_only) = self.pending.len() as u32;
             }
             if let Some(f) = self.open.get_mut(&key) {
                 f.alert.count += 1;
