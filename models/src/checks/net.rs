@@ -421,8 +421,10 @@ fn new_service(f: &FlowRecord, cx: &NetCx<'_>, folder: &mut Folder) {
 /// `ttl_changed`: a packet (a conversation's first, or a PDU's) from a known address with
 /// a TTL outside the set learned for it. True when the model has nothing to say about this
 /// TTL from this address, whatever comes later (the model does not change while detecting),
-/// so that a caller may skip the same question next time.
+/// so that a caller may skip the same question next time. Inlined: every conversation's start
+/// and many PDUs ask, and nearly all are answered by the first two tests.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(crate) fn ttl_check(
     from: Endpoint,
     to: Endpoint,
@@ -439,6 +441,18 @@ pub(crate) fn ttl_check(
     if h.ttls.contains(&ttl) {
         return true;
     }
+    ttl_outside(h, (from, to, ttl), (ts, pkt), cx, folder)
+}
+
+/// [`ttl_check`] of a TTL the host was never seen with.
+#[inline(never)]
+fn ttl_outside(
+    h: &crate::net::HostModel,
+    (from, to, ttl): (Endpoint, Endpoint, u8),
+    (ts, pkt): (Timestamp, u64),
+    cx: &NetCx<'_>,
+    folder: &mut Folder,
+) -> bool {
     // Another initial TTL is another machine; one hop more or less, a new router or a
     // forwarding man in the middle.
     let other_family = h.ttls.first().is_some_and(|t| crate::net::ttl_family(*t) != crate::net::ttl_family(ttl));
