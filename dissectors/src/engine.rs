@@ -1053,7 +1053,7 @@ fn emit(
         src_mac: ctx.macs.map(|m| m.src),
         dst_mac: ctx.macs.map(|m| m.dst),
         ttl: ctx.ttl,
-        body,
+        body: &body,
     });
 }
 

@@ -191,8 +191,8 @@ pub struct Pdu<'a> {
     pub dst_mac: Option<[u8; 6]>,
     /// IP TTL (hop limit) of the packet that completed the PDU.
     pub ttl: u8,
-    /// The protocol message.
-    pub body: PduBody<'a>,
+    /// The protocol message (borrowed: the dissector's, not copied into each event).
+    pub body: &'a PduBody<'a>,
 }
 
 impl Pdu<'_> {
