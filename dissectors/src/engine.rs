@@ -849,7 +849,8 @@ impl Engine {
                 st.resync_per_segment += 1;
                 ctx.flags |= 1 << FLAG_PER_SEGMENT;
                 deliver(cfg, st, flow, dir, seg.payload, &ctx, sink);
-                return self.tcp_done(slot, held, seg, &ctx, sink);
+                let done = settle(st, flow, held, seg);
+                return self.tcp_done(slot, done, seg, &ctx, sink);
             }
         }
         match accepted {
@@ -883,7 +884,10 @@ impl Engine {
             }
             Accepted::Duplicate | Accepted::Stale(_) => {}
         }
-        drain_ready(cfg, st, flow, dir, &ctx, sink);
+        // Nothing queued (every in-order packet): no call to find the queue empty.
+        if flow.half[dir].queued_bytes() > 0 {
+            drain_ready(cfg, st, flow, dir, &ctx, sink);
+        }
         if seg.fin || seg.rst {
             // Nothing more will fill a hole in this direction.
             while flow.half[dir].queued_bytes() > 0 {
@@ -891,31 +895,31 @@ impl Engine {
                 drain_ready(cfg, st, flow, dir, &ctx, sink);
             }
         }
-        self.tcp_done(slot, held, seg, &ctx, sink);
+        let done = settle(st, flow, held, seg);
+        self.tcp_done(slot, done, seg, &ctx, sink);
     }
 
-    /// Bookkeeping after a TCP segment: retransmission counts, the reassembly budget (`held`:
-    /// what the flow buffered before the segment), and the end of the connection.
-    fn tcp_done(&mut self, slot: u32, held: usize, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
-        let Some(flow) = self.flows.at_mut(slot) else { return };
-        // Shedding (below) changes neither FINs nor retransmission counts: both are read here,
-        // with the one look-up of the flow.
-        let grown = buffered(flow).saturating_sub(held);
-        let done = seg.rst || flow.half.iter().all(|h| h.fin);
-        for h in flow.half.iter_mut() {
-            self.stats.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
-        }
-        self.buffered = self.buffered.saturating_add(grown);
+    /// After a TCP segment and [`settle`]: keeps to the reassembly budget and ends the
+    /// connection when the segment closed it. Inlined: every packet's, and most have nothing
+    /// to do here.
+    #[inline]
+    fn tcp_done(&mut self, slot: u32, settled: Settled, seg: &TcpSegment<'_>, ctx: &PacketCtx, sink: &mut dyn Sink) {
+        self.buffered = self.buffered.saturating_add(settled.grown);
         if self.buffered > self.config.reassembly_budget {
             self.shed_reassembly();
         }
-        if done {
-            if let Some((_, f)) = self.flows.remove_at(slot) {
-                let end = if seg.rst { FlowEnd::Reset } else { FlowEnd::Closed };
-                sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(end), ctx.ts, ctx.pkt)));
-            }
-            self.stats.flows_closed += 1;
+        if settled.done {
+            self.close(slot, seg.rst, ctx, sink);
         }
+    }
+
+    /// Ends the connection in `slot`: reset, or closed by both FINs.
+    fn close(&mut self, slot: u32, rst: bool, ctx: &PacketCtx, sink: &mut dyn Sink) {
+        if let Some((_, f)) = self.flows.remove_at(slot) {
+            let end = if rst { FlowEnd::Reset } else { FlowEnd::Closed };
+            sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(end), ctx.ts, ctx.pkt)));
+        }
+        self.stats.flows_closed += 1;
     }
 
     /// Counts what all flows hold in reassembly buffers and, if it is over half the budget,
@@ -1008,6 +1012,26 @@ impl Engine {
 /// A direction holding at most this much is shed only when those holding more were not
 /// enough: a polled connection's partial PDU is a few hundred bytes.
 const SHED_FLOOR: usize = 4096;
+
+/// What a TCP segment left for [`Engine::tcp_done`].
+#[derive(Clone, Copy)]
+struct Settled {
+    /// Reassembly bytes the flow holds more than before the segment.
+    grown: usize,
+    /// The segment ended the connection (RST, or the second FIN).
+    done: bool,
+}
+
+/// Bookkeeping after a TCP segment, with the flow still in hand (no second look-up): its
+/// retransmission counts moved to the statistics, what its buffers grew by (`held`: what
+/// they held before the segment), and whether the connection ended.
+fn settle(st: &mut EngineStats, flow: &mut Flow, held: usize, seg: &TcpSegment<'_>) -> Settled {
+    for h in flow.half.iter_mut() {
+        st.retransmitted_bytes += std::mem::take(&mut h.retransmitted_bytes);
+    }
+    let grown = buffered(flow).saturating_sub(held);
+    Settled { grown, done: seg.rst || flow.half.iter().all(|h| h.fin) }
+}
 
 /// Bytes a flow holds in reassembly buffers, both directions.
 fn buffered(flow: &Flow) -> usize {
@@ -1208,7 +1232,6 @@ fn drain_ready(
     ctx: &PacketCtx,
     sink: &mut dyn Sink,
 ) {
-    // Nothing queued (every in-order packet): no call to find the queue empty.
     while flow.half[dir].queued_bytes() > 0 {
         let Some(data) = flow.half[dir].pop_ready() else { break };
         deliver(cfg, st, flow, dir, &data, ctx, sink);
