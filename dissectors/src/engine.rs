@@ -1043,10 +1043,9 @@ fn emit(
     ctx: &PacketCtx,
     direction: Direction,
     flow_id: u64,
-    body: PduBody<'_>,
+    body: &mut PduBody<'_>,
     sink: &mut dyn Sink,
 ) {
-    let mut body = body;
     let proto = body.protocol();
     if let Some(c) = st.pdus.get_mut(proto as usize) {
         *c += 1;
@@ -1077,7 +1076,7 @@ fn emit(
         src_mac: ctx.macs.map(|m| m.src),
         dst_mac: ctx.macs.map(|m| m.dst),
         ttl: ctx.ttl,
-        body: &body,
+        body,
     });
 }
 
@@ -1298,7 +1297,7 @@ fn deliver(
     let flow_id = flow.record.flow_id;
     let Some(dis) = flow.app.dissector() else { return };
     let half = &mut flow.half[dir];
-    let mut emit_one = |body: PduBody<'_>| emit(st, ctx, dir, flow_id, body, sink);
+    let mut emit_one = |body: &mut PduBody<'_>| emit(st, ctx, dir, flow_id, body, sink);
     let parsed = if half.pending.is_empty() {
         let parsed = dis.parse(data, dir, &mut emit_one);
         if let Some(rest) = data.get(parsed.consumed..).filter(|r| !r.is_empty()) {

@@ -62,7 +62,7 @@ pub trait StreamDissector {
     /// Parses whole PDUs from the front of `data`, travelling in direction `dir`, calling
     /// `emit` for each; see [`Parsed`] for the progress contract. Never panics, whatever
     /// `data` holds.
-    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed;
+    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) -> Parsed;
 
     /// Bytes were lost in direction `dir`: the next bytes offered may start mid-PDU, so the
     /// dissector must resynchronise on the next valid header.
@@ -73,7 +73,7 @@ pub trait StreamDissector {
 
     /// Parses one datagram (UDP). The default treats it as a stream segment followed by a
     /// gap, so nothing left over leaks into the next datagram.
-    fn parse_datagram(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
+    fn parse_datagram(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) -> Parsed {
         let parsed = self.parse(data, dir, emit);
         self.gap(dir);
         parsed

@@ -205,7 +205,7 @@ mod tests {
         for ex in exchanges {
             for (bytes, dir) in [(&ex.request, Direction::ToServer), (&ex.response, Direction::ToClient)] {
                 let mut ok = true;
-                let p = s7.parse(bytes, dir, &mut |b: PduBody<'_>| {
+                let p = s7.parse(bytes, dir, &mut |b: &mut PduBody<'_>| {
                     ok &= b.flags().is_empty();
                     names.insert(b.func_name().to_string());
                 });

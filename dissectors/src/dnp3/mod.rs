@@ -628,7 +628,7 @@ impl Dnp3Stream {
     }
 
     /// Handles one whole frame with a valid header.
-    fn frame(&mut self, h: LinkHeader, frame: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+    fn frame(&mut self, h: LinkHeader, frame: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) {
         self.tick += 1;
         let tick = self.tick;
         let Half { slots, user } = &mut self.half[dir];
@@ -641,13 +641,13 @@ impl Dnp3Stream {
             if lf.carries_data() {
                 flags.set(FLAG_UNEXPECTED_USER_DATA);
             }
-            emit(PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
+            emit(&mut PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
             return;
         }
         if !link::user_data(&h, frame, user) {
             self.counters.data_crc_errors += 1;
             flags.set(FLAG_BAD_DATA_CRC);
-            emit(PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
+            emit(&mut PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
             return;
         }
         if !lf.carries_data() {
@@ -668,7 +668,7 @@ impl Dnp3Stream {
                 // A single-segment fragment: decoded straight from the scratch buffer.
                 let mut pdu = Dnp3Pdu::parse_fragment(h, th, 1, payload, flags);
                 self.app_seq.check(&mut pdu);
-                emit(PduBody::Dnp3(pdu));
+                emit(&mut PduBody::Dnp3(pdu));
                 return;
             }
             let i = match slots.iter().position(|s| !s.active) {
@@ -696,7 +696,7 @@ impl Dnp3Stream {
         }
         let Some(s) = slot.and_then(|i| slots.get_mut(i)) else {
             flags.set(FLAG_MISSING_FIRST_SEGMENT);
-            emit(PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
+            emit(&mut PduBody::Dnp3(Dnp3Pdu::link_only(h, flags)));
             return;
         };
         if seq != s.next_seq {
@@ -715,7 +715,7 @@ impl Dnp3Stream {
             let flags = flags_from(s.flag_bits | flags.bits());
             let mut pdu = Dnp3Pdu::parse_fragment(h, th, s.frames, &s.buf, flags);
             self.app_seq.check(&mut pdu);
-            emit(PduBody::Dnp3(pdu));
+            emit(&mut PduBody::Dnp3(pdu));
         }
     }
 }
@@ -725,7 +725,7 @@ impl StreamDissector for Dnp3Stream {
         Protocol::Dnp3
     }
 
-    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
+    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) -> Parsed {
         let mut off = 0usize;
         let mut skipped = 0usize;
         // Every pass consumes at least one byte or stops, so data.len() + 1 passes suffice.
@@ -764,7 +764,7 @@ impl StreamDissector for Dnp3Stream {
 
     /// A datagram holds whole frames; a fragment may span datagrams, so reassembly state is
     /// kept, but a partial frame at the end of a datagram is dropped.
-    fn parse_datagram(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
+    fn parse_datagram(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) -> Parsed {
         let p = self.parse(data, dir, emit);
         let rest = data.len().saturating_sub(p.consumed);
         Parsed { consumed: data.len(), skipped: p.skipped + rest }

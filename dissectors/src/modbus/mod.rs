@@ -849,7 +849,7 @@ impl StreamDissector for ModbusStream {
         Protocol::Modbus
     }
 
-    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
+    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) -> Parsed {
         let mut off = 0usize;
         let mut skipped = 0usize;
         loop {
@@ -882,7 +882,7 @@ impl StreamDissector for ModbusStream {
             let total = 6 + usize::from(h.length);
             let Some(adu) = rest.get(..total) else { break };
             let pdu = self.decode(h, adu, dir);
-            emit(PduBody::Modbus(pdu));
+            emit(&mut PduBody::Modbus(pdu));
             off += total;
         }
         Parsed { consumed: off, skipped }

@@ -27,7 +27,7 @@ fn exchange(req: &[u8], resp: &[u8]) -> Vec<Got> {
     let mut s = ModbusStream::new();
     let mut out = Vec::new();
     for (bytes, dir) in [(req, Direction::ToServer), (resp, Direction::ToClient)] {
-        let mut emit = |b: PduBody<'_>| {
+        let mut emit = |b: &mut PduBody<'_>| {
             let PduBody::Modbus(m) = b else { panic!("not modbus") };
             out.push(Got {
                 request: m.is_request,

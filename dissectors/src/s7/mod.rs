@@ -35,7 +35,7 @@
 //! ];
 //! let mut s7 = S7Stream::default();
 //! let mut names = Vec::new();
-//! let parsed = s7.parse(&stop, Direction::ToServer, &mut |b: PduBody<'_>| names.push(b.func_name().to_string()));
+//! let parsed = s7.parse(&stop, Direction::ToServer, &mut |b: &mut PduBody<'_>| names.push(b.func_name().to_string()));
 //! assert_eq!(parsed.consumed, stop.len());
 //! assert_eq!(names, ["PLC_STOP"]);
 //! ```
@@ -183,20 +183,20 @@ impl S7Stream {
     }
 
     /// Decodes one TSDU (the user data of a data TPDU with EOT, reassembled).
-    fn tsdu(&mut self, p: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+    fn tsdu(&mut self, p: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) {
         match p.first() {
             Some(&s7comm::PROTOCOL_ID) => match s7comm::header(p) {
                 Some(h) => self.s7comm(&h, p, dir, emit),
                 None => self.counters.unknown_payloads += 1,
             },
             Some(&plus::PROTOCOL_ID) if p.len() >= 4 => {
-                emit(PduBody::S7Plus(plus::decode(p, dir, &mut self.dirs[dir].plus)));
+                emit(&mut PduBody::S7Plus(plus::decode(p, dir, &mut self.dirs[dir].plus)));
             }
             _ => self.counters.unknown_payloads += 1,
         }
     }
 
-    fn s7comm(&mut self, h: &s7comm::Header<'_>, raw: &[u8], _dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+    fn s7comm(&mut self, h: &s7comm::Header<'_>, raw: &[u8], _dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) {
         let mut pdu = S7Pdu::from_header(h, raw);
         if !h.length_ok {
             pdu.flags.set(s7comm::FLAG_LENGTH);
@@ -232,7 +232,7 @@ impl S7Stream {
                     }
                     None => pdu.flags.set(s7comm::FLAG_USERDATA_HEADER),
                 }
-                emit(PduBody::S7(pdu));
+                emit(&mut PduBody::S7(pdu));
             }
             s7comm::ROSCTR_JOB => {
                 pdu.is_request = true;
@@ -252,7 +252,7 @@ impl S7Stream {
                 if let Some(f) = pdu.func {
                     self.remember(h.pdu_ref, f, h.param);
                 }
-                emit(PduBody::S7(pdu));
+                emit(&mut PduBody::S7(pdu));
             }
             s7comm::ROSCTR_ACK | s7comm::ROSCTR_ACK_DATA => {
                 pdu.param_func = h.param.first().copied();
@@ -278,19 +278,19 @@ impl S7Stream {
                     pdu.apply_job(&job);
                     check_items(&mut pdu);
                 }
-                emit(PduBody::S7(pdu));
+                emit(&mut PduBody::S7(pdu));
             }
             _ => {
                 // ROSCTR 4-6: framed, but not defined.
                 pdu.flags.set(s7comm::FLAG_ROSCTR);
                 pdu.param_func = h.param.first().copied();
-                emit(PduBody::S7(pdu));
+                emit(&mut PduBody::S7(pdu));
             }
         }
     }
 
     /// Handles one whole TPKT.
-    fn tpkt(&mut self, tpkt: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) {
+    fn tpkt(&mut self, tpkt: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) {
         let Some(t) = cotp::Tpdu::parse(tpkt) else { return };
         match t.code & 0xf0 {
             cotp::DT => {
@@ -322,7 +322,7 @@ impl S7Stream {
             cotp::CR | cotp::CC | cotp::DR | cotp::DC | cotp::ER => {
                 if let Some(c) = cotp::control(&t) {
                     let is_request = matches!(c.code, cotp::CR | cotp::DR) && dir == Direction::ToServer;
-                    emit(PduBody::S7(S7Pdu::from_cotp(c, is_request, tpkt)));
+                    emit(&mut PduBody::S7(S7Pdu::from_cotp(c, is_request, tpkt)));
                 }
             }
             _ => self.counters.other_tpdus += 1,
@@ -370,7 +370,7 @@ impl StreamDissector for S7Stream {
         Protocol::S7comm
     }
 
-    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(PduBody<'_>)) -> Parsed {
+    fn parse(&mut self, data: &[u8], dir: Direction, emit: &mut dyn FnMut(&mut PduBody<'_>)) -> Parsed {
         let mut off = 0usize;
         let mut skipped = 0usize;
         // Bounded by the input: every iteration consumes at least one byte or ends the loop.

@@ -209,10 +209,10 @@ mod tests {
     /// The S7 keys of each PDU `bytes` hold, as JSON values.
     fn keys(st: &mut S7Stream, dir: Direction, bytes: &[u8]) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
-        st.parse(bytes, dir, &mut |b: PduBody<'_>| {
+        st.parse(bytes, dir, &mut |b: &mut PduBody<'_>| {
             let mut j = JsonBuf::new();
             j.begin();
-            match &b {
+            match &*b {
                 PduBody::S7(s) => write(&mut j, s),
                 PduBody::S7Plus(s) => write_plus(&mut j, s),
                 _ => {}
