@@ -673,6 +673,7 @@ impl Engine {
     /// are taken from there, at O(1) each with no scan. (When a capture's timestamps go
     /// backwards, a flow seen last but stamped earlier can shield older ones from this
     /// sweep until it times out itself; each is still ended by its own next packet.)
+    #[cold]
     fn sweep(&mut self, now: Timestamp) {
         self.last_sweep = now.secs;
         let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
@@ -702,13 +703,20 @@ impl Engine {
         let slot = self.flows.find(key)?;
         let limit = now.secs.saturating_sub(self.config.idle_timeout_secs);
         if self.flows.at(slot).is_some_and(|f| f.last_seen < limit) {
-            if let Some((_, f)) = self.flows.remove_at(slot) {
-                sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Idle), now, pkt)));
-            }
-            self.stats.flows_timed_out += 1;
+            self.time_out(slot, now, pkt, sink);
             return None;
         }
         Some(slot)
+    }
+
+    /// Ends the idle flow in `slot`, met again by a packet at `now`. (Cold: out of every
+    /// packet's path.)
+    #[cold]
+    fn time_out(&mut self, slot: u32, now: Timestamp, pkt: u64, sink: &mut dyn Sink) {
+        if let Some((_, f)) = self.flows.remove_at(slot) {
+            sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Idle), now, pkt)));
+        }
+        self.stats.flows_timed_out += 1;
     }
 
     /// Makes room for one more flow: times out idle flows, then evicts the least recently
@@ -762,10 +770,7 @@ impl Engine {
             seg.syn && !seg.ack && self.flows.at(i).is_some_and(|f| f.half.iter().any(HalfStream::started))
         }) {
             found = None;
-            if let Some((_, f)) = self.flows.remove_at(i) {
-                sink.net(&NetEvent::Flow(f.record_at(FlowPhase::End(FlowEnd::Closed), ts, ctx.pkt)));
-            }
-            self.stats.flows_closed += 1;
+            self.close(i, false, &ctx, sink);
         }
 
         let mut created = false;
@@ -913,7 +918,10 @@ impl Engine {
         }
     }
 
-    /// Ends the connection in `slot`: reset, or closed by both FINs.
+    /// Ends the connection in `slot`: reset (`rst`), or closed by both FINs or by a new SYN
+    /// on its tuple. (Cold, like [`Engine::shed_reassembly`]: kept out of every packet's path
+    /// so that [`Engine::tcp_done`] inlines without their registers to save.)
+    #[cold]
     fn close(&mut self, slot: u32, rst: bool, ctx: &PacketCtx, sink: &mut dyn Sink) {
         if let Some((_, f)) = self.flows.remove_at(slot) {
             let end = if rst { FlowEnd::Reset } else { FlowEnd::Closed };
@@ -927,6 +935,7 @@ impl Engine {
     /// streams, not the polled connections with a partial PDU) drop theirs, then any, until
     /// half the budget is left: a count costs a pass over the table, and the slack makes
     /// the next one due only after the buffers grew by half the budget again.
+    #[cold]
     fn shed_reassembly(&mut self) {
         let slots = self.flows.slot_count();
         let mut total = 0usize;

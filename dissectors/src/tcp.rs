@@ -266,37 +266,54 @@ impl HalfStream {
         }
         let next = *self.next_seq.get_or_insert(seq);
         let diff = seq_diff(seq, next);
-        let len = payload.len() as i64;
         if diff == 0 {
             self.remember(seq, payload);
             self.advance(payload.len());
             Accepted::Data(payload)
         } else if diff < 0 {
-            if let Some(late) = self.fill_hole(seq, payload) {
-                return Accepted::Late(late);
-            }
-            if diff + len <= 0 {
-                self.retransmitted_bytes += payload.len() as u64;
-                return match self.compare_recent(seq, payload) {
-                    Some(true) => Accepted::Conflict { bytes: payload.len() as u64 },
-                    Some(false) => Accepted::Duplicate,
-                    None => Accepted::Stale(payload),
-                };
-            }
-            let overlap = (-diff) as usize;
-            // A retransmission that also carries new bytes: its old part must be what was
-            // delivered, or the segment was rewritten (objects inserted); the first copy
-            // stands and the rest of the rewrite is not taken.
-            if self.compare_recent(seq, payload.get(..overlap).unwrap_or_default()) == Some(true) {
-                self.retransmitted_bytes += payload.len() as u64;
-                return Accepted::Conflict { bytes: payload.len() as u64 };
-            }
-            self.retransmitted_bytes += overlap as u64;
-            let fresh = payload.get(overlap..).unwrap_or_default();
-            self.advance(fresh.len());
-            Accepted::Data(fresh)
-        } else if diff as u64 > u64::from(MAX_SEQ_JUMP) {
-            // Too far ahead to be reordering: the stream lost sync; restart here.
+            self.behind(seq, diff, payload)
+        } else {
+            self.ahead(seq, diff, payload)
+        }
+    }
+
+    /// A segment that starts `-diff` bytes behind `next_seq`: a retransmission, the late
+    /// fill of a skipped hole, or a retransmission that also carries new bytes. (Cold, like
+    /// [`HalfStream::ahead`]: out of the in-order path every polled segment takes, so that
+    /// [`HalfStream::accept`] saves fewer registers.)
+    #[cold]
+    fn behind<'p>(&mut self, seq: u32, diff: i64, payload: &'p [u8]) -> Accepted<'p> {
+        let len = payload.len() as i64;
+        if let Some(late) = self.fill_hole(seq, payload) {
+            return Accepted::Late(late);
+        }
+        if diff + len <= 0 {
+            self.retransmitted_bytes += payload.len() as u64;
+            return match self.compare_recent(seq, payload) {
+                Some(true) => Accepted::Conflict { bytes: payload.len() as u64 },
+                Some(false) => Accepted::Duplicate,
+                None => Accepted::Stale(payload),
+            };
+        }
+        let overlap = (-diff) as usize;
+        // A retransmission that also carries new bytes: its old part must be what was
+        // delivered, or the segment was rewritten (objects inserted); the first copy
+        // stands and the rest of the rewrite is not taken.
+        if self.compare_recent(seq, payload.get(..overlap).unwrap_or_default()) == Some(true) {
+            self.retransmitted_bytes += payload.len() as u64;
+            return Accepted::Conflict { bytes: payload.len() as u64 };
+        }
+        self.retransmitted_bytes += overlap as u64;
+        let fresh = payload.get(overlap..).unwrap_or_default();
+        self.advance(fresh.len());
+        Accepted::Data(fresh)
+    }
+
+    /// A segment that starts `diff` bytes past `next_seq`: queued ahead of the hole, or, too
+    /// far ahead to be reordering, the restart of a stream that lost sync.
+    #[cold]
+    fn ahead<'p>(&mut self, seq: u32, diff: i64, payload: &'p [u8]) -> Accepted<'p> {
+        if diff as u64 > u64::from(MAX_SEQ_JUMP) {
             self.clear_queue();
             self.next_seq = Some(seq);
             self.advance(payload.len());
