@@ -367,7 +367,7 @@ impl Detector {
             critical::critical_operation(obs, occ, folder);
             return;
         }
-        let cx = Ctx { model, base, key, occ, learned };
+        let cx = Ctx { model, base, key, occ: &occ, learned };
         // The shared runtime knows its first pair's assets, not this one's.
         if !(own && rt.assets_known) {
             let same_packet = |&(_, pkt, t): &(IpAddr, u64, i64)| pkt == obs.pkt && t == ns;

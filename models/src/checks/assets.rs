@@ -19,7 +19,7 @@ pub(crate) fn new_asset(obs: &Observation<'_>, cx: &Ctx<'_>, counted: Option<IpA
         if counted == Some(ip) || cx.model.asset(ip).is_some() {
             continue;
         }
-        let o = Occ { kind: Kind::NewAsset, family: Family::Net, subject: hash64(&ip), ..cx.occ };
+        let o = Occ { kind: Kind::NewAsset, family: Family::Net, subject: hash64(&ip), ..*cx.occ };
         let (fname, protocol, learned) = (obs.func_name, key.protocol, cx.learned);
         folder.hit(o, || words::new_asset(ip, other, sends, fname, protocol, learned));
     }
@@ -38,16 +38,22 @@ pub(crate) fn mac_changed(obs: &Observation<'_>, cx: &Ctx<'_>, macs: [Option<[u8
 #[inline]
 fn mac_against(ip: IpAddr, learned: Option<[u8; 6]>, seen: Option<[u8; 6]>, cx: &Ctx<'_>, folder: &mut Folder) {
     let (Some(l), Some(m)) = (learned, seen) else { return };
-    if l == m {
-        return;
+    if l != m {
+        mac_differs(ip, l, m, cx, folder);
     }
+}
+
+/// `ip` was seen with MAC `m`, learned with `l`. (Cold: inlined into [`mac_against`], the
+/// occurrence made it save and restore registers on every call, twice a PDU.)
+#[cold]
+fn mac_differs(ip: IpAddr, l: [u8; 6], m: [u8; 6], cx: &Ctx<'_>, folder: &mut Folder) {
     let o = Occ {
         kind: Kind::MacChanged,
         family: Family::Net,
         subject: hash64(&ip),
         detail: hash64(&m),
         class: None,
-        ..cx.occ
+        ..*cx.occ
     };
     folder.hit(o, || words::mac_changed(ip, l, m, cx.learned));
 }
@@ -65,7 +71,7 @@ pub(crate) fn identity_changed(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut
         if *learned_value == seen {
             continue;
         }
-        let o = Occ { kind: Kind::IdentityChanged, detail: u64::from(oid), class: None, ..cx.occ };
+        let o = Occ { kind: Kind::IdentityChanged, detail: u64::from(oid), class: None, ..*cx.occ };
         folder.hit(o, || words::identity_changed(&name, &seen, learned_value, cx.client(), cx.server(), cx.learned));
     }
 }

@@ -41,8 +41,9 @@ pub(crate) struct Ctx<'a> {
     /// The pair.
     pub(crate) key: PairKey,
     /// The occurrence every rule starts from: the pair's subject, the client as source and
-    /// the server as destination, the observation's time, packet and class.
-    pub(crate) occ: Occ,
+    /// the server as destination, the observation's time, packet and class. (Borrowed: the
+    /// context is built per PDU, and a copy of the occurrence cost a memcpy each.)
+    pub(crate) occ: &'a Occ,
     /// How long learning lasted, in words.
     pub(crate) learned: &'a str,
 }

@@ -16,7 +16,7 @@ pub(crate) fn new_pair(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &mut Folder)
     if cx.base.is_some() {
         return;
     }
-    folder.hit(Occ { kind: Kind::NewPair, ..cx.occ }, || {
+    folder.hit(Occ { kind: Kind::NewPair, ..*cx.occ }, || {
         let client_role = cx.model.asset(cx.key.client).map(|a| a.role().name());
         words::new_pair(cx.key, obs.func_name, client_role, cx.learned)
     });
@@ -29,7 +29,7 @@ pub(crate) fn write_on_read_only_pair(obs: &Observation<'_>, cx: &Ctx<'_>, folde
         return;
     }
     let known = cx.base.is_some();
-    folder.hit(Occ { kind: Kind::WriteOnReadOnlyPair, ..cx.occ }, || {
+    folder.hit(Occ { kind: Kind::WriteOnReadOnlyPair, ..*cx.occ }, || {
         words::write_on_read_only_pair(obs, cx.client(), cx.server(), known, cx.learned)
     });
 }
@@ -45,7 +45,7 @@ pub(crate) fn new_function(
 ) {
     let func = obs.func;
     if !b.has_func(func) && obs.critical.is_none() {
-        folder.hit(Occ { kind: Kind::NewFunctionCode, detail: u64::from(func), ..cx.occ }, || {
+        folder.hit(Occ { kind: Kind::NewFunctionCode, detail: u64::from(func), ..*cx.occ }, || {
             words::new_function_code(obs, b, cx.client(), cx.server(), cx.learned)
         });
     } else if let Some(prev) = prev_func {
@@ -61,7 +61,7 @@ fn unseen_function_sequence(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairModel, 
     }
     let pname = b.funcs.get(&prev).map(|f| f.name.clone()).unwrap_or_default();
     let detail = (u64::from(prev) << 16) | u64::from(func);
-    folder.hit(Occ { kind: Kind::UnseenFunctionSequence, detail, ..cx.occ }, || {
+    folder.hit(Occ { kind: Kind::UnseenFunctionSequence, detail, ..*cx.occ }, || {
         words::unseen_function_sequence(obs.func_name, &pname, cx.client(), cx.server(), cx.learned)
     });
 }
@@ -76,7 +76,7 @@ pub(crate) fn protocol_violation(obs: &Observation<'_>, cx: &Ctx<'_>, folder: &m
         if cx.base.is_some_and(|b| b.violations.contains(name)) {
             continue;
         }
-        let o = Occ { kind: Kind::ProtocolViolation, detail: hash64(name), src: obs.src, dst: obs.dst, ..cx.occ };
+        let o = Occ { kind: Kind::ProtocolViolation, detail: hash64(name), src: obs.src, dst: obs.dst, ..*cx.occ };
         folder.hit(o, || words::protocol_violation(obs, name, cx.learned));
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn outside_baseline(obs: &Observation<'_>, cx: &Ctx<'_>, b: &PairMode
         let kind = if r.access == Access::Write { Kind::WriteOutsideBaseline } else { Kind::ReadOutsideBaseline };
         let detail = hash64(&(unit, r.space, r.start, r.count, r.access));
         let point = Some(AlertPoint { unit, space: r.space, first: r.start, last });
-        folder.hit(Occ { kind, detail, point, ..cx.occ }, || {
+        folder.hit(Occ { kind, detail, point, ..*cx.occ }, || {
             let ranges = learned_ranges.map(|s| s.ranges.as_slice());
             words::outside_points(obs, cx.client(), cx.server(), r.space, r.access, (r.start, last), ranges, cx.learned)
         });
@@ -68,7 +68,7 @@ pub(crate) fn value_outside_envelope(
             deviation: if write { 1.0 } else { 0.8 },
             point: Some(AlertPoint { unit: obs.unit, space: v.space, first: v.index, last: v.index }),
             learn: None,
-            ..cx.occ
+            ..*cx.occ
         };
         folder.hit(o, || {
             let ends = (cx.client(), cx.server());

@@ -42,7 +42,7 @@ pub(crate) fn polling_period_broken(
     let span = (ns - seen.2) as f64 * 1e-9;
     if seen.1 >= POLL_FAST_STREAK && span >= p.mean {
         seen.1 = 0;
-        folder.hit(Occ { kind: Kind::PollingPeriodBroken, detail: sig, class: None, ..cx.occ }, || {
+        folder.hit(Occ { kind: Kind::PollingPeriodBroken, detail: sig, class: None, ..*cx.occ }, || {
             words::polling_period_broken(obs, p, (POLL_FAST_STREAK, dt), cx.client(), cx.server(), cx.learned)
         });
     }
