@@ -12,7 +12,8 @@ use otsensor_dissectors::modbus::device_id_object_name;
 
 use crate::model::Poll;
 use otsensor_dissectors::event::{
-    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PointRange, PointValue, Protocol, Timestamp,
+    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PduBody, PointRange, PointValue, Protocol,
+    Timestamp,
 };
 
 /// What a PDU says, with the packet context, minus its variable-length parts (see
@@ -58,6 +59,8 @@ pub struct ObservationHead {
     points: (u32, u32),
     values: (u32, u32),
     identity: (u32, u32),
+    /// The values are one run: one space and access, at consecutive indexes in order.
+    values_in_one_run: bool,
 }
 
 /// One PDU as learning and detection see it.
@@ -99,6 +102,12 @@ impl Observation<'_> {
     /// Calls `f` for each point value.
     pub fn for_each_value(&self, f: &mut dyn FnMut(PointValue)) {
         self.values.iter().for_each(|&v| f(v));
+    }
+
+    /// Whether the values are one run: all of one space and access, at consecutive indexes
+    /// from the first (every Modbus PDU's), so that they can be checked as a range.
+    pub(crate) fn values_in_one_run(&self) -> bool {
+        self.head.values_in_one_run
     }
 
     /// Client and server of the connection.
@@ -172,6 +181,15 @@ pub struct ObservationLog {
     identity: Vec<u8>,
 }
 
+/// Whether `values`, what `body` carries, are one run (see
+/// [`Observation::values_in_one_run`]). A Modbus PDU's are by construction (one space and
+/// access, indexes counted up from its address), so only their count is checked against
+/// their first and last index; other protocols' values are taken one by one.
+fn one_run(body: &PduBody<'_>, values: &[PointValue]) -> bool {
+    let (Some(first), Some(last)) = (values.first(), values.last()) else { return false };
+    matches!(body, PduBody::Modbus(_)) && u64::from(last.index) == u64::from(first.index) + values.len() as u64 - 1
+}
+
 fn span(start: usize, end: usize) -> (u32, u32) {
     (u32::try_from(start).unwrap_or(u32::MAX), u32::try_from(end).unwrap_or(u32::MAX))
 }
@@ -196,6 +214,7 @@ impl ObservationLog {
         body.for_each_point(&mut |r| self.points.push(r));
         let v0 = self.values.len();
         body.for_each_value(&mut |v| self.values.push(v));
+        let values_in_one_run = one_run(body, self.values.get(v0..).unwrap_or_default());
         let i0 = self.identity.len();
         body.for_each_identity_object(&mut |oid, value| {
             let value = value.get(..usize::from(u16::MAX)).unwrap_or(value);
@@ -225,6 +244,7 @@ impl ObservationLog {
             points: span(p0, self.points.len()),
             values: span(v0, self.values.len()),
             identity: span(i0, self.identity.len()),
+            values_in_one_run,
         }
     }
 
