@@ -102,6 +102,17 @@ impl PduBody<'_> {
             PduBody::S7Plus(_) => {}
         }
     }
+    /// [`PduBody::for_each_point`] then [`PduBody::for_each_value`], a DNP3 fragment's objects
+    /// walked once for both.
+    pub fn for_each_point_and_value(&self, points: &mut dyn FnMut(PointRange), mut values: impl FnMut(PointValue)) {
+        match self {
+            PduBody::Dnp3(p) => p.for_each_point_and_value(points, &mut values),
+            _ => {
+                self.for_each_point(points);
+                self.for_each_value(values);
+            }
+        }
+    }
     /// An exception or error code in a response (Modbus exception, S7 error class and code,
     /// DNP3 IIN error bits), if the response reports failure.
     pub fn error_code(&self) -> Option<u16> {

@@ -210,10 +210,9 @@ impl ObservationLog {
     /// Appends the PDU's points, values and identity objects; returns its head.
     fn record(&mut self, pdu: &Pdu<'_>) -> ObservationHead {
         let body = &pdu.body;
-        let p0 = self.points.len();
-        body.for_each_point(&mut |r| self.points.push(r));
-        let v0 = self.values.len();
-        body.for_each_value(&mut |v| self.values.push(v));
+        let (p0, v0) = (self.points.len(), self.values.len());
+        let (points, values) = (&mut self.points, &mut self.values);
+        body.for_each_point_and_value(&mut |r| points.push(r), |v| values.push(v));
         let values_in_one_run = one_run(body, self.values.get(v0..).unwrap_or_default());
         let i0 = self.identity.len();
         body.for_each_identity_object(&mut |oid, value| {

@@ -37,7 +37,7 @@ fn feed<'a>(s7: &mut S7Stream, dir: Direction, chunks: impl Iterator<Item = &'a 
             s7.gap(dir);
         }
         pending.extend_from_slice(chunk);
-        let parsed = s7.parse(&pending, dir, &mut |b| touch(&b));
+        let parsed = s7.parse(&pending, dir, &mut |b| touch(b));
         assert!(parsed.skipped <= parsed.consumed && parsed.consumed <= pending.len());
         pending.drain(..parsed.consumed);
     }

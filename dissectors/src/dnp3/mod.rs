@@ -361,29 +361,9 @@ impl<'a> Dnp3Pdu<'a> {
     /// READ, written for WRITE, SELECT, OPERATE and DIRECT_OPERATE(_NR)); an index-prefixed
     /// header gives one range of one point per index (at most [`MAX_POINTS_PER_HEADER`]).
     pub fn for_each_point(&self, f: &mut dyn FnMut(PointRange)) {
-        let Some(a) = self.app else { return };
-        let access = match (self.is_request, a.func) {
-            (true, 1) => Access::Read,
-            (true, 2..=6) => Access::Write,
-            _ => return,
-        };
+        let Some(access) = self.point_access() else { return };
         for h in self.objects() {
-            let space = Space::Dnp3 { group: h.group, variation: h.variation };
-            let indexed = matches!(h.prefix_code(), 1..=3);
-            match h.range {
-                Range::StartStop { start, stop } => {
-                    let count = stop.saturating_sub(start).saturating_add(1);
-                    f(PointRange { space, start, count, access });
-                }
-                Range::All => f(PointRange { space, start: 0, count: 0, access }),
-                Range::Count(n) if !indexed => f(PointRange { space, start: 0, count: n, access }),
-                Range::Count(_) => {
-                    for o in h.objects().take(MAX_POINTS_PER_HEADER) {
-                        let (Object::Bytes { index, .. } | Object::Packed { index, .. }) = o;
-                        f(PointRange { space, start: index, count: 1, access });
-                    }
-                }
-            }
+            header_points(&h, access, f);
         }
     }
 
@@ -401,39 +381,68 @@ impl<'a> Dnp3Pdu<'a> {
             return;
         }
         for h in self.objects() {
-            if !h.has_objects {
-                continue;
+            self.header_values(&h, f);
+        }
+    }
+
+    /// [`Dnp3Pdu::for_each_point`] and [`Dnp3Pdu::for_each_value`] in one walk of the object
+    /// headers, which is most of what either costs.
+    pub fn for_each_point_and_value(&self, points: &mut dyn FnMut(PointRange), values: &mut dyn FnMut(PointValue)) {
+        if self.app.is_none() {
+            return;
+        }
+        let access = self.point_access();
+        for h in self.objects() {
+            if let Some(access) = access {
+                header_points(&h, access, points);
             }
-            let space = Space::Dnp3 { group: h.group, variation: h.variation };
-            if self.is_request {
-                for o in h.objects() {
-                    let Object::Bytes { index, data } = o else { continue };
-                    let (value, exact) = match (h.group, h.variation) {
-                        (12, 1) => (Crob::parse(index, data).map(|c| c.value()), None),
-                        (41, v) => {
-                            let a = AnalogOutput::parse(index, v, data);
-                            let exact = a.and_then(|a| match v {
-                                3 => Some(objects::Float::Single(a.value as f32)),
-                                4 => Some(objects::Float::Double(a.value)),
-                                _ => None,
-                            });
-                            (a.map(|a| a.value as i64), exact)
-                        }
-                        _ => (None, None),
-                    };
-                    if let Some(value) = value {
-                        f(PointValue { space, index, value, access: Access::Write }, exact);
+            self.header_values(&h, &mut |v, _| values(v));
+        }
+    }
+
+    /// How a request touches the points it names; `None` for messages that name none.
+    fn point_access(&self) -> Option<Access> {
+        match (self.is_request, self.app?.func) {
+            (true, 1) => Some(Access::Read),
+            (true, 2..=6) => Some(Access::Write),
+            _ => None,
+        }
+    }
+
+    /// The values of one object header (see [`Dnp3Pdu::for_each_value`]).
+    fn header_values(&self, h: &ObjectHeader<'_>, f: &mut dyn FnMut(PointValue, Option<objects::Float>)) {
+        if !h.has_objects {
+            return;
+        }
+        let space = Space::Dnp3 { group: h.group, variation: h.variation };
+        if self.is_request {
+            for o in h.objects() {
+                let Object::Bytes { index, data } = o else { continue };
+                let (value, exact) = match (h.group, h.variation) {
+                    (12, 1) => (Crob::parse(index, data).map(|c| c.value()), None),
+                    (41, v) => {
+                        let a = AnalogOutput::parse(index, v, data);
+                        let exact = a.and_then(|a| match v {
+                            3 => Some(objects::Float::Single(a.value as f32)),
+                            4 => Some(objects::Float::Double(a.value)),
+                            _ => None,
+                        });
+                        (a.map(|a| a.value as i64), exact)
                     }
+                    _ => (None, None),
+                };
+                if let Some(value) = value {
+                    f(PointValue { space, index, value, access: Access::Write }, exact);
                 }
-            } else {
-                for o in h.objects() {
-                    let index = match o {
-                        Object::Bytes { index, .. } | Object::Packed { index, .. } => index,
-                    };
-                    if let Some(value) = objects::measurement_value(h.group, h.variation, &o) {
-                        let exact = objects::measurement_float(h.group, h.variation, &o);
-                        f(PointValue { space, index, value, access: Access::Read }, exact);
-                    }
+            }
+        } else {
+            for o in h.objects() {
+                let index = match o {
+                    Object::Bytes { index, .. } | Object::Packed { index, .. } => index,
+                };
+                if let Some(value) = objects::measurement_value(h.group, h.variation, &o) {
+                    let exact = objects::measurement_float(h.group, h.variation, &o);
+                    f(PointValue { space, index, value, access: Access::Read }, exact);
                 }
             }
         }
@@ -446,6 +455,26 @@ impl<'a> Dnp3Pdu<'a> {
         }
         let e = self.iin()? & app::IIN_ERROR_MASK;
         (e != 0).then_some(e)
+    }
+}
+
+/// The point ranges one object header of a request names (see [`Dnp3Pdu::for_each_point`]).
+fn header_points(h: &ObjectHeader<'_>, access: Access, f: &mut dyn FnMut(PointRange)) {
+    let space = Space::Dnp3 { group: h.group, variation: h.variation };
+    let indexed = matches!(h.prefix_code(), 1..=3);
+    match h.range {
+        Range::StartStop { start, stop } => {
+            let count = stop.saturating_sub(start).saturating_add(1);
+            f(PointRange { space, start, count, access });
+        }
+        Range::All => f(PointRange { space, start: 0, count: 0, access }),
+        Range::Count(n) if !indexed => f(PointRange { space, start: 0, count: n, access }),
+        Range::Count(_) => {
+            for o in h.objects().take(MAX_POINTS_PER_HEADER) {
+                let (Object::Bytes { index, .. } | Object::Packed { index, .. }) = o;
+                f(PointRange { space, start: index, count: 1, access });
+            }
+        }
     }
 }
 

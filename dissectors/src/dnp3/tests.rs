@@ -33,7 +33,7 @@ fn run(s: &mut Dnp3Stream, data: &[u8], dir: Direction) -> (Vec<Seen>, Parsed) {
     let mut out = Vec::new();
     let parsed = s.parse(data, dir, &mut |b| {
         if let PduBody::Dnp3(p) = b {
-            out.push(seen(&p));
+            out.push(seen(p));
         }
     });
     (out, parsed)
@@ -570,7 +570,52 @@ fn corpus() -> Vec<u8> {
     .concat()
 }
 
+/// The points and values of `p` from one walk of its objects, and from two.
+fn points_and_values(p: &Dnp3Pdu<'_>) -> [(Vec<PointRange>, Vec<PointValue>); 2] {
+    let (mut one_p, mut one_v, mut two_p, mut two_v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    p.for_each_point_and_value(&mut |r| one_p.push(r), &mut |v| one_v.push(v));
+    p.for_each_point(&mut |r| two_p.push(r));
+    p.for_each_value(&mut |v| two_v.push(v));
+    [(one_p, one_v), (two_p, two_v)]
+}
+
+#[test]
+fn one_walk_of_the_objects_gives_the_points_and_values_of_two() {
+    let mut s = Dnp3Stream::new();
+    let (mut points, mut values) = (0, 0);
+    s.parse(&corpus(), Direction::ToServer, &mut |b| {
+        if let PduBody::Dnp3(p) = b {
+            let [one, two] = points_and_values(p);
+            assert_eq!(one, two);
+            (points, values) = (points + one.0.len(), values + one.1.len());
+        }
+    });
+    // The corpus's read names ranges, its CROB both, its response carries analogs.
+    assert!(points >= 4 && values >= 2, "{points} points, {values} values");
+}
+
 proptest! {
+    #[test]
+    fn one_walk_agrees_with_two_on_any_fragment(
+        func in prop::sample::select(vec![1u8, 2, 3, 4, 5, 6, 129, 130]),
+        (group, variation) in prop::sample::select(vec![(1u8, 2u8), (20, 1), (30, 1), (30, 5), (12, 1), (41, 2), (41, 3)]),
+        (start, more) in (0u8..50, 0u8..6),
+        rest in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        // Application control (FIR, FIN), function, then (responses) IIN; an object header
+        // with a 1-byte start/stop range (qualifier 0x00), then anything: the objects' bytes
+        // and whatever follows them.
+        let mut frag = vec![0xC0, func];
+        if func >= 129 {
+            frag.extend_from_slice(&[0, 0]);
+        }
+        frag.extend_from_slice(&[group, variation, 0x00, start, start + more]);
+        frag.extend_from_slice(&rest);
+        let pdu = Dnp3Pdu::parse_fragment(test_link(), 0xC0, 1, &frag, Flags::new(FLAG_NAMES));
+        let [one, two] = points_and_values(&pdu);
+        prop_assert_eq!(one, two);
+    }
+
     #[test]
     fn every_split_point_gives_the_same_pdus(a in 0usize..400, b in 0usize..400) {
         let data = corpus();

@@ -79,7 +79,7 @@ fn seen(b: &PduBody<'_>) -> Seen {
 
 fn feed(st: &mut S7Stream, dir: Direction, bytes: &[u8]) -> (Vec<Seen>, Parsed) {
     let mut v = Vec::new();
-    let parsed = st.parse(bytes, dir, &mut |b| v.push(seen(&b)));
+    let parsed = st.parse(bytes, dir, &mut |b| v.push(seen(b)));
     (v, parsed)
 }
 
@@ -831,7 +831,7 @@ fn feed_split(bytes: &[u8], split: usize) -> Vec<Seen> {
     let mut pending: Vec<u8> = Vec::new();
     for chunk in [&bytes[..split], &bytes[split..]] {
         pending.extend_from_slice(chunk);
-        let p = st.parse(&pending, Direction::ToServer, &mut |b| out.push(seen(&b)));
+        let p = st.parse(&pending, Direction::ToServer, &mut |b| out.push(seen(b)));
         assert_eq!(p.skipped, 0);
         pending.drain(..p.consumed);
     }
@@ -851,7 +851,7 @@ proptest! {
     fn never_panics_and_always_progresses(data in proptest::collection::vec(any::<u8>(), 0..600), to_client in any::<bool>()) {
         let dir = if to_client { Direction::ToClient } else { Direction::ToServer };
         let mut st = S7Stream::new();
-        let p = st.parse(&data, dir, &mut |b| { seen(&b); });
+        let p = st.parse(&data, dir, &mut |b| { seen(b); });
         prop_assert!(p.consumed <= data.len() && p.skipped <= p.consumed);
         // Whatever is left is a possible header prefix, shorter than a TPKT can be long.
         prop_assert!(data.len() - p.consumed <= 65_535);

@@ -262,7 +262,7 @@ mod tests {
             if let PduBody::Dnp3(d) = b {
                 let mut buf = JsonBuf::new();
                 buf.begin();
-                write(&mut buf, &d);
+                write(&mut buf, d);
                 buf.end_line();
                 out.push(serde_json::from_slice(buf.as_bytes()).expect("valid JSON"));
             }

@@ -87,7 +87,7 @@ mod tests {
                 if let PduBody::Modbus(m) = b {
                     let mut buf = JsonBuf::new();
                     buf.begin();
-                    write(&mut buf, &m);
+                    write(&mut buf, m);
                     buf.end_line();
                     out.push(serde_json::from_slice(buf.as_bytes()).expect("valid JSON"));
                 }
@@ -137,7 +137,7 @@ mod tests {
         s.parse(&resp, Direction::ToClient, &mut |b| {
             if let PduBody::Modbus(m) = b {
                 buf.begin();
-                write(&mut buf, &m);
+                write(&mut buf, m);
                 buf.end_line();
             }
         });
