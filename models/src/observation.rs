@@ -12,8 +12,7 @@ use otsensor_dissectors::modbus::device_id_object_name;
 
 use crate::model::Poll;
 use otsensor_dissectors::event::{
-    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PduBody, PointRange, PointValue, Protocol,
-    Timestamp,
+    CriticalOp, Direction, Endpoint, Flags, FuncName, FunctionClass, Pdu, PointRange, PointValue, Protocol, Timestamp,
 };
 
 /// What a PDU says, with the packet context, minus its variable-length parts (see
@@ -59,8 +58,6 @@ pub struct ObservationHead {
     points: (u32, u32),
     values: (u32, u32),
     identity: (u32, u32),
-    /// The values are one run: one space and access, at consecutive indexes in order.
-    values_in_one_run: bool,
 }
 
 /// One PDU as learning and detection see it.
@@ -105,9 +102,13 @@ impl Observation<'_> {
     }
 
     /// Whether the values are one run: all of one space and access, at consecutive indexes
-    /// from the first (every Modbus PDU's), so that they can be checked as a range.
+    /// from the first, so that they can be checked as a range. A Modbus PDU's are by
+    /// construction (indexes counted up from its address), so only their count is checked
+    /// against their first and last index; other protocols' values are taken one by one.
     pub(crate) fn values_in_one_run(&self) -> bool {
-        self.head.values_in_one_run
+        let (Some(first), Some(last)) = (self.values.first(), self.values.last()) else { return false };
+        self.protocol == Protocol::Modbus
+            && u64::from(last.index) == u64::from(first.index) + self.values.len() as u64 - 1
     }
 
     /// Client and server of the connection.
@@ -181,15 +182,6 @@ pub struct ObservationLog {
     identity: Vec<u8>,
 }
 
-/// Whether `values`, what `body` carries, are one run (see
-/// [`Observation::values_in_one_run`]). A Modbus PDU's are by construction (one space and
-/// access, indexes counted up from its address), so only their count is checked against
-/// their first and last index; other protocols' values are taken one by one.
-fn one_run(body: &PduBody<'_>, values: &[PointValue]) -> bool {
-    let (Some(first), Some(last)) = (values.first(), values.last()) else { return false };
-    matches!(body, PduBody::Modbus(_)) && u64::from(last.index) == u64::from(first.index) + values.len() as u64 - 1
-}
-
 fn span(start: usize, end: usize) -> (u32, u32) {
     (u32::try_from(start).unwrap_or(u32::MAX), u32::try_from(end).unwrap_or(u32::MAX))
 }
@@ -213,7 +205,6 @@ impl ObservationLog {
         let (p0, v0) = (self.points.len(), self.values.len());
         let (points, values) = (&mut self.points, &mut self.values);
         body.for_each_point_and_value(&mut |r| points.push(r), |v| values.push(v));
-        let values_in_one_run = one_run(body, self.values.get(v0..).unwrap_or_default());
         let i0 = self.identity.len();
         body.for_each_identity_object(&mut |oid, value| {
             let value = value.get(..usize::from(u16::MAX)).unwrap_or(value);
@@ -243,7 +234,6 @@ impl ObservationLog {
             points: span(p0, self.points.len()),
             values: span(v0, self.values.len()),
             identity: span(i0, self.identity.len()),
-            values_in_one_run,
         }
     }
 
